@@ -1,0 +1,121 @@
+"""Prompt templates as data: ``prompts/<task>.yaml``, versioned, filled per concept."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vad._paths import project_dir
+from vad.errors import SpecError
+
+STYLES = ("chat", "completion")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A filled prompt: chat messages or a completion prefix, plus how to read the reply."""
+
+    template_id: str
+    version: str
+    style: str
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    stop: list[str] = field(default_factory=list)
+    code_start: str = ""
+    code_end: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        """The output-affecting content of the request (goes into the cache key)."""
+        if self.style == "chat":
+            return {"messages": self.messages, "stop": self.stop or None}
+        return {"prompt": self.prompt, "stop": self.stop or None}
+
+
+def fill(text: str, values: dict[str, Any]) -> str:
+    """Replace ``{{name}}`` placeholders; an unknown name is an error, not a blank."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise SpecError(f"prompt placeholder {{{{{name}}}}} has no value")
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """All templates of one task, as loaded from its YAML file."""
+
+    task: str
+    version: str
+    path: Path
+    languages: dict[str, dict[str, dict[str, Any]]]
+
+    def styles(self, language: str) -> list[str]:
+        return list(self._language(language))
+
+    def _language(self, language: str) -> dict[str, dict[str, Any]]:
+        if language not in self.languages:
+            raise SpecError(
+                f"{self.path} has no {self.task} prompt for language {language!r}: "
+                f"choose from {', '.join(self.languages)}"
+            )
+        return self.languages[language]
+
+    def render(self, language: str, style: str, values: dict[str, Any]) -> Prompt:
+        styles = self._language(language)
+        if style not in styles:
+            raise SpecError(f"{self.path}: no {style!r} template for {language}")
+        tpl = styles[style]
+        template_id = f"{self.task}/{language}/{style}"
+        if style == "chat":
+            messages = []
+            if tpl.get("system"):
+                messages.append({"role": "system", "content": fill(tpl["system"], values)})
+            messages.append({"role": "user", "content": fill(tpl["user"], values)})
+            return Prompt(template_id, self.version, style, messages=messages,
+                          stop=list(tpl.get("stop") or []))
+        code_start = fill(tpl.get("code_start", ""), values)
+        prefix = fill(tpl["prompt"], values)
+        sep = "\n" if prefix and not prefix.endswith("\n") else ""
+        return Prompt(
+            template_id,
+            self.version,
+            style,
+            prompt=prefix + sep + code_start,
+            stop=list(tpl.get("stop") or []),
+            code_start=code_start,
+            code_end=fill(tpl.get("code_end", ""), values),
+        )
+
+
+def _validate(data: Any, path: Path) -> None:
+    if not isinstance(data, dict) or not {"task", "version", "languages"} <= set(data):
+        raise SpecError(f"{path}: a prompt file needs 'task', 'version' and 'languages'")
+    for lang, styles in data["languages"].items():
+        for style, tpl in (styles or {}).items():
+            if style not in STYLES:
+                raise SpecError(f"{path}: {lang}.{style}: style must be one of {STYLES}")
+            need = ("user",) if style == "chat" else ("prompt",)
+            missing = [k for k in need if k not in tpl]
+            if missing:
+                raise SpecError(f"{path}: {lang}.{style} lacks '{missing[0]}'")
+
+
+@cache
+def load_prompts(task: str, directory: str | None = None) -> PromptSet:
+    """Load ``prompts/<task>.yaml`` (or from ``directory``)."""
+    base = Path(directory) if directory else project_dir("prompts")
+    path = base / f"{task}.yaml"
+    if not path.is_file():
+        raise SpecError(f"no prompt file for task {task!r} at {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    _validate(data, path)
+    return PromptSet(data["task"], str(data["version"]), path, data["languages"])

@@ -1,0 +1,81 @@
+"""Renderer interface: one class per language, registered by name; failures are data."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vad.errors import SpecError
+
+
+class RenderStatus(enum.StrEnum):
+    OK = "ok"
+    NO_CODE = "no_code"  # extraction found nothing to render
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    SYNTAX_ERROR = "syntax_error"
+    RUNTIME_ERROR = "runtime_error"
+    EMPTY_IMAGE = "empty_image"
+    BLOCKED = "blocked"
+    TOO_LARGE = "too_large"
+    CRASH = "crash"  # the renderer process died without a result
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Outcome of one render: ``image`` is set only when status is ok."""
+
+    status: RenderStatus
+    reason: str = ""
+    stderr_tail: str = ""
+    elapsed_s: float = 0.0
+    renderer_version: str = ""
+    image: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RenderStatus.OK
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["status"] = str(self.status)
+        record.pop("image")
+        return record
+
+
+class Renderer:
+    """Turns code in one language into a PNG. Subclasses set the class attributes."""
+
+    name: str = ""
+    version: str = ""
+    code_file: str = "drawing.txt"
+
+    def render(self, code: str, job_dir: Path, width: int, height: int) -> RenderResult:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Renderer]] = {}
+
+
+def register_renderer(name: str) -> Callable[[type[Renderer]], type[Renderer]]:
+    """Class decorator: make a renderer available as ``--lang NAME``."""
+
+    def decorate(cls: type[Renderer]) -> type[Renderer]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def renderer_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_renderer(name: str) -> Renderer:
+    if name not in _REGISTRY:
+        raise SpecError(f"no renderer for language {name!r}: choose from {renderer_names()}")
+    return _REGISTRY[name]()
