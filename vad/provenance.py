@@ -1,0 +1,71 @@
+"""What a run records about itself: spec, code version, package versions, models."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from vad import __version__
+from vad._paths import ROOT
+from vad.rundir import now_iso
+
+PACKAGES = ("litellm", "openai", "cairosvg", "llama_cpp_python", "pyyaml", "pillow")
+
+
+def git_commit() -> dict[str, Any]:
+    """The checkout's commit and whether it has uncommitted changes (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"vad": __version__, "python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def new_manifest(spec: Any, task: Any, renderers: dict[str, Any],
+                 models: list[tuple[Any, str]]) -> dict[str, Any]:
+    from vad.models.local import EMBEDDED
+
+    model_info = []
+    for model, style in models:
+        info = {"name": model.name, "provider": model.provider, "style": style}
+        if model.local in EMBEDDED:
+            info["weights_sha256"] = EMBEDDED[model.local].sha256
+            info["weights_packages"] = list(EMBEDDED[model.local].packages)
+        elif model.local:
+            info["weights_path"] = model.local
+        model_info.append(info)
+    return {
+        "format": 1,
+        "run": spec.folder_name(),
+        "spec": spec.to_dict(),
+        "spec_hash": spec.spec_hash(),
+        "task": spec.task,
+        "prompt_versions": task.versions(),
+        "renderer_versions": {lang: r.version for lang, r in renderers.items()},
+        "models": model_info,
+        "git": git_commit(),
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "started_at": now_iso(),
+        "status": "running",
+    }
