@@ -27,6 +27,13 @@ def cache_dir() -> Path:
     return path
 
 
+def models_dir() -> Path:
+    """Assembled model weights: $VAD_MODELS_DIR or <cache_dir>/models."""
+    path = Path(os.environ.get("VAD_MODELS_DIR") or cache_dir() / "models")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def runs_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Run outputs: the flag, else $VAD_RUNS_DIR, else ./runs/out."""
     return Path(override or os.environ.get("VAD_RUNS_DIR") or Path("runs") / "out")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vad._paths import cache_dir
+from vad._paths import cache_dir, models_dir
 from vad.errors import ModelConfigError
 
 
@@ -102,7 +102,7 @@ def weights_path(key: str) -> Path:
     last verified (size, mtime or inode differ from the recorded stamp).
     """
     model = EMBEDDED[key]
-    target = cache_dir() / "models" / model.filename
+    target = models_dir() / model.filename
     stamp_file = target.with_suffix(".verified.json")
     if target.is_file() and stamp_file.is_file():
         with contextlib.suppress(ValueError, OSError):

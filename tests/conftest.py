@@ -1,0 +1,33 @@
+"""Every test writes runs and caches under tmp_path; model weights stay shared."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from openai_server import FakeOpenAI  # noqa: E402
+
+_SHARED_MODELS = Path(
+    os.environ.get("VAD_MODELS_DIR")
+    or Path(os.environ.get("VAD_CACHE_DIR") or Path.home() / ".cache" / "vad") / "models"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("VAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAD_MODELS_DIR", str(_SHARED_MODELS))
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
