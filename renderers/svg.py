@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _protocol import BLOCKED, SYNTAX, RenderFailure, run  # noqa: E402
+from _protocol import BLOCKED, SYNTAX, RenderFailure, run
 
 VERSION = "svg-1"
 

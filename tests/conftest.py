@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from openai_server import FakeOpenAI  # noqa: E402
+from openai_server import FakeOpenAI
 
 _SHARED_MODELS = Path(
     os.environ.get("VAD_MODELS_DIR")

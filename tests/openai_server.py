@@ -60,15 +60,24 @@ class FakeOpenAI:
         usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
         if path.endswith("/chat/completions"):
             text = drawing_for(" ".join(m["content"] for m in body["messages"]))
-            choice = {"index": 0, "finish_reason": "stop",
-                      "message": {"role": "assistant", "content": text}}
+            choice = {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": text},
+            }
             obj = "chat.completion"
         else:
             text = ' <rect width="10" height="10" fill="blue"/>'
             choice = {"index": 0, "finish_reason": "stop", "text": text, "logprobs": None}
             obj = "text_completion"
-        return 200, {"id": "fake-1", "object": obj, "created": int(time.time()),
-                     "model": body.get("model", "fake"), "choices": [choice], "usage": usage}
+        return 200, {
+            "id": "fake-1",
+            "object": obj,
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [choice],
+            "usage": usage,
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -38,8 +38,13 @@ def test_shapes_are_deterministic_and_carry_their_parts() -> None:
     by_id = {cid: (cap, attrs) for cid, cap, attrs in first}
     cap, attrs = by_id["shape-2-blue-squares-side-by-side"]
     assert cap == "two blue squares side by side"
-    assert attrs == {"kind": "group", "shape": "square", "color": "blue", "count": 2,
-                     "arrangement": "side-by-side"}
+    assert attrs == {
+        "kind": "group",
+        "shape": "square",
+        "color": "blue",
+        "count": 2,
+        "arrangement": "side-by-side",
+    }
     assert by_id["shape-red-triangle-top-left"][0] == "a red triangle in the top left"
 
 
@@ -67,8 +72,10 @@ def test_user_csv_and_jsonl_files(tmp_path: Path) -> None:
     csv_file = tmp_path / "mine.csv"
     csv_file.write_text('id,level,caption,source\nmy-1,objects,"a cat, sleeping",me\n')
     jsonl = tmp_path / "mine.jsonl"
-    jsonl.write_text(json.dumps({"id": "my-2", "level": "custom", "caption": "a kettle",
-                                 "attrs": {"k": 1}}) + "\n\n")
+    jsonl.write_text(
+        json.dumps({"id": "my-2", "level": "custom", "caption": "a kettle", "attrs": {"k": 1}})
+        + "\n\n"
+    )
     got = load_concepts(["custom", "objects"], extra_files=[csv_file, jsonl])
     mine = {c.id: c for c in got if c.id.startswith("my-")}
     assert mine["my-1"].caption == "a cat, sleeping" and mine["my-1"].attrs == {"source": "me"}
@@ -84,8 +91,13 @@ def test_user_csv_and_jsonl_files(tmp_path: Path) -> None:
         ("d.csv", "id,level,caption\nx,Big Level,a dot\n", 2, "level", "not a valid level"),
         ("e.csv", "id,level,caption\nx,shapes,a dot\nx,shapes,a dot\n", 3, "id", "repeats"),
         ("f.csv", "id,level,caption\nx,shapes,a,b,c\n", 2, "caption", "quote captions"),
-        ("g.jsonl", '{"id": "x", "level": "shapes", "caption": "ok"}\n{"id": "y",\n', 2, "-",
-         "not valid JSON"),
+        (
+            "g.jsonl",
+            '{"id": "x", "level": "shapes", "caption": "ok"}\n{"id": "y",\n',
+            2,
+            "-",
+            "not valid JSON",
+        ),
         ("h.jsonl", '["x"]\n', 1, "-", "JSON object"),
         ("i.jsonl", '{"id": "x", "level": "shapes", "caption": 3}\n', 1, "caption", "text"),
     ],

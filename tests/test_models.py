@@ -19,8 +19,9 @@ def _client(server: FakeOpenAI, retry: RetryPolicy = FAST) -> ModelClient:
 
 
 def _prompt(style: str = "chat", caption: str = "a green circle"):
-    return load_prompts("draw").render("svg", style, {"caption": caption, "width": 224,
-                                                      "height": 224})
+    return load_prompts("draw").render(
+        "svg", style, {"caption": caption, "width": 224, "height": 224}
+    )
 
 
 def test_chat_request_reaches_the_server_with_every_parameter(fake_openai: FakeOpenAI) -> None:
@@ -68,9 +69,11 @@ def test_client_errors_are_not_retried() -> None:
 
 
 def test_rejected_key_is_a_config_error() -> None:
-    with FakeOpenAI(fail_first=1, fail_status=401) as server:
-        with pytest.raises(ModelConfigError, match="rejected the API key"):
-            _client(server).complete(_prompt(), SamplingParams())
+    with (
+        FakeOpenAI(fail_first=1, fail_status=401) as server,
+        pytest.raises(ModelConfigError, match="rejected the API key"),
+    ):
+        _client(server).complete(_prompt(), SamplingParams())
 
 
 def test_names_aliases_and_unknowns() -> None:

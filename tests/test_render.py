@@ -9,8 +9,10 @@ from vad.errors import SpecError
 from vad.render import RenderStatus, get_renderer, renderer_names
 from vad.render.process import Limits
 
-CIRCLE = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
-          '<circle cx="5" cy="5" r="3" fill="red"/></svg>')
+CIRCLE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+    '<circle cx="5" cy="5" r="3" fill="red"/></svg>'
+)
 
 
 def test_svg_renders_a_white_backed_png_of_the_requested_size(tmp_path: Path) -> None:
@@ -29,13 +31,17 @@ def test_svg_renders_a_white_backed_png_of_the_requested_size(tmp_path: Path) ->
     [
         ('<svg xmlns="http://www.w3.org/2000/svg"><circle', RenderStatus.SYNTAX_ERROR, "XML"),
         ('<svg xmlns="http://www.w3.org/2000/svg"></svg>', RenderStatus.EMPTY_IMAGE, "flat"),
-        ('<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-         '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
-         RenderStatus.BLOCKED, "Entit"),
+        (
+            '<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            '<svg xmlns="http://www.w3.org/2000/svg"><text>&x;</text></svg>',
+            RenderStatus.BLOCKED,
+            "Entit",
+        ),
     ],
 )
-def test_failures_are_typed_results(tmp_path: Path, code: str, status: RenderStatus,
-                                    reason: str) -> None:
+def test_failures_are_typed_results(
+    tmp_path: Path, code: str, status: RenderStatus, reason: str
+) -> None:
     result = get_renderer("svg").render(code, tmp_path / "job", 32, 32)
     assert result.status is status and reason in result.reason
     assert result.image is None

@@ -94,8 +94,9 @@ def test_partial_last_line_is_dropped_and_redone(fake_openai: FakeOpenAI) -> Non
     )
 
 
-def test_bad_specs_fail_before_any_request(fake_openai: FakeOpenAI,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_specs_fail_before_any_request(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ModelConfigError, match="OPENAI_API_KEY"):
         Runner(spec_from_dict({"models": ["openai/gpt-4o"], "limit": 1}))

@@ -12,7 +12,10 @@ def test_cache_key_is_stable_and_order_independent() -> None:
     b = {"payload": {"messages": [{"a": 1}]}, "temperature": 0.5, "model": "openai/x"}
     assert cache_key(a) == cache_key(b)
     # A fixed value: changing the canonical form would silently orphan every cache.
-    assert cache_key({"b": 1, "a": "é"}) == "aa58fba8483623bed37c1b02edfccbdd9a53123837c20bfa4cb4049993a2872e"
+    assert (
+        cache_key({"b": 1, "a": "é"})
+        == "aa58fba8483623bed37c1b02edfccbdd9a53123837c20bfa4cb4049993a2872e"
+    )
     assert canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
     assert cache_key(a) != cache_key({**a, "temperature": 0.6})
 

@@ -12,54 +12,92 @@ from vad.errors import VadError
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs-dir", metavar="DIR",
-                   help="where run folders go (default: $VAD_RUNS_DIR or ./runs/out)")
-    p.add_argument("--run-name", metavar="NAME",
-                   help="run folder name (default: <name>-<spec hash>; the same spec resumes)")
-    p.add_argument("--cache", metavar="PATH",
-                   help="response store (default: $VAD_CACHE_DIR/responses.sqlite)")
-    p.add_argument("--max-connections", type=int, metavar="N",
-                   help="requests in flight per provider (default 4; local models use 1)")
+    p.add_argument(
+        "--runs-dir",
+        metavar="DIR",
+        help="where run folders go (default: $VAD_RUNS_DIR or ./runs/out)",
+    )
+    p.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="run folder name (default: <name>-<spec hash>; the same spec resumes)",
+    )
+    p.add_argument(
+        "--cache", metavar="PATH", help="response store (default: $VAD_CACHE_DIR/responses.sqlite)"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="requests in flight per provider (default 4; local models use 1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vad", description="A vision checkup for text-only language models.")
+        prog="vad", description="A vision checkup for text-only language models."
+    )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    draw = sub.add_parser("draw", help="ask models to draw concepts in code, render and record",
-                          description="Ask models to draw concepts in code; render and record.")
-    draw.add_argument("--model", action="append", metavar="M",
-                      help="provider/model or alias, repeatable "
-                           "(default: local/qwen2.5-coder-0.5b, the embedded model)")
-    draw.add_argument("--level", action="append", metavar="L",
-                      help="shapes, objects or scenes (repeatable or comma-separated; "
-                           "default shapes)")
-    draw.add_argument("--lang", action="append", metavar="LANG",
-                      help="drawing language, repeatable (default svg)")
+    draw = sub.add_parser(
+        "draw",
+        help="ask models to draw concepts in code, render and record",
+        description="Ask models to draw concepts in code; render and record.",
+    )
+    draw.add_argument(
+        "--model",
+        action="append",
+        metavar="M",
+        help="provider/model or alias, repeatable "
+        "(default: local/qwen2.5-coder-0.5b, the embedded model)",
+    )
+    draw.add_argument(
+        "--level",
+        action="append",
+        metavar="L",
+        help="shapes, objects or scenes (repeatable or comma-separated; default shapes)",
+    )
+    draw.add_argument(
+        "--lang", action="append", metavar="LANG", help="drawing language, repeatable (default svg)"
+    )
     draw.add_argument("--samples", type=int, default=1, help="samples per concept (default 1)")
     draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")
     draw.add_argument("--ids", help="comma-separated concept ids to draw")
-    draw.add_argument("--concepts", action="append", metavar="FILE",
-                      help="extra concepts from a .csv/.jsonl file (id, level, caption)")
+    draw.add_argument(
+        "--concepts",
+        action="append",
+        metavar="FILE",
+        help="extra concepts from a .csv/.jsonl file (id, level, caption)",
+    )
     draw.add_argument("--concept-seed", type=int, default=0, help="seed of the concept sample")
     draw.add_argument("--temperature", type=float, default=0.8, help="default 0.8")
     draw.add_argument("--max-tokens", type=int, default=1024, help="default 1024")
-    draw.add_argument("--seed", type=int, default=0,
-                      help="base seed; sample i is sent seed+i (default 0)")
-    draw.add_argument("--style", choices=("auto", "chat", "completion"), default="auto",
-                      help="prompt style (default: the model's own)")
-    draw.add_argument("--api-base", metavar="URL",
-                      help="OpenAI-compatible endpoint for the models (vLLM, Ollama, ...)")
+    draw.add_argument(
+        "--seed", type=int, default=0, help="base seed; sample i is sent seed+i (default 0)"
+    )
+    draw.add_argument(
+        "--style",
+        choices=("auto", "chat", "completion"),
+        default="auto",
+        help="prompt style (default: the model's own)",
+    )
+    draw.add_argument(
+        "--api-base",
+        metavar="URL",
+        help="OpenAI-compatible endpoint for the models (vLLM, Ollama, ...)",
+    )
     draw.add_argument("--size", type=int, default=224, help="PNG width and height (default 224)")
     draw.add_argument("--rpm", type=float, help="requests per minute per provider")
     draw.add_argument("--name", default="draw", help="run name prefix (default draw)")
     _add_run_options(draw)
 
-    run = sub.add_parser("run", help="run a spec file (runs/<name>.yaml)",
-                         description="Run a spec file; re-running resumes it.")
+    run = sub.add_parser(
+        "run",
+        help="run a spec file (runs/<name>.yaml)",
+        description="Run a spec file; re-running resumes it.",
+    )
     run.add_argument("spec", help="path to a run spec YAML")
     _add_run_options(run)
 
@@ -110,16 +148,23 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     if args.max_connections:
         spec = dataclasses.replace(spec, max_connections=args.max_connections)
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress)
-    print(f"run {runner.folder.path}: {len(runner.jobs)} samples "
-          f"({len(runner.concepts)} concepts)", file=sys.stderr)
+    print(
+        f"run {runner.folder.path}: {len(runner.jobs)} samples ({len(runner.concepts)} concepts)",
+        file=sys.stderr,
+    )
     try:
         stats = runner.run()
     except KeyboardInterrupt:
-        print(f"\ninterrupted: run the same command again to resume {runner.folder.path}",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: run the same command again to resume {runner.folder.path}",
+            file=sys.stderr,
+        )
         return 130
-    print(f"model calls: {stats.model_calls}, cache hits: {stats.cache_hits}, "
-          f"already done: {stats.skipped}", file=sys.stderr)
+    print(
+        f"model calls: {stats.model_calls}, cache hits: {stats.cache_hits}, "
+        f"already done: {stats.skipped}",
+        file=sys.stderr,
+    )
     print_summary(runner.folder)
     return 0
 
@@ -151,4 +196,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -10,8 +10,10 @@ from vad.rundir import RunFolder, find_run, list_runs, read_samples
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -45,26 +47,41 @@ def print_summary(folder: RunFolder) -> None:
     print(f"folder:   {folder.path}")
     print(f"task:     {manifest.get('task')}  prompts {manifest.get('prompt_versions')}")
     print(f"samples:  {totals['samples']}  by status: {totals['by_status']}")
-    print(f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
-          f"  cost: ${totals['cost_usd']:.4f}"
-          + (f" ({totals['cost_unknown_samples']} samples of unknown price)"
-             if totals.get("cost_unknown_samples") else ""))
+    print(
+        f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
+        f"  cost: ${totals['cost_usd']:.4f}"
+        + (
+            f" ({totals['cost_unknown_samples']} samples of unknown price)"
+            if totals.get("cost_unknown_samples")
+            else ""
+        )
+    )
     groups: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for r in records:
         groups[(r["model"], r["language"], r["level"])][r["status"]] += 1
     rows = []
     for (model, lang, level), counts in sorted(groups.items()):
         n = sum(counts.values())
-        rows.append([model, lang, level, str(n), f"{counts.get('ok', 0) / n:.0%}",
-                     ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok")])
+        rows.append(
+            [
+                model,
+                lang,
+                level,
+                str(n),
+                f"{counts.get('ok', 0) / n:.0%}",
+                ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok"),
+            ]
+        )
     if rows:
         print()
         print(_table(rows, ["model", "lang", "level", "n", "render ok", "failures"]))
     sessions = manifest.get("sessions", [])
     if sessions:
         last = sessions[-1]
-        print(f"\nlast session: {last.get('wall_s')} s, {last.get('model_calls')} model calls, "
-              f"{last.get('cache_hits')} cache hits, {last.get('written')} samples written")
+        print(
+            f"\nlast session: {last.get('wall_s')} s, {last.get('model_calls')} model calls, "
+            f"{last.get('cache_hits')} cache hits, {last.get('written')} samples written"
+        )
     print(f"images:   {folder.images}")
     print(f"samples:  {folder.samples_path}")
 

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([^\n`]*)$")
-_SVG_TAG = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<(/?)([A-Za-z][\w:.-]*)[^>]*?(/?)>",
-                      re.S)
+_SVG_TAG = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<(/?)([A-Za-z][\w:.-]*)[^>]*?(/?)>", re.S
+)
 _TIKZ_BEGIN, _TIKZ_END = r"\begin{tikzpicture}", r"\end{tikzpicture}"
 
 LANG_MARKERS = {
@@ -64,7 +65,7 @@ def _repair_svg(code: str, notes: list[str]) -> str | None:
     start = code.find("<svg")
     if start < 0:
         return None
-    if start > 0:
+    if code[:start].strip():
         notes.append("dropped text before <svg")
     code = code[start:]
     end = code.rfind("</svg>")
@@ -94,9 +95,7 @@ def _repair_svg(code: str, notes: list[str]) -> str | None:
 
 def _repair_python(code: str, notes: list[str]) -> str | None:
     lines = code.rstrip().split("\n")
-    first = next(
-        (i for i, ln in enumerate(lines) if re.match(r"\s*(import|from)\s+\w", ln)), None
-    )
+    first = next((i for i, ln in enumerate(lines) if re.match(r"\s*(import|from)\s+\w", ln)), None)
     if first is None:
         first = 0
     elif first > 0:
@@ -116,13 +115,21 @@ def _repair_python(code: str, notes: list[str]) -> str | None:
 
 
 def _repair_tikz(code: str, notes: list[str]) -> str | None:
+    doc = re.search(r"\\begin\{document\}(.*?)(\\end\{document\}|$)", code, re.S)
+    if doc:
+        code = doc.group(1)
+        notes.append("took the body of a full LaTeX document")
+    if _TIKZ_BEGIN not in code and re.search(r"\\tikzpicture\b", code):
+        code = re.sub(r"\\tikzpicture\b", lambda _: _TIKZ_BEGIN, code, count=1)
+        code = re.sub(r"\\endtikzpicture\b", lambda _: _TIKZ_END, code, count=1)
+        notes.append("read plain \\tikzpicture as \\begin{tikzpicture}")
     start = code.find(_TIKZ_BEGIN)
     if start < 0:
         if not _mentions("tikz", code):
             return None
         notes.append("wrapped commands in a tikzpicture")
         return f"{_TIKZ_BEGIN}\n{code.strip()}\n{_TIKZ_END}"
-    if start > 0:
+    if code[:start].strip():
         notes.append("dropped text before \\begin{tikzpicture}")
     code = code[start:]
     end = code.find(_TIKZ_END)

@@ -80,8 +80,13 @@ class PromptSet:
             if tpl.get("system"):
                 messages.append({"role": "system", "content": fill(tpl["system"], values)})
             messages.append({"role": "user", "content": fill(tpl["user"], values)})
-            return Prompt(template_id, self.version, style, messages=messages,
-                          stop=list(tpl.get("stop") or []))
+            return Prompt(
+                template_id,
+                self.version,
+                style,
+                messages=messages,
+                stop=list(tpl.get("stop") or []),
+            )
         code_start = fill(tpl.get("code_start", ""), values)
         prefix = fill(tpl["prompt"], values)
         sep = "\n" if prefix and not prefix.endswith("\n") else ""

@@ -20,8 +20,9 @@ def git_commit() -> dict[str, Any]:
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
-                                 text=True, timeout=10)
+            out = subprocess.run(
+                ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
@@ -41,8 +42,9 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def new_manifest(spec: Any, task: Any, renderers: dict[str, Any],
-                 models: list[tuple[Any, str]]) -> dict[str, Any]:
+def new_manifest(
+    spec: Any, task: Any, renderers: dict[str, Any], models: list[tuple[Any, str]]
+) -> dict[str, Any]:
     from vad.models.local import EMBEDDED
 
     model_info = []

@@ -71,9 +71,14 @@ def request_key(job: Job, prompt: Prompt, params: SamplingParams) -> str:
 class Runner:
     """Runs one spec into one run folder."""
 
-    def __init__(self, spec: RunSpec, root: str | Path | None = None,
-                 run_name: str | None = None, store_path: str | Path | None = None,
-                 progress: bool = True) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        root: str | Path | None = None,
+        run_name: str | None = None,
+        store_path: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
         self.spec, self.progress = spec, progress
         self.folder = RunFolder(runs_dir(root) / (run_name or spec.folder_name()))
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
@@ -85,8 +90,9 @@ class Runner:
         for model, _ in self.models:
             check_credentials(model)
         self.renderers = {lang: get_renderer(lang) for lang in spec.languages}
-        self.concepts = load_concepts(spec.levels or None, spec.ids or None, spec.limit,
-                                      spec.concept_seed, spec.concept_files)
+        self.concepts = load_concepts(
+            spec.levels or None, spec.ids or None, spec.limit, spec.concept_seed, spec.concept_files
+        )
         if not self.concepts:
             raise SpecError("the spec selects no concepts: check levels, ids and limit")
         self.jobs = self.task.jobs(spec, self.concepts, self.models)
@@ -125,8 +131,11 @@ class Runner:
         finally:
             self.folder.close()
             manifest["sessions"][-1].update(
-                ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - started, 2),
-                model_calls=self.stats.model_calls, cache_hits=self.stats.cache_hits,
+                ended_at=now_iso(),
+                status=status,
+                wall_s=round(time.monotonic() - started, 2),
+                model_calls=self.stats.model_calls,
+                cache_hits=self.stats.cache_hits,
                 written=self.stats.written,
             )
             manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals())
@@ -160,15 +169,22 @@ class Runner:
         with serve(model.local or "", model.served_name) as server:
             yield model.with_api_base(server.api_base)
 
-    def _run_model(self, model: ResolvedModel, jobs: list[Job], store: ResponseStore,
-                   renders: ThreadPoolExecutor, bar: Any) -> None:
+    def _run_model(
+        self,
+        model: ResolvedModel,
+        jobs: list[Job],
+        store: ResponseStore,
+        renders: ThreadPoolExecutor,
+        bar: Any,
+    ) -> None:
         spec = self.spec
         limits = spec.rate_limits.get(model.provider, {})
         connections = int(limits.get("max_connections", spec.max_connections))
         if model.provider == "local":
             connections = 1  # one llama.cpp slot: more would only queue
-        client = ModelClient(model, RateLimiter(connections, limits.get("rpm")),
-                             RetryPolicy(**spec.retry))
+        client = ModelClient(
+            model, RateLimiter(connections, limits.get("rpm")), RetryPolicy(**spec.retry)
+        )
         pending: set[Future[None]] = set()
         with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="model") as calls:
             queue = iter(jobs)
@@ -182,11 +198,19 @@ class Runner:
                 fut.result()
         self.stats.model_calls += client.calls
 
-    def _one(self, job: Job, model: ResolvedModel, client: ModelClient, store: ResponseStore,
-             renders: ThreadPoolExecutor, bar: Any) -> None:
+    def _one(
+        self,
+        job: Job,
+        model: ResolvedModel,
+        client: ModelClient,
+        store: ResponseStore,
+        renders: ThreadPoolExecutor,
+        bar: Any,
+    ) -> None:
         prompt = self.task.prompt(job, self.spec)
-        params = SamplingParams(self.spec.temperature, self.spec.max_tokens,
-                                self.spec.seed + job.sample_index)
+        params = SamplingParams(
+            self.spec.temperature, self.spec.max_tokens, self.spec.seed + job.sample_index
+        )
         key = request_key(job, prompt, params)
         cached = store.get(key)
         record = self._base_record(job, prompt, params, key)
@@ -200,11 +224,19 @@ class Runner:
             except ModelCallError as exc:
                 self._write({**record, "status": "model_error", "error": str(exc)}, bar)
                 return
-            store.put(key, model.name, {"template": prompt.template_id, **prompt.payload()},
-                      reply.to_dict())
+            store.put(
+                key,
+                model.name,
+                {"template": prompt.template_id, **prompt.payload()},
+                reply.to_dict(),
+            )
         extraction = self.task.extract(job, prompt, reply.text, reply.finish_reason == "length")
-        record.update(cached=cached is not None, **_reply_fields(reply),
-                      extraction=extraction.as_record(), code=extraction.code)
+        record.update(
+            cached=cached is not None,
+            **_reply_fields(reply),
+            extraction=extraction.as_record(),
+            code=extraction.code,
+        )
         renders.submit(self._render, job, extraction, record, bar)
 
     def _render(self, job: Job, extraction: Extraction, record: dict[str, Any], bar: Any) -> None:
@@ -214,8 +246,9 @@ class Runner:
             result = RenderResult(RenderStatus.CRASH, f"host error: {type(exc).__name__}: {exc}")
         self._write({**record, "status": str(result.status), "render": result.to_record()}, bar)
 
-    def _render_to_folder(self, job: Job, extraction: Extraction,
-                          record: dict[str, Any]) -> RenderResult:
+    def _render_to_folder(
+        self, job: Job, extraction: Extraction, record: dict[str, Any]
+    ) -> RenderResult:
         if extraction.code is None:
             result = RenderResult(RenderStatus.NO_CODE, "; ".join(extraction.notes))
         else:
@@ -224,8 +257,13 @@ class Runner:
                 extraction.code, job_dir, self.spec.width, self.spec.height
             )
             if result.image is not None:
-                rel = (Path("images") / _slug(job.model.name) / job.language /
-                       job.concept.level / f"{_slug(job.concept.id)}__s{job.sample_index}.png")
+                rel = (
+                    Path("images")
+                    / _slug(job.model.name)
+                    / job.language
+                    / job.concept.level
+                    / f"{_slug(job.concept.id)}__s{job.sample_index}.png"
+                )
                 target = self.folder.path / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(result.image, target)
@@ -233,8 +271,9 @@ class Runner:
             shutil.rmtree(job_dir, ignore_errors=True)
         return result
 
-    def _base_record(self, job: Job, prompt: Prompt, params: SamplingParams,
-                     key: str) -> dict[str, Any]:
+    def _base_record(
+        self, job: Job, prompt: Prompt, params: SamplingParams, key: str
+    ) -> dict[str, Any]:
         return {
             "sample_id": job.sample_id, "task": job.task, "concept_id": job.concept.id,
             "level": job.concept.level, "caption": job.concept.caption,
@@ -270,5 +309,11 @@ def _reply_fields(reply: Reply) -> dict[str, Any]:
 def _progress(total: int, enabled: bool, name: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=name, unit="sample", disable=not enabled, dynamic_ncols=True,
-                mininterval=0.5)
+    return tqdm(
+        total=total,
+        desc=name,
+        unit="sample",
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )

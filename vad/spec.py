@@ -93,7 +93,9 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     known = {f.name for f in dataclasses.fields(RunSpec)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise SpecError(f"{source}: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise SpecError(
+            f"{source}: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}"
+        )
     values = dict(data)
     if "models" in values:
         values["models"] = tuple(_model_entry(m) for m in _as_tuple(values["models"], "models"))
@@ -121,8 +123,13 @@ def _check(spec: RunSpec, source: str) -> None:
             raise bad("models", f"style of {entry.name} must be one of {STYLES}")
     if not spec.languages:
         raise bad("languages", "needs at least one language")
-    for key, low in (("samples", 1), ("max_tokens", 1), ("width", 8), ("height", 8),
-                     ("max_connections", 1)):
+    for key, low in (
+        ("samples", 1),
+        ("max_tokens", 1),
+        ("width", 8),
+        ("height", 8),
+        ("max_connections", 1),
+    ):
         value = getattr(spec, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise bad(key, f"must be an integer >= {low}")

@@ -51,7 +51,9 @@ class ResponseStore:
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT response FROM responses WHERE key = ?", (key,)
+            ).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, model: str, request: dict[str, Any], response: dict[str, Any]) -> None:

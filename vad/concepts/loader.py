@@ -71,8 +71,10 @@ def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         for row in reader:
             if None in row:
                 raise ConceptFileError(
-                    str(path), reader.line_num, "caption", "more values than header columns; "
-                    "quote captions that contain commas"
+                    str(path),
+                    reader.line_num,
+                    "caption",
+                    "more values than header columns; quote captions that contain commas",
                 )
             yield reader.line_num, row
 
@@ -85,7 +87,9 @@ def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConceptFileError(str(path), number, "-", f"not valid JSON ({exc.msg})") from None
+                raise ConceptFileError(
+                    str(path), number, "-", f"not valid JSON ({exc.msg})"
+                ) from None
             if not isinstance(row, dict):
                 raise ConceptFileError(str(path), number, "-", "each line must be a JSON object")
             yield number, row
@@ -117,8 +121,10 @@ def read_concept_file(path: str | Path) -> list[Concept]:
 def builtin_concepts() -> list[Concept]:
     """The shipped dataset, in a fixed order: shapes, objects, scenes."""
     shapes = [Concept(cid, "shapes", cap, attrs) for cid, cap, attrs in generate_shapes()]
-    return shapes + read_concept_file(DATA_DIR / "objects.csv") + read_concept_file(
-        DATA_DIR / "scenes.csv"
+    return (
+        shapes
+        + read_concept_file(DATA_DIR / "objects.csv")
+        + read_concept_file(DATA_DIR / "scenes.csv")
     )
 
 

@@ -101,8 +101,9 @@ def _retryable(exc: BaseException) -> bool:
 class ModelClient:
     """Sends prompts to one model; counts calls so that cache behaviour can be checked."""
 
-    def __init__(self, model: ResolvedModel, limiter: RateLimiter,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, model: ResolvedModel, limiter: RateLimiter, retry: RetryPolicy | None = None
+    ) -> None:
         self.model, self.limiter, self.retry = model, limiter, retry or RetryPolicy()
         self.calls = 0
         self._lock = threading.Lock()

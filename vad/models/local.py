@@ -158,8 +158,14 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class LocalServer:
     """A llama.cpp server for one GGUF file on a free loopback port."""
 
-    def __init__(self, gguf: Path, alias: str, n_ctx: int = 4096, threads: int | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        gguf: Path,
+        alias: str,
+        n_ctx: int = 4096,
+        threads: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.gguf, self.alias, self.n_ctx = gguf, alias, n_ctx
         self.threads = threads or os.cpu_count() or 1
         self.log_path = log_path or cache_dir() / "logs" / f"server-{alias}.log"
@@ -188,18 +194,23 @@ class LocalServer:
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads exist in the child
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise ModelConfigError(f"local server for {self.alias} exited:\n{tail}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.api_base}/models", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.api_base}/models", timeout=2) as resp,
+            ):
+                if resp.status == 200:
+                    return
             time.sleep(0.2)
         self.stop()
         raise ModelConfigError(f"local server for {self.alias} not ready in {ready_timeout}s")

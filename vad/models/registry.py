@@ -68,8 +68,9 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
     provider, model_id = name.split("/", 1)
     if provider == "local":
         if model_id in EMBEDDED:
-            return ResolvedModel(name, provider, model_id, styles=EMBEDDED[model_id].styles,
-                                 local=model_id)
+            return ResolvedModel(
+                name, provider, model_id, styles=EMBEDDED[model_id].styles, local=model_id
+            )
         if model_id.endswith(".gguf"):
             path = Path(model_id).expanduser()
             if not path.is_file():

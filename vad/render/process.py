@@ -59,22 +59,31 @@ class ProcessRenderer(Renderer):
             return self._result(RenderStatus.TOO_LARGE, f"image size {width}x{height}", started)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / self.code_file).write_text(code, encoding="utf-8")
-        job = {"code_file": self.code_file, "width": width, "height": height,
-               "max_code_bytes": self.limits.max_code_bytes}
+        job = {
+            "code_file": self.code_file,
+            "width": width,
+            "height": height,
+            "max_code_bytes": self.limits.max_code_bytes,
+        }
         (job_dir / "job.json").write_text(json.dumps(job))
         script = project_dir("renderers") / self.script
         proc = subprocess.Popen(
             [sys.executable, "-E", "-s", str(script), str(job_dir)],
-            cwd=job_dir, env=SAFE_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=lambda: _apply_limits(self.limits),  # noqa: PLW1509
+            cwd=job_dir,
+            env=SAFE_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: _apply_limits(self.limits),
         )
         try:
             output, _ = proc.communicate(timeout=self.limits.timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
-            return self._result(RenderStatus.TIMEOUT, f"killed after {self.limits.timeout_s}s",
-                                started, output)
+            return self._result(
+                RenderStatus.TIMEOUT, f"killed after {self.limits.timeout_s}s", started, output
+            )
         return self._collect(job_dir, proc.returncode, output, started)
 
     def _collect(self, job_dir: Path, rc: int, output: bytes, started: float) -> RenderResult:
@@ -90,8 +99,15 @@ class ProcessRenderer(Renderer):
         image = job_dir / "out.png" if status is RenderStatus.OK else None
         return self._result(status, data.get("reason", ""), started, output, image)
 
-    def _result(self, status: RenderStatus, reason: str, started: float,
-                output: bytes = b"", image: Path | None = None) -> RenderResult:
+    def _result(
+        self,
+        status: RenderStatus,
+        reason: str,
+        started: float,
+        output: bytes = b"",
+        image: Path | None = None,
+    ) -> RenderResult:
         tail = output[-2000:].decode("utf-8", errors="replace")
-        return RenderResult(status, reason[:2000], tail, round(time.monotonic() - started, 4),
-                            self.version, image)
+        return RenderResult(
+            status, reason[:2000], tail, round(time.monotonic() - started, 4), self.version, image
+        )

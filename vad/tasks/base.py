@@ -32,8 +32,9 @@ class Task:
 
     name: str = ""
 
-    def jobs(self, spec: RunSpec, concepts: list[Concept],
-             models: list[tuple[ResolvedModel, str]]) -> list[Job]:
+    def jobs(
+        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+    ) -> list[Job]:
         raise NotImplementedError
 
     def prompt(self, job: Job, spec: RunSpec) -> Prompt:

@@ -17,13 +17,21 @@ class DrawTask(Task):
     def __init__(self) -> None:
         self.prompts = load_prompts("draw")
 
-    def jobs(self, spec: RunSpec, concepts: list[Concept],
-             models: list[tuple[ResolvedModel, str]]) -> list[Job]:
+    def jobs(
+        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+    ) -> list[Job]:
         for language in spec.languages:
             self.prompts.styles(language)  # fails early on a language without prompts
         return [
-            Job(f"draw:{model.name}:{language}:{concept.id}:{index}", "draw", concept, model,
-                style, language, index)
+            Job(
+                f"draw:{model.name}:{language}:{concept.id}:{index}",
+                "draw",
+                concept,
+                model,
+                style,
+                language,
+                index,
+            )
             for model, style in models
             for language in spec.languages
             for concept in concepts
@@ -37,8 +45,9 @@ class DrawTask(Task):
     def extract(self, job: Job, prompt: Prompt, text: str, truncated: bool) -> Extraction:
         if prompt.style == "chat":
             return extract_chat(text, job.language)
-        return extract_completion(text, job.language, prompt.code_start, prompt.code_end,
-                                  prompt.stop, truncated)
+        return extract_completion(
+            text, job.language, prompt.code_start, prompt.code_end, prompt.stop, truncated
+        )
 
     def versions(self) -> dict[str, Any]:
         return {"draw": self.prompts.version}

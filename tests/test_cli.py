@@ -1,0 +1,149 @@
+"""The real `vad` command, in a subprocess, against a loopback server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from openai_server import FakeOpenAI
+
+from vad.rundir import read_samples
+
+VAD = [sys.executable, "-m", "vad.cli"]
+
+
+def _vad(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VAD, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+
+
+def test_help_documents_every_option() -> None:
+    out = _vad("draw", "--help").stdout
+    for option in (
+        "--model",
+        "--level",
+        "--lang",
+        "--samples",
+        "--limit",
+        "--max-connections",
+        "--temperature",
+        "--max-tokens",
+        "--seed",
+        "--api-base",
+        "--runs-dir",
+        "--rpm",
+        "--style",
+        "--concepts",
+    ):
+        assert option in out
+    assert "run a spec file" in _vad("--help").stdout
+
+
+def test_draw_runs_show_through_the_command(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    args = [
+        "draw",
+        "--model",
+        "openai/fake",
+        "--api-base",
+        fake_openai.api_base,
+        "--level",
+        "shapes,objects",
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--no-progress",
+    ]
+    done = _vad(*args)
+    assert done.returncode == 0, done.stderr
+    assert "model calls: 8, cache hits: 0" in done.stderr
+    assert "render ok" in done.stdout and "images:" in done.stdout
+    again = _vad(*args)
+    assert "model calls: 0, cache hits: 0, already done: 8" in again.stderr
+    listing = _vad("runs").stdout
+    assert "finished" in listing and "openai/fake" in listing
+    name = listing.splitlines()[2].split()[0]
+    shown = _vad("show", name[:8])
+    assert shown.returncode == 0 and "by status: {'ok': 8}" in shown.stdout
+
+
+def test_errors_are_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,level,caption\nx,shapes,\n")
+    cases = [
+        (["draw", "--model", "acme/x"], "unknown provider 'acme'"),
+        (["draw", "--concepts", str(bad)], f"{bad}, line 2, field 'caption'"),
+        (["draw", "--level", "animals"], "unknown level 'animals'"),
+        (["run", str(tmp_path / "none.yaml")], "does not exist"),
+        (["show", "nope"], "no run 'nope'"),
+    ]
+    for args, message in cases:
+        done = _vad(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_spec_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    spec = tmp_path / "mini.yaml"
+    spec.write_text(
+        f"models:\n  - name: openai/fake\n    api_base: {fake_openai.api_base}\n"
+        "levels: [scenes]\nlimit: 3\ntemperature: 0.2\n"
+    )
+    done = _vad("run", str(spec), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    folder = next((tmp_path / "runs").glob("mini-*"))
+    records = read_samples(folder / "samples.jsonl")
+    assert len(records) == 3 and all(r["temperature"] == 0.2 for r in records)
+
+
+def test_kill_9_then_rerun_completes_every_sample_exactly_once(tmp_path: Path) -> None:
+    with FakeOpenAI(delay=0.15) as server:
+        args = [
+            *VAD,
+            "draw",
+            "--model",
+            "openai/fake",
+            "--api-base",
+            server.api_base,
+            "--level",
+            "shapes",
+            "--limit",
+            "30",
+            "--max-connections",
+            "2",
+            "--no-progress",
+        ]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs = tmp_path / "runs"
+        deadline = time.monotonic() + 90
+        samples: Path | None = None
+        while time.monotonic() < deadline:
+            found = list(runs.glob("draw-*/samples.jsonl"))
+            if found and len(found[0].read_text().splitlines()) >= 8:
+                samples = found[0]
+                break
+            time.sleep(0.05)
+        assert samples is not None, "the run did not get going"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = len(read_samples(samples))
+        assert 8 <= before < 30
+        calls_before = len(server.requests)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        records = read_samples(samples)
+        ids = [r["sample_id"] for r in records]
+        assert len(ids) == len(set(ids)) == 30
+        assert all(r["status"] == "ok" for r in records)
+        # Only requests in flight at the kill may be made twice.
+        assert len(server.requests) - calls_before <= 30 - before
+        assert len(server.requests) <= 30 + 2 * 2
+        manifest = json.loads((samples.parent / "manifest.json").read_text())
+        assert manifest["status"] == "finished" and len(manifest["sessions"]) == 2
+        assert manifest["sessions"][0].get("status") is None  # the killed session never closed
