@@ -1,0 +1,129 @@
+"""The embedded models: weight assembly, a real llama.cpp server, real requests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from vad.errors import ModelConfigError
+from vad.models import ModelClient, SamplingParams, resolve_model
+from vad.models import local as local_mod
+from vad.models.client import RateLimiter
+from vad.prompts import load_prompts
+from vad.rundir import read_samples
+
+
+def _tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest: str | None = None):
+    parts = []
+    for i, data in enumerate([b"GGUF" + b"a" * 1000, b"b" * 777]):
+        part = tmp_path / f"part{i}.bin"
+        part.write_bytes(data)
+        parts.append(part)
+    whole = b"".join(p.read_bytes() for p in parts)
+    model = local_mod.EmbeddedModel("tiny", "test", ("tiny-pkg==1",), "tiny.gguf",
+                                    digest or hashlib.sha256(whole).hexdigest(), len(whole),
+                                    ("chat",))
+    monkeypatch.setitem(local_mod.EMBEDDED, "tiny", model)
+    monkeypatch.setitem(local_mod._PARTS, "tiny", lambda: parts)
+    monkeypatch.setenv("VAD_MODELS_DIR", str(tmp_path / "models"))
+    return whole
+
+
+def test_weights_are_assembled_once_and_verified(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = _tiny_model(tmp_path, monkeypatch)
+    path = local_mod.weights_path("tiny")
+    assert path.read_bytes() == whole
+    mtime = path.stat().st_mtime_ns
+    assert local_mod.weights_path("tiny") == path and path.stat().st_mtime_ns == mtime
+    path.write_bytes(b"corrupted")  # changed file: verified again, then rebuilt
+    assert local_mod.weights_path("tiny").read_bytes() == whole
+
+
+def test_a_wrong_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tiny_model(tmp_path, monkeypatch, digest="0" * 64)
+    with pytest.raises(ModelConfigError, match="expected 0000"):
+        local_mod.weights_path("tiny")
+    assert not list((tmp_path / "models").glob("tiny*"))
+
+
+@pytest.mark.slow
+def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
+    model = resolve_model("local/qwen2.5-coder-0.5b")
+    prompt = load_prompts("draw").render("svg", "chat", {"caption": "a red circle",
+                                                         "width": 224, "height": 224})
+    with local_mod.serve(model.local, model.served_name) as server:
+        client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
+        started = time.monotonic()
+        reply = client.complete(prompt, SamplingParams(0.0, 160, seed=1))
+        elapsed = time.monotonic() - started
+        pid = server.proc.pid
+    assert "<svg" in reply.text and reply.completion_tokens > 20
+    print(f"qwen: {reply.completion_tokens / elapsed:.1f} tokens/s")
+    assert reply.cost_usd == 0.0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{server.api_base}/models", timeout=2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.slow
+def test_gemma_answers_a_completion_request() -> None:
+    model = resolve_model("local/gemma-3-270m")
+    prompt = load_prompts("draw").render("svg", "completion", {"caption": "a blue square",
+                                                               "width": 224, "height": 224})
+    with local_mod.serve(model.local, model.served_name) as server:
+        client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
+        reply = client.complete(prompt, SamplingParams(0.0, 120, seed=1))
+    assert reply.completion_tokens > 0 and reply.text.strip()
+    assert "Draw:" not in reply.text  # the stop sequence held
+
+
+@pytest.mark.slow
+def test_server_dies_with_a_killed_parent() -> None:
+    code = (
+        "import time\nfrom vad.models.local import serve\n"
+        "with serve('gemma-3-270m', 'gemma-3-270m') as s:\n"
+        "    print(s.proc.pid, flush=True)\n    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    os.kill(server_pid, 0)  # it is running
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{server_pid}/stat") as fh:
+            if fh.read().split()[2] == "Z":  # exited, waiting to be reaped by init
+                return
+        time.sleep(0.2)
+    pytest.fail("the model server outlived its parent")
+
+
+@pytest.mark.slow
+def test_vad_draw_on_the_embedded_model(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vad.cli", "draw", "--level", "shapes", "--limit", "2",
+         "--max-tokens", "300", "--no-progress"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "model calls: 2" in done.stderr
+    folder = next((tmp_path / "runs").glob("draw-*"))
+    records = read_samples(folder / "samples.jsonl")
+    assert len(records) == 2
+    assert all(r["model"] == "local/qwen2.5-coder-0.5b" and r["raw_reply"] for r in records)
+    for r in records:
+        if r["status"] == "ok":
+            assert (folder / r["image"]).is_file()
