@@ -17,9 +17,16 @@ from vad.rundir import read_samples
 VAD = [sys.executable, "-m", "vad.cli"]
 
 
-def _vad(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _vad(
+    *args: str, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*VAD, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+        [*VAD, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        cwd=cwd,
     )
 
 
@@ -71,6 +78,25 @@ def test_draw_runs_show_through_the_command(fake_openai: FakeOpenAI, tmp_path: P
     name = listing.splitlines()[2].split()[0]
     shown = _vad("show", name[:8])
     assert shown.returncode == 0 and "by status: {'ok': 8}" in shown.stdout
+
+
+def test_relative_runs_dir(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    done = _vad(
+        "draw",
+        "--model",
+        "openai/fake",
+        "--api-base",
+        fake_openai.api_base,
+        "--limit",
+        "2",
+        "--runs-dir",
+        "rel/out",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    records = read_samples(next((tmp_path / "rel" / "out").glob("draw-*")) / "samples.jsonl")
+    assert [r["status"] for r in records] == ["ok", "ok"]
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

@@ -27,17 +27,24 @@ def _tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest: str | N
         part.write_bytes(data)
         parts.append(part)
     whole = b"".join(p.read_bytes() for p in parts)
-    model = local_mod.EmbeddedModel("tiny", "test", ("tiny-pkg==1",), "tiny.gguf",
-                                    digest or hashlib.sha256(whole).hexdigest(), len(whole),
-                                    ("chat",))
+    model = local_mod.EmbeddedModel(
+        "tiny",
+        "test",
+        ("tiny-pkg==1",),
+        "tiny.gguf",
+        digest or hashlib.sha256(whole).hexdigest(),
+        len(whole),
+        ("chat",),
+    )
     monkeypatch.setitem(local_mod.EMBEDDED, "tiny", model)
     monkeypatch.setitem(local_mod._PARTS, "tiny", lambda: parts)
     monkeypatch.setenv("VAD_MODELS_DIR", str(tmp_path / "models"))
     return whole
 
 
-def test_weights_are_assembled_once_and_verified(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weights_are_assembled_once_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     whole = _tiny_model(tmp_path, monkeypatch)
     path = local_mod.weights_path("tiny")
     assert path.read_bytes() == whole
@@ -57,8 +64,9 @@ def test_a_wrong_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.mark.slow
 def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
     model = resolve_model("local/qwen2.5-coder-0.5b")
-    prompt = load_prompts("draw").render("svg", "chat", {"caption": "a red circle",
-                                                         "width": 224, "height": 224})
+    prompt = load_prompts("draw").render(
+        "svg", "chat", {"caption": "a red circle", "width": 224, "height": 224}
+    )
     with local_mod.serve(model.local, model.served_name) as server:
         client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
         started = time.monotonic()
@@ -77,8 +85,9 @@ def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
 @pytest.mark.slow
 def test_gemma_answers_a_completion_request() -> None:
     model = resolve_model("local/gemma-3-270m")
-    prompt = load_prompts("draw").render("svg", "completion", {"caption": "a blue square",
-                                                               "width": 224, "height": 224})
+    prompt = load_prompts("draw").render(
+        "svg", "completion", {"caption": "a blue square", "width": 224, "height": 224}
+    )
     with local_mod.serve(model.local, model.served_name) as server:
         client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
         reply = client.complete(prompt, SamplingParams(0.0, 120, seed=1))
@@ -114,9 +123,22 @@ def test_server_dies_with_a_killed_parent() -> None:
 @pytest.mark.slow
 def test_vad_draw_on_the_embedded_model(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "vad.cli", "draw", "--level", "shapes", "--limit", "2",
-         "--max-tokens", "300", "--no-progress"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "vad.cli",
+            "draw",
+            "--level",
+            "shapes",
+            "--limit",
+            "2",
+            "--max-tokens",
+            "300",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert "model calls: 2" in done.stderr

@@ -19,7 +19,7 @@ from typing import Any
 from vad.errors import VadError
 
 MANIFEST, SAMPLES = "manifest.json", "samples.jsonl"
-RETRY_STATUSES = {"model_error"}
+RETRY_STATUSES = {"model_error", "crash"}  # redone on resume (replies come from the store)
 
 
 def now_iso() -> str:

@@ -80,7 +80,7 @@ class Runner:
         progress: bool = True,
     ) -> None:
         self.spec, self.progress = spec, progress
-        self.folder = RunFolder(runs_dir(root) / (run_name or spec.folder_name()))
+        self.folder = RunFolder(runs_dir(root).resolve() / (run_name or spec.folder_name()))
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.task: Task = get_task(spec.task)
         self.stats = RunStats()

@@ -57,6 +57,7 @@ class ProcessRenderer(Renderer):
         pixels = width * height
         if pixels > self.limits.max_image_pixels or min(width, height) < 1:
             return self._result(RenderStatus.TOO_LARGE, f"image size {width}x{height}", started)
+        job_dir = job_dir.resolve()
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / self.code_file).write_text(code, encoding="utf-8")
         job = {
