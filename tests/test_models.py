@@ -41,7 +41,7 @@ def test_completion_request_goes_to_the_completions_endpoint(fake_openai: FakeOp
     reply = _client(fake_openai).complete(prompt, SamplingParams(0.0, 50))
     sent = fake_openai.requests[-1]
     assert sent["path"] == "/v1/completions"
-    assert sent["prompt"] == prompt.prompt and sent["stop"] == ["</svg>"]
+    assert sent["prompt"] == prompt.prompt and sent["stop"] == ["</svg>", "<!-- Draw:"]
     assert "<rect" in reply.text
 
 
