@@ -1,21 +1,15 @@
-"""The job protocol shared by every renderer (runs inside the sandbox; no vad imports).
+"""Shared by every renderer (runs inside the jail; imports nothing from vad).
 
-A renderer is started as ``python renderers/<lang>.py JOB_DIR``. JOB_DIR holds
-``job.json`` ({"code_file", "width", "height", "max_code_bytes"}) and the code file.
-The renderer writes ``out.png`` and ``result.json`` ({"status", "reason"}) into JOB_DIR
-and exits 0, whatever the drawing code did.
+A language module defines ``VERSION``, ``CODE_FILE``, ``FORK`` (run each job in a
+forked child) and ``render(code, out_png, width, height)``, which raises
+:class:`RenderFailure` for a typed failure.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import traceback
-from collections.abc import Callable
-
-OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY = (
+OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT = (
     "ok", "syntax_error", "runtime_error", "empty_image", "blocked", "too_large", "memory",
+    "timeout",
 )  # fmt: skip
 
 
@@ -36,30 +30,20 @@ def is_blank(png_path: str) -> bool:
     return all(lo == hi for lo, hi in extrema)
 
 
-def run(render: Callable[[str, str, int, int], None]) -> None:
-    """Read the job, call ``render(code, out_png, width, height)``, write the result."""
-    job_dir = sys.argv[1]
-    with open(os.path.join(job_dir, "job.json"), encoding="utf-8") as fh:
-        job = json.load(fh)
-    out = os.path.join(job_dir, "out.png")
-    result = {"status": OK, "reason": ""}
-    try:
-        code_path = os.path.join(job_dir, job["code_file"])
-        if os.path.getsize(code_path) > job.get("max_code_bytes", 1 << 20):
-            raise RenderFailure(TOO_LARGE, f"code is larger than {job['max_code_bytes']} bytes")
-        with open(code_path, encoding="utf-8", errors="replace") as fh:
-            code = fh.read()
-        render(code, out, int(job["width"]), int(job["height"]))
-        if not os.path.isfile(out):
-            raise RenderFailure(EMPTY, "the code produced no image")
-        if is_blank(out):
-            raise RenderFailure(EMPTY, "the image is a single flat colour")
-    except RenderFailure as exc:
-        result = {"status": exc.status, "reason": exc.reason}
-    except MemoryError:
-        result = {"status": MEMORY, "reason": "out of memory"}
-    except Exception as exc:
-        tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        result = {"status": RUNTIME, "reason": tail[:2000]}
-    with open(os.path.join(job_dir, "result.json"), "w", encoding="utf-8") as fh:
-        json.dump(result, fh)
+def fit_png(png_path: str, width: int, height: int) -> None:
+    """Scale an image to fit width x height (keeping its aspect) and centre it on white."""
+    from PIL import Image
+
+    with Image.open(png_path) as img:
+        img = img.convert("RGBA")
+        if img.size == (width, height):
+            canvas = Image.new("RGBA", img.size, "white")
+            canvas.alpha_composite(img)
+            canvas.convert("RGB").save(png_path)
+            return
+        scale = min(width / img.width, height / img.height)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.LANCZOS)
+    canvas = Image.new("RGBA", (width, height), "white")
+    canvas.alpha_composite(img, ((width - size[0]) // 2, (height - size[1]) // 2))
+    canvas.convert("RGB").save(png_path)

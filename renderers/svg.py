@@ -1,18 +1,30 @@
-"""SVG renderer: cairosvg with unsafe=False (no external resources, no entities)."""
+"""SVG renderer: cairosvg with unsafe=False (no external resources, no XML entities)."""
 
 from __future__ import annotations
 
-import os
-import sys
+import re
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _protocol import BLOCKED, SYNTAX, TOO_LARGE, RenderFailure
 
-from _protocol import BLOCKED, SYNTAX, RenderFailure, run
+VERSION = "svg-2"
+CODE_FILE = "drawing.svg"
+FORK = False  # no code runs: the warm worker renders directly, under a host timeout
 
-VERSION = "svg-1"
+
+_EXTERNAL = re.compile(
+    r"""(?:href\s*=\s*["']|url\(\s*["']?|@import\s+["']?)\s*(?!#|data:)[a-z][a-z0-9+.-]*:""",
+    re.I,
+)
+
+
+def preload() -> None:
+    import cairosvg  # noqa: F401
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
+    match = _EXTERNAL.search(code)
+    if match:
+        raise RenderFailure(BLOCKED, f"external reference not allowed: {match.group(0)[:80]}")
     from xml.etree.ElementTree import ParseError
 
     import cairosvg
@@ -31,7 +43,5 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         raise RenderFailure(BLOCKED, f"{type(exc).__name__}: {exc}") from None
     except ParseError as exc:
         raise RenderFailure(SYNTAX, f"XML parse error: {exc}") from None
-
-
-if __name__ == "__main__":
-    run(render)
+    except RecursionError:
+        raise RenderFailure(TOO_LARGE, "elements nested too deeply") from None

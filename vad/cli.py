@@ -32,6 +32,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="requests in flight per provider (default 4; local models use 1)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run model-written code without the bubblewrap jail (unsafe: trusted code only)",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -60,7 +65,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="shapes, objects or scenes (repeatable or comma-separated; default shapes)",
     )
     draw.add_argument(
-        "--lang", action="append", metavar="LANG", help="drawing language, repeatable (default svg)"
+        "--lang",
+        action="append",
+        metavar="LANG",
+        help="svg, matplotlib or tikz, repeatable or comma-separated (default svg)",
     )
     draw.add_argument("--samples", type=int, default=1, help="samples per concept (default 1)")
     draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")
@@ -147,6 +155,8 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
 
     if args.max_connections:
         spec = dataclasses.replace(spec, max_connections=args.max_connections)
+    if args.no_sandbox:
+        spec = dataclasses.replace(spec, sandbox=False)
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress)
     print(
         f"run {runner.folder.path}: {len(runner.jobs)} samples ({len(runner.concepts)} concepts)",

@@ -42,9 +42,7 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def new_manifest(
-    spec: Any, task: Any, renderers: dict[str, Any], models: list[tuple[Any, str]]
-) -> dict[str, Any]:
+def new_manifest(spec: Any, task: Any, models: list[tuple[Any, str]]) -> dict[str, Any]:
     from vad.models.local import EMBEDDED
 
     model_info = []
@@ -63,7 +61,6 @@ def new_manifest(
         "spec_hash": spec.spec_hash(),
         "task": spec.task,
         "prompt_versions": task.versions(),
-        "renderer_versions": {lang: r.version for lang, r in renderers.items()},
         "models": model_info,
         "git": git_commit(),
         "versions": package_versions(),

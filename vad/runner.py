@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import time
 from collections import Counter
@@ -29,7 +28,8 @@ from vad.models import ModelClient, Reply, ResolvedModel, SamplingParams, check_
 from vad.models.client import RateLimiter, RetryPolicy
 from vad.models.registry import resolve_model
 from vad.prompts import Prompt
-from vad.render import RenderResult, RenderStatus, get_renderer
+from vad.render import RenderPool, RenderResult, RenderStatus, get_renderer
+from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import RunFolder, now_iso
 from vad.spec import RunSpec
 from vad.store import ResponseStore, cache_key
@@ -89,7 +89,11 @@ class Runner:
         self.models = [self._resolve(entry) for entry in spec.models]
         for model, _ in self.models:
             check_credentials(model)
-        self.renderers = {lang: get_renderer(lang) for lang in spec.languages}
+        for lang in spec.languages:
+            get_renderer(lang)
+        if spec.sandbox:
+            bwrap_path()
+        self.pool = RenderPool(sandbox=spec.sandbox)
         self.concepts = load_concepts(
             spec.levels or None, spec.ids or None, spec.limit, spec.concept_seed, spec.concept_files
         )
@@ -116,19 +120,25 @@ class Runner:
         todo = [job for job in self.jobs if job.sample_id not in done]
         self.stats.skipped = len(self.jobs) - len(todo)
         if manifest is None:
-            manifest = provenance.new_manifest(self.spec, self.task, self.renderers, self.models)
+            manifest = provenance.new_manifest(self.spec, self.task, self.models)
             manifest["run"] = self.folder.path.name
         manifest.setdefault("sessions", []).append({"started_at": now_iso(), "todo": len(todo)})
         manifest["status"] = "running"
         self.folder.write_manifest(manifest)
         status, started = "failed", time.monotonic()
         try:
+            if todo:
+                versions = self.pool.versions()
+                manifest["renderer_versions"] = {k: versions[k] for k in self.spec.languages}
+                manifest["sandbox"] = jail_info(self.spec.sandbox)
+                self.folder.write_manifest(manifest)
             self._run_jobs(todo)
             status = "finished"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
+            self.pool.close()
             self.folder.close()
             manifest["sessions"][-1].update(
                 ended_at=now_iso(),
@@ -250,25 +260,20 @@ class Runner:
         self, job: Job, extraction: Extraction, record: dict[str, Any]
     ) -> RenderResult:
         if extraction.code is None:
-            result = RenderResult(RenderStatus.NO_CODE, "; ".join(extraction.notes))
-        else:
-            job_dir = self.folder.jobs / _slug(job.sample_id)
-            result = self.renderers[job.language].render(
-                extraction.code, job_dir, self.spec.width, self.spec.height
-            )
-            if result.image is not None:
-                rel = (
-                    Path("images")
-                    / _slug(job.model.name)
-                    / job.language
-                    / job.concept.level
-                    / f"{_slug(job.concept.id)}__s{job.sample_index}.png"
-                )
-                target = self.folder.path / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(result.image, target)
-                record["image"] = str(rel)
-            shutil.rmtree(job_dir, ignore_errors=True)
+            return RenderResult(RenderStatus.NO_CODE, "; ".join(extraction.notes))
+        rel = (
+            Path("images")
+            / _slug(job.model.name)
+            / job.language
+            / job.concept.level
+            / f"{_slug(job.concept.id)}__s{job.sample_index}.png"
+        )
+        result = self.pool.render(
+            job.language, extraction.code, self.spec.width, self.spec.height,
+            self.folder.path / rel,
+        )  # fmt: skip
+        if result.ok:
+            record["image"] = str(rel)
         return result
 
     def _base_record(

@@ -45,6 +45,7 @@ class RunSpec:
     width: int = 224
     height: int = 224
     max_connections: int = 4
+    sandbox: bool = True
     rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     retry: dict[str, float] = field(default_factory=dict)
 
@@ -60,7 +61,7 @@ class RunSpec:
         return f"{self.name}-{self.spec_hash()}"
 
 
-_NOT_IN_HASH = {"name", "max_connections", "rate_limits", "retry"}
+_NOT_IN_HASH = {"name", "max_connections", "rate_limits", "retry", "sandbox"}
 _RETRY_KEYS = {"max_retries", "base_delay", "max_delay", "timeout"}
 _LIMIT_KEYS = {"max_connections", "rpm"}
 

@@ -93,6 +93,8 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
 def _litellm_providers() -> set[str]:
     import litellm  # heavy: only when a remote model is named
 
+    litellm.suppress_debug_info = True
+
     return {str(getattr(p, "value", p)) for p in litellm.provider_list}
 
 

@@ -1,19 +1,26 @@
-"""Host side of rendering: typed results and renderers registered by language name."""
+"""Host side of rendering: typed results, languages registered by name, a warm pool."""
 
-from vad.render import svg as _svg  # noqa: F401  (registers "svg")
+from vad.render import languages as _languages  # noqa: F401  (registers svg, matplotlib, tikz)
 from vad.render.base import (
     Renderer,
     RenderResult,
     RenderStatus,
+    all_renderers,
     get_renderer,
     register_renderer,
     renderer_names,
 )
+from vad.render.jail import JailUnavailable, Limits
+from vad.render.pool import RenderPool
 
 __all__ = [
+    "JailUnavailable",
+    "Limits",
+    "RenderPool",
     "RenderResult",
     "RenderStatus",
     "Renderer",
+    "all_renderers",
     "get_renderer",
     "register_renderer",
     "renderer_names",

@@ -47,14 +47,15 @@ class RenderResult:
 
 
 class Renderer:
-    """Turns code in one language into a PNG. Subclasses set the class attributes."""
+    """A drawing language: the sandbox-side module in ``renderers/`` and its code file.
+
+    Adding a language is one module in ``renderers/`` (``VERSION``, ``CODE_FILE``,
+    ``FORK``, ``preload()``, ``render()``) plus a subclass registered by name here.
+    """
 
     name: str = ""
-    version: str = ""
+    module: str = ""
     code_file: str = "drawing.txt"
-
-    def render(self, code: str, job_dir: Path, width: int, height: int) -> RenderResult:
-        raise NotImplementedError
 
 
 _REGISTRY: dict[str, type[Renderer]] = {}
@@ -75,7 +76,11 @@ def renderer_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_renderer(name: str) -> Renderer:
+def all_renderers() -> dict[str, type[Renderer]]:
+    return dict(_REGISTRY)
+
+
+def get_renderer(name: str) -> type[Renderer]:
     if name not in _REGISTRY:
         raise SpecError(f"no renderer for language {name!r}: choose from {renderer_names()}")
-    return _REGISTRY[name]()
+    return _REGISTRY[name]

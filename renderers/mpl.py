@@ -1,0 +1,71 @@
+"""matplotlib renderer: model code runs with the Agg backend in a forked child.
+
+The figure taken is the *current* figure when the script ends (``plt.gcf()``): the last
+one created or activated. It is saved at exactly width x height pixels on white. A
+script that draws nothing (no figure, or figures without any drawn element) gets
+"empty_image"; ``plt.show()`` does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from _protocol import EMPTY, RUNTIME, SYNTAX, RenderFailure
+
+VERSION = "matplotlib-1"
+CODE_FILE = "drawing.py"
+FORK = True
+DPI = 100
+
+
+def preload() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy  # noqa: F401
+    from matplotlib import patches  # noqa: F401
+
+    plt.figure()  # warm the font cache and the Agg canvas in the parent
+    plt.close("all")
+
+
+def _drawn(fig) -> int:
+    count = len(fig.patches) + len(fig.texts) + len(fig.images) + len(fig.lines)
+    for ax in fig.axes:
+        count += sum(
+            map(
+                len,
+                (ax.lines, ax.patches, ax.collections, ax.images, ax.texts, ax.artists, ax.tables),
+            )
+        )
+    return count
+
+
+def render(code: str, out_png: str, width: int, height: int) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.show = lambda *a, **k: None
+    try:
+        compiled = compile(code, "drawing.py", "exec")
+    except SyntaxError as exc:
+        raise RenderFailure(SYNTAX, f"SyntaxError: {exc.msg} (line {exc.lineno})") from None
+    namespace = {"__name__": "__main__", "__file__": "drawing.py"}
+    try:
+        exec(compiled, namespace)
+    except RenderFailure:
+        raise
+    except MemoryError:
+        raise
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the code's too
+        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
+    if not plt.get_fignums():
+        raise RenderFailure(EMPTY, "the script made no figure")
+    fig = plt.gcf()
+    if not _drawn(fig):
+        raise RenderFailure(EMPTY, "the figure has no drawn elements")
+    fig.set_dpi(DPI)
+    fig.set_size_inches(width / DPI, height / DPI)
+    fig.savefig(out_png, dpi=DPI, facecolor="white")
+    plt.close("all")
