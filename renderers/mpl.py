@@ -8,9 +8,10 @@ script that draws nothing (no figure, or figures without any drawn element) gets
 
 from __future__ import annotations
 
+import errno
 import os
 
-from _protocol import EMPTY, RUNTIME, SYNTAX, RenderFailure
+from _protocol import EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
 
 VERSION = "matplotlib-1"
 CODE_FILE = "drawing.py"
@@ -58,6 +59,10 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         raise
     except MemoryError:
         raise
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise RenderFailure(TOO_LARGE, "file size limit: the code wrote too much") from None
+        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the code's too
         raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
     if not plt.get_fignums():

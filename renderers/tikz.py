@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 
-from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, RenderFailure, fit_png
+from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, TOO_LARGE, RenderFailure, fit_png
 
 VERSION = "tikz-1"
 CODE_FILE = "drawing.tex"
@@ -58,7 +59,7 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     with open("doc.tex", "w", encoding="utf-8") as fh:
         fh.write(PREAMBLE + code + "\n\\end{document}\n")
     try:
-        subprocess.run(
+        done = subprocess.run(
             ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
              "doc.tex"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -70,7 +71,11 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     if os.path.exists("doc.log"):
         with open("doc.log", encoding="utf-8", errors="replace") as fh:
             log = fh.read()
-    if not os.path.exists("doc.pdf"):
+    if done.returncode < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit
+        if -done.returncode == signal.SIGXFSZ:
+            raise RenderFailure(TOO_LARGE, "pdflatex hit the file size limit")
+        raise RenderFailure(TIMEOUT, f"pdflatex killed by signal {-done.returncode}")
+    if done.returncode != 0 or not os.path.exists("doc.pdf"):
         if "TeX capacity exceeded" in log:
             raise RenderFailure(MEMORY, _error(log))
         if "openin_any" in log or "openout_any" in log or "not allowed" in log:

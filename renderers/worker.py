@@ -54,12 +54,12 @@ def _limits(job: dict) -> None:
     limits = job["limits"]
     for res, value in (
         (resource.RLIMIT_AS, limits["memory_bytes"]),
-        (resource.RLIMIT_CPU, limits["cpu_s"]),
+        (resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1)),
         (resource.RLIMIT_FSIZE, limits["file_bytes"]),
         (resource.RLIMIT_NOFILE, limits["open_files"]),
         (resource.RLIMIT_CORE, 0),
     ):
-        resource.setrlimit(res, (value, value))
+        resource.setrlimit(res, value if isinstance(value, tuple) else (value, value))
 
 
 def _run_in_place(job: dict) -> dict:
