@@ -28,7 +28,20 @@ def preload() -> None:
     import numpy  # noqa: F401
     from matplotlib import patches  # noqa: F401
 
-    plt.figure()  # warm the font cache and the Agg canvas in the parent
+    # Draw and save a typical figure once, so that caches (fonts, glyphs, text layout,
+    # PNG writer) are warm in the parent and every forked child starts with them.
+    import io
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.add_patch(patches.Circle((0.5, 0.5), 0.2, color="red"))
+    ax.add_patch(patches.Polygon([(0, 0), (1, 0), (0.5, 1)], color="blue"))
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.text(0.1, 0.9, "warm-up 0123456789")
+    ax.set_title("title")
+    ax.legend()
+    for size in (2.24, 4):
+        fig.set_size_inches(size, size)
+        fig.savefig(io.BytesIO(), format="png", dpi=DPI, facecolor="white")
     plt.close("all")
 
 

@@ -13,6 +13,7 @@ kills the child's group on timeout and then every other process left in the jail
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -95,6 +96,7 @@ def _result(job: dict) -> dict:
 def _child(job: dict) -> None:
     """In the forked child: limits, guard, render, write result.json, exit."""
     os.setpgid(0, 0)
+    gc.disable()  # a collection would touch (and copy) every page shared with the parent
     log = os.open(os.path.join(job["dir"], "log.txt"), os.O_WRONLY | os.O_CREAT, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -161,6 +163,7 @@ def main() -> None:
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     versions = _load(json.loads(sys.argv[1]))
+    gc.freeze()  # forked children then leave the preloaded objects' pages alone
     proto.write(json.dumps({"ready": True, "versions": versions}) + "\n")
     for line in sys.stdin:
         job = json.loads(line)

@@ -14,6 +14,12 @@ command -v "$PY" >/dev/null || PY=python3
 
 missing=()
 ldconfig -p | grep -q 'libcairo\.so\.2' || missing+=(libcairo2)
+# The renderers' jail and TikZ toolchain (about 320 MB, once).
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v pdflatex >/dev/null || missing+=(texlive-latex-base)
+kpsewhich tikz.sty >/dev/null 2>&1 || missing+=(texlive-pictures)
+kpsewhich standalone.cls >/dev/null 2>&1 || missing+=(texlive-latex-extra)
+command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v git >/dev/null || missing+=(git)

@@ -122,6 +122,11 @@ def _build_parser() -> argparse.ArgumentParser:
     concepts.add_argument("--concepts", action="append", metavar="FILE")
 
     sub.add_parser("models", help="list embedded models and aliases")
+
+    bench = sub.add_parser("bench", help="benchmarks (render: sandboxed vs raw images/s)")
+    bench.add_argument("what", choices=["render"])
+    bench.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
+    bench.add_argument("--lang", action="append", help="languages (default all)")
     return parser
 
 
@@ -198,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.concepts_cmd(args.level, args.limit, args.concepts)
         if args.command == "models":
             return commands.models_cmd()
+        if args.command == "bench":
+            from vad.bench import format_table, render_benchmark
+
+            langs = tuple(args.lang) if args.lang else ("svg", "matplotlib", "tikz")
+            print(format_table(render_benchmark(args.n, langs)))
+            return 0
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
