@@ -24,13 +24,13 @@ def preload() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy  # noqa: F401
-    from matplotlib import patches  # noqa: F401
-
     # Draw and save a typical figure once, so that caches (fonts, glyphs, text layout,
     # PNG writer) are warm in the parent and every forked child starts with them.
     import io
+
+    import matplotlib.pyplot as plt
+    import numpy  # noqa: F401
+    from matplotlib import patches
 
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.add_patch(patches.Circle((0.5, 0.5), 0.2, color="red"))

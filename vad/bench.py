@@ -99,7 +99,7 @@ def render_benchmark(
             started = time.perf_counter()
             RAW[lang](codes, base / "raw")
             raw_s = time.perf_counter() - started
-            warm_s, warm_ok = _pool_rate(codes, lang, False, base / "warm")
+            warm_s, _ = _pool_rate(codes, lang, False, base / "warm")
             jail_s, jail_ok = _pool_rate(codes, lang, True, base / "jail")
         rows.append({
             "language": lang, "programs": len(codes), "ok": jail_ok,
