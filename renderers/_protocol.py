@@ -26,7 +26,11 @@ def is_blank(png_path: str) -> bool:
     from PIL import Image
 
     with Image.open(png_path) as img:
-        extrema = img.convert("RGB").getextrema()
+        if img.mode not in ("RGB", "RGBA", "L", "LA"):
+            img = img.convert("RGBA")
+        extrema = img.getextrema()
+    if isinstance(extrema[0], int):  # a single band
+        extrema = (extrema,)
     return all(lo == hi for lo, hi in extrema)
 
 

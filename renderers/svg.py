@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from _protocol import BLOCKED, SYNTAX, TOO_LARGE, RenderFailure
+from _protocol import BLOCKED, EMPTY, SYNTAX, TOO_LARGE, RenderFailure
 
 VERSION = "svg-2"
+CHECKS_BLANK = True  # render() reports a flat image itself
 CODE_FILE = "drawing.svg"
 FORK = False  # no code runs: the warm worker renders directly, under a host timeout
 
@@ -18,7 +19,8 @@ _EXTERNAL = re.compile(
 
 
 def preload() -> None:
-    import cairosvg  # noqa: F401
+    import cairosvg.parser
+    import cairosvg.surface  # noqa: F401
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
@@ -27,18 +29,21 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         raise RenderFailure(BLOCKED, f"external reference not allowed: {match.group(0)[:80]}")
     from xml.etree.ElementTree import ParseError
 
-    import cairosvg
+    from cairosvg.parser import Tree
+    from cairosvg.surface import PNGSurface
     from defusedxml import DefusedXmlException
 
     try:
-        cairosvg.svg2png(
-            bytestring=code.encode("utf-8"),
-            write_to=out_png,
-            output_width=width,
-            output_height=height,
-            background_color="white",
-            unsafe=False,
+        tree = Tree(bytestring=code.encode("utf-8"), unsafe=False)
+        # Same as cairosvg.svg2png, keeping the surface to check for a blank image
+        # without decoding the PNG again.
+        surface = PNGSurface(
+            tree, None, 96, output_width=width, output_height=height, background_color="white"
         )
+        data = bytes(surface.cairo.get_data())
+        if data == data[:4] * (len(data) // 4):
+            raise RenderFailure(EMPTY, "the image is a single flat colour")
+        surface.cairo.write_to_png(out_png)
     except DefusedXmlException as exc:
         raise RenderFailure(BLOCKED, f"{type(exc).__name__}: {exc}") from None
     except ParseError as exc:

@@ -1,7 +1,8 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
 Started once as ``python worker.py '{"svg": "svg", ...}'`` (language -> module);
-preloads every language module, then reads one JSON job per line on stdin and answers
+preloads every language module, then reads one JSON job per line on stdin (the code is
+in the job) and answers
 one JSON line on its protocol channel
 (the original stdout; fd 1 and 2 are pointed at a log so that nothing else reaches it).
 
@@ -67,15 +68,13 @@ def _run_in_place(job: dict) -> dict:
     """Render in this process (no code is executed, e.g. SVG)."""
     module = MODULES[job["lang"]]
     out = os.path.join(job["dir"], "out.png")
-    code_path = os.path.join(job["dir"], module.CODE_FILE)
-    if os.path.getsize(code_path) > job["limits"]["max_code_bytes"]:
+    code = job["code"]
+    if len(code.encode("utf-8")) > job["limits"]["max_code_bytes"]:
         raise RenderFailure(TOO_LARGE, f"code is larger than {job['limits']['max_code_bytes']} B")
-    with open(code_path, encoding="utf-8", errors="replace") as fh:
-        code = fh.read()
     module.render(code, out, job["width"], job["height"])
     if not os.path.isfile(out):
         raise RenderFailure(EMPTY, "the code produced no image")
-    if is_blank(out):
+    if not getattr(module, "CHECKS_BLANK", False) and is_blank(out):
         raise RenderFailure(EMPTY, "the image is a single flat colour")
     return {"status": OK, "reason": ""}
 
@@ -120,13 +119,36 @@ def _sweep(keep: set[int]) -> None:
                 os.kill(int(name), signal.SIGKILL)
 
 
-def _run_forked(job: dict, jailed: bool) -> dict:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _child(job)
-        finally:
-            os._exit(70)
+class Standby:
+    """A child forked ahead of time, waiting on a pipe for its job.
+
+    Forking costs several milliseconds in a process that has matplotlib loaded; doing
+    it right after a job, while the host prepares the next one, keeps it off the
+    critical path.
+    """
+
+    def __init__(self) -> None:
+        read_end, self.write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.write_end)
+            try:
+                with os.fdopen(read_end, "rb") as pipe:
+                    data = pipe.read()
+                if data:
+                    _child(json.loads(data))
+            finally:
+                os._exit(70)
+        os.close(read_end)
+
+    def start(self, job: dict) -> int:
+        os.write(self.write_end, json.dumps(job).encode())
+        os.close(self.write_end)
+        return self.pid
+
+
+def _run_forked(job: dict, jailed: bool, standby: Standby) -> dict:
+    pid = standby.start(job)
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd], [], [], job["timeout_s"])
     os.close(pidfd)
@@ -165,14 +187,17 @@ def main() -> None:
     versions = _load(json.loads(sys.argv[1]))
     gc.freeze()  # forked children then leave the preloaded objects' pages alone
     proto.write(json.dumps({"ready": True, "versions": versions}) + "\n")
+    standby = Standby()
     for line in sys.stdin:
         job = json.loads(line)
         started = time.monotonic()
         module = MODULES[job["lang"]]
-        result = _run_forked(job, jailed) if module.FORK else _result(job)
+        result = _run_forked(job, jailed, standby) if module.FORK else _result(job)
         result["elapsed_s"] = round(time.monotonic() - started, 4)
         result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         proto.write(json.dumps(result) + "\n")
+        if module.FORK:
+            standby = Standby()  # after the sweep, which would have killed it
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import resource
 import selectors
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-from PIL import Image
 
 from vad._paths import project_dir
 from vad.render.base import RenderResult, RenderStatus, all_renderers
@@ -91,6 +90,7 @@ class Worker:
             raise JailUnavailable(f"a render worker did not start:\n{tail}")
         self.versions = json.loads(line)["versions"]
         self.jobs_done = 0
+        self._clear_job_dir()
 
     def kill(self) -> None:
         proc, self.proc = self.proc, None
@@ -119,24 +119,23 @@ class Worker:
         return self.proc.stdout.readline() or None
 
     def _clear_job_dir(self) -> None:
-        for child in self.job_dir.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+        with os.scandir(self.job_dir) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
-    def run(
-        self, lang: str, code_file: str, code: str, width: int, height: int, dest: Path
-    ) -> RenderResult:
+    def run(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             self.start()
         started = time.monotonic()
-        self._clear_job_dir()
-        (self.job_dir / code_file).write_text(code, encoding="utf-8")
         job_path = "/job" if self.sandbox else str(self.job_dir)
         job = {
             "lang": lang,
+            "code": code,
             "dir": job_path,
             "width": width,
             "height": height,
@@ -185,11 +184,11 @@ class Worker:
             return RenderStatus.CRASH, "no image was written"
         if out.stat().st_size > self.limits.max_png_bytes:
             return RenderStatus.TOO_LARGE, f"PNG larger than {self.limits.max_png_bytes} bytes"
-        try:
-            with Image.open(out) as img:
-                w, h = img.size
-        except Exception as exc:
-            return RenderStatus.CRASH, f"unreadable image: {exc}"
+        with out.open("rb") as fh:
+            head = fh.read(24)
+        if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+            return RenderStatus.CRASH, "the renderer wrote something that is not a PNG"
+        w, h = struct.unpack(">II", head[16:24])
         if w * h > self.limits.max_image_pixels:
             return RenderStatus.TOO_LARGE, f"image is {w}x{h}"
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -254,8 +253,7 @@ class RenderPool:
 
     def render(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
         """Render ``code`` in ``lang``; on success the PNG is moved to ``dest``."""
-        renderer = all_renderers().get(lang)
-        if renderer is None:
+        if lang not in all_renderers():
             return RenderResult(RenderStatus.CRASH, f"no renderer for {lang!r}")
         if width * height > self.limits.max_image_pixels or min(width, height) < 1:
             return RenderResult(RenderStatus.TOO_LARGE, f"image size {width}x{height}")
@@ -266,7 +264,7 @@ class RenderPool:
         self._start()
         worker = self._idle.get()
         try:
-            return worker.run(lang, renderer.code_file, code, width, height, dest)
+            return worker.run(lang, code, width, height, dest)
         finally:
             self._idle.put(worker)
 
