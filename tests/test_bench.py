@@ -7,7 +7,7 @@ from vad.bench import format_table, render_benchmark
 
 @pytest.mark.slow
 def test_render_benchmark_measures_every_mode() -> None:
-    rows = render_benchmark(n=4, languages=("svg", "matplotlib"))
+    rows = render_benchmark(n=4, languages=("svg", "matplotlib"), repeat=2)
     assert [r["language"] for r in rows] == ["svg", "matplotlib"]
     for row in rows:
         assert row["programs"] == 4 and row["ok"] == 4

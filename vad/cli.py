@@ -127,6 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["render"])
     bench.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
     bench.add_argument("--lang", action="append", help="languages (default all)")
+    bench.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept")
     return parser
 
 
@@ -207,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vad.bench import format_table, render_benchmark
 
             langs = tuple(args.lang) if args.lang else ("svg", "matplotlib", "tikz")
-            print(format_table(render_benchmark(args.n, langs)))
+            print(format_table(render_benchmark(args.n, langs, args.repeat)))
             return 0
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Scores computed from run outputs: rates and accuracies with bootstrap CIs, CLIP."""
