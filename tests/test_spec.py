@@ -41,7 +41,7 @@ def test_hash_ignores_what_does_not_change_outputs() -> None:
         ({"models": []}, "needs at least one model"),
         ({"models": [{"name": "a/b", "style": "poem"}]}, "style of a/b"),
         ({"retry": {"forever": True}}, "'retry' keys"),
-        ({"task": "paint"}, "'task' must be one of"),
+        ({"task": "paint"}, "'tasks' must be among"),
     ],
 )
 def test_invalid_specs_name_the_field(data: dict, message: str) -> None:

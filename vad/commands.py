@@ -45,7 +45,9 @@ def print_summary(folder: RunFolder) -> None:
     totals = manifest.get("totals") or folder.totals()
     print(f"run:      {manifest.get('run')}  ({manifest.get('status')})")
     print(f"folder:   {folder.path}")
-    print(f"task:     {manifest.get('task')}  prompts {manifest.get('prompt_versions')}")
+    print(
+        f"tasks:    {', '.join(manifest.get('tasks', []))}  prompts {manifest.get('prompt_versions')}"
+    )
     print(f"samples:  {totals['samples']}  by status: {totals['by_status']}")
     print(
         f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"

@@ -42,7 +42,9 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def new_manifest(spec: Any, task: Any, models: list[tuple[Any, str]]) -> dict[str, Any]:
+def new_manifest(
+    spec: Any, prompt_versions: dict[str, Any], models: list[tuple[Any, str]]
+) -> dict[str, Any]:
     from vad.models.local import EMBEDDED
 
     model_info = []
@@ -59,8 +61,8 @@ def new_manifest(spec: Any, task: Any, models: list[tuple[Any, str]]) -> dict[st
         "run": spec.folder_name(),
         "spec": spec.to_dict(),
         "spec_hash": spec.spec_hash(),
-        "task": spec.task,
-        "prompt_versions": task.versions(),
+        "tasks": list(spec.tasks),
+        "prompt_versions": prompt_versions,
         "models": model_info,
         "git": git_commit(),
         "versions": package_versions(),

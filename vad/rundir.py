@@ -74,8 +74,8 @@ class RunFolder:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
-    def open(self) -> set[str]:
-        """Prepare for appending; return the ids of samples already finished."""
+    def open(self) -> dict[str, dict[str, Any]]:
+        """Prepare for appending; return the records of samples already finished, by id."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.images.mkdir(exist_ok=True)
         shutil.rmtree(self.jobs, ignore_errors=True)
@@ -92,7 +92,7 @@ class RunFolder:
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             os.replace(tmp, self.samples_path)
         self._fh = self.samples_path.open("a", encoding="utf-8")
-        return {r["sample_id"] for r in keep}
+        return {r["sample_id"]: r for r in keep}
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"

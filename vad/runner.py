@@ -1,4 +1,4 @@
-"""Spec -> concepts x models x languages -> model calls (cache first) -> renders -> samples.
+"""Spec -> tasks x concepts x models x languages -> jobs -> samples.jsonl.
 
 Everything that can be wrong with a spec (unknown model, missing key, bad concept file,
 language without a renderer) fails before the first request. A killed run started
@@ -9,7 +9,6 @@ the response store are not requested twice.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections import Counter
@@ -22,18 +21,17 @@ from typing import Any
 from vad import provenance
 from vad._paths import cache_dir, runs_dir
 from vad.concepts import load_concepts
-from vad.errors import ModelCallError, SpecError
-from vad.extract import Extraction
-from vad.models import ModelClient, Reply, ResolvedModel, SamplingParams, check_credentials
+from vad.errors import SpecError
+from vad.models import ModelClient, ResolvedModel, check_credentials
 from vad.models.client import RateLimiter, RetryPolicy
 from vad.models.registry import resolve_model
-from vad.prompts import Prompt
-from vad.render import RenderPool, RenderResult, RenderStatus, get_renderer
+from vad.render import RenderPool, get_renderer
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import RunFolder, now_iso
 from vad.spec import RunSpec
-from vad.store import ResponseStore, cache_key
+from vad.store import ResponseStore
 from vad.tasks import Job, Task, get_task
+from vad.tasks.context import Counters, JobContext
 
 
 @dataclass
@@ -45,27 +43,6 @@ class RunStats:
     written: int = 0
     skipped: int = 0
     status: Counter[str] = field(default_factory=Counter)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-._" else "_" for c in text)
-
-
-def request_key(job: Job, prompt: Prompt, params: SamplingParams) -> str:
-    """Content address of a request: only fields that change the reply."""
-    model = job.model
-    return cache_key({
-        "model": model.name,
-        "api_base": None if model.provider == "local" else model.api_base,
-        "style": prompt.style,
-        "payload": prompt.payload(),
-        "temperature": params.temperature,
-        "max_tokens": params.max_tokens,
-        "seed": params.seed,
-        "template": prompt.template_id,
-        "prompt_version": prompt.version,
-        "sample_index": job.sample_index,
-    })  # fmt: skip
 
 
 class Runner:
@@ -82,10 +59,11 @@ class Runner:
         self.spec, self.progress = spec, progress
         self.folder = RunFolder(runs_dir(root).resolve() / (run_name or spec.folder_name()))
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
-        self.task: Task = get_task(spec.task)
+        self.tasks: dict[str, Task] = {name: get_task(name) for name in spec.tasks}
         self.stats = RunStats()
         self._lock = threading.Lock()
-        # Validation before any work: models, keys, concepts, prompts, renderers.
+        self._bar: Any = None
+        # Validation before any work: models, keys, concepts, prompts, renderers, jail.
         self.models = [self._resolve(entry) for entry in spec.models]
         for model, _ in self.models:
             check_credentials(model)
@@ -94,12 +72,12 @@ class Runner:
         if spec.sandbox:
             bwrap_path()
         self.pool = RenderPool(sandbox=spec.sandbox)
-        self.concepts = load_concepts(
-            spec.levels or None, spec.ids or None, spec.limit, spec.concept_seed, spec.concept_files
-        )
+        self.concepts = load_concepts(spec.levels or None, spec.ids or None, spec.limit,
+                                      spec.concept_seed, spec.concept_files)  # fmt: skip
         if not self.concepts:
             raise SpecError("the spec selects no concepts: check levels, ids and limit")
-        self.jobs = self.task.jobs(spec, self.concepts, self.models)
+        self.jobs = [job for task in self.tasks.values()
+                     for job in task.jobs(spec, self.concepts, self.models)]  # fmt: skip
 
     @staticmethod
     def _resolve(entry: Any) -> tuple[ResolvedModel, str]:
@@ -117,10 +95,11 @@ class Runner:
                 f"{self.folder.path} holds a run of a different spec; choose another --run-name"
             )
         done = self.folder.open()
-        todo = [job for job in self.jobs if job.sample_id not in done]
-        self.stats.skipped = len(self.jobs) - len(todo)
+        todo = [job for job in self.jobs if not all(i in done for i in job.sample_ids)]
+        self.stats.skipped = sum(len(job.sample_ids) for job in self.jobs if job not in todo)
         if manifest is None:
-            manifest = provenance.new_manifest(self.spec, self.task, self.models)
+            versions = {k: v for task in self.tasks.values() for k, v in task.versions().items()}
+            manifest = provenance.new_manifest(self.spec, versions, self.models)
             manifest["run"] = self.folder.path.name
         manifest.setdefault("sessions", []).append({"started_at": now_iso(), "todo": len(todo)})
         manifest["status"] = "running"
@@ -132,7 +111,7 @@ class Runner:
                 manifest["renderer_versions"] = {k: versions[k] for k in self.spec.languages}
                 manifest["sandbox"] = jail_info(self.spec.sandbox)
                 self.folder.write_manifest(manifest)
-            self._run_jobs(todo)
+            self._run_jobs(todo, done)
             status = "finished"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -141,32 +120,29 @@ class Runner:
             self.pool.close()
             self.folder.close()
             manifest["sessions"][-1].update(
-                ended_at=now_iso(),
-                status=status,
-                wall_s=round(time.monotonic() - started, 2),
-                model_calls=self.stats.model_calls,
-                cache_hits=self.stats.cache_hits,
+                ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - started, 2),
+                model_calls=self.stats.model_calls, cache_hits=self.stats.cache_hits,
                 written=self.stats.written,
-            )
+            )  # fmt: skip
             manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals())
             self.folder.write_manifest(manifest)
         return self.stats
 
-    def _run_jobs(self, todo: list[Job]) -> None:
+    def _run_jobs(self, todo: list[Job], done: dict[str, dict[str, Any]]) -> None:
+        from tqdm import tqdm
+
         store = ResponseStore(self.store_path)
-        bar = _progress(len(todo), self.progress, self.spec.name)
-        renders = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
+        total = sum(len([i for i in job.sample_ids if i not in done]) for job in todo)
+        self._bar = tqdm(total=total, desc=self.spec.name, unit="sample", mininterval=0.5,
+                         disable=not self.progress, dynamic_ncols=True)  # fmt: skip
         try:
             for model, _ in self.models:
                 jobs = [job for job in todo if job.model.name == model.name]
-                if not jobs:
-                    continue
-                with self._serving(model) as live:
-                    self._run_model(live, jobs, store, renders, bar)
-            renders.shutdown(wait=True)
+                if jobs:
+                    with self._serving(model) as live:
+                        self._run_model(live, jobs, store, done)
         finally:
-            renders.shutdown(wait=True, cancel_futures=True)  # after an error: drop the queue
-            bar.close()
+            self._bar.close()
             store.close()
 
     @contextlib.contextmanager
@@ -184,141 +160,40 @@ class Runner:
         model: ResolvedModel,
         jobs: list[Job],
         store: ResponseStore,
-        renders: ThreadPoolExecutor,
-        bar: Any,
+        done: dict[str, dict[str, Any]],
     ) -> None:
         spec = self.spec
         limits = spec.rate_limits.get(model.provider, {})
         connections = int(limits.get("max_connections", spec.max_connections))
         if model.provider == "local":
             connections = 1  # one llama.cpp slot: more would only queue
-        client = ModelClient(
-            model, RateLimiter(connections, limits.get("rpm")), RetryPolicy(**spec.retry)
-        )
+        client = ModelClient(model, RateLimiter(connections, limits.get("rpm")),
+                             RetryPolicy(**spec.retry))  # fmt: skip
+        counters = Counters()
+        ctx = JobContext(spec, model, client, store, self.pool, self.folder, done, self._write,
+                         counters)  # fmt: skip
         pending: set[Future[None]] = set()
-        with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="model") as calls:
-            queue = iter(jobs)
-            for job in queue:
-                pending.add(calls.submit(self._one, job, model, client, store, renders, bar))
-                if len(pending) >= connections * 2:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        fut.result()
-            for fut in pending:
-                fut.result()
-        self.stats.model_calls += client.calls
-
-    def _one(
-        self,
-        job: Job,
-        model: ResolvedModel,
-        client: ModelClient,
-        store: ResponseStore,
-        renders: ThreadPoolExecutor,
-        bar: Any,
-    ) -> None:
-        prompt = self.task.prompt(job, self.spec)
-        params = SamplingParams(
-            self.spec.temperature, self.spec.max_tokens, self.spec.seed + job.sample_index
-        )
-        key = request_key(job, prompt, params)
-        cached = store.get(key)
-        record = self._base_record(job, prompt, params, key)
-        if cached is not None:
-            reply = Reply(**cached)
-            with self._lock:
-                self.stats.cache_hits += 1
-        else:
-            try:
-                reply = client.complete(prompt, params)
-            except ModelCallError as exc:
-                self._write({**record, "status": "model_error", "error": str(exc)}, bar)
-                return
-            store.put(
-                key,
-                model.name,
-                {"template": prompt.template_id, **prompt.payload()},
-                reply.to_dict(),
-            )
-        extraction = self.task.extract(job, prompt, reply.text, reply.finish_reason == "length")
-        record.update(
-            cached=cached is not None,
-            **_reply_fields(reply),
-            extraction=extraction.as_record(),
-            code=extraction.code,
-        )
-        renders.submit(self._render, job, extraction, record, bar)
-
-    def _render(self, job: Job, extraction: Extraction, record: dict[str, Any], bar: Any) -> None:
         try:
-            result = self._render_to_folder(job, extraction, record)
-        except Exception as exc:  # a bug on the host side must not lose the sample silently
-            result = RenderResult(RenderStatus.CRASH, f"host error: {type(exc).__name__}: {exc}")
-        self._write({**record, "status": str(result.status), "render": result.to_record()}, bar)
+            # Threads beyond the connections keep the renderers busy while models answer.
+            with ThreadPoolExecutor(max_workers=connections + self.pool.size,
+                                    thread_name_prefix="job") as pool:  # fmt: skip
+                for job in jobs:
+                    pending.add(pool.submit(self.tasks[job.task].run, job, ctx))
+                    if len(pending) >= (connections + self.pool.size) * 2:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            fut.result()
+                for fut in pending:
+                    fut.result()
+        finally:
+            self.stats.model_calls += client.calls
+            self.stats.cache_hits += counters.cache_hits
 
-    def _render_to_folder(
-        self, job: Job, extraction: Extraction, record: dict[str, Any]
-    ) -> RenderResult:
-        if extraction.code is None:
-            return RenderResult(RenderStatus.NO_CODE, "; ".join(extraction.notes))
-        rel = (
-            Path("images")
-            / _slug(job.model.name)
-            / job.language
-            / job.concept.level
-            / f"{_slug(job.concept.id)}__s{job.sample_index}.png"
-        )
-        result = self.pool.render(
-            job.language, extraction.code, self.spec.width, self.spec.height,
-            self.folder.path / rel,
-        )  # fmt: skip
-        if result.ok:
-            record["image"] = str(rel)
-        return result
-
-    def _base_record(
-        self, job: Job, prompt: Prompt, params: SamplingParams, key: str
-    ) -> dict[str, Any]:
-        return {
-            "sample_id": job.sample_id, "task": job.task, "concept_id": job.concept.id,
-            "level": job.concept.level, "caption": job.concept.caption,
-            "model": job.model.name, "language": job.language, "style": prompt.style,
-            "sample_index": job.sample_index, "template": prompt.template_id,
-            "prompt_version": prompt.version, "temperature": params.temperature,
-            "max_tokens": params.max_tokens, "seed": params.seed, "request_key": key,
-            "image": None, "created_at": now_iso(),
-        }  # fmt: skip
-
-    def _write(self, record: dict[str, Any], bar: Any) -> None:
+    def _write(self, record: dict[str, Any]) -> None:
         self.folder.append(record)
         with self._lock:
             self.stats.written += 1
             self.stats.status[record["status"]] += 1
             ok = self.stats.status.get("ok", 0)
-            bar.set_postfix(ok=ok, failed=self.stats.written - ok, refresh=False)
-            bar.update(1)
-
-
-def _reply_fields(reply: Reply) -> dict[str, Any]:
-    return {
-        "raw_reply": reply.text,
-        "finish_reason": reply.finish_reason,
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "cost_usd": reply.cost_usd,
-        "latency_s": reply.latency_s,
-        "attempts": reply.attempts,
-    }
-
-
-def _progress(total: int, enabled: bool, name: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=name,
-        unit="sample",
-        disable=not enabled,
-        dynamic_ncols=True,
-        mininterval=0.5,
-    )
+            self._bar.set_postfix(ok=ok, other=self.stats.written - ok, refresh=False)
+            self._bar.update(1)

@@ -12,7 +12,7 @@ import yaml
 from vad.errors import SpecError
 from vad.store import cache_key
 
-TASKS = ("draw",)
+TASKS = ("draw", "recognize", "correct")
 STYLES = ("auto", "chat", "completion")
 
 
@@ -30,7 +30,7 @@ class RunSpec:
     """Everything that defines a run. Fields under ``_NOT_IN_HASH`` do not change outputs."""
 
     name: str = "draw"
-    task: str = "draw"
+    tasks: tuple[str, ...] = ("draw",)
     models: tuple[ModelEntry, ...] = (ModelEntry("local/qwen2.5-coder-0.5b"),)
     levels: tuple[str, ...] = ("shapes",)
     languages: tuple[str, ...] = ("svg",)
@@ -44,6 +44,8 @@ class RunSpec:
     seed: int = 0
     width: int = 224
     height: int = 224
+    recognize: dict[str, Any] = field(default_factory=dict)  # modes, options, sources
+    correct: dict[str, Any] = field(default_factory=dict)  # rounds
     max_connections: int = 4
     sandbox: bool = True
     rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -91,16 +93,18 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     """Validate a mapping (from YAML or flags) into a RunSpec; errors name the field."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a run spec is a mapping of fields")
-    known = {f.name for f in dataclasses.fields(RunSpec)}
+    known = {f.name for f in dataclasses.fields(RunSpec)} | {"task"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(
             f"{source}: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}"
         )
     values = dict(data)
+    if "task" in values:  # one task: a shorthand for tasks: [task]
+        values["tasks"] = [values.pop("task")]
     if "models" in values:
         values["models"] = tuple(_model_entry(m) for m in _as_tuple(values["models"], "models"))
-    for key in ("levels", "languages", "ids", "concept_files"):
+    for key in ("tasks", "levels", "languages", "ids", "concept_files"):
         if key in values:
             values[key] = tuple(str(v) for v in _as_tuple(values[key], key))
     try:
@@ -115,8 +119,12 @@ def _check(spec: RunSpec, source: str) -> None:
     def bad(field_name: str, problem: str) -> SpecError:
         return SpecError(f"{source}: field '{field_name}' {problem}")
 
-    if spec.task not in TASKS:
-        raise bad("task", f"must be one of {TASKS}")
+    if not spec.tasks or set(spec.tasks) - set(TASKS):
+        raise bad("tasks", f"must be among {TASKS}")
+    if set(spec.recognize) - {"modes", "options", "sources", "languages"}:
+        raise bad("recognize", "keys must be among modes, options, sources, languages")
+    if set(spec.correct) - {"rounds"}:
+        raise bad("correct", "keys must be among rounds")
     if not spec.models:
         raise bad("models", "needs at least one model")
     for entry in spec.models:

@@ -1,6 +1,6 @@
 """Tasks register by name; the runner looks them up here."""
 
 from vad.tasks import draw as _draw  # noqa: F401  (registers "draw")
-from vad.tasks.base import Job, Task, get_task, register_task
+from vad.tasks.base import Job, Task, get_task, register_task, task_names
 
-__all__ = ["Job", "Task", "get_task", "register_task"]
+__all__ = ["Job", "Task", "get_task", "register_task", "task_names"]

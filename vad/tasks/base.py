@@ -1,22 +1,21 @@
-"""What a task provides: its jobs, the prompt of a job, and how to read the reply."""
+"""What a task provides: its jobs, and how to run one job through a JobContext."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vad.concepts import Concept
 from vad.errors import SpecError
-from vad.extract import Extraction
 from vad.models import ResolvedModel
-from vad.prompts import Prompt
 from vad.spec import RunSpec
+from vad.tasks.context import JobContext
 
 
 @dataclass(frozen=True)
 class Job:
-    """One sample to produce: a concept drawn by a model in a language."""
+    """One unit of work for one model; it writes the records named by ``sample_ids``."""
 
     sample_id: str
     task: str
@@ -25,6 +24,19 @@ class Job:
     style: str
     language: str
     sample_index: int
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def sample_ids(self) -> list[str]:
+        return list(self.extra.get("sample_ids", [self.sample_id]))
+
+    def record(self) -> dict[str, Any]:
+        """The fields every record of this job starts with."""
+        return {
+            "sample_id": self.sample_id, "task": self.task, "concept_id": self.concept.id,
+            "level": self.concept.level, "caption": self.concept.caption,
+            "language": self.language, "image": None,
+        }  # fmt: skip
 
 
 class Task:
@@ -37,10 +49,8 @@ class Task:
     ) -> list[Job]:
         raise NotImplementedError
 
-    def prompt(self, job: Job, spec: RunSpec) -> Prompt:
-        raise NotImplementedError
-
-    def extract(self, job: Job, prompt: Prompt, text: str, truncated: bool) -> Extraction:
+    def run(self, job: Job, ctx: JobContext) -> None:
+        """Do the job; write every record through ``ctx.write``."""
         raise NotImplementedError
 
     def versions(self) -> dict[str, Any]:
@@ -57,6 +67,10 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
         return cls
 
     return decorate
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
 
 
 def get_task(name: str) -> Task:

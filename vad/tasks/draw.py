@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vad.concepts import Concept
@@ -10,6 +11,53 @@ from vad.models import ResolvedModel
 from vad.prompts import Prompt, load_prompts
 from vad.spec import RunSpec
 from vad.tasks.base import Job, Task, register_task
+from vad.tasks.context import JobContext, slug
+
+
+def extract(prompt: Prompt, language: str, text: str, truncated: bool) -> Extraction:
+    """Code from a reply, for chat or completion prompts."""
+    if prompt.style == "chat":
+        return extract_chat(text, language)
+    return extract_completion(
+        text, language, prompt.code_start, prompt.code_end, prompt.stop, truncated
+    )
+
+
+def image_path(job: Job, suffix: str = "") -> Path:
+    return (Path("images") / slug(job.model.name) / job.language / job.concept.level
+            / f"{slug(job.concept.id)}__s{job.sample_index}{suffix}.png")  # fmt: skip
+
+
+def draw_once(
+    job: Job,
+    ctx: JobContext,
+    prompt: Prompt,
+    record: dict[str, Any],
+    round_index: int = 0,
+    suffix: str = "",
+) -> dict[str, Any]:
+    """Ask, extract, render and write one record; return it."""
+    asked = ctx.ask(job.sample_index, prompt, round_index)
+    record = {**record, **asked.record}
+    if asked.reply is None:
+        record.update(status="model_error", error=asked.error)
+        ctx.write(record)
+        return record
+    extraction = extract(
+        prompt, job.language, asked.reply.text, asked.reply.finish_reason == "length"
+    )
+    result, image = ctx.render(
+        job.language, extraction.code, image_path(job, suffix), "; ".join(extraction.notes)
+    )
+    record.update(
+        extraction=extraction.as_record(),
+        code=extraction.code,
+        image=image,
+        status=str(result.status),
+        render=result.to_record(),
+    )
+    ctx.write(record)
+    return record
 
 
 @register_task("draw")
@@ -23,31 +71,20 @@ class DrawTask(Task):
         for language in spec.languages:
             self.prompts.styles(language)  # fails early on a language without prompts
         return [
-            Job(
-                f"draw:{model.name}:{language}:{concept.id}:{index}",
-                "draw",
-                concept,
-                model,
-                style,
-                language,
-                index,
-            )
+            Job(f"draw:{model.name}:{language}:{concept.id}:{index}", "draw", concept, model,
+                style, language, index)
             for model, style in models
             for language in spec.languages
             for concept in concepts
             for index in range(spec.samples)
-        ]
+        ]  # fmt: skip
 
     def prompt(self, job: Job, spec: RunSpec) -> Prompt:
         values = {"caption": job.concept.caption, "width": spec.width, "height": spec.height}
         return self.prompts.render(job.language, job.style, values)
 
-    def extract(self, job: Job, prompt: Prompt, text: str, truncated: bool) -> Extraction:
-        if prompt.style == "chat":
-            return extract_chat(text, job.language)
-        return extract_completion(
-            text, job.language, prompt.code_start, prompt.code_end, prompt.stop, truncated
-        )
+    def run(self, job: Job, ctx: JobContext) -> None:
+        draw_once(job, ctx, self.prompt(job, ctx.spec), job.record())
 
     def versions(self) -> dict[str, Any]:
         return {"draw": self.prompts.version}
