@@ -59,7 +59,13 @@ class FakeOpenAI:
             time.sleep(self.delay)
         usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
         if path.endswith("/chat/completions"):
-            text = drawing_for(" ".join(m["content"] for m in body["messages"]))
+            prompt = " ".join(m["content"] for m in body["messages"])
+            if "Answer with the letter only" in prompt:
+                text = "The answer is B."
+            elif "short noun phrase" in prompt:
+                text = "A cat."
+            else:
+                text = drawing_for(prompt)
             choice = {
                 "index": 0,
                 "finish_reason": "stop",

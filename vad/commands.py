@@ -45,9 +45,8 @@ def print_summary(folder: RunFolder) -> None:
     totals = manifest.get("totals") or folder.totals()
     print(f"run:      {manifest.get('run')}  ({manifest.get('status')})")
     print(f"folder:   {folder.path}")
-    print(
-        f"tasks:    {', '.join(manifest.get('tasks', []))}  prompts {manifest.get('prompt_versions')}"
-    )
+    tasks = ", ".join(manifest.get("tasks", []))
+    print(f"tasks:    {tasks}  prompts {manifest.get('prompt_versions')}")
     print(f"samples:  {totals['samples']}  by status: {totals['by_status']}")
     print(
         f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"

@@ -102,6 +102,8 @@ class PromptSet:
 
 
 def _validate(data: Any, path: Path) -> None:
+    if isinstance(data, dict) and "variants" in data and "languages" not in data:
+        data["languages"] = data.pop("variants")  # a task whose templates vary by mode
     if not isinstance(data, dict) or not {"task", "version", "languages"} <= set(data):
         raise SpecError(f"{path}: a prompt file needs 'task', 'version' and 'languages'")
     for lang, styles in data["languages"].items():

@@ -96,7 +96,9 @@ class Runner:
             )
         done = self.folder.open()
         todo = [job for job in self.jobs if not all(i in done for i in job.sample_ids)]
-        self.stats.skipped = sum(len(job.sample_ids) for job in self.jobs if job not in todo)
+        self.stats.skipped = sum(len(job.sample_ids) for job in self.jobs) - sum(
+            len(job.sample_ids) for job in todo
+        )
         if manifest is None:
             versions = {k: v for task in self.tasks.values() for k, v in task.versions().items()}
             manifest = provenance.new_manifest(self.spec, versions, self.models)

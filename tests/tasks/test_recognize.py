@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from openai_server import FakeOpenAI
+
+from vad.rundir import read_samples
+from vad.runner import Runner
+from vad.spec import spec_from_dict
+from vad.tasks.recognize import normalise, parse_choice, strip_hints
+
+
+def test_hints_are_stripped_per_language() -> None:
+    svg = '<svg><!-- a cat --><title>Cat</title><circle r="1"/></svg>'
+    assert strip_hints(svg, "svg") == '<svg><circle r="1"/></svg>'
+    py = "import x  # draw a cat\n# the cat's tail\ny = '#not a comment'\n"
+    stripped = strip_hints(py, "matplotlib")
+    assert "cat" not in stripped and "'#not a comment'" in stripped
+    assert strip_hints("\\draw (0,0); % a cat\n50\\% grey", "tikz") == "\\draw (0,0); \n50\\% grey"
+
+
+def test_answers_are_parsed() -> None:
+    options = ["a red circle", "a blue square", "a cat"]
+    assert parse_choice("B", options) == 1
+    assert parse_choice("The answer is (C).", options) == 2
+    assert parse_choice("I think it is a blue square", options) == 1
+    assert parse_choice("no idea", options) is None
+    assert normalise("A Red, circle!") == "red circle"
+
+
+def test_recognize_run_on_reference_code(fake_openai: FakeOpenAI) -> None:
+    spec = spec_from_dict({
+        "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
+        "tasks": ["recognize"], "levels": ["shapes"], "limit": 4,
+        "languages": ["svg", "tikz"], "recognize": {"options": 4},
+    })  # fmt: skip
+    runner = Runner(spec, progress=False)
+    runner.run()
+    records = read_samples(runner.folder.samples_path)
+    assert Counter(r["mode"] for r in records) == {"choice": 8, "free": 8}
+    for r in records:
+        assert r["task"] == "recognize" and r["status"] == "ok" and r["source"] == "reference"
+        assert "<!--" not in r["code"]
+        if r["mode"] == "choice":
+            assert len(r["options"]) == 4 and r["caption"] == r["options"][r["answer"]]
+            assert r["predicted"] == 1 and r["correct"] == (r["answer"] == 1)
+        else:
+            assert r["predicted"] == "A cat." and r["correct"] is False
+    free = [q["messages"][1]["content"] for q in fake_openai.requests
+            if "short noun phrase" in str(q)]  # fmt: skip
+    assert len(free) == 8
+    assert not any(r["caption"] in r["code"] for r in records)
+    # The same sample always gets the same options (seeded by its id).
+    again = Runner(spec, run_name="again", progress=False)
+    again.run()
+    first = {r["sample_id"]: r.get("options") for r in records}
+    assert {r["sample_id"]: r.get("options") for r in read_samples(again.folder.samples_path)} == (
+        first
+    )
+
+
+def test_cross_model_recognition_reads_an_earlier_run(fake_openai: FakeOpenAI) -> None:
+    base = {
+        "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
+        "levels": ["objects"],
+        "limit": 3,
+    }
+    drawn = Runner(spec_from_dict({**base, "tasks": ["draw"]}), progress=False)
+    drawn.run()
+    spec = spec_from_dict(
+        {
+            **base,
+            "tasks": ["recognize"],
+            "recognize": {"sources": [str(drawn.folder.path)], "modes": ["free"]},
+        }
+    )
+    runner = Runner(spec, progress=False)
+    runner.run()
+    records = read_samples(runner.folder.samples_path)
+    assert len(records) == 3
+    assert {r["source_model"] for r in records} == {"openai/fake"}
+    assert all(r["source"] == drawn.folder.path.name and r["source_sample"] for r in records)
+    assert [r["correct"] for r in records] == [r["caption"] == "a cat" for r in records]
+
+
+def test_bad_recognize_options() -> None:
+    from vad.errors import SpecError
+
+    with pytest.raises(SpecError, match="recognize"):
+        spec_from_dict({"recognize": {"colour": 1}})

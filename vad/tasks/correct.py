@@ -1,0 +1,74 @@
+"""Correct: the model improves its own drawing with text-only feedback, round by round.
+
+Round 0 is a plain draw. In each later round the model gets its previous code and
+the renderer's verdict (an error message when the render failed) and is asked for a
+better drawing. Every round is one record (``round``: 0..T) with its own image, so
+scores per round and the change from round 0 come straight from samples.jsonl. A
+killed run resumes at the first round that has no record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vad.concepts import Concept
+from vad.models import ResolvedModel
+from vad.prompts import load_prompts
+from vad.spec import RunSpec
+from vad.tasks.base import Job, Task, register_task
+from vad.tasks.context import JobContext
+from vad.tasks.draw import DrawTask, draw_once
+from vad.tasks.recognize import LANGUAGE_NAMES
+
+
+def feedback(previous: dict[str, Any]) -> str:
+    """What the model is told about its last attempt: only text, never the image."""
+    status = previous.get("status")
+    if status == "ok":
+        return "It renders without errors."
+    render = previous.get("render") or {}
+    reason = (render.get("reason") or "").strip()[:400]
+    return (
+        f"Rendering it failed ({status}): {reason}. Fix this."
+        if reason
+        else (f"Rendering it failed ({status}). Fix this.")
+    )
+
+
+@register_task("correct")
+class CorrectTask(Task):
+    def __init__(self) -> None:
+        self.prompts = load_prompts("correct")
+        self.draw = DrawTask()
+
+    def versions(self) -> dict[str, Any]:
+        return {"correct": self.prompts.version, "draw": self.draw.prompts.version}
+
+    def jobs(
+        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+    ) -> list[Job]:
+        rounds = int(spec.correct.get("rounds", 3))
+        jobs = []
+        for job in self.draw.jobs(spec, concepts, models):
+            base = job.sample_id.replace("draw:", "correct:", 1)
+            ids = [f"{base}:r{t}" for t in range(rounds + 1)]
+            jobs.append(Job(ids[0], "correct", job.concept, job.model, job.style, job.language,
+                            job.sample_index, {"sample_ids": ids}))  # fmt: skip
+        return jobs
+
+    def run(self, job: Job, ctx: JobContext) -> None:
+        previous: dict[str, Any] | None = None
+        for round_index, sid in enumerate(job.sample_ids):
+            if sid in ctx.done:
+                previous = ctx.done[sid]
+                continue
+            if previous is None or not previous.get("code"):
+                prompt = self.draw.prompt(job, ctx.spec)  # round 0, or start over
+            else:
+                values = {"language": LANGUAGE_NAMES.get(job.language, job.language),
+                          "caption": job.concept.caption, "code": previous["code"],
+                          "feedback": feedback(previous), "width": ctx.spec.width,
+                          "height": ctx.spec.height}  # fmt: skip
+                prompt = self.prompts.render(job.language, job.style, values)
+            record = {**job.record(), "sample_id": sid, "round": round_index}
+            previous = draw_once(job, ctx, prompt, record, round_index, f"_r{round_index}")

@@ -1,0 +1,178 @@
+"""Recognize: given drawing code without the concept's name, say what it depicts.
+
+Code comes from reference drawings of shape concepts (known ground truth, every
+language) or from the ok samples of earlier runs (model A reads model B's code).
+Comments, <title> and <desc> are stripped first, since they often name the concept.
+Multiple choice offers K options (distractors from the same level, seeded by the
+sample); free answers are scored by normalised exact match and by containment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import re
+import tokenize
+from typing import Any
+
+from vad.concepts import Concept, load_concepts
+from vad.concepts.reference import reference_program
+from vad.errors import SpecError
+from vad.models import ResolvedModel
+from vad.prompts import load_prompts
+from vad.rundir import find_run, read_samples
+from vad.spec import RunSpec
+from vad.tasks.base import Job, Task, register_task
+from vad.tasks.context import JobContext
+
+LETTERS = "ABCDEFGHIJ"
+LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python (matplotlib)", "tikz": "TikZ"}
+_ARTICLES = {"a", "an", "the"}
+
+
+def strip_hints(code: str, language: str) -> str:
+    """Remove comments (and SVG title/desc) that could name what is drawn."""
+    if language == "svg":
+        code = re.sub(r"<!--.*?-->", "", code, flags=re.S)
+        return re.sub(r"<(title|desc)\b[^>]*>.*?</\1\s*>", "", code, flags=re.S | re.I)
+    if language == "tikz":
+        return "\n".join(re.sub(r"(?<!\\)%.*$", "", line) for line in code.splitlines())
+    if language == "matplotlib":
+        try:
+            tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline)
+                      if t.type != tokenize.COMMENT]  # fmt: skip
+            return tokenize.untokenize(tokens)
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            return "\n".join(line for line in code.splitlines()
+                             if not line.lstrip().startswith("#"))  # fmt: skip
+    return code
+
+
+def normalise(text: str) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return " ".join(w for w in words if w not in _ARTICLES)
+
+
+def parse_choice(answer: str, options: list[str]) -> int | None:
+    """Index of the chosen option: a standalone letter first, else a unique option text."""
+    letters = LETTERS[: len(options)]
+    match = re.search(rf"(?<![A-Za-z])([{letters}])(?![A-Za-z])", answer.strip())
+    if match:
+        return letters.index(match.group(1))
+    said = normalise(answer)
+    hits = [i for i, option in enumerate(options) if normalise(option) in said]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _seeded(text: str) -> random.Random:
+    return random.Random(int(hashlib.sha256(text.encode()).hexdigest()[:16], 16))
+
+
+@register_task("recognize")
+class RecognizeTask(Task):
+    def __init__(self) -> None:
+        self.prompts = load_prompts("recognize")
+
+    def versions(self) -> dict[str, Any]:
+        return {"recognize": self.prompts.version}
+
+    def _sources(self, spec: RunSpec, concepts: list[Concept]) -> list[dict[str, Any]]:
+        options = spec.recognize
+        languages = list(options.get("languages") or spec.languages)
+        items: list[dict[str, Any]] = []
+        by_id = {c.id: c for c in load_concepts(spec.levels or None)}
+        for source in options.get("sources", ["reference"]):
+            if source == "reference":
+                items += [{"concept": c, "language": lang, "code": reference_program(c, lang),
+                           "source": "reference", "source_model": "reference"}
+                          for lang in languages for c in concepts
+                          if c.level == "shapes" and "shape" in c.attrs]  # fmt: skip
+                continue
+            folder = find_run(spec_runs_root(), source)
+            for r in read_samples(folder.samples_path):
+                if (
+                    r.get("status") == "ok"
+                    and r.get("code")
+                    and r["concept_id"] in by_id
+                    and r["language"] in languages
+                ):
+                    items.append(
+                        {
+                            "concept": by_id[r["concept_id"]],
+                            "language": r["language"],
+                            "code": r["code"],
+                            "source": folder.path.name,
+                            "source_model": r["model"],
+                            "source_sample": r["sample_id"],
+                        }
+                    )
+        return items
+
+    def jobs(
+        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+    ) -> list[Job]:
+        modes = list(spec.recognize.get("modes", ["choice", "free"]))
+        k = int(spec.recognize.get("options", 5))
+        if set(modes) - {"choice", "free"} or not 2 <= k <= len(LETTERS):
+            raise SpecError("recognize: modes are choice/free and options between 2 and 10")
+        pool_by_level: dict[str, list[Concept]] = {}
+        jobs = []
+        for item in self._sources(spec, concepts):
+            concept = item["concept"]
+            if concept.level not in pool_by_level:
+                pool_by_level[concept.level] = load_concepts([concept.level])
+            tag = item.get("source_sample", f"reference:{item['language']}:{concept.id}")
+            for model, style in models:
+                for mode in modes:
+                    for index in range(spec.samples):
+                        sid = f"recognize:{mode}:{model.name}:{item['source']}:{tag}:{index}"
+                        extra = {**item, "mode": mode}
+                        if mode == "choice":
+                            rng = _seeded(sid)
+                            others = [c for c in pool_by_level[concept.level] if c.id != concept.id]
+                            options = [concept, *rng.sample(others, k - 1)]
+                            rng.shuffle(options)
+                            extra["options"] = [c.caption for c in options]
+                            extra["answer"] = options.index(concept)
+                        extra.pop("concept")
+                        jobs.append(Job(sid, "recognize", concept, model, style,
+                                        item["language"], index, extra))  # fmt: skip
+        return jobs
+
+    def run(self, job: Job, ctx: JobContext) -> None:
+        x = job.extra
+        code = strip_hints(x["code"], job.language)
+        values: dict[str, Any] = {
+            "language": LANGUAGE_NAMES.get(job.language, job.language),
+            "code": code,
+        }
+        if x["mode"] == "choice":
+            values["options"] = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(x["options"]))
+            values["letters"] = ", ".join(LETTERS[: len(x["options"])])
+        prompt = self.prompts.render(x["mode"], job.style, values)
+        asked = ctx.ask(job.sample_index, prompt)
+        record = {**job.record(), **asked.record, "mode": x["mode"], "source": x["source"],
+                  "source_model": x["source_model"], "source_sample": x.get("source_sample"),
+                  "code": code}  # fmt: skip
+        if asked.reply is None:
+            ctx.write({**record, "status": "model_error", "error": asked.error})
+            return
+        answer = asked.reply.text.strip()
+        if x["mode"] == "choice":
+            chosen = parse_choice(answer, x["options"])
+            record.update(options=x["options"], answer=x["answer"], predicted=chosen,
+                          correct=chosen == x["answer"],
+                          status="ok" if chosen is not None else "no_answer")  # fmt: skip
+        else:
+            said, truth = normalise(answer), normalise(job.concept.caption)
+            record.update(predicted=answer[:300], correct=bool(said) and said == truth,
+                          correct_contains=bool(truth) and truth in said,
+                          status="ok" if said else "no_answer")  # fmt: skip
+        ctx.write(record)
+
+
+def spec_runs_root() -> Any:
+    from vad._paths import runs_dir
+
+    return runs_dir()
