@@ -20,6 +20,10 @@ command -v pdflatex >/dev/null || missing+=(texlive-latex-base)
 kpsewhich tikz.sty >/dev/null 2>&1 || missing+=(texlive-pictures)
 kpsewhich standalone.cls >/dev/null 2>&1 || missing+=(texlive-latex-extra)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+# The leaderboard's browser test.
+if [[ "$extras" == *dev* ]]; then
+  command -v chromium >/dev/null || missing+=(chromium)
+fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v git >/dev/null || missing+=(git)

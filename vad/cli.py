@@ -123,6 +123,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list embedded models and aliases")
 
+    board = sub.add_parser(
+        "leaderboard",
+        help="build the leaderboard site from runs",
+        description="Build a static HTML site, CSV and Markdown from run outputs only.",
+    )
+    board.add_argument("runs", nargs="+", help="run folder names, prefixes or paths")
+    board.add_argument("--out", help="site folder (default: <runs dir>/leaderboard)")
+    board.add_argument("--runs-dir", metavar="DIR")
+
     bench = sub.add_parser("bench", help="benchmarks (render: sandboxed vs raw images/s)")
     bench.add_argument("what", choices=["render"])
     bench.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
@@ -204,6 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.concepts_cmd(args.level, args.limit, args.concepts)
         if args.command == "models":
             return commands.models_cmd()
+        if args.command == "leaderboard":
+            from vad._paths import runs_dir
+            from vad.leaderboard import build_leaderboard
+
+            out = args.out or runs_dir(args.runs_dir) / "leaderboard"
+            site = build_leaderboard(args.runs, out, args.runs_dir)
+            print(f"leaderboard: {site.resolve() / 'index.html'}")
+            names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
+            print("tables:", ", ".join(str(site / n) for n in names))
+            return 0
         if args.command == "bench":
             from vad.bench import format_table, render_benchmark
 

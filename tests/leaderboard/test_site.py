@@ -1,0 +1,94 @@
+"""The leaderboard from real run outputs, checked as a person would: in a browser."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from openai_server import FakeOpenAI
+from PIL import Image
+
+from vad.leaderboard import build_leaderboard
+from vad.leaderboard.tables import draw_table
+from vad.rundir import read_samples
+from vad.runner import Runner
+from vad.spec import spec_from_dict
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("board")
+    os.environ["VAD_CACHE_DIR"] = str(base / "cache")
+    with FakeOpenAI() as server:
+        spec = spec_from_dict({
+            "name": "board", "models": [{"name": "openai/fake", "api_base": server.api_base}],
+            "tasks": ["draw", "recognize", "correct"], "levels": ["shapes", "objects"],
+            "limit": 2, "samples": 2, "correct": {"rounds": 1},
+        })  # fmt: skip
+        Runner(spec, root=base / "runs", progress=False).run()
+    return build_leaderboard(["board"], base / "site", base / "runs")
+
+
+def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
+    rows = list(csv.DictReader((site / "draw.csv").open()))
+    assert {r["level"] for r in rows} == {"shapes", "objects"}
+    assert all(r["render rate %"] == "100.00" and r["n"] == "4" for r in rows)
+    assert all(r["CLIP top-1 %"] == "unavailable" for r in rows)
+    run_dir = next((site.parent / "runs").glob("board-*"))
+    records = read_samples(run_dir / "samples.jsonl")
+    for line in (site / "evidence.jsonl").open():
+        cell = json.loads(line)
+        ((_, numbers),) = cell["lines"].items()
+        for n in numbers:
+            rec = records[n - 1]
+            assert rec["task"] == cell["table"] and rec["model"] == cell["model"]
+    recognize = list(csv.DictReader((site / "recognize.csv").open()))
+    assert {r["mode"] for r in recognize} == {"choice", "free"}
+    correct = list(csv.DictReader((site / "correct.csv").open()))
+    assert [r["round"] for r in correct] == ["0", "1"]
+    assert correct[1]["change from round 0 (pts)"] == "0.00"
+    md = (site / "leaderboard.md").read_text()
+    assert "## Draw" in md and "## Recognize" in md and "## Correct" in md
+    assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-2" in md
+
+
+def test_draw_table_math() -> None:
+    samples = [("r", i + 1, {"task": "draw", "model": "m", "level": "shapes",
+                             "language": "svg", "status": "ok" if i < 3 else "syntax_error"})
+               for i in range(4)]  # fmt: skip
+    (row,) = draw_table(samples, "").rows
+    assert row.values["render rate %"].mean == 0.75 and row.evidence[-1] == ("r", 4)
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
+def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
+    assert CHROMIUM, "chromium is required in CI (scripts/install.sh --dev installs it)"
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    url = (site / "index.html").resolve().as_uri()
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120).stdout  # fmt: skip
+    for table in ("table-draw", "table-recognize", "table-correct"):
+        assert f'id="{table}"' in dom
+    assert "openai/fake" in dom and "unavailable" in dom
+    model_page = next(site.glob("model-*.html")).resolve().as_uri()
+    model_dom = subprocess.run([*flags, "--dump-dom", model_page], capture_output=True,
+                               text=True, timeout=120).stdout  # fmt: skip
+    assert model_dom.count("<img") >= 8
+    shot = tmp_path / "leaderboard.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,900", url],
+                   capture_output=True, timeout=120, check=False)  # fmt: skip
+    with Image.open(shot) as img:
+        assert img.size == (1200, 900) and len(set(img.convert("L").getdata())) > 5
+    if os.environ.get("VAD_SCREENSHOT_DIR"):  # keep the picture for a person to look at
+        saved = Path(os.environ["VAD_SCREENSHOT_DIR"])
+        saved.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, saved / "leaderboard.png")

@@ -1,0 +1,188 @@
+"""`vad leaderboard RUN...`: a static site, CSV and Markdown built from run outputs only."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from vad._paths import runs_dir
+from vad.leaderboard.page import page, table_html
+from vad.leaderboard.tables import (
+    Row,
+    Sample,
+    Table,
+    correct_table,
+    draw_table,
+    recognize_table,
+)
+from vad.rundir import find_run
+from vad.scoring.clip import clip_status
+from vad.scoring.stats import Estimate
+
+
+def _load(runs: list[str], root: Path) -> tuple[list[Sample], list[dict[str, Any]], dict]:
+    samples: list[Sample] = []
+    manifests, folders = [], {}
+    for name in runs:
+        folder = find_run(root, name)
+        manifest = folder.read_manifest()
+        run_id = folder.path.name
+        manifests.append({**manifest, "run": run_id})
+        folders[run_id] = folder.path
+        with folder.samples_path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.endswith("\n"):
+                    samples.append((run_id, number, json.loads(line)))
+    return samples, manifests, folders
+
+
+def _cell_text(value: Estimate | str) -> str:
+    if isinstance(value, str):
+        return value
+    percent = True
+    return value.format(percent=percent)
+
+
+def _write_csv(table: Table, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        head = list(table.key_columns)
+        for col in table.value_columns:
+            head += [col, f"{col} low", f"{col} high"]
+        writer.writerow([*head, "n", "runs"])
+        for row in table.rows:
+            cells = [row.key[k] for k in table.key_columns]
+            n = 0
+            for col in table.value_columns:
+                value = row.values[col]
+                if isinstance(value, Estimate):
+                    scale = 100.0
+                    cells += [
+                        f"{value.mean * scale:.2f}",
+                        f"{value.low * scale:.2f}",
+                        f"{value.high * scale:.2f}",
+                    ]
+                    n = max(n, value.n)
+                else:
+                    cells += [value, "", ""]
+            writer.writerow([*cells, n, " ".join(sorted({r for r, _ in row.evidence}))])
+
+
+def _markdown(tables: list[Table], manifests: list[dict[str, Any]]) -> str:
+    out = ["# vad leaderboard", ""]
+    for table in tables:
+        out += [f"## {table.title}", "", table.note, ""]
+        cols = [*table.key_columns, *table.value_columns, "n"]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in table.rows:
+            n = max((v.n for v in row.values.values() if isinstance(v, Estimate)), default=0)
+            cells = [row.key[k] for k in table.key_columns]
+            cells += [_cell_text(row.values[c]) for c in table.value_columns]
+            out.append("| " + " | ".join([*cells, str(n)]) + " |")
+        out.append("")
+    out += ["## Provenance", ""]
+    for m in manifests:
+        out.append(f"- run `{m['run']}`: models {', '.join(x['name'] for x in m.get('models', []))}"
+                   f"; prompts {m.get('prompt_versions')}; renderers {m.get('renderer_versions')}"
+                   f"; commit {(m.get('git') or {}).get('commit')}")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def _model_page(model: str, samples: list[Sample], folders: dict[str, Path], site: Path) -> str:
+    """Image grids: concept x sample per language, and concept x round for corrections."""
+    parts = [f"<h1>{html.escape(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
+    grids: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for run, _, rec in samples:
+        if rec.get("model") != model or rec.get("task") not in ("draw", "correct"):
+            continue
+        column = (f"s{rec['sample_index']}" if rec["task"] == "draw"
+                  else f"s{rec['sample_index']} r{rec['round']}")  # fmt: skip
+        grids[(rec["task"], rec["language"])][rec["caption"]][column] = {**rec, "_run": run}
+    for (task, lang), rows in sorted(grids.items()):
+        columns = sorted({c for cells in rows.values() for c in cells})
+        parts.append(
+            f"<h2>{task}: {html.escape(lang)}</h2><table class='grid'><tr><th>concept"
+            "</th>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+        )
+        for caption, cells in sorted(rows.items()):
+            parts.append(f"<tr><th>{html.escape(caption)}</th>")
+            for col in columns:
+                rec = cells.get(col)
+                if rec is None:
+                    parts.append("<td></td>")
+                elif rec.get("image"):
+                    src = Path(rec["_run"]) / rec["image"]
+                    dest = site / "images" / src
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(folders[rec["_run"]] / rec["image"], dest)
+                    parts.append(
+                        f"<td><img src='images/{html.escape(str(src))}' width='112' "
+                        f"height='112' alt='{html.escape(caption)}'></td>"
+                    )
+                else:
+                    parts.append(f"<td class='fail'>{html.escape(rec['status'])}</td>")
+            parts.append("</tr>")
+        parts.append("</table>")
+    return page(f"vad — {model}", "\n".join(parts))
+
+
+def build_leaderboard(runs: list[str], out: str | Path, root: str | Path | None = None) -> Path:
+    """Write index.html, one page per model, <table>.csv, leaderboard.md, evidence.jsonl."""
+    site = Path(out)
+    site.mkdir(parents=True, exist_ok=True)
+    samples, manifests, folders = _load(runs, runs_dir(root))
+    clip = clip_status()
+    tables = [draw_table(samples, clip), recognize_table(samples), correct_table(samples)]
+    models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
+    model_pages = {m: f"model-{''.join(c if c.isalnum() else '_' for c in m)}.html"
+                   for m in models}  # fmt: skip
+    body = ["<h1>vad leaderboard</h1>",
+            f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
+            "95% bootstrap intervals; click a header to sort.</p>"]  # fmt: skip
+    with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
+        for table in tables:
+            body.append(table_html(table, model_pages))
+            _write_csv(table, site / f"{table.name}.csv")
+            for row in table.rows:
+                ev.write(json.dumps({"table": table.name, **row.key,
+                                     "lines": _compact(row)}) + "\n")  # fmt: skip
+    body.append(
+        "<h2>Models</h2><ul>"
+        + "".join(f"<li><a href='{p}'>{html.escape(m)}</a></li>" for m, p in model_pages.items())
+        + "</ul>"
+    )
+    body.append(_provenance_html(manifests))
+    (site / "index.html").write_text(page("vad leaderboard", "\n".join(body)), encoding="utf-8")
+    for model, name in model_pages.items():
+        (site / name).write_text(_model_page(model, samples, folders, site), encoding="utf-8")
+    (site / "leaderboard.md").write_text(_markdown(tables, manifests), encoding="utf-8")
+    return site
+
+
+def _compact(row: Row) -> dict[str, list[int]]:
+    lines: dict[str, list[int]] = defaultdict(list)
+    for run, line in row.evidence:
+        lines[run].append(line)
+    return dict(lines)
+
+
+def _provenance_html(manifests: list[dict[str, Any]]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(m['run'])}</td>"
+        f"<td>{html.escape(', '.join(x['name'] for x in m.get('models', [])))}</td>"
+        f"<td>{html.escape(json.dumps(m.get('prompt_versions')))}</td>"
+        f"<td>{html.escape(json.dumps(m.get('renderer_versions')))}</td>"
+        f"<td>{html.escape(str((m.get('git') or {}).get('commit')))}</td>"
+        f"<td>{html.escape(str(m.get('status')))}</td></tr>"
+        for m in manifests
+    )
+    return ("<h2>Provenance</h2><table class='prov'><tr><th>run</th><th>models</th>"
+            "<th>prompt versions</th><th>renderer versions</th><th>commit</th><th>status</th>"
+            f"</tr>{rows}</table>")  # fmt: skip

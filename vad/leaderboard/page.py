@@ -1,0 +1,69 @@
+"""HTML pieces: the page shell with a small sort script, and score tables."""
+
+from __future__ import annotations
+
+import html
+
+from vad.leaderboard.tables import Table
+from vad.scoring.stats import Estimate
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}
+table.scores th{cursor:pointer;background:#f3f3f3}
+td.na{color:#888;font-style:italic}
+td.fail{color:#a33;font-size:12px;width:112px;text-align:center}
+.note{color:#555;font-size:13px}
+"""
+SORT = """
+document.querySelectorAll('table.scores').forEach(function(t){
+  t.querySelectorAll('th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      var rows=Array.from(t.querySelectorAll('tr')).slice(1);
+      var asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+      rows.sort(function(a,b){
+        var x=a.children[i].dataset.v||a.children[i].textContent;
+        var y=b.children[i].dataset.v||b.children[i].textContent;
+        var nx=parseFloat(x),ny=parseFloat(y);
+        var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);
+        return asc?c:-c;});
+      rows.forEach(function(r){t.appendChild(r);});
+    });
+  });
+});
+"""
+
+
+def page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{STYLE}</style></head><body>{body}<script>{SORT}</script>"
+            "</body></html>")  # fmt: skip
+
+
+def table_html(table: Table, model_pages: dict[str, str]) -> str:
+    head = "".join(
+        f"<th>{html.escape(c)}</th>" for c in [*table.key_columns, *table.value_columns, "n"]
+    )
+    rows = []
+    for row in table.rows:
+        cells = []
+        for k in table.key_columns:
+            text = html.escape(row.key[k])
+            if k == "model" and row.key[k] in model_pages:
+                text = f"<a href='{model_pages[row.key[k]]}'>{text}</a>"
+            cells.append(f"<td>{text}</td>")
+        n = 0
+        for col in table.value_columns:
+            value = row.values[col]
+            if isinstance(value, Estimate):
+                n = max(n, value.n)
+                cells.append(f"<td data-v='{value.mean:.6f}'>{value.format()}</td>")
+            else:
+                cells.append(f"<td class='na'>{html.escape(value)}</td>")
+        cells.append(f"<td>{n}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    body = "".join(rows) or f"<tr><td colspan='{len(table.key_columns) + 3}'>no samples</td></tr>"
+    return (f"<h2 id='{table.name}'>{table.title}</h2><p class='note'>"
+            f"{html.escape(table.note)}</p><table class='scores' id='table-{table.name}'>"
+            f"<tr>{head}</tr>{body}</table>")  # fmt: skip

@@ -1,0 +1,114 @@
+"""Score tables from samples.jsonl records, each cell traceable to its lines."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vad.scoring.stats import Estimate, bootstrap_mean
+
+Key = tuple[str, ...]
+
+
+@dataclass
+class Row:
+    """One table row: its key, its estimates, and the lines of samples.jsonl behind it."""
+
+    key: dict[str, str]
+    values: dict[str, Estimate | str]
+    evidence: list[tuple[str, int]] = field(default_factory=list)  # (run, line number)
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    key_columns: list[str]
+    value_columns: list[str]
+    rows: list[Row]
+    note: str = ""
+
+
+Sample = tuple[str, int, dict[str, Any]]  # run, line number (1-based), record
+
+
+def _group(
+    samples: Iterable[Sample], keys: list[str], keep: Callable[[dict[str, Any]], bool]
+) -> dict[Key, list[Sample]]:
+    groups: dict[Key, list[Sample]] = defaultdict(list)
+    for run, line, rec in samples:
+        if keep(rec):
+            groups[tuple(str(rec.get(k, "")) for k in keys)].append((run, line, rec))
+    return dict(sorted(groups.items()))
+
+
+def _row(keys: list[str], key: Key, items: list[Sample], values: dict[str, Estimate | str]) -> Row:
+    return Row(dict(zip(keys, key, strict=True)), values, [(r, ln) for r, ln, _ in items])
+
+
+def draw_table(samples: list[Sample], clip_note: str) -> Table:
+    keys = ["model", "level", "language"]
+    rows = []
+    for key, items in _group(samples, keys, lambda r: r.get("task") == "draw").items():
+        rendered = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in items]
+        rows.append(_row(keys, key, items, {
+            "render rate %": bootstrap_mean(rendered),
+            "CLIP top-1 %": "unavailable", "CLIP top-5 %": "unavailable",
+            "CLIPScore": "unavailable", "diversity": "unavailable",
+        }))  # fmt: skip
+    return Table("draw", "Draw", keys,
+                 ["render rate %", "CLIP top-1 %", "CLIP top-5 %", "CLIPScore", "diversity"],
+                 rows, clip_note)  # fmt: skip
+
+
+def recognize_table(samples: list[Sample]) -> Table:
+    keys = ["model", "mode", "source_model", "language"]
+    rows = []
+    for key, items in _group(samples, keys, lambda r: r.get("task") == "recognize"
+                             and r.get("status") in ("ok", "no_answer")).items():  # fmt: skip
+        correct = [1.0 if rec.get("correct") else 0.0 for _, _, rec in items]
+        values: dict[str, Estimate | str] = {"accuracy %": bootstrap_mean(correct)}
+        if key[1] == "free":
+            values["contains %"] = bootstrap_mean(
+                [1.0 if rec.get("correct_contains") else 0.0 for _, _, rec in items]
+            )
+        else:
+            values["contains %"] = "–"
+        rows.append(_row(keys, key, items, values))
+    return Table(
+        "recognize",
+        "Recognize",
+        keys,
+        ["accuracy %", "contains %"],
+        rows,
+        "Multiple choice among the options shown; free answers by normalised exact "
+        "match and by containment of the caption.",
+    )
+
+
+def correct_table(samples: list[Sample]) -> Table:
+    keys = ["model", "language", "round"]
+    rows = []
+    by_sample: dict[tuple[str, str], dict[int, bool]] = defaultdict(dict)
+    for _, _, rec in samples:
+        if rec.get("task") == "correct":
+            base = rec["sample_id"].rsplit(":r", 1)[0]
+            by_sample[(rec["model"], base)][int(rec["round"])] = rec["status"] == "ok"
+    for key, items in _group(samples, keys, lambda r: r.get("task") == "correct").items():
+        model, _, rnd = key
+        ok = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in items]
+        diffs = []
+        for _, _, rec in items:
+            rounds = by_sample[(model, rec["sample_id"].rsplit(":r", 1)[0])]
+            if 0 in rounds:
+                diffs.append(float(rounds[int(rnd)]) - float(rounds[0]))
+        rows.append(_row(keys, key, items, {
+            "render rate %": bootstrap_mean(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
+            "fidelity": "unavailable",
+        }))  # fmt: skip
+    return Table("correct", "Correct", keys,
+                 ["render rate %", "change from round 0 (pts)", "fidelity"], rows,
+                 "Round 0 is a plain draw; each later round gets its own code and the "
+                 "renderer's verdict as text.")  # fmt: skip
