@@ -173,10 +173,9 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     if args.no_sandbox:
         spec = dataclasses.replace(spec, sandbox=False)
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress)
-    print(
-        f"run {runner.folder.path}: {len(runner.jobs)} samples ({len(runner.concepts)} concepts)",
-        file=sys.stderr,
-    )
+    samples = sum(len(job.sample_ids) for job in runner.jobs)
+    print(f"run {runner.folder.path}: {samples} samples ({len(runner.concepts)} concepts)",
+          file=sys.stderr)  # fmt: skip
     try:
         stats = runner.run()
     except KeyboardInterrupt:
