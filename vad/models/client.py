@@ -135,9 +135,9 @@ class ModelClient:
         attempt = 0
         while True:
             attempt += 1
-            started = time.monotonic()
             try:
                 with self.limiter:
+                    started = time.monotonic()  # latency of the request, not of the queue
                     with self._lock:
                         self.calls += 1
                     if prompt.style == "chat":
