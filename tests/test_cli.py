@@ -70,7 +70,7 @@ def test_draw_runs_show_through_the_command(fake_openai: FakeOpenAI, tmp_path: P
     done = _vad(*args)
     assert done.returncode == 0, done.stderr
     assert "model calls: 8, cache hits: 0" in done.stderr
-    assert "render ok" in done.stdout and "images:" in done.stdout
+    assert "rendered (draw, correct)" in done.stdout and "images:" in done.stdout
     again = _vad(*args)
     assert "model calls: 0, cache hits: 0, already done: 8" in again.stderr
     listing = _vad("runs").stdout

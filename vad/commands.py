@@ -57,25 +57,17 @@ def print_summary(folder: RunFolder) -> None:
             else ""
         )
     )
-    groups: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    groups: dict[tuple[str, str, str, str], Counter[str]] = defaultdict(Counter)
     for r in records:
-        groups[(r["model"], r["language"], r["level"])][r["status"]] += 1
+        groups[(r.get("task", "draw"), r["model"], r["language"], r["level"])][r["status"]] += 1
     rows = []
-    for (model, lang, level), counts in sorted(groups.items()):
+    for (task, model, lang, level), counts in sorted(groups.items()):
         n = sum(counts.values())
-        rows.append(
-            [
-                model,
-                lang,
-                level,
-                str(n),
-                f"{counts.get('ok', 0) / n:.0%}",
-                ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok"),
-            ]
-        )
+        other = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok")
+        rows.append([task, model, lang, level, str(n), f"{counts.get('ok', 0) / n:.0%}", other])
     if rows:
-        print()
-        print(_table(rows, ["model", "lang", "level", "n", "render ok", "failures"]))
+        print("\nok: rendered (draw, correct) or answered (recognize)")
+        print(_table(rows, ["task", "model", "lang", "level", "n", "ok", "other"]))
     sessions = manifest.get("sessions", [])
     if sessions:
         last = sessions[-1]
