@@ -18,10 +18,12 @@ from vad.leaderboard.tables import (
     Table,
     correct_table,
     draw_table,
+    is_percent,
     recognize_table,
 )
 from vad.rundir import find_run
-from vad.scoring.clip import clip_status
+from vad.scoring.clip import ClipScorer, scorer_from_env
+from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
 
 
@@ -41,11 +43,8 @@ def _load(runs: list[str], root: Path) -> tuple[list[Sample], list[dict[str, Any
     return samples, manifests, folders
 
 
-def _cell_text(value: Estimate | str) -> str:
-    if isinstance(value, str):
-        return value
-    percent = True
-    return value.format(percent=percent)
+def _cell_text(value: Estimate | str, column: str) -> str:
+    return value if isinstance(value, str) else value.format(percent=is_percent(column))
 
 
 def _write_csv(table: Table, path: Path) -> None:
@@ -61,7 +60,7 @@ def _write_csv(table: Table, path: Path) -> None:
             for col in table.value_columns:
                 value = row.values[col]
                 if isinstance(value, Estimate):
-                    scale = 100.0
+                    scale = 100.0 if is_percent(col) else 1.0
                     cells += [
                         f"{value.mean * scale:.2f}",
                         f"{value.low * scale:.2f}",
@@ -82,7 +81,7 @@ def _markdown(tables: list[Table], manifests: list[dict[str, Any]]) -> str:
         for row in table.rows:
             n = max((v.n for v in row.values.values() if isinstance(v, Estimate)), default=0)
             cells = [row.key[k] for k in table.key_columns]
-            cells += [_cell_text(row.values[c]) for c in table.value_columns]
+            cells += [_cell_text(row.values[c], c) for c in table.value_columns]
             out.append("| " + " | ".join([*cells, str(n)]) + " |")
         out.append("")
     out += ["## Provenance", ""]
@@ -133,13 +132,28 @@ def _model_page(model: str, samples: list[Sample], folders: dict[str, Path], sit
     return page(f"vad — {model}", "\n".join(parts))
 
 
-def build_leaderboard(runs: list[str], out: str | Path, root: str | Path | None = None) -> Path:
-    """Write index.html, one page per model, <table>.csv, leaderboard.md, evidence.jsonl."""
+def build_leaderboard(
+    runs: list[str],
+    out: str | Path,
+    root: str | Path | None = None,
+    clip: ClipScorer | str | None = None,
+) -> Path:
+    """Write index.html, one page per model, <table>.csv, leaderboard.md, evidence.jsonl.
+
+    ``clip`` is a scorer, or the reason there is none; by default the environment says.
+    """
     site = Path(out)
     site.mkdir(parents=True, exist_ok=True)
     samples, manifests, folders = _load(runs, runs_dir(root))
-    clip = clip_status()
-    tables = [draw_table(samples, clip), recognize_table(samples), correct_table(samples)]
+    clip = scorer_from_env() if clip is None else clip
+    if isinstance(clip, str):
+        note, scores = clip, None
+    else:
+        note = f"CLIP fidelity and diversity with {clip.name}."
+        drawn = [s for s in samples if s[2].get("task") in ("draw", "correct")]
+        scores = fidelity(drawn, folders, clip)
+    tables = [draw_table(samples, note, scores), recognize_table(samples),
+              correct_table(samples, scores)]  # fmt: skip
     models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
     model_pages = {m: f"model-{''.join(c if c.isalnum() else '_' for c in m)}.html"
                    for m in models}  # fmt: skip

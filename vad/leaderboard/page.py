@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from vad.leaderboard.tables import Table
+from vad.leaderboard.tables import Table, is_percent
 from vad.scoring.stats import Estimate
 
 STYLE = """
@@ -58,7 +58,8 @@ def table_html(table: Table, model_pages: dict[str, str]) -> str:
             value = row.values[col]
             if isinstance(value, Estimate):
                 n = max(n, value.n)
-                cells.append(f"<td data-v='{value.mean:.6f}'>{value.format()}</td>")
+                text = value.format(percent=is_percent(col))
+                cells.append(f"<td data-v='{value.mean:.6f}'>{text}</td>")
             else:
                 cells.append(f"<td class='na'>{html.escape(value)}</td>")
         cells.append(f"<td>{n}</td>")

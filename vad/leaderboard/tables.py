@@ -48,16 +48,44 @@ def _row(keys: list[str], key: Key, items: list[Sample], values: dict[str, Estim
     return Row(dict(zip(keys, key, strict=True)), values, [(r, ln) for r, ln, _ in items])
 
 
-def draw_table(samples: list[Sample], clip_note: str) -> Table:
+def is_percent(column: str) -> bool:
+    """Columns in percent (or percentage points) are shown x100."""
+    return column.endswith("%") or column.endswith("(pts)")
+
+
+def _clip_values(
+    items: list[Sample],
+    scores: dict[tuple[str, int], dict[str, Any]] | None,
+    with_diversity: bool = True,
+) -> dict[str, Estimate | str]:
+    names = ["CLIP top-1 %", "CLIP top-5 %", "CLIPScore"] + (["diversity"] if with_diversity
+                                                            else [])  # fmt: skip
+    if scores is None:
+        return dict.fromkeys(names, "unavailable")
+    mine = [scores[(run, line)] for run, line, _ in items if (run, line) in scores]
+    values: dict[str, Estimate | str] = {
+        "CLIP top-1 %": bootstrap_mean([m["top1"] for m in mine]),
+        "CLIP top-5 %": bootstrap_mean([m["top5"] for m in mine]),
+        "CLIPScore": bootstrap_mean([m["clipscore"] for m in mine]),
+    }
+    if with_diversity:
+        from vad.scoring.fidelity import group_diversity
+
+        values["diversity"] = bootstrap_mean(group_diversity(items, scores))
+    return values
+
+
+def draw_table(
+    samples: list[Sample],
+    clip_note: str,
+    scores: dict[tuple[str, int], dict[str, Any]] | None = None,
+) -> Table:
     keys = ["model", "level", "language"]
     rows = []
     for key, items in _group(samples, keys, lambda r: r.get("task") == "draw").items():
         rendered = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in items]
-        rows.append(_row(keys, key, items, {
-            "render rate %": bootstrap_mean(rendered),
-            "CLIP top-1 %": "unavailable", "CLIP top-5 %": "unavailable",
-            "CLIPScore": "unavailable", "diversity": "unavailable",
-        }))  # fmt: skip
+        rows.append(_row(keys, key, items, {"render rate %": bootstrap_mean(rendered),
+                                            **_clip_values(items, scores)}))  # fmt: skip
     return Table("draw", "Draw", keys,
                  ["render rate %", "CLIP top-1 %", "CLIP top-5 %", "CLIPScore", "diversity"],
                  rows, clip_note)  # fmt: skip
@@ -88,7 +116,9 @@ def recognize_table(samples: list[Sample]) -> Table:
     )
 
 
-def correct_table(samples: list[Sample]) -> Table:
+def correct_table(
+    samples: list[Sample], scores: dict[tuple[str, int], dict[str, Any]] | None = None
+) -> Table:
     keys = ["model", "language", "round"]
     rows = []
     by_sample: dict[tuple[str, str], dict[int, bool]] = defaultdict(dict)
@@ -104,11 +134,12 @@ def correct_table(samples: list[Sample]) -> Table:
             rounds = by_sample[(model, rec["sample_id"].rsplit(":r", 1)[0])]
             if 0 in rounds:
                 diffs.append(float(rounds[int(rnd)]) - float(rounds[0]))
+        fidelity = _clip_values(items, scores, with_diversity=False)
         rows.append(_row(keys, key, items, {
             "render rate %": bootstrap_mean(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
-            "fidelity": "unavailable",
+            "CLIP top-1 %": fidelity["CLIP top-1 %"], "CLIPScore": fidelity["CLIPScore"],
         }))  # fmt: skip
     return Table("correct", "Correct", keys,
-                 ["render rate %", "change from round 0 (pts)", "fidelity"], rows,
+                 ["render rate %", "change from round 0 (pts)", "CLIP top-1 %", "CLIPScore"], rows,
                  "Round 0 is a plain draw; each later round gets its own code and the "
                  "renderer's verdict as text.")  # fmt: skip

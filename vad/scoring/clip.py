@@ -13,21 +13,91 @@ from pathlib import Path
 import numpy as np
 
 HOW_TO = (
-    "install open_clip_torch and point VAD_CLIP_WEIGHTS at a checkpoint file "
-    "(with VAD_CLIP_MODEL, e.g. ViT-B-32), or put the weights in open_clip's cache"
+    "install open_clip_torch (pip install 'vad[clip]') and set VAD_CLIP_MODEL (e.g. ViT-B-32) "
+    "with VAD_CLIP_WEIGHTS=/path/to/checkpoint, or VAD_CLIP_PRETRAINED=<tag> for weights "
+    "already in open_clip's local cache"
 )
 
 
-def clip_status() -> str:
-    """'available: ...' or 'unavailable: <reason>; <how to fix>'."""
+class ClipUnavailable(Exception):
+    """No CLIP model can be loaded here; the message says why and how to fix it."""
+
+
+class ClipScorer:
+    """Image and caption embeddings from an open_clip model, on the CPU or a GPU."""
+
+    def __init__(
+        self,
+        model: str,
+        weights: str | None = None,
+        pretrained: str | None = None,
+        config: str | Path | None = None,
+        device: str | None = None,
+        random_init: bool = False,
+    ) -> None:
+        try:
+            import open_clip
+            import torch
+        except ImportError as exc:
+            raise ClipUnavailable(f"{exc.name} is not installed") from None
+        if config is not None:
+            open_clip.add_model_config(config)
+        if weights is None and pretrained is None and not random_init:
+            raise ClipUnavailable("no CLIP weights given")
+        if weights is not None and not Path(weights).is_file():
+            raise ClipUnavailable(f"{weights} does not exist")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the cache only: never a download
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(
+                model, pretrained=weights or pretrained, device=self.device
+            )
+        except Exception as exc:  # unknown model, weights not cached, corrupt file
+            raise ClipUnavailable(f"cannot load {model} ({type(exc).__name__}: {exc})") from None
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(model)
+        self.name = f"{model}:{weights or pretrained or 'random-init'}"
+
+    def embed_images(self, paths: list[Path], batch: int = 32) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(paths), batch):
+                images = [self.preprocess(Image.open(p).convert("RGB"))
+                          for p in paths[start:start + batch]]  # fmt: skip
+                feats = self.model.encode_image(torch.stack(images).to(self.device))
+                out.append(feats.float().cpu().numpy())
+        return _normalise(np.concatenate(out)) if out else np.zeros((0, 0))
+
+    def embed_texts(self, texts: list[str], batch: int = 256) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), batch):
+                tokens = self.tokenizer(texts[start : start + batch]).to(self.device)
+                out.append(self.model.encode_text(tokens).float().cpu().numpy())
+        return _normalise(np.concatenate(out)) if out else np.zeros((0, 0))
+
+
+def scorer_from_env() -> ClipScorer | str:
+    """The scorer the environment asks for, or the reason there is none."""
     if importlib.util.find_spec("open_clip") is None:
         return f"CLIP scores unavailable: open_clip_torch is not installed; to enable, {HOW_TO}."
     weights = os.environ.get("VAD_CLIP_WEIGHTS")
-    if not weights:
-        return f"CLIP scores unavailable: no CLIP weights given; to enable, {HOW_TO}."
-    if not Path(weights).is_file():
-        return f"CLIP scores unavailable: {weights} does not exist; to enable, {HOW_TO}."
-    return f"CLIP weights at {weights}"
+    pretrained = os.environ.get("VAD_CLIP_PRETRAINED")
+    try:
+        return ClipScorer(os.environ.get("VAD_CLIP_MODEL", "ViT-B-32"), weights, pretrained)
+    except ClipUnavailable as exc:
+        return f"CLIP scores unavailable: {exc}; to enable, {HOW_TO}."
+
+
+def clip_status() -> str:
+    """'CLIP: <model>' or 'CLIP scores unavailable: <reason>; <how to fix>'."""
+    scorer = scorer_from_env()
+    return scorer if isinstance(scorer, str) else f"CLIP: {scorer.name}"
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
