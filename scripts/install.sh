@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[[ "${1:-}" == "--dev" ]] && extras="local,dev"
+[[ "${1:-}" == "--dev" ]] && extras="local,dev,clip"  # the tests exercise CLIP on a tiny model
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 

@@ -60,6 +60,24 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-2" in md
 
 
+def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
+    from vad.scoring.clip import ClipScorer
+
+    tiny = Path(__file__).resolve().parent.parent / "data" / "tiny-clip.json"
+    scorer = ClipScorer("tiny-clip", config=tiny, random_init=True, device="cpu")
+    out = build_leaderboard(["board"], tmp_path / "clip-site", site.parent / "runs", clip=scorer)
+    rows = list(csv.DictReader((out / "draw.csv").open()))
+    for row in rows:
+        assert 0.0 <= float(row["CLIP top-1 %"]) <= float(row["CLIP top-5 %"]) <= 100.0
+        assert 0.0 <= float(row["CLIPScore"]) <= 2.5 and float(row["diversity"]) >= 0.0
+    assert (
+        "CLIP fidelity and diversity with tiny-clip:random-init"
+        in (out / "leaderboard.md").read_text()
+    )
+    correct = list(csv.DictReader((out / "correct.csv").open()))
+    assert all(r["CLIP top-1 %"] not in ("", "unavailable") for r in correct)
+
+
 def test_draw_table_math() -> None:
     samples = [("r", i + 1, {"task": "draw", "model": "m", "level": "shapes",
                              "language": "svg", "status": "ok" if i < 3 else "syntax_error"})

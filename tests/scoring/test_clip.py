@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from vad.scoring.clip import caption_ranks, clip_score, clip_status, diversity, top_k
+from vad.scoring.clip import (
+    ClipScorer,
+    ClipUnavailable,
+    caption_ranks,
+    clip_score,
+    clip_status,
+    diversity,
+    top_k,
+)
 
 
 def test_ranks_on_constructed_embeddings() -> None:
@@ -36,3 +47,38 @@ def test_without_weights_clip_is_unavailable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("VAD_CLIP_WEIGHTS", raising=False)
     status = clip_status()
     assert status.startswith("CLIP scores unavailable:") and "VAD_CLIP_WEIGHTS" in status
+
+
+TINY = Path(__file__).resolve().parent.parent / "data" / "tiny-clip.json"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ClipScorer:
+    return ClipScorer("tiny-clip", config=TINY, random_init=True, device="cpu")
+
+
+def test_scorer_embeds_images_and_captions(tiny: ClipScorer, tmp_path: Path) -> None:
+    paths = []
+    for i, colour in enumerate(["red", "blue", "green"]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 40), colour).save(paths[-1])
+    images, texts = tiny.embed_images(paths), tiny.embed_texts(["a red square", "a cat"])
+    assert images.shape == (3, 32) and texts.shape == (2, 32)
+    assert np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
+    assert not np.allclose(images[0], images[1])
+
+
+def test_weights_load_from_a_local_file_only(tiny: ClipScorer, tmp_path: Path) -> None:
+    import torch
+
+    weights = tmp_path / "tiny.pt"
+    torch.save(tiny.model.state_dict(), weights)
+    loaded = ClipScorer("tiny-clip", weights=str(weights), config=TINY, device="cpu")
+    text = ["a blue circle"]
+    assert np.allclose(loaded.embed_texts(text), tiny.embed_texts(text), atol=1e-5)
+    with pytest.raises(ClipUnavailable, match="no CLIP weights given"):
+        ClipScorer("tiny-clip", config=TINY)
+    with pytest.raises(ClipUnavailable, match="does not exist"):
+        ClipScorer("tiny-clip", weights=str(tmp_path / "missing.pt"), config=TINY)
+    with pytest.raises(ClipUnavailable, match="cannot load"):
+        ClipScorer("ViT-B-32", pretrained="laion2b_s34b_b79k")  # not cached: no download
