@@ -131,6 +131,18 @@ def _build_parser() -> argparse.ArgumentParser:
     board.add_argument("runs", nargs="+", help="run folder names, prefixes or paths")
     board.add_argument("--out", help="site folder (default: <runs dir>/leaderboard)")
     board.add_argument("--runs-dir", metavar="DIR")
+    board.add_argument(
+        "--clip-model", help="open_clip model name (default $VAD_CLIP_MODEL or ViT-B-32)"
+    )
+    board.add_argument(
+        "--clip-weights", metavar="FILE", help="CLIP checkpoint file (default $VAD_CLIP_WEIGHTS)"
+    )
+    board.add_argument(
+        "--clip-pretrained",
+        metavar="TAG",
+        help="open_clip pretrained tag, loaded from the local cache only "
+        "(default $VAD_CLIP_PRETRAINED)",
+    )
 
     bench = sub.add_parser("bench", help="benchmarks (render: sandboxed vs raw images/s)")
     bench.add_argument("what", choices=["render"])
@@ -213,9 +225,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             return commands.models_cmd()
         if args.command == "leaderboard":
+            import os
+
             from vad._paths import runs_dir
             from vad.leaderboard import build_leaderboard
 
+            for flag, env in (
+                ("clip_model", "VAD_CLIP_MODEL"),
+                ("clip_weights", "VAD_CLIP_WEIGHTS"),
+                ("clip_pretrained", "VAD_CLIP_PRETRAINED"),
+            ):
+                if getattr(args, flag):
+                    os.environ[env] = getattr(args, flag)
             out = args.out or runs_dir(args.runs_dir) / "leaderboard"
             site = build_leaderboard(args.runs, out, args.runs_dir)
             print(f"leaderboard: {site.resolve() / 'index.html'}")

@@ -35,6 +35,8 @@ class ClipScorer:
         device: str | None = None,
         random_init: bool = False,
     ) -> None:
+        # The local cache only, never a download; set before huggingface_hub is imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
         try:
             import open_clip
             import torch
@@ -46,7 +48,6 @@ class ClipScorer:
             raise ClipUnavailable("no CLIP weights given")
         if weights is not None and not Path(weights).is_file():
             raise ClipUnavailable(f"{weights} does not exist")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the cache only: never a download
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self.model, _, self.preprocess = open_clip.create_model_and_transforms(
