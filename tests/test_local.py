@@ -61,18 +61,25 @@ def test_a_wrong_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not list((tmp_path / "models").glob("tiny*"))
 
 
-@pytest.mark.slow
-def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
-    model = resolve_model("local/qwen2.5-coder-0.5b")
-    prompt = load_prompts("draw").render(
-        "svg", "chat", {"caption": "a red circle", "width": 224, "height": 224}
-    )
+def _ask_embedded(name: str, style: str, caption: str, max_tokens: int):
+    """Serve an embedded model, send one draw prompt; return reply, seconds, server."""
+    model = resolve_model(name)
+    values = {"caption": caption, "width": 224, "height": 224}
+    prompt = load_prompts("draw").render("svg", style, values)
     with local_mod.serve(model.local, model.served_name) as server:
         client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
         started = time.monotonic()
-        reply = client.complete(prompt, SamplingParams(0.0, 160, seed=1))
+        reply = client.complete(prompt, SamplingParams(0.0, max_tokens, seed=1))
         elapsed = time.monotonic() - started
         pid = server.proc.pid
+    return reply, elapsed, server, pid
+
+
+@pytest.mark.slow
+def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
+    reply, elapsed, server, pid = _ask_embedded(
+        "local/qwen2.5-coder-0.5b", "chat", "a red circle", 160
+    )
     assert "<svg" in reply.text and reply.completion_tokens > 20
     print(f"qwen: {reply.completion_tokens / elapsed:.1f} tokens/s")
     assert reply.cost_usd == 0.0
@@ -84,13 +91,7 @@ def test_qwen_answers_a_chat_request_and_the_server_stops() -> None:
 
 @pytest.mark.slow
 def test_gemma_answers_a_completion_request() -> None:
-    model = resolve_model("local/gemma-3-270m")
-    prompt = load_prompts("draw").render(
-        "svg", "completion", {"caption": "a blue square", "width": 224, "height": 224}
-    )
-    with local_mod.serve(model.local, model.served_name) as server:
-        client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1))
-        reply = client.complete(prompt, SamplingParams(0.0, 120, seed=1))
+    reply, _, _, _ = _ask_embedded("local/gemma-3-270m", "completion", "a blue square", 120)
     assert reply.completion_tokens > 0 and reply.text.strip()
     assert "Draw:" not in reply.text  # the stop sequence held
 

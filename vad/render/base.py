@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vad.errors import SpecError
+from vad.registry import Registry
 
 
 class RenderStatus(enum.StrEnum):
@@ -58,29 +57,8 @@ class Renderer:
     code_file: str = "drawing.txt"
 
 
-_REGISTRY: dict[str, type[Renderer]] = {}
-
-
-def register_renderer(name: str) -> Callable[[type[Renderer]], type[Renderer]]:
-    """Class decorator: make a renderer available as ``--lang NAME``."""
-
-    def decorate(cls: type[Renderer]) -> type[Renderer]:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def renderer_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def all_renderers() -> dict[str, type[Renderer]]:
-    return dict(_REGISTRY)
-
-
-def get_renderer(name: str) -> type[Renderer]:
-    if name not in _REGISTRY:
-        raise SpecError(f"no renderer for language {name!r}: choose from {renderer_names()}")
-    return _REGISTRY[name]
+RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")
+register_renderer = RENDERERS.register  # class decorator: available as --lang NAME
+renderer_names = RENDERERS.names
+all_renderers = RENDERERS.all
+get_renderer = RENDERERS.get

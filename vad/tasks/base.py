@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vad.concepts import Concept
-from vad.errors import SpecError
 from vad.models import ResolvedModel
+from vad.registry import Registry
 from vad.spec import RunSpec
 from vad.tasks.context import JobContext
 
@@ -57,23 +56,10 @@ class Task:
         return {}
 
 
-_TASKS: dict[str, type[Task]] = {}
-
-
-def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
-    def decorate(cls: type[Task]) -> type[Task]:
-        cls.name = name
-        _TASKS[name] = cls
-        return cls
-
-    return decorate
-
-
-def task_names() -> list[str]:
-    return sorted(_TASKS)
+TASKS: Registry[Task] = Registry("unknown task {name}: choose from {choices}")
+register_task = TASKS.register
+task_names = TASKS.names
 
 
 def get_task(name: str) -> Task:
-    if name not in _TASKS:
-        raise SpecError(f"unknown task {name!r}: choose from {', '.join(sorted(_TASKS))}")
-    return _TASKS[name]()
+    return TASKS.get(name)()
