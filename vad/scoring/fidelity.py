@@ -49,10 +49,11 @@ def fidelity(
         truth = np.array([caps.index(rendered[i][2]["caption"]) for i in idx])
         ranks = caption_ranks(images[idx], text[level], truth)
         cs = clip_score(images[idx], text[level][truth])
+        top1, top5 = top_k(ranks, 1), top_k(ranks, 5)
         for j, i in enumerate(idx):
             run, line, _ = rendered[i]
-            scores[(run, line)] = {"rank": float(ranks[j]), "top1": float(top_k(ranks, 1)[j]),
-                                   "top5": float(top_k(ranks, 5)[j]), "clipscore": float(cs[j]),
+            scores[(run, line)] = {"rank": float(ranks[j]), "top1": float(top1[j]),
+                                   "top5": float(top5[j]), "clipscore": float(cs[j]),
                                    "embedding": images[i]}  # fmt: skip
     return scores
 
