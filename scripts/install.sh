@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local"
-[[ "${1:-}" == "--dev" ]] && extras="local,dev,clip"  # the tests exercise CLIP on a tiny model
+[[ "${1:-}" == "--dev" ]] && extras="local,dev,clip,train"  # the tests exercise CLIP and training on tiny models
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 

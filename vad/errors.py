@@ -23,3 +23,11 @@ class ModelConfigError(VadError):
 
 class ModelCallError(VadError):
     """A model request failed after all retries."""
+
+
+class DatasetError(VadError):
+    """A training set or image folder is missing, empty or malformed."""
+
+
+class TrainError(VadError):
+    """A training or evaluation configuration cannot run as given."""

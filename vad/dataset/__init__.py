@@ -1,0 +1,1 @@
+"""Training sets from rendered drawings: filters, perceptual-hash dedupe, export formats."""
