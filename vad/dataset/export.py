@@ -116,7 +116,7 @@ class _ShardWriter:
         if self.tar is None or self.count % self.shard_size == 0:
             self.close()
             self.name = f"shard-{self.count // self.shard_size:06d}.tar"
-            self.tar = tarfile.open(self.folder / self.name, "w")
+            self.tar = tarfile.open(self.folder / self.name, "w")  # noqa: SIM115 - spans calls
         for suffix, data in ((".png", png), (".json", json.dumps(meta).encode())):
             info = tarfile.TarInfo(key + suffix)
             info.size, info.mode, info.mtime = len(data), 0o644, 0

@@ -67,9 +67,7 @@ def procedural_svg(concept: Concept, rng: random.Random) -> str:
     outline = rng.random() < 0.3
     for shape, colour, cx, cy, r in reference.layout(concept):
         fill = _jitter_colour(reference.HEX[colour], rng)
-        extra = (
-            f' stroke="#202020" stroke-width="{rng.uniform(2, 6):.1f}"' if outline else ""
-        )
+        extra = f' stroke="#202020" stroke-width="{rng.uniform(2, 6):.1f}"' if outline else ""
         cx = min(0.95, max(0.05, cx + dx + rng.uniform(-0.02, 0.02)))
         cy = min(0.95, max(0.05, cy + dy + rng.uniform(-0.02, 0.02)))
         angle = rng.uniform(-180, 180) if rng.random() < 0.6 else 0.0
@@ -86,7 +84,7 @@ def procedural_svg(concept: Concept, rng: random.Random) -> str:
                 rng.uniform(0.03, 0.07),
                 rng.uniform(0, 360),
                 "",
-            )  # fmt: skip
+            )
         )
     return "\n".join([*parts, "</svg>"])
 
