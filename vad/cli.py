@@ -144,11 +144,22 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default $VAD_CLIP_PRETRAINED)",
     )
 
-    bench = sub.add_parser("bench", help="benchmarks (render: sandboxed vs raw images/s)")
-    bench.add_argument("what", choices=["render"])
+    from vad import cli_train
+
+    cli_train.add_parsers(sub)
+
+    bench = sub.add_parser(
+        "bench", help="benchmarks (render: sandboxed vs raw; train: images/s per stage)"
+    )
+    bench.add_argument("what", choices=["render", "train"])
     bench.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
     bench.add_argument("--lang", action="append", help="languages (default all)")
     bench.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept")
+    bench.add_argument("--arch", default="resnet18", help="train: backbone (default resnet18)")
+    bench.add_argument("--sizes", default="32,64", help="train: image sizes (default 32,64)")
+    bench.add_argument("--batch-size", type=int, default=128, help="train: batch (default 128)")
+    bench.add_argument("--steps", type=int, default=5, help="train: timed steps (default 5)")
+    bench.add_argument("--device", default="auto", help="train: auto, cpu or cuda")
     return parser
 
 
@@ -214,8 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vad.spec import load_spec
 
             return _run(load_spec(args.spec), args)
-        from vad import commands
+        from vad import cli_train, commands
 
+        done = cli_train.dispatch(args)
+        if done is not None:
+            return done
         if args.command == "runs":
             return commands.list_runs_cmd(args.runs_dir)
         if args.command == "show":
@@ -242,6 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"leaderboard: {site.resolve() / 'index.html'}")
             names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
             print("tables:", ", ".join(str(site / n) for n in names))
+            return 0
+        if args.command == "bench" and args.what == "train":
+            from vad.train.bench import format_bench, train_benchmark
+
+            sizes = [int(s) for s in args.sizes.split(",")]
+            rows = train_benchmark(args.arch, sizes, args.batch_size, args.steps, args.device)
+            print(format_bench(rows))
             return 0
         if args.command == "bench":
             from vad.bench import format_table, render_benchmark

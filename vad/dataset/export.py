@@ -30,6 +30,7 @@ from vad.dataset.images import (
     RESIZE_POLICY,
     PHashIndex,
     blank_reason,
+    colour_thumb,
     fit_square,
     load_rgb,
     phash,
@@ -136,8 +137,12 @@ def export(
     options: ExportOptions | None = None,
     sources: list[str] | None = None,
     progress: bool = True,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Filter, dedupe and write ``candidates`` to ``out``; returns the export record."""
+    """Filter, dedupe and write ``candidates`` to ``out``; returns the export record.
+
+    With ``limit``, stops once that many images are kept (procedural sources are
+    open-ended: they yield until the export has enough distinct images)."""
     import pandas as pd
 
     opts = options or ExportOptions()
@@ -146,7 +151,10 @@ def export(
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     shards = _ShardWriter(out / "shards", opts.shard_size)
-    for cand in tqdm(candidates, desc="export", unit="img", disable=not progress):
+    bar = tqdm(candidates, desc="export", unit="img", disable=not progress)
+    for cand in bar:
+        if limit is not None and len(kept) >= limit:
+            break
         row = {**cand.meta, "status": cand.status}
         if cand.image is None:
             reason = f"render {cand.status}: {cand.reason}"[:300]
@@ -162,12 +170,13 @@ def export(
         h = phash(img)
         row["phash"] = f"{h:016x}"
         if index is not None:
-            match = index.match(h)
+            thumb = colour_thumb(img)
+            match = index.match(h, thumb)
             if match >= 0:
                 dup = f"near-duplicate of {kept[match]['id']}"
                 rejected.append({**row, "drop": "duplicate", "drop_reason": dup})
                 continue
-            index.add(h)
+            index.add(h, thumb)
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=False)
         png = buf.getvalue()
@@ -181,6 +190,10 @@ def export(
         row["shard"] = shards.add(row["id"], png, row)
         kept.append(row)
     shards.close()
+    bar.close()
+    close = getattr(candidates, "close", None)
+    if close is not None:  # stop an open-ended generator (and its renderers) now
+        close()
     if not kept:
         raise DatasetError(
             f"nothing to export: all {len(rejected)} candidates were dropped "

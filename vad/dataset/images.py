@@ -80,21 +80,29 @@ def phash(img: Image.Image) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
+def colour_thumb(img: Image.Image) -> np.ndarray:
+    """An 8x8 RGB thumbnail: pHash ignores colour, so duplicates must also match this."""
+    return np.asarray(img.convert("RGB").resize((8, 8), Image.Resampling.BOX), dtype=np.float32)
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
 class PHashIndex:
-    """Finds near-duplicate perceptual hashes as they arrive.
+    """Finds near-duplicate images as they arrive: perceptual hashes within
+    ``max_distance`` bits and, when thumbnails are given, colours within
+    ``max_colour_diff`` (mean absolute difference of 8x8 RGB thumbnails, of 255).
 
     Exact by the pigeonhole principle: the 64 bits are cut into ``max_distance + 1``
     bands, and two hashes within ``max_distance`` bits agree on at least one whole band,
     so only hashes sharing a band are compared.
     """
 
-    def __init__(self, max_distance: int) -> None:
+    def __init__(self, max_distance: int, max_colour_diff: float = 12.0) -> None:
         bands = max_distance + 1
-        self.max_distance = max_distance
+        self.max_distance, self.max_colour_diff = max_distance, max_colour_diff
+        self._thumbs: list[np.ndarray | None] = []
         self._edges = [round(64 * b / bands) for b in range(bands + 1)]
         self._tables: list[dict[int, list[int]]] = [{} for _ in range(bands)]
         self._hashes: list[int] = []
@@ -103,18 +111,26 @@ class PHashIndex:
         e = self._edges
         return [(h >> e[b]) & ((1 << (e[b + 1] - e[b])) - 1) for b in range(len(e) - 1)]
 
-    def match(self, h: int) -> int:
-        """The position (in kept order) of a kept hash within the distance, or -1."""
+    def _same_colour(self, thumb: np.ndarray | None, other: np.ndarray | None) -> bool:
+        if thumb is None or other is None:
+            return True
+        return float(np.abs(thumb - other).mean()) <= self.max_colour_diff
+
+    def match(self, h: int, thumb: np.ndarray | None = None) -> int:
+        """The position (in kept order) of a kept near-duplicate, or -1."""
         for table, key in zip(self._tables, self._keys(h), strict=True):
             for other in table.get(key, ()):
-                if hamming(h, self._hashes[other]) <= self.max_distance:
+                if hamming(h, self._hashes[other]) <= self.max_distance and self._same_colour(
+                    thumb, self._thumbs[other]
+                ):
                     return other
         return -1
 
-    def add(self, h: int) -> int:
+    def add(self, h: int, thumb: np.ndarray | None = None) -> int:
         """Keep ``h``; returns its position."""
         pos = len(self._hashes)
         self._hashes.append(h)
+        self._thumbs.append(thumb)
         for table, key in zip(self._tables, self._keys(h), strict=True):
             table.setdefault(key, []).append(pos)
         return pos

@@ -1,0 +1,125 @@
+"""`vad dataset export` on a run folder, and `vad dataset shapes`: filters, dedupe, formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from vad.dataset.export import ExportOptions, export, run_candidates
+from vad.errors import DatasetError
+
+
+def _image(path: Path, colour: str | None, shape: str = "circle", shift: int = 0) -> str:
+    img = Image.new("RGBA", (160, 120), (0, 0, 0, 0))  # transparent: composited on white
+    if colour:
+        d = ImageDraw.Draw(img)
+        if shape == "circle":
+            d.ellipse((30 + shift, 20, 110 + shift, 100), fill=colour)
+        else:
+            d.rectangle((10, 40, 150, 80), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return str(path.relative_to(path.parents[1]))
+
+
+def _run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"run_id": folder.name}))
+    records = []
+
+    def rec(i: int, task: str, status: str, image: str | None, **extra: object) -> None:
+        records.append({
+            "sample_id": f"{task}:m:svg:c{i}:0", "task": task, "concept_id": f"c{i}",
+            "level": "objects" if i % 2 else "shapes", "caption": f"concept {i}",
+            "model": "openai/gpt-x", "language": "svg", "status": status, "image": image,
+            "render": {"status": status, "reason": "boom" if status != "ok" else ""}, **extra,
+        })  # fmt: skip
+
+    rec(0, "draw", "ok", _image(folder / "images" / "a.png", "red"))
+    rec(1, "draw", "ok", _image(folder / "images" / "b.png", "blue", "bar"))
+    rec(2, "draw", "ok", _image(folder / "images" / "c.png", "red", shift=1))  # near-copy of a
+    rec(3, "draw", "ok", _image(folder / "images" / "d.png", None))  # blank
+    rec(4, "draw", "syntax_error", None)
+    rec(5, "correct", "ok", _image(folder / "images" / "e.png", "green", "bar"), round=2)
+    rec(6, "recognize", "ok", None)  # not a drawing: ignored
+    with (folder / "samples.jsonl").open("w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records)
+    return folder
+
+
+def test_export_filters_dedupes_and_writes_every_format(tmp_path: Path) -> None:
+    run = _run(tmp_path / "runs" / "demo-1")
+    out = tmp_path / "export"
+    record = export(run_candidates(run, "level"), out, ExportOptions(size=32), [str(run)], False)
+
+    assert record["counts"]["kept"] == 3
+    assert record["counts"]["dropped"] == {"duplicate": 1, "blank": 1, "render_failed": 1}
+    meta = pd.read_parquet(out / "metadata.parquet")
+    assert sorted(meta["concept"]) == ["c0", "c1", "c5"]
+    assert set(meta.columns) >= {"concept", "level", "model", "language", "round", "status",
+                                 "phash", "sha256", "file", "shard", "sample_id"}  # fmt: skip
+    assert meta.set_index("concept").loc["c5", "round"] == 2
+    rejected = pd.read_parquet(out / "rejected.parquet").set_index("concept")
+    assert rejected.loc["c2", "drop_reason"].startswith("near-duplicate of ")
+    assert "syntax_error" in rejected.loc["c4", "drop_reason"]
+
+    # ImageFolder: <label>/<id>.png at the fixed size, labelled by level
+    files = sorted((out / "images").rglob("*.png"))
+    assert {f.parent.name for f in files} == {"shapes", "objects"}
+    for f in files:
+        assert Image.open(f).size == (32, 32)
+    corner = Image.open(out / meta.set_index("concept").loc["c0", "file"]).getpixel((0, 0))
+    assert corner == (255, 255, 255)  # transparency became white
+
+    # tar shards: the same bytes, with their metadata
+    with tarfile.open(out / "shards" / "shard-000000.tar") as tar:
+        names = tar.getnames()
+        assert len(names) == 6
+        first = meta.iloc[0]
+        png = tar.extractfile(f"{first['id']}.png").read()
+        assert png == (out / first["file"]).read_bytes()
+        assert (
+            json.loads(tar.extractfile(f"{first['id']}.json").read())["concept"] == first["concept"]
+        )
+
+    with pytest.raises(DatasetError, match="not empty"):
+        export(run_candidates(run), out, ExportOptions(size=32), progress=False)
+
+
+def test_export_without_dedupe_keeps_near_copies(tmp_path: Path) -> None:
+    run = _run(tmp_path / "runs" / "demo-2")
+    record = export(run_candidates(run), tmp_path / "e", ExportOptions(dedupe_distance=-1),
+                    progress=False)  # fmt: skip
+    assert record["counts"]["kept"] == 4
+
+
+def test_bad_inputs_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not a run folder"):
+        list(run_candidates(tmp_path))
+    run = _run(tmp_path / "runs" / "demo-3")
+    with pytest.raises(DatasetError, match="cannot label by 'colour'"):
+        list(run_candidates(run, "colour"))
+
+
+def test_procedural_shapes_command_is_deterministic(tmp_path: Path) -> None:
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        proc = subprocess.run(
+            [sys.executable, "-m", "vad", "dataset", "shapes", "--n", "60", "--size", "32",
+             "--out", str(out), "--no-progress"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "60 images" in proc.stdout
+        outs.append(pd.read_parquet(out / "metadata.parquet"))
+    assert list(outs[0]["sha256"]) == list(outs[1]["sha256"])
+    assert outs[0]["label"].nunique() >= 5
+    assert outs[0]["sha256"].is_unique

@@ -1,0 +1,260 @@
+"""`vad dataset`, `vad train`, `vad eval` and `vad pretrain-report`: from drawings to a
+vision model. Parsers and thin handlers; the work is in vad.dataset and vad.train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from vad.train.config import TrainConfig
+
+_HELP = {
+    "method": "simclr (NT-Xent) or moco (MoCo v2: queue + momentum encoder)",
+    "arch": "resnet18, resnet34, resnet50, vit_tiny, vit_small (patch 4 up to 64 px)",
+    "stem": "ResNet stem: auto (cifar on a GPU at <= 64 px, else imagenet), cifar, imagenet",
+    "batch_size": "global batch over every process",
+    "lr": "SGD learning rate per 256 images",
+    "per_class": "at most N images per class of the training folder",
+    "device": "auto, cpu or cuda",
+    "save_every": "also checkpoint every N steps",
+}
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="export folder (new, or --overwrite)")
+    p.add_argument("--size", type=int, default=64, help="square side in px (default 64)")
+    p.add_argument(
+        "--dedupe",
+        type=int,
+        default=4,
+        metavar="BITS",
+        help="drop images within BITS of a kept pHash (default 4; -1: off)",
+    )
+    p.add_argument("--shard-size", type=int, default=1000, help="images per tar shard")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in ("data", "out", "progress", "eval_every"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kind = int if f.name == "per_class" else type(default)
+            p.add_argument(
+                flag,
+                type=kind,
+                default=default,
+                help=f"{_HELP.get(f.name, '')} (default {default})".strip(),
+            )
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    dataset = sub.add_parser("dataset", help="export rendered images as a training set")
+    dsub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    exp = dsub.add_parser(
+        "export",
+        help="export the drawings of runs",
+        description="Filters (render ok, not blank), pHash dedupe, a fixed "
+        "resize; writes an ImageFolder, tar shards and parquet metadata.",
+    )
+    exp.add_argument("runs", nargs="+", help="run folder names, prefixes or paths")
+    exp.add_argument(
+        "--label",
+        default="concept",
+        help="ImageFolder class: concept, level, model, language or task",
+    )
+    exp.add_argument("--runs-dir", metavar="DIR")
+    _add_export_options(exp)
+    shapes = dsub.add_parser("shapes", help="export procedural shape images (a baseline set)")
+    shapes.add_argument(
+        "--n",
+        type=int,
+        default=5000,
+        help="distinct images to keep (default 5000); rendering goes on "
+        "until that many pass the filters",
+    )
+    shapes.add_argument("--seed", type=int, default=0)
+    _add_export_options(shapes)
+
+    tr = sub.add_parser(
+        "train",
+        help="contrastive pretraining (SimCLR / MoCo v2)",
+        description="Pretrain an encoder on an image folder. The same command "
+        "runs under `torchrun --nproc-per-node N -m vad train ...`; "
+        "run it again with the same --out to resume.",
+    )
+    tr.add_argument("--data", required=True, help="an export folder or any ImageFolder")
+    tr.add_argument("--out", required=True, help="run folder: last.pt, metrics.jsonl")
+    _add_train_options(tr)
+    tr.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("eval", help="kNN and linear probe of an encoder on real photos")
+    ev.add_argument("--ckpt", required=True, help="a checkpoint from `vad train`")
+    ev.add_argument("--train", help="ImageFolder of labelled photos (default: CIFAR-10 train)")
+    ev.add_argument("--test", help="ImageFolder of test photos (default: CIFAR-10 test)")
+    ev.add_argument("--train-per-class", type=int, help="cap train images per class")
+    ev.add_argument("--test-per-class", type=int, help="cap test images per class")
+    ev.add_argument("--k", type=int, default=200, help="kNN neighbours (default 200)")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    rep = sub.add_parser(
+        "pretrain-report",
+        help="random vs synthetic vs real pretraining, side by side (table + kNN-vs-epochs plot)",
+    )
+    rep.add_argument("--out", required=True, help="report folder")
+    rep.add_argument(
+        "--synthetic",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a synthetic training set, repeatable (default: procedural shapes, "
+        "exported into the report folder)",
+    )
+    rep.add_argument(
+        "--images",
+        type=int,
+        default=5000,
+        help="images per pretraining set, real included (default 5000)",
+    )
+    rep.add_argument("--epochs", type=int, default=4, help="epochs for every set (default 4)")
+    rep.add_argument("--method", default="simclr")
+    rep.add_argument("--arch", default="resnet18")
+    rep.add_argument("--stem", default="auto")
+    rep.add_argument("--image-size", type=int, default=32)
+    rep.add_argument("--batch-size", type=int, default=256)
+    rep.add_argument(
+        "--photos",
+        help="ImageFolder root with train/ and test/ (default: $VAD_PHOTOS or the shared CIFAR-10)",
+    )
+    rep.add_argument("--eval-train-per-class", type=int, default=500)
+    rep.add_argument("--eval-test-per-class", type=int, default=200)
+    rep.add_argument("--device", default="auto")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--no-progress", action="store_true")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from vad._paths import runs_dir
+    from vad.dataset.export import ExportOptions, export, run_candidates
+    from vad.rundir import find_run
+
+    opts = ExportOptions(
+        size=args.size,
+        dedupe_distance=args.dedupe,
+        shard_size=args.shard_size,
+        overwrite=args.overwrite,
+    )
+    out = Path(args.out)
+    if args.dataset_command == "export":
+        folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
+
+        def candidates():  # type: ignore[no-untyped-def]
+            for folder in folders:
+                yield from run_candidates(folder, args.label)
+
+        record = export(candidates(), out, opts, [str(f) for f in folders], not args.no_progress)
+    else:
+        import tempfile
+
+        from vad.dataset.procedural import procedural_candidates
+
+        with tempfile.TemporaryDirectory(prefix="vad-shapes-") as tmp:
+            cands = procedural_candidates(4 * args.n, Path(tmp), args.size, args.seed)
+            record = export(
+                cands,
+                out,
+                opts,
+                [f"procedural seed={args.seed}"],
+                not args.no_progress,
+                limit=args.n,
+            )
+    counts = record["counts"]
+    print(
+        f"{out}: {counts['kept']} images in {counts['labels']} classes, "
+        f"{counts['shards']} shards; dropped {counts['dropped'] or 'none'}"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vad.train.trainer import train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values["data"] = str(Path(args.data).resolve())
+    values["progress"] = not args.no_progress
+    ckpt = train(TrainConfig(**values))
+    print(f"checkpoint: {ckpt}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from vad.train.evaluate import (
+        default_photos,
+        load_encoder,
+        load_eval_data,
+        random_encoder,
+        score_encoder,
+    )
+    from vad.train.report import format_table
+
+    encoder, cfg = load_encoder(args.ckpt)
+    photos = default_photos()
+    data = load_eval_data(
+        args.train or photos / "train",
+        args.test or photos / "test",
+        cfg.image_size,
+        args.train_per_class,
+        args.test_per_class,
+    )
+    rows = [
+        {"encoder": "random init", **score_encoder(random_encoder(cfg), data, args.k)},
+        {"encoder": str(args.ckpt), **score_encoder(encoder, data, args.k)},
+    ]
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from vad.train.report import ReportOptions, pretrain_report
+
+    synthetic = {}
+    for item in args.synthetic:
+        name, _, path = item.partition("=")
+        synthetic[name if path else Path(name).name] = path or name
+    opts = ReportOptions(
+        out=Path(args.out),
+        synthetic=synthetic,
+        images=args.images,
+        epochs=args.epochs,
+        method=args.method,
+        arch=args.arch,
+        stem=args.stem,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        photos=args.photos,
+        device=args.device,
+        seed=args.seed,
+        eval_train_per_class=args.eval_train_per_class,
+        eval_test_per_class=args.eval_test_per_class,
+        progress=not args.no_progress,
+    )
+    result = pretrain_report(opts)
+    print(result["table"])
+    print(f"report: {result['markdown']}\nplot: {result['plot']}", file=sys.stderr)
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    """Run a command of this module, or None if ``args.command`` is not one."""
+    handlers = {"dataset": _export, "train": _train, "eval": _eval, "pretrain-report": _report}
+    handler = handlers.get(args.command)
+    return handler(args) if handler else None

@@ -1,0 +1,76 @@
+"""What a pretraining run is: one dataclass, stored in every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from vad.errors import TrainError
+
+# Fields that change what is learned: a checkpoint resumes only under the same values.
+_RESUMABLE_CHANGES = {
+    "out",
+    "epochs",
+    "device",
+    "progress",
+    "num_threads",
+    "eval_every",
+    "save_every",
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    method: str = "simclr"  # simclr | moco
+    arch: str = "resnet18"
+    stem: str = "auto"
+    image_size: int = 32
+    epochs: int = 10
+    batch_size: int = 256  # global, over every rank
+    lr: float = 0.06  # per 256 images (scaled linearly with the batch)
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0  # linear warmup (at most 10% of the steps), then cosine
+    temperature: float = 0.2
+    proj_hidden: int = 2048
+    proj_dim: int = 128
+    queue_size: int = 4096  # MoCo negatives (65536 in the paper, for ImageNet)
+    moco_momentum: float = 0.99
+    blur: float = -1.0  # blur probability; -1: 0.5 at >= 64 px, else 0 (as for CIFAR)
+    per_class: int | None = None  # cap images per class of the training folder
+    max_images: int | None = None  # then at most N images in all (a seeded subset)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: bool = True  # autocast on CUDA
+    channels_last: bool = True  # on CUDA
+    num_threads: int = 0  # CPU threads for torch (0: all cores / local ranks)
+    save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
+    eval_every: int = 0  # kNN on the eval folders every N epochs (0: never)
+    progress: bool = True
+
+    def check(self) -> None:
+        if self.method not in ("simclr", "moco"):
+            raise TrainError(f"unknown method {self.method!r}: choose simclr or moco")
+        if not self.data:
+            raise TrainError("no training data: pass --data DIR (an ImageFolder or an export)")
+        if self.batch_size < 2 or self.epochs < 1 or self.image_size < 8:
+            raise TrainError("batch size must be >= 2, epochs >= 1 and image size >= 8")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def resume_conflicts(self, saved: dict[str, Any]) -> list[str]:
+        """Fields that differ from a checkpoint's config and would change the result."""
+        mine = self.to_dict()
+        return sorted(
+            k
+            for k, v in saved.items()
+            if k in mine and k not in _RESUMABLE_CHANGES and mine[k] != v
+        )

@@ -1,0 +1,161 @@
+"""Score a frozen encoder on real photos: weighted kNN and a linear probe, top-1/top-5.
+
+kNN follows the instance-discrimination protocol: cosine similarity to every training
+feature, the k nearest vote with weight exp(similarity / T). The linear probe is a
+multinomial logistic regression on standardised frozen features, fitted with L-BFGS.
+A random-init encoder of the same architecture is scored alongside as the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vad.errors import TrainError
+from vad.train.augment import normalise
+from vad.train.backbones import build_backbone
+from vad.train.config import TrainConfig
+from vad.train.data import ImageSet, load_images
+
+
+@dataclass
+class EvalData:
+    train: ImageSet
+    test: ImageSet
+
+
+def default_photos() -> Path:
+    """The offline real-photo set: $VAD_PHOTOS, else ../shared/data/cifar10 of the checkout."""
+    from vad._paths import ROOT
+
+    return Path(os.environ.get("VAD_PHOTOS") or ROOT.parent / "shared" / "data" / "cifar10")
+
+
+def load_eval_data(
+    train: str | Path,
+    test: str | Path,
+    size: int,
+    train_per_class: int | None = None,
+    test_per_class: int | None = None,
+    seed: int = 0,
+) -> EvalData:
+    tr = load_images(train, size, train_per_class, seed)
+    te = load_images(test, size, test_per_class, seed)
+    if tr.classes != te.classes:
+        raise TrainError(
+            f"train and test folders have different classes: {tr.classes} vs {te.classes}"
+        )
+    return EvalData(tr, te)
+
+
+def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """The trained backbone of a checkpoint, with the config it was trained under."""
+    path = Path(ckpt)
+    if not path.is_file():
+        raise TrainError(f"no checkpoint at {path}: train one with `vad train --out DIR`")
+    saved = torch.load(path, map_location=device, weights_only=False)
+    cfg = TrainConfig.from_dict(saved["config"])
+    backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+    prefix = "backbone."
+    state = {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
+    backbone.load_state_dict(state)
+    return backbone, cfg
+
+
+def random_encoder(cfg: TrainConfig) -> nn.Module:
+    """The untrained backbone a run starts from (same seed, same architecture)."""
+    torch.manual_seed(cfg.seed)
+    return build_backbone(cfg.arch, cfg.image_size, cfg.stem)[0]
+
+
+@torch.no_grad()
+def encode(backbone: nn.Module, images: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """L2-normalised features (N, D) of uint8 images (N, H, W, 3), in eval mode, on CPU."""
+    device = next(backbone.parameters()).device
+    backbone.eval()
+    feats = []
+    for start in range(0, len(images), batch):
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)
+        feats.append(F.normalize(backbone(normalise(x.permute(0, 3, 1, 2))).float(), dim=1).cpu())
+    return torch.cat(feats)
+
+
+def _topk(scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    k = min(k, scores.shape[1])
+    hit = (scores.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    return float(hit.float().mean())
+
+
+def knn_scores(
+    train_f: torch.Tensor,
+    train_y: torch.Tensor,
+    test_f: torch.Tensor,
+    classes: int,
+    k: int = 200,
+    temperature: float = 0.1,
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """Class scores (N_test, C) from the k nearest training features."""
+    out = []
+    k = min(k, train_f.shape[0])
+    for start in range(0, test_f.shape[0], chunk):
+        sim = test_f[start : start + chunk] @ train_f.T
+        top, index = sim.topk(k, dim=1)
+        weights = (top / temperature).exp()
+        votes = torch.zeros(sim.shape[0], classes)
+        votes.scatter_add_(1, train_y[index], weights)
+        out.append(votes)
+    return torch.cat(out)
+
+
+def linear_probe_scores(
+    train_f: torch.Tensor,
+    train_y: torch.Tensor,
+    test_f: torch.Tensor,
+    classes: int,
+    weight_decay: float = 1e-4,
+    steps: int = 200,
+) -> torch.Tensor:
+    """Logits (N_test, C) of a logistic regression fitted on the training features."""
+    mean, std = train_f.mean(0), train_f.std(0) + 1e-6
+    xs, xt = (train_f - mean) / std, (test_f - mean) / std
+    torch.manual_seed(0)
+    probe = nn.Linear(xs.shape[1], classes)
+    opt = torch.optim.LBFGS(
+        probe.parameters(), lr=1, max_iter=steps, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(probe(xs), train_y) + weight_decay * probe.weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return probe(xt)
+
+
+def score_encoder(
+    backbone: nn.Module, data: EvalData, k: int = 200, probe: bool = True
+) -> dict[str, Any]:
+    """kNN (and linear-probe) top-1/top-5 of ``backbone`` on ``data``, in percent."""
+    train_f, test_f = encode(backbone, data.train.images), encode(backbone, data.test.images)
+    train_y, test_y = torch.from_numpy(data.train.labels), torch.from_numpy(data.test.labels)
+    classes = len(data.train.classes)
+    knn = knn_scores(train_f, train_y, test_f, classes, k=k)
+    result = {"knn_top1": 100 * _topk(knn, test_y, 1), "knn_top5": 100 * _topk(knn, test_y, 5)}
+    if probe:
+        logits = linear_probe_scores(train_f, train_y, test_f, classes)
+        result |= {
+            "linear_top1": 100 * _topk(logits, test_y, 1),
+            "linear_top5": 100 * _topk(logits, test_y, 5),
+        }
+    return result

@@ -1,0 +1,245 @@
+"""The pretraining loop, top to bottom: the same command on a CPU, one GPU or N GPUs.
+
+Launch with ``vad train`` or ``torchrun --nproc-per-node N -m vad train``. Each epoch
+visits a seeded permutation of the images; a global batch is cut into equal rank slices,
+and the augmentations are drawn for the global batch, so N processes compute what one
+process would. Checkpoints (``last.pt``, with the config, optimiser, step and history)
+are written atomically at every epoch end; a run started again with the same ``--out``
+resumes at the step after the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from vad.errors import TrainError
+from vad.rundir import now_iso
+from vad.train.augment import AugmentConfig, augment, sample_params
+from vad.train.backbones import build_backbone
+from vad.train.config import TrainConfig
+from vad.train.data import load_images
+from vad.train.methods import METHODS
+
+EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
+CHECKPOINT = "last.pt"
+
+
+def resolve_stem(stem: str, cfg: TrainConfig) -> str:
+    """``auto``: the CIFAR stem on a GPU at <= 64 px, else the ImageNet stem (on a CPU the
+    CIFAR stem costs 16x the compute at 32 px)."""
+    if stem != "auto" or not cfg.arch.startswith("resnet"):
+        return stem
+    on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
+    return "cifar" if on_gpu and cfg.image_size <= 64 else "imagenet"
+
+
+def build_model(cfg: TrainConfig) -> torch.nn.Module:
+    """The method module (backbone + head + loss), initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    backbone, dim = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+    return METHODS.get(cfg.method)(
+        backbone,
+        dim,
+        cfg.proj_hidden,
+        cfg.proj_dim,
+        temperature=cfg.temperature,
+        momentum=cfg.moco_momentum,
+        queue_size=cfg.queue_size,
+    )
+
+
+def augment_config(cfg: TrainConfig) -> AugmentConfig:
+    blur = cfg.blur if cfg.blur >= 0 else (0.5 if cfg.image_size >= 64 else 0.0)
+    return AugmentConfig(size=cfg.image_size, blur=blur)
+
+
+def _setup() -> tuple[int, int, int]:
+    """(rank, world, local rank) from torchrun's environment; starts the process group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise TrainError("--device cuda asked for, but torch sees no GPU: use --device cpu")
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
+    """Linear warmup, then cosine decay to zero; the base rate scales with the batch."""
+    peak = cfg.lr * cfg.batch_size / 256
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total // 10)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
+    """Pretrain per ``cfg``; returns the checkpoint path (``<out>/last.pt``)."""
+    cfg.check()
+    rank, world, local_rank = _setup()
+    device = _device(cfg, local_rank)
+    torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // world))
+    if cfg.batch_size % world:
+        raise TrainError(f"batch size {cfg.batch_size} does not split over {world} processes")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    cfg.stem = resolve_stem(cfg.stem, cfg)
+    data = load_images(cfg.data, cfg.image_size, cfg.per_class, cfg.seed)
+    if cfg.max_images and len(data) > cfg.max_images:
+        keep = np.sort(
+            np.random.default_rng(cfg.seed).choice(len(data), cfg.max_images, replace=False)
+        )
+        data.images, data.labels = data.images[keep], data.labels[keep]
+    steps_per_epoch = len(data) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise TrainError(
+            f"{len(data)} images is less than one batch of {cfg.batch_size}: "
+            "lower --batch-size or export more images"
+        )
+    total = steps_per_epoch * cfg.epochs
+    cuda = device.type == "cuda"
+    images = torch.from_numpy(np.ascontiguousarray(data.images)) if cuda else data.images
+    if cuda and images.numel() < 0.25 * torch.cuda.mem_get_info(device)[0]:
+        images = images.to(device)  # the whole set lives on the GPU: loading is a gather
+
+    model = build_model(cfg).to(device)
+    if cuda and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    optimizer = torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+    )
+    step, history = 0, []
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.is_file():
+        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        conflicts = cfg.resume_conflicts(saved["config"])
+        if conflicts:
+            raise TrainError(
+                f"{ckpt_path} was trained with other settings ({', '.join(conflicts)}): "
+                "use another --out, or the same settings to resume"
+            )
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        step, history = saved["step"], saved["history"]
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if cuda else None, broadcast_buffers=False
+        )
+    aug = augment_config(cfg)
+    local = cfg.batch_size // world
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.bf16 else nullcontext()
+    bar = tqdm(total=total, initial=step, unit="step", disable=not cfg.progress or rank != 0)
+
+    def save(epoch_done: int) -> None:
+        if rank == 0:
+            _save(
+                ckpt_path,
+                {
+                    "config": cfg.to_dict(),
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "epoch": epoch_done,
+                    "history": history,
+                    "images": len(data),
+                    "saved_at": now_iso(),
+                    "torch": torch.__version__,
+                },
+            )
+
+    while step < total:
+        epoch, offset = divmod(step, steps_per_epoch)
+        order = torch.randperm(
+            len(data), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        )
+        losses, seen, started = [], 0, time.perf_counter()
+        model.train()
+        for i in range(offset, steps_per_epoch):
+            batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][
+                rank * local : (rank + 1) * local
+            ]
+            if isinstance(images, torch.Tensor):
+                x = images[batch.to(images.device)]
+            else:
+                idx = batch.numpy()
+                x = torch.from_numpy(images[np.sort(idx)][np.argsort(np.argsort(idx))])
+            x = x.to(device, non_blocking=True).permute(0, 3, 1, 2)
+            views = []
+            for v in (0, 1):
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2 * step + v)
+                p = sample_params(cfg.batch_size, aug, gen)
+                p = {k: t[rank * local : (rank + 1) * local] for k, t in p.items()}
+                view = augment(x, p, aug)
+                views.append(view.contiguous(memory_format=torch.channels_last) if cuda else view)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(cfg, step, total, steps_per_epoch)
+            with autocast:
+                loss = ddp(*views)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            losses.append(loss.detach())
+            seen += cfg.batch_size
+            if cfg.progress and rank == 0 and (step % 5 == 0 or i == steps_per_epoch - 1):
+                rate = seen / (time.perf_counter() - started)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
+            bar.update(1)
+            if cfg.save_every and step % cfg.save_every == 0 and i < steps_per_epoch - 1:
+                save(epoch)
+        elapsed = time.perf_counter() - started
+        entry: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": float(torch.stack(losses).float().mean()) if losses else float("nan"),
+            "images_per_s": seen / elapsed if elapsed else 0.0,
+            "seconds": elapsed,
+        }
+        if eval_hook and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and rank == 0:
+            entry.update(eval_hook(model.backbone, epoch + 1))
+        history.append(entry)
+        save(epoch + 1)
+        if rank == 0:
+            with (out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return ckpt_path
