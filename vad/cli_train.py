@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -192,7 +193,8 @@ def _train(args: argparse.Namespace) -> int:
     values["data"] = str(Path(args.data).resolve())
     values["progress"] = not args.no_progress
     ckpt = train(TrainConfig(**values))
-    print(f"checkpoint: {ckpt}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"checkpoint: {ckpt}")
     return 0
 
 

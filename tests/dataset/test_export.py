@@ -35,12 +35,21 @@ def _run(folder: Path) -> Path:
     records = []
 
     def rec(i: int, task: str, status: str, image: str | None, **extra: object) -> None:
-        records.append({
-            "sample_id": f"{task}:m:svg:c{i}:0", "task": task, "concept_id": f"c{i}",
-            "level": "objects" if i % 2 else "shapes", "caption": f"concept {i}",
-            "model": "openai/gpt-x", "language": "svg", "status": status, "image": image,
-            "render": {"status": status, "reason": "boom" if status != "ok" else ""}, **extra,
-        })  # fmt: skip
+        records.append(
+            {
+                "sample_id": f"{task}:m:svg:c{i}:0",
+                "task": task,
+                "concept_id": f"c{i}",
+                "level": "objects" if i % 2 else "shapes",
+                "caption": f"concept {i}",
+                "model": "openai/gpt-x",
+                "language": "svg",
+                "status": status,
+                "image": image,
+                "render": {"status": status, "reason": "boom" if status != "ok" else ""},
+                **extra,
+            }
+        )
 
     rec(0, "draw", "ok", _image(folder / "images" / "a.png", "red"))
     rec(1, "draw", "ok", _image(folder / "images" / "b.png", "blue", "bar"))
@@ -63,8 +72,19 @@ def test_export_filters_dedupes_and_writes_every_format(tmp_path: Path) -> None:
     assert record["counts"]["dropped"] == {"duplicate": 1, "blank": 1, "render_failed": 1}
     meta = pd.read_parquet(out / "metadata.parquet")
     assert sorted(meta["concept"]) == ["c0", "c1", "c5"]
-    assert set(meta.columns) >= {"concept", "level", "model", "language", "round", "status",
-                                 "phash", "sha256", "file", "shard", "sample_id"}  # fmt: skip
+    assert set(meta.columns) >= {
+        "concept",
+        "level",
+        "model",
+        "language",
+        "round",
+        "status",
+        "phash",
+        "sha256",
+        "file",
+        "shard",
+        "sample_id",
+    }
     assert meta.set_index("concept").loc["c5", "round"] == 2
     rejected = pd.read_parquet(out / "rejected.parquet").set_index("concept")
     assert rejected.loc["c2", "drop_reason"].startswith("near-duplicate of ")
@@ -95,8 +115,9 @@ def test_export_filters_dedupes_and_writes_every_format(tmp_path: Path) -> None:
 
 def test_export_without_dedupe_keeps_near_copies(tmp_path: Path) -> None:
     run = _run(tmp_path / "runs" / "demo-2")
-    record = export(run_candidates(run), tmp_path / "e", ExportOptions(dedupe_distance=-1),
-                    progress=False)  # fmt: skip
+    record = export(
+        run_candidates(run), tmp_path / "e", ExportOptions(dedupe_distance=-1), progress=False
+    )
     assert record["counts"]["kept"] == 4
 
 
@@ -113,10 +134,24 @@ def test_procedural_shapes_command_is_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
         out = tmp_path / name
         proc = subprocess.run(
-            [sys.executable, "-m", "vad", "dataset", "shapes", "--n", "60", "--size", "32",
-             "--out", str(out), "--no-progress"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vad",
+                "dataset",
+                "shapes",
+                "--n",
+                "60",
+                "--size",
+                "32",
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "60 images" in proc.stdout
         outs.append(pd.read_parquet(out / "metadata.parquet"))

@@ -7,8 +7,11 @@ from typing import Any
 
 from vad.errors import TrainError
 
-# Fields that change what is learned: a checkpoint resumes only under the same values.
+# Fields that do not change what is learned: a checkpoint resumes under other values of
+# these, and only these. (``epochs`` may grow: the cosine schedule follows the new length.)
 _RESUMABLE_CHANGES = {
+    "session_steps",
+    "session_minutes",
     "out",
     "epochs",
     "device",
@@ -47,6 +50,8 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA
     num_threads: int = 0  # CPU threads for torch (0: all cores / local ranks)
     save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
+    session_steps: int = 0  # stop after N steps in this session, checkpointed (0: no limit)
+    session_minutes: float = 0  # stop after N minutes in this session, checkpointed
     eval_every: int = 0  # kNN on the eval folders every N epochs (0: never)
     progress: bool = True
 

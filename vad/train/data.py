@@ -107,7 +107,7 @@ def load_images(
                 arrays = list(pool.map(_decode, jobs, chunksize=256))
         images = np.stack(arrays)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")
         np.save(tmp, images)
         os.replace(tmp, cache)
     return ImageSet(np.asarray(images), np.asarray(labels, dtype=np.int64), classes, str(root))

@@ -113,7 +113,11 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     cfg.stem = resolve_stem(cfg.stem, cfg)
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 decodes the folder into the cache first
     data = load_images(cfg.data, cfg.image_size, cfg.per_class, cfg.seed)
+    if world > 1 and rank == 0:
+        dist.barrier()
     if cfg.max_images and len(data) > cfg.max_images:
         keep = np.sort(
             np.random.default_rng(cfg.seed).choice(len(data), cfg.max_images, replace=False)
@@ -160,7 +164,7 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if cuda else None, broadcast_buffers=False
+            model, device_ids=[local_rank] if cuda else None, forward_sync_buffers=False
         )
     aug = augment_config(cfg)
     local = cfg.batch_size // world
@@ -184,7 +188,20 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
                 },
             )
 
-    while step < total:
+    session_start, first_step = time.monotonic(), step
+
+    def session_over() -> bool:
+        over = bool(cfg.session_steps) and step - first_step >= cfg.session_steps
+        if cfg.session_minutes:
+            over = over or time.monotonic() - session_start > 60 * cfg.session_minutes
+            if world > 1:  # every rank stops at the same step
+                flag = torch.tensor(float(over), device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                over = bool(flag)
+        return over
+
+    stop = False
+    while step < total and not stop:
         epoch, offset = divmod(step, steps_per_epoch)
         order = torch.randperm(
             len(data), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -222,8 +239,15 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
                 rate = seen / (time.perf_counter() - started)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
             bar.update(1)
-            if cfg.save_every and step % cfg.save_every == 0 and i < steps_per_epoch - 1:
+            stop = session_over()
+            if i < steps_per_epoch - 1 and (
+                stop or (cfg.save_every and step % cfg.save_every == 0)
+            ):
                 save(epoch)
+            if stop:
+                break
+        if i < steps_per_epoch - 1:  # the session ended mid-epoch
+            break
         elapsed = time.perf_counter() - started
         entry: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -242,4 +266,5 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     bar.close()
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return ckpt_path

@@ -1,0 +1,167 @@
+"""kNN and linear probe against slow references, and `vad eval` / `vad pretrain-report`
+end to end on image folders drawn in the test."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vad.train.config import TrainConfig
+from vad.train.evaluate import knn_scores, linear_probe_scores
+from vad.train.trainer import train
+
+
+def _slow_knn(train_f, train_y, test_f, classes, k, t):  # type: ignore[no-untyped-def]
+    out = []
+    for q in test_f:
+        sims = sorted(
+            ((float(q @ f), int(y)) for f, y in zip(train_f, train_y, strict=True)), reverse=True
+        )[:k]
+        votes = [0.0] * classes
+        for s, y in sims:
+            votes[y] += math.exp(s / t)
+        out.append(votes)
+    return torch.tensor(out)
+
+
+def test_knn_matches_the_manual_reference() -> None:
+    torch.manual_seed(0)
+    train_f = torch.nn.functional.normalize(torch.randn(60, 8), dim=1)
+    train_y = torch.randint(0, 4, (60,))
+    test_f = torch.nn.functional.normalize(torch.randn(15, 8), dim=1)
+    fast = knn_scores(train_f, train_y, test_f, 4, k=7, temperature=0.1, chunk=4)
+    assert torch.allclose(fast, _slow_knn(train_f, train_y, test_f, 4, 7, 0.1), rtol=1e-4)
+
+
+def test_linear_probe_separates_separable_features() -> None:
+    torch.manual_seed(1)
+    centres = torch.randn(3, 16) * 3
+    y = torch.arange(3).repeat(40)
+    x = centres[y] + torch.randn(120, 16)
+    logits = linear_probe_scores(x[:90], y[:90], x[90:], 3)
+    assert (logits.argmax(1) == y[90:]).float().mean() == 1.0
+
+
+def _vad(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vad", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_eval_command_scores_a_checkpoint_and_the_random_baseline(
+    image_folder: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = image_folder("synthetic", 12, size=16)
+    photos_train = image_folder("photos/train", 10, size=24, seed=1)  # resized to 16 px
+    photos_test = image_folder("photos/test", 5, size=24, seed=2)
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(tmp_path / "run"),
+        image_size=16,
+        batch_size=12,
+        epochs=1,
+        arch="vit_micro",
+        proj_hidden=32,
+        proj_dim=8,
+        progress=False,
+    )
+    ckpt = train(cfg)
+    proc = _vad(
+        "eval",
+        "--ckpt",
+        str(ckpt),
+        "--train",
+        str(photos_train),
+        "--test",
+        str(photos_test),
+        "--k",
+        "5",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["encoder"] for r in rows] == ["random init", str(ckpt)]
+    for r in rows:
+        for key in ("knn_top1", "knn_top5", "linear_top1", "linear_top5"):
+            assert 0 <= r[key] <= 100
+        assert r["knn_top5"] == 100.0  # three classes: top-5 always holds the answer
+    missing = _vad("eval", "--ckpt", str(tmp_path / "nope.pt"))
+    assert missing.returncode == 2 and "train one with `vad train" in missing.stderr
+
+
+def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path: Path) -> None:
+    synthetic = image_folder("synthetic", 16, size=16)
+    photos = tmp_path / "photos"
+    image_folder("photos/train", 16, size=16, seed=1)
+    image_folder("photos/test", 6, size=16, seed=2)
+    out = tmp_path / "report"
+    proc = _vad(
+        "pretrain-report",
+        "--out",
+        str(out),
+        "--synthetic",
+        f"drawings={synthetic}",
+        "--photos",
+        str(photos),
+        "--images",
+        "32",
+        "--epochs",
+        "2",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--arch",
+        "vit_micro",
+        "--eval-train-per-class",
+        "16",
+        "--eval-test-per-class",
+        "6",
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| random init |" in proc.stdout and "| drawings |" in proc.stdout
+    assert "| real (photos train) |" in proc.stdout
+    record = json.loads((out / "report.json").read_text())
+    assert [r["pretraining"] for r in record["rows"]] == [
+        "random init",
+        "drawings",
+        "real (photos train)",
+    ]
+    assert record["rows"][1]["images"] == record["rows"][2]["images"] == 32  # one budget
+    assert [p[0] for p in record["curves"]["drawings"]] == [0, 1, 2]
+    assert Image.open(out / "knn_vs_epochs.png").size[0] > 300
+    assert (out / "report.csv").read_text().startswith("pretraining,images,epochs,knn_top1")
+    again = _vad(
+        "pretrain-report",
+        "--out",
+        str(out),
+        "--synthetic",
+        f"drawings={synthetic}",
+        "--photos",
+        str(photos),
+        "--images",
+        "32",
+        "--epochs",
+        "2",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--arch",
+        "vit_micro",
+        "--eval-train-per-class",
+        "16",
+        "--eval-test-per-class",
+        "6",
+        "--no-progress",
+    )
+    assert again.returncode == 0
+    assert json.loads((out / "report.json").read_text())["rows"] == record["rows"]  # resumed
