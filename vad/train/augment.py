@@ -105,7 +105,9 @@ def augment(x: torch.Tensor, p: dict[str, torch.Tensor], cfg: AugmentConfig) -> 
     if x.dtype == torch.uint8:
         x = x.float() / 255
     n = x.shape[0]
-    p = {k: v.to(x.device, non_blocking=True) for k, v in p.items()}
+    keys = sorted(p)
+    packed = torch.stack([p[k].float() for k in keys]).to(x.device, non_blocking=True)
+    p = dict(zip(keys, packed.to(x.dtype).unbind(0), strict=True))  # one host-to-device copy
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = p["w"] * (1 - 2 * p["flip"])
     theta[:, 0, 2] = p["cx"]

@@ -162,6 +162,11 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
         optimizer.load_state_dict(saved["optimizer"])
         step, history = saved["step"], saved["history"]
     ddp = model
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    if world > 1 and cuda and cfg.method == "simclr":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # SimCLR's global BN
+        ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if cuda else None, forward_sync_buffers=False
