@@ -126,18 +126,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=5000,
         help="images per pretraining set, real included (default 5000)",
     )
-    rep.add_argument("--epochs", type=int, default=4, help="epochs for every set (default 4)")
+    rep.add_argument("--epochs", type=int, default=8, help="epochs for every set (default 8)")
     rep.add_argument("--method", default="simclr")
     rep.add_argument("--arch", default="resnet18")
     rep.add_argument("--stem", default="auto")
     rep.add_argument("--image-size", type=int, default=32)
-    rep.add_argument("--batch-size", type=int, default=256)
+    rep.add_argument("--batch-size", type=int, default=128, help="(default 128)")
     rep.add_argument(
         "--photos",
         help="ImageFolder root with train/ and test/ (default: $VAD_PHOTOS or the shared CIFAR-10)",
     )
-    rep.add_argument("--eval-train-per-class", type=int, default=500)
-    rep.add_argument("--eval-test-per-class", type=int, default=200)
+    rep.add_argument(
+        "--eval-train-per-class",
+        type=int,
+        default=1000,
+        help="labelled photos per class for kNN and the probe (default 1000)",
+    )
+    rep.add_argument(
+        "--eval-test-per-class", type=int, default=500, help="test photos per class (default 500)"
+    )
     rep.add_argument("--device", default="auto")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
@@ -203,10 +210,11 @@ def _eval(args: argparse.Namespace) -> int:
         default_photos,
         load_encoder,
         load_eval_data,
+        paired_gain,
         random_encoder,
         score_encoder,
     )
-    from vad.train.report import format_table
+    from vad.train.report import format_table, gain_text
 
     encoder, cfg = load_encoder(args.ckpt)
     photos = default_photos()
@@ -217,9 +225,12 @@ def _eval(args: argparse.Namespace) -> int:
         args.train_per_class,
         args.test_per_class,
     )
+    base = score_encoder(random_encoder(cfg), data, args.k)
+    mine = score_encoder(encoder, data, args.k)
+    gain = paired_gain(mine.pop("knn_hits"), base.pop("knn_hits"))
     rows = [
-        {"encoder": "random init", **score_encoder(random_encoder(cfg), data, args.k)},
-        {"encoder": str(args.ckpt), **score_encoder(encoder, data, args.k)},
+        {"encoder": "random init", **base},
+        {"encoder": str(args.ckpt), **mine, "knn_gain": gain_text(gain)},
     ]
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     return 0

@@ -165,3 +165,17 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
     )
     assert again.returncode == 0
     assert json.loads((out / "report.json").read_text())["rows"] == record["rows"]  # resumed
+
+
+def test_paired_gain_is_the_mean_difference_with_an_interval() -> None:
+    import numpy as np
+
+    from vad.train.evaluate import paired_gain
+
+    base = np.array([True, False] * 50)
+    same = paired_gain(base, base)
+    assert same == {"gain": 0.0, "low": 0.0, "high": 0.0}
+    better = base.copy()
+    better[1:21:2] = True  # 10 more right answers out of 100
+    gain = paired_gain(better, base)
+    assert gain["gain"] == 10.0 and 0 < gain["low"] < 10 < gain["high"] < 20

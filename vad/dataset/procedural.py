@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vad.concepts import reference
 from vad.concepts.loader import Concept, load_concepts
+from vad.concepts.shapes import PRIMITIVES
 from vad.dataset.export import Candidate
 from vad.render.pool import RenderPool
 
@@ -50,8 +51,35 @@ def _element(
     return f'<polygon points="{points}" fill="{fill}"{extra}{rot}/>'
 
 
-def procedural_svg(concept: Concept, rng: random.Random) -> str:
-    """One varied drawing of a shape concept, as SVG."""
+def _random_colour(rng: random.Random) -> str:
+    r, g, b = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.1, 0.9), rng.uniform(0.2, 1.0))
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def _dead_leaves(rng: random.Random) -> list[str]:
+    """A background of many overlapping primitives with power-law sizes ("dead leaves"),
+    whose edge and colour statistics are closer to photographs than a flat fill."""
+    shapes = [name for name, _ in PRIMITIVES]
+    out = []
+    for _ in range(rng.randint(15, 60)):
+        r = 0.02 / (1 - rng.random() * 0.9)  # 0.02 .. 0.2 of the canvas, small ones common
+        out.append(
+            _element(
+                rng.choice(shapes),
+                _random_colour(rng),
+                rng.random(),
+                rng.random(),
+                min(r, 0.25),
+                rng.uniform(0, 360),
+                "",
+            )
+        )
+    return out
+
+
+def procedural_svg(concept: Concept, rng: random.Random, clutter: float = 0.5) -> str:
+    """One varied drawing of a shape concept, as SVG. With probability ``clutter`` the
+    background is a dead-leaves pattern of primitives, with the concept drawn on top."""
     bg = _jitter_colour("#f4f4f4", rng) if rng.random() < 0.5 else "#ffffff"
     if rng.random() < 0.3:
         h = rng.random()
@@ -62,6 +90,8 @@ def procedural_svg(concept: Concept, rng: random.Random) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_BASE} {_BASE}">',
         f'<rect width="{_BASE}" height="{_BASE}" fill="{bg}"/>',
     ]
+    if clutter and rng.random() < clutter:
+        parts += _dead_leaves(rng)
     dx, dy = rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)
     scale = rng.uniform(0.75, 1.25)
     outline = rng.random() < 0.3

@@ -146,16 +146,30 @@ def linear_probe_scores(
 def score_encoder(
     backbone: nn.Module, data: EvalData, k: int = 200, probe: bool = True
 ) -> dict[str, Any]:
-    """kNN (and linear-probe) top-1/top-5 of ``backbone`` on ``data``, in percent."""
+    """kNN (and linear-probe) top-1/top-5 of ``backbone`` on ``data``, in percent.
+
+    ``knn_hits`` holds the per-test-image kNN top-1 outcome (for paired comparisons)."""
     train_f, test_f = encode(backbone, data.train.images), encode(backbone, data.test.images)
     train_y, test_y = torch.from_numpy(data.train.labels), torch.from_numpy(data.test.labels)
     classes = len(data.train.classes)
     knn = knn_scores(train_f, train_y, test_f, classes, k=k)
-    result = {"knn_top1": 100 * _topk(knn, test_y, 1), "knn_top5": 100 * _topk(knn, test_y, 5)}
+    hits = (knn.argmax(1) == test_y).numpy()
+    result = {
+        "knn_top1": 100 * _topk(knn, test_y, 1),
+        "knn_top5": 100 * _topk(knn, test_y, 5),
+        "knn_hits": hits,
+    }
     if probe:
         logits = linear_probe_scores(train_f, train_y, test_f, classes)
-        result |= {
-            "linear_top1": 100 * _topk(logits, test_y, 1),
-            "linear_top5": 100 * _topk(logits, test_y, 5),
-        }
+        result["linear_top1"] = 100 * _topk(logits, test_y, 1)
+        result["linear_top5"] = 100 * _topk(logits, test_y, 5)
     return result
+
+
+def paired_gain(hits: np.ndarray, baseline_hits: np.ndarray) -> dict[str, float]:
+    """Top-1 gain over a baseline on the same test images, in points, with a bootstrap 95%
+    confidence interval over test images."""
+    from vad.scoring.stats import bootstrap_mean
+
+    est = bootstrap_mean((hits.astype(float) - baseline_hits.astype(float)).tolist())
+    return {"gain": 100 * est.mean, "low": 100 * est.low, "high": 100 * est.high}
