@@ -158,3 +158,30 @@ def test_procedural_shapes_command_is_deterministic(tmp_path: Path) -> None:
     assert list(outs[0]["sha256"]) == list(outs[1]["sha256"])
     assert outs[0]["label"].nunique() >= 5
     assert outs[0]["sha256"].is_unique
+
+
+def test_export_command_finds_runs_by_name(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"  # $VAD_RUNS_DIR in every test
+    _run(runs / "demo-4")
+    out = tmp_path / "cli-export"
+    cmd = [
+        sys.executable,
+        "-m",
+        "vad",
+        "dataset",
+        "export",
+        "demo",
+        "--out",
+        str(out),
+        "--size",
+        "48",
+        "--label",
+        "model",
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 images in 1 classes" in proc.stdout
+    assert [p.name for p in (out / "images").iterdir()] == ["openai_gpt-x"]
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
