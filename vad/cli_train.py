@@ -84,6 +84,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "until that many pass the filters",
     )
     shapes.add_argument("--seed", type=int, default=0)
+    shapes.add_argument(
+        "--clutter",
+        type=float,
+        default=1.0,
+        help="share of images drawn over a dead-leaves background (default 1)",
+    )
+    shapes.add_argument(
+        "--leaves",
+        default="60,150",
+        metavar="MIN,MAX",
+        help="primitives in a dead-leaves background (default 60,150)",
+    )
     _add_export_options(shapes)
 
     tr = sub.add_parser(
@@ -173,15 +185,22 @@ def _export(args: argparse.Namespace) -> int:
     else:
         import tempfile
 
-        from vad.dataset.procedural import procedural_candidates
+        from vad.dataset.procedural import VERSION, procedural_candidates
 
         with tempfile.TemporaryDirectory(prefix="vad-shapes-") as tmp:
-            cands = procedural_candidates(4 * args.n, Path(tmp), args.size, args.seed)
+            low, _, high = args.leaves.partition(",")
+            leaves = (int(low), int(high or low))
+            cands = procedural_candidates(
+                4 * args.n, Path(tmp), args.size, args.seed, clutter=args.clutter, leaves=leaves
+            )
             record = export(
                 cands,
                 out,
                 opts,
-                [f"procedural seed={args.seed}"],
+                [
+                    f"procedural v{VERSION} seed={args.seed} clutter={args.clutter} "
+                    f"leaves={args.leaves}"
+                ],
                 not args.no_progress,
                 limit=args.n,
             )

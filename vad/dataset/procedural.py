@@ -22,6 +22,7 @@ from vad.dataset.export import Candidate
 from vad.render.pool import RenderPool
 
 _BASE = 256  # SVG user units; images are rendered at the export size
+VERSION = "2"  # changes whenever the same seed would draw different images
 
 
 def _jitter_colour(hex_colour: str, rng: random.Random) -> str:
@@ -56,20 +57,20 @@ def _random_colour(rng: random.Random) -> str:
     return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
-def _dead_leaves(rng: random.Random) -> list[str]:
+def _dead_leaves(rng: random.Random, leaves: tuple[int, int]) -> list[str]:
     """A background of many overlapping primitives with power-law sizes ("dead leaves"),
     whose edge and colour statistics are closer to photographs than a flat fill."""
     shapes = [name for name, _ in PRIMITIVES]
     out = []
-    for _ in range(rng.randint(15, 60)):
-        r = 0.02 / (1 - rng.random() * 0.9)  # 0.02 .. 0.2 of the canvas, small ones common
+    for _ in range(rng.randint(*leaves)):
+        r = 0.015 / (1 - rng.random() * 0.95)  # 0.015 .. 0.3 of the canvas, small ones common
         out.append(
             _element(
                 rng.choice(shapes),
                 _random_colour(rng),
                 rng.random(),
                 rng.random(),
-                min(r, 0.25),
+                min(r, 0.3),
                 rng.uniform(0, 360),
                 "",
             )
@@ -77,9 +78,11 @@ def _dead_leaves(rng: random.Random) -> list[str]:
     return out
 
 
-def procedural_svg(concept: Concept, rng: random.Random, clutter: float = 0.5) -> str:
+def procedural_svg(
+    concept: Concept, rng: random.Random, clutter: float = 1.0, leaves: tuple[int, int] = (60, 150)
+) -> str:
     """One varied drawing of a shape concept, as SVG. With probability ``clutter`` the
-    background is a dead-leaves pattern of primitives, with the concept drawn on top."""
+    background is a dead-leaves pattern of ``leaves`` primitives, the concept on top."""
     bg = _jitter_colour("#f4f4f4", rng) if rng.random() < 0.5 else "#ffffff"
     if rng.random() < 0.3:
         h = rng.random()
@@ -91,7 +94,7 @@ def procedural_svg(concept: Concept, rng: random.Random, clutter: float = 0.5) -
         f'<rect width="{_BASE}" height="{_BASE}" fill="{bg}"/>',
     ]
     if clutter and rng.random() < clutter:
-        parts += _dead_leaves(rng)
+        parts += _dead_leaves(rng, leaves)
     dx, dy = rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)
     scale = rng.uniform(0.75, 1.25)
     outline = rng.random() < 0.3
@@ -120,7 +123,13 @@ def procedural_svg(concept: Concept, rng: random.Random, clutter: float = 0.5) -
 
 
 def procedural_candidates(
-    n: int, workdir: Path, size: int, seed: int = 0, pool: RenderPool | None = None
+    n: int,
+    workdir: Path,
+    size: int,
+    seed: int = 0,
+    pool: RenderPool | None = None,
+    clutter: float = 1.0,
+    leaves: tuple[int, int] = (60, 150),
 ) -> Iterator[Candidate]:
     """Render ``n`` procedural images into ``workdir``, yielding export candidates."""
     concepts = [c for c in load_concepts(["shapes"]) if "shape" in c.attrs]
@@ -132,7 +141,7 @@ def procedural_candidates(
         rng = random.Random(f"{seed}:{i}")
         concept = concepts[rng.randrange(len(concepts))]
         dest = workdir / f"proc-{seed}-{i:07d}.png"
-        result = pool.render("svg", procedural_svg(concept, rng), size, size, dest)
+        result = pool.render("svg", procedural_svg(concept, rng, clutter, leaves), size, size, dest)
         return Candidate(
             image=dest if result.ok else None,
             status=str(result.status),

@@ -97,9 +97,9 @@ def _slug(name: str) -> str:
 
 def _procedural(out: Path, n: int, size: int, seed: int, progress: bool) -> Path:
     from vad.dataset.export import ExportOptions, export
-    from vad.dataset.procedural import procedural_candidates
+    from vad.dataset.procedural import VERSION, procedural_candidates
 
-    folder = out / "data" / f"shapes-{n}-{size}px-s{seed}"
+    folder = out / "data" / f"shapes-v{VERSION}-{n}-{size}px-s{seed}"
     if (folder / "export.json").is_file():
         return folder
     work = out / "data" / ".render"
@@ -107,7 +107,7 @@ def _procedural(out: Path, n: int, size: int, seed: int, progress: bool) -> Path
         procedural_candidates(4 * n, work, size, seed),
         folder,
         ExportOptions(size=size, overwrite=True),
-        [f"procedural seed={seed}"],
+        [f"procedural v{VERSION} seed={seed}"],
         progress,
         limit=n,
     )
