@@ -19,6 +19,9 @@ _HELP = {
     "batch_size": "global batch over every process",
     "lr": "SGD learning rate per 256 images",
     "per_class": "at most N images per class of the training folder",
+    "max_images": "then at most N images in all (a seeded subset)",
+    "session_minutes": "stop (checkpointed) after N minutes; run again to continue",
+    "session_steps": "stop (checkpointed) after N steps; run again to continue",
     "device": "auto, cpu or cuda",
     "save_every": "also checkpoint every N steps",
 }
@@ -49,7 +52,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
-            kind = int if f.name == "per_class" else type(default)
+            kind = int if default is None else type(default)  # the optional caps are ints
             p.add_argument(
                 flag,
                 type=kind,

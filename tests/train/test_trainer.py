@@ -110,6 +110,8 @@ def test_two_process_ddp_matches_one_process(
         "8",
         "--device",
         "cpu",
+        "--max-images",
+        "24",
         "--no-progress",
     ]
     ddp = _torchrun(2, *common, "--out", str(tmp_path / "ddp"))
