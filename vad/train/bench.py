@@ -1,7 +1,7 @@
 """`vad bench train`: training throughput per stage, measured in one run.
 
-For each image size: the bare backbone (forward + backward of random float input, no
-data, no augmentation, no head: the ceiling), augmentation alone, and the full pipeline
+For each image size: the bare backbone (forward + backward of 2 x batch random float
+images, no data, no augmentation, no head: the ceiling), augmentation alone, and the full pipeline
 (uint8 batch gathered from an in-memory dataset, two augmented views, projection head,
 contrastive loss, backward, SGD step). The full pipeline runs two views per image, so it
 is compared with the bare backbone in views/s: the ratio is the share of the ceiling
@@ -43,7 +43,8 @@ def _bench_size(arch: str, size: int, batch: int, steps: int, dev: torch.device)
     cfg = TrainConfig(data="-", arch=arch, image_size=size, device=str(dev.type))
     cfg.stem = resolve_stem(cfg.stem, cfg)
     backbone = build_backbone(arch, size, cfg.stem)[0].to(dev, memory_format=fmt)
-    x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=fmt)
+    # the same images per backbone call as the full pipeline (two views of ``batch``)
+    x = torch.randn(2 * batch, 3, size, size, device=dev).contiguous(memory_format=fmt)
     opt = torch.optim.SGD(backbone.parameters(), lr=0.01)
 
     def bare() -> None:
@@ -87,11 +88,11 @@ def _bench_size(arch: str, size: int, batch: int, steps: int, dev: torch.device)
         "arch": f"{arch} ({cfg.stem} stem)" if arch.startswith("resnet") else arch,
         "size": size,
         "batch": batch,
-        "bare_img_s": batch / t_bare,
+        "bare_img_s": 2 * batch / t_bare,
         "augment_img_s": batch / t_aug,
         "full_img_s": batch / t_full,
         "full_views_s": 2 * batch / t_full,
-        "ratio": (2 * batch / t_full) / (batch / t_bare),
+        "ratio": t_bare / t_full,
     }
 
 
@@ -114,10 +115,14 @@ def format_bench(rows: list[dict[str, Any]]) -> str:
         "| full pipeline img/s | full views/s | views/s ÷ bare |"
     )
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+
+    def n(v: float) -> str:
+        return f"{v:.1f}" if v < 10 else f"{v:.0f}"
+
     for r in rows:
         lines.append(
-            f"| {r['device']} | {r['arch']} | {r['size']} | {r['batch']} | {r['bare_img_s']:.0f} "
-            f"| {r['augment_img_s']:.0f} | {r['full_img_s']:.0f} | {r['full_views_s']:.0f} "
+            f"| {r['device']} | {r['arch']} | {r['size']} | {r['batch']} | {n(r['bare_img_s'])} "
+            f"| {n(r['augment_img_s'])} | {n(r['full_img_s'])} | {n(r['full_views_s'])} "
             f"| {r['ratio']:.2f} |"
         )
     return "\n".join(lines)
