@@ -82,7 +82,7 @@ def encode(backbone: nn.Module, images: np.ndarray, batch: int = 256) -> torch.T
     backbone.eval()
     feats = []
     for start in range(0, len(images), batch):
-        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)
+        x = torch.from_numpy(np.array(images[start : start + batch])).to(device)  # a copy
         feats.append(F.normalize(backbone(normalise(x.permute(0, 3, 1, 2))).float(), dim=1).cpu())
     return torch.cat(feats)
 

@@ -80,7 +80,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def cell(v: Any) -> str:
         return f"{v:.1f}" if isinstance(v, float) else str(v)
 
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    names = {"knn_gain": "knn_gain vs random [95% CI]"}
+    lines = ["| " + " | ".join(names.get(c, c) for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 

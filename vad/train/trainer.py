@@ -131,7 +131,7 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
         )
     total = steps_per_epoch * cfg.epochs
     cuda = device.type == "cuda"
-    images = torch.from_numpy(np.ascontiguousarray(data.images)) if cuda else data.images
+    images = torch.from_numpy(np.array(data.images)) if cuda else data.images
     if cuda and images.numel() < 0.25 * torch.cuda.mem_get_info(device)[0]:
         images = images.to(device)  # the whole set lives on the GPU: loading is a gather
 
