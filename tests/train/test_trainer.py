@@ -45,13 +45,18 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float) -
 
 @pytest.mark.parametrize("method", ["simclr", "moco"])
 def test_resume_continues_exactly_where_it_stopped(
-    image_folder: Callable[..., Path], tmp_path: Path, method: str
+    image_folder: Callable[..., Path],
+    tmp_path: Path,
+    method: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = image_folder("shapes", 12, size=16)  # 36 images: 2 steps per epoch
     straight = train(_cfg(data, tmp_path / "a", method=method, queue_size=64))
-    for steps in (1, 2):  # stop mid-epoch, then at an epoch end, then run to the end
+    for steps in (1, 2):  # stop in epoch 1 (step 1 of 4), in epoch 2 (step 3), then finish
         ckpt = train(_cfg(data, tmp_path / "b", method=method, queue_size=64, session_steps=steps))
         assert torch.load(ckpt, weights_only=False)["step"] == (1 if steps == 1 else 3)
+    err = capsys.readouterr().err
+    assert "step 1 of 4: run the same command" in err and "step 3 of 4" in err
     resumed = train(_cfg(data, tmp_path / "b", method=method, queue_size=64))
     _same(_weights(straight), _weights(resumed), atol=1e-6)
     saved = torch.load(resumed, map_location="cpu", weights_only=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -269,6 +270,11 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
             with (out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(entry) + "\n")
     bar.close()
+    if step < total and rank == 0:
+        print(
+            f"session limit reached at step {step} of {total}: run the same command to continue",
+            file=sys.stderr,
+        )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
