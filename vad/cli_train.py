@@ -27,6 +27,18 @@ _HELP = {
 }
 
 
+def _int_range(text: str) -> tuple[int, int]:
+    """``MIN,MAX`` (or one number) as a pair of non-negative ints."""
+    low, _, high = text.partition(",")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX (two integers)") from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= MIN <= MAX")
+    return pair
+
+
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="export folder (new, or --overwrite)")
     p.add_argument("--size", type=int, default=64, help="square side in px (default 64)")
@@ -95,7 +107,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     shapes.add_argument(
         "--leaves",
-        default="60,150",
+        type=_int_range,
+        default=(60, 150),
         metavar="MIN,MAX",
         help="primitives in a dead-leaves background (default 60,150)",
     )
@@ -191,10 +204,13 @@ def _export(args: argparse.Namespace) -> int:
         from vad.dataset.procedural import VERSION, procedural_candidates
 
         with tempfile.TemporaryDirectory(prefix="vad-shapes-") as tmp:
-            low, _, high = args.leaves.partition(",")
-            leaves = (int(low), int(high or low))
             cands = procedural_candidates(
-                4 * args.n, Path(tmp), args.size, args.seed, clutter=args.clutter, leaves=leaves
+                4 * args.n,
+                Path(tmp),
+                args.size,
+                args.seed,
+                clutter=args.clutter,
+                leaves=args.leaves,
             )
             record = export(
                 cands,
@@ -202,7 +218,7 @@ def _export(args: argparse.Namespace) -> int:
                 opts,
                 [
                     f"procedural v{VERSION} seed={args.seed} clutter={args.clutter} "
-                    f"leaves={args.leaves}"
+                    f"leaves={args.leaves[0]},{args.leaves[1]}"
                 ],
                 not args.no_progress,
                 limit=args.n,
