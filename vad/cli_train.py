@@ -199,30 +199,11 @@ def _export(args: argparse.Namespace) -> int:
 
         record = export(candidates(), out, opts, [str(f) for f in folders], not args.no_progress)
     else:
-        import tempfile
+        from vad.dataset.procedural import export_shapes
 
-        from vad.dataset.procedural import VERSION, procedural_candidates
-
-        with tempfile.TemporaryDirectory(prefix="vad-shapes-") as tmp:
-            cands = procedural_candidates(
-                4 * args.n,
-                Path(tmp),
-                args.size,
-                args.seed,
-                clutter=args.clutter,
-                leaves=args.leaves,
-            )
-            record = export(
-                cands,
-                out,
-                opts,
-                [
-                    f"procedural v{VERSION} seed={args.seed} clutter={args.clutter} "
-                    f"leaves={args.leaves[0]},{args.leaves[1]}"
-                ],
-                not args.no_progress,
-                limit=args.n,
-            )
+        record = export_shapes(
+            out, args.n, opts, args.seed, args.clutter, args.leaves, not args.no_progress
+        )
     counts = record["counts"]
     print(
         f"{out}: {counts['kept']} images in {counts['labels']} classes, "

@@ -102,7 +102,7 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
     image_folder("photos/train", 16, size=16, seed=1)
     image_folder("photos/test", 6, size=16, seed=2)
     out = tmp_path / "report"
-    proc = _vad(
+    args = [
         "pretrain-report",
         "--out",
         str(out),
@@ -125,7 +125,8 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
         "--eval-test-per-class",
         "6",
         "--no-progress",
-    )
+    ]
+    proc = _vad(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| random init |" in proc.stdout and "| drawings |" in proc.stdout
     assert "| real (photos train) |" in proc.stdout
@@ -139,30 +140,7 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
     assert [p[0] for p in record["curves"]["drawings"]] == [0, 1, 2]
     assert Image.open(out / "knn_vs_epochs.png").size[0] > 300
     assert (out / "report.csv").read_text().startswith("pretraining,images,epochs,knn_top1")
-    again = _vad(
-        "pretrain-report",
-        "--out",
-        str(out),
-        "--synthetic",
-        f"drawings={synthetic}",
-        "--photos",
-        str(photos),
-        "--images",
-        "32",
-        "--epochs",
-        "2",
-        "--image-size",
-        "16",
-        "--batch-size",
-        "16",
-        "--arch",
-        "vit_micro",
-        "--eval-train-per-class",
-        "16",
-        "--eval-test-per-class",
-        "6",
-        "--no-progress",
-    )
+    again = _vad(*args)
     assert again.returncode == 0
     assert json.loads((out / "report.json").read_text())["rows"] == record["rows"]  # resumed
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import colorsys
 import random
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from vad.concepts import reference
 from vad.concepts.loader import Concept, load_concepts
 from vad.concepts.shapes import PRIMITIVES
-from vad.dataset.export import Candidate
+from vad.dataset.export import Candidate, ExportOptions, export
 from vad.render.pool import RenderPool
 
 _BASE = 256  # SVG user units; images are rendered at the export size
@@ -167,3 +169,22 @@ def procedural_candidates(
     finally:
         if own_pool:
             pool.close()
+
+
+def export_shapes(
+    out: Path,
+    n: int,
+    options: ExportOptions,
+    seed: int = 0,
+    clutter: float = 1.0,
+    leaves: tuple[int, int] = (60, 150),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Export ``n`` distinct procedural images to ``out`` (rendering as many as it takes,
+    up to 4n); returns the export record."""
+    source = f"procedural v{VERSION} seed={seed} clutter={clutter} leaves={leaves[0]},{leaves[1]}"
+    with tempfile.TemporaryDirectory(prefix="vad-shapes-") as tmp:
+        candidates = procedural_candidates(
+            4 * n, Path(tmp), options.size, seed, clutter=clutter, leaves=leaves
+        )
+        return export(candidates, out, options, [source], progress, limit=n)

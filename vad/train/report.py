@@ -97,23 +97,12 @@ def _slug(name: str) -> str:
 
 
 def _procedural(out: Path, n: int, size: int, seed: int, progress: bool) -> Path:
-    from vad.dataset.export import ExportOptions, export
-    from vad.dataset.procedural import VERSION, procedural_candidates
+    from vad.dataset.export import ExportOptions
+    from vad.dataset.procedural import VERSION, export_shapes
 
     folder = out / "data" / f"shapes-v{VERSION}-{n}-{size}px-s{seed}"
-    if (folder / "export.json").is_file():
-        return folder
-    work = out / "data" / ".render"
-    export(
-        procedural_candidates(4 * n, work, size, seed),
-        folder,
-        ExportOptions(size=size, overwrite=True),
-        [f"procedural v{VERSION} seed={seed}"],
-        progress,
-        limit=n,
-    )
-    for png in work.glob("*.png"):
-        png.unlink()
+    if not (folder / "export.json").is_file():
+        export_shapes(folder, n, ExportOptions(size=size, overwrite=True), seed, progress=progress)
     return folder
 
 

@@ -139,8 +139,9 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     model = build_model(cfg).to(device)
     if cuda and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim > 1]  # no weight decay on biases and norms
+    no_decay = [p for p in trainable if p.ndim <= 1]
     optimizer = torch.optim.SGD(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -162,12 +163,11 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         step, history = saved["step"], saved["history"]
-    ddp = model
     if cuda:
         torch.backends.cudnn.benchmark = True
     if world > 1 and cuda and cfg.method == "simclr":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # SimCLR's global BN
-        ddp = model
+    ddp = model
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if cuda else None, forward_sync_buffers=False
