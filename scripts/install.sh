@@ -2,8 +2,9 @@
 # Install vad into ./.venv: the few system packages it needs (apt, when root), then pip.
 #   bash scripts/install.sh          # vad + the embedded offline models
 #   bash scripts/install.sh --dev    # ... + test and lint tools
-# The first install builds llama-cpp-python from source (a few minutes on 2 cores);
-# pip caches the wheel, so later installs take seconds.
+# The first install builds the embedded model engine (llama.cpp's llama-server, for every
+# x86-64 CPU) from pinned sources: about 15 minutes on 2 cores, then cached by version
+# and flags (vad engine info), so later installs take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,8 @@ if [[ "$extras" == *dev* ]]; then
 fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v ninja >/dev/null || missing+=(ninja-build)
 command -v git >/dev/null || missing+=(git)
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
@@ -43,5 +46,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 \
   | grep -v '^WARNING: Location' || true
-.venv/bin/python -c 'import vad, llama_cpp, cairosvg' # fail loudly if the install did not take
+.venv/bin/python -c 'import vad, cairosvg' # fail loudly if the install did not take
+.venv/bin/vad engine build >/dev/null  # once; cached by version and flags
 echo "vad installed in $(pwd)/.venv" >&2

@@ -13,10 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from openai_server import FakeOpenAI
 
-_SHARED_MODELS = Path(
-    os.environ.get("VAD_MODELS_DIR")
-    or Path(os.environ.get("VAD_CACHE_DIR") or Path.home() / ".cache" / "vad") / "models"
-)
+_SHARED_CACHE = Path(os.environ.get("VAD_CACHE_DIR") or Path.home() / ".cache" / "vad")
+_SHARED_MODELS = Path(os.environ.get("VAD_MODELS_DIR") or _SHARED_CACHE / "models")
+_SHARED_ENGINE = Path(os.environ.get("VAD_ENGINE_DIR") or _SHARED_CACHE / "engine")
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +23,8 @@ def _isolated_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAD_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("VAD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("VAD_MODELS_DIR", str(_SHARED_MODELS))
+    monkeypatch.setenv("VAD_ENGINE_DIR", str(_SHARED_ENGINE))
+    monkeypatch.delenv("VAD_ENGINE_CPU", raising=False)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 

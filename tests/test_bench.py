@@ -15,3 +15,19 @@ def test_render_benchmark_measures_every_mode() -> None:
         assert row["jailed_vs_raw"] == pytest.approx(row["raw_per_s"] / row["jailed_per_s"])
     table = format_table(rows)
     assert table.count("\n| ") == 2 and "jailed <= 1.5x raw time" in table
+
+
+@pytest.mark.slow
+def test_generate_benchmark_compares_slot_counts_on_the_same_prompts() -> None:
+    from vad.bench_generate import format_generate, generate_benchmark
+
+    rows = generate_benchmark("local/gemma-3-270m", [1, 2], n=4, max_tokens=32)
+    assert [r["slots"] for r in rows] == [1, 2]
+    for row in rows:
+        assert row["drawings"] == 4 and 0 <= row["render_ok"] <= 1
+        assert row["completion_tokens"] > 0 and row["tokens_per_s"] > 0
+        assert row["p95_latency_s"] >= row["p50_latency_s"] > 0
+        assert row["drawings_per_hour"] == pytest.approx(4 / row["wall_s"] * 3600, rel=0.05)
+    assert rows[0]["speedup"] == 1.0
+    table = format_generate(rows)
+    assert table.count("\n| ") == 3 and "drawings/hour" in table

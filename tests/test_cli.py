@@ -173,3 +173,32 @@ def test_kill_9_then_rerun_completes_every_sample_exactly_once(tmp_path: Path) -
         manifest = json.loads((samples.parent / "manifest.json").read_text())
         assert manifest["status"] == "finished" and len(manifest["sessions"]) == 2
         assert manifest["sessions"][0].get("status") is None  # the killed session never closed
+
+
+def test_a_run_in_which_every_sample_failed_exits_non_zero(tmp_path: Path) -> None:
+    spec = tmp_path / "down.yaml"
+    with FakeOpenAI(fail_first=10**6, fail_status=500) as server:
+        spec.write_text(
+            f"models:\n  - name: openai/fake\n    api_base: {server.api_base}\n"
+            "levels: [shapes]\nlimit: 3\nretry: {max_retries: 1, base_delay: 0.01}\n"
+        )
+        done = _vad("run", str(spec), "--no-progress")
+        assert len(server.requests) == 3 * 2  # one retry each, no storm
+        assert done.returncode == 1, done.stderr
+        line = next(x for x in done.stderr.splitlines() if x.startswith("error:"))
+        assert "every sample failed (3 model_error)" in line and "InternalServerError" in line
+        assert "run the same command again" in line
+        assert "Give Feedback" not in done.stderr and "LiteLLM" not in done.stderr
+        # When the server is back, the same command redoes exactly the failed samples.
+        server.fail_first = 0
+        again = _vad("run", str(spec), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "model calls: 3" in again.stderr and "warning" not in again.stderr
+
+
+def test_some_failed_samples_are_reported_and_not_results(tmp_path: Path) -> None:
+    with FakeOpenAI(fail_first=1, fail_status=400) as server:
+        done = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
+                    "--limit", "3", "--max-connections", "1", "--no-progress")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning: 1 of 3 samples failed (1 model_error) and are not results" in done.stderr

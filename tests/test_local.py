@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,3 +152,101 @@ def test_vad_draw_on_the_embedded_model(tmp_path: Path) -> None:
     for r in records:
         if r["status"] == "ok":
             assert (folder / r["image"]).is_file()
+
+
+def _engine_pid(parent: int, other_than: int | None = None, timeout: float = 60) -> int:
+    """The pid of the llama-server child of ``parent`` (a new one if ``other_than``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                comm = stat.with_name("comm").read_text().strip()
+            except OSError:
+                continue
+            pid = int(stat.parent.name)
+            alive = fields[0] != "Z"
+            if int(fields[1]) == parent and comm == "llama-server" and pid != other_than and alive:
+                return pid
+        time.sleep(0.1)
+    pytest.fail("no engine process found")
+
+
+def _serving(port_log: Path, timeout: float = 60) -> None:
+    """Wait until the engine log says it is listening (a restart is complete)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_log.is_file() and port_log.read_text(errors="replace").count("listening") >= 2:
+            return
+        time.sleep(0.1)
+    pytest.fail("the restarted engine never listened")
+
+
+@pytest.mark.slow
+def test_a_dead_engine_stops_the_run_loudly_and_a_rerun_completes_it(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "vad.cli", "draw", "--model", "local/gemma-3-270m",
+            "--level", "shapes", "--limit", "8", "--max-tokens", "120", "--slots", "2",
+            "--no-progress"]  # fmt: skip
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as fh:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=fh)
+    first = _engine_pid(proc.pid)
+    folder_glob = (tmp_path / "runs").glob
+    log = None
+    deadline = time.monotonic() + 60
+    while log is None and time.monotonic() < deadline:  # the engine is answering
+        log = next(folder_glob("draw-*/logs/engine-*.log"), None)
+        time.sleep(0.1)
+    assert log is not None
+    time.sleep(2)
+    os.kill(first, signal.SIGSEGV)  # one crash: restarted once
+    second = _engine_pid(proc.pid, other_than=first)
+    _serving(log)
+    os.kill(second, signal.SIGSEGV)  # a second crash: the run stops
+    killed = time.monotonic()
+    code = proc.wait(timeout=60)
+    stopped_in = time.monotonic() - killed
+    stderr = err.read_text()
+    assert code != 0 and stopped_in < 15, (code, stopped_in, stderr)
+    assert "restarting it once" in stderr
+    line = next(x for x in stderr.splitlines() if x.startswith("error:"))
+    assert "local/gemma-3-270m" in line and "SIGSEGV" in line and str(log) in line
+    assert "Likely fix" in line and "VAD_ENGINE_CPU" in line
+    assert "Traceback" not in stderr and "Give Feedback" not in stderr
+    folder = log.parent.parent
+    before = read_samples(folder / "samples.jsonl")
+    assert len(before) < 8
+    assert not [r for r in before if r["status"] == "model_error"]  # not results
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "SIGSEGV" in manifest["sessions"][-1]["error"]
+
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    records = read_samples(folder / "samples.jsonl")
+    ids = [r["sample_id"] for r in records]
+    assert len(ids) == len(set(ids)) == 8
+    assert {r["sample_id"] for r in before} <= set(ids)
+    assert not [r for r in records if r["status"] == "model_error"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    assert manifest["sessions"][-1]["engines"]["local/gemma-3-270m"]["slots"] == 2
+
+
+@pytest.mark.slow
+def test_parallel_slots_answer_concurrent_requests() -> None:
+    model = resolve_model("local/gemma-3-270m")
+    prompt = load_prompts("draw").render(
+        "svg", "completion", {"caption": "a green star", "width": 224, "height": 224}
+    )
+    with local_mod.serve(model.local, model.served_name, slots=4) as server:
+        client = ModelClient(model.with_api_base(server.api_base), RateLimiter(4))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(
+                pool.map(lambda s: client.complete(prompt, SamplingParams(0.8, 40, seed=s)),
+                         range(4))
+            )  # fmt: skip
+        slots = json.loads(urllib.request.urlopen(f"{server.api_base[:-3]}/props").read())
+    assert all(r.completion_tokens > 0 for r in replies)
+    assert slots["total_slots"] == 4

@@ -107,3 +107,30 @@ def test_base_model_refuses_chat_prompts(fake_openai: FakeOpenAI) -> None:
     with pytest.raises(ModelConfigError, match="does not support chat"):
         ModelClient(model, RateLimiter(1), FAST).complete(_prompt("chat"), SamplingParams())
     assert fake_openai.requests == []
+
+
+def test_a_dead_local_server_is_not_retried() -> None:
+    """The guard of a server vad started turns a closed port into one clear error."""
+    import socket
+
+    from vad.errors import EngineError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    model = resolve_model("openai/fake", f"http://127.0.0.1:{port}/v1")
+    checks = []
+
+    def guard() -> None:
+        checks.append(1)
+        raise EngineError("local/x: the llama.cpp engine exited with signal SIGSEGV")
+
+    client = ModelClient(model, RateLimiter(1), RetryPolicy(max_retries=6), guard=guard)
+    with pytest.raises(EngineError, match="SIGSEGV"):
+        client.complete(_prompt(), SamplingParams())
+    assert client.calls == 1 and checks == [1]
+    # Without a guard the same failure is retried, then reported as a failed call.
+    client = ModelClient(model, RateLimiter(1), RetryPolicy(max_retries=2, base_delay=0.01))
+    with pytest.raises(ModelCallError, match="Connection error"):
+        client.complete(_prompt(), SamplingParams())
+    assert client.calls == 3

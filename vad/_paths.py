@@ -37,3 +37,10 @@ def models_dir() -> Path:
 def runs_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Run outputs: the flag, else $VAD_RUNS_DIR, else ./runs/out."""
     return Path(override or os.environ.get("VAD_RUNS_DIR") or Path("runs") / "out")
+
+
+def engine_dir() -> Path:
+    """Builds of the embedded engine: $VAD_ENGINE_DIR or <cache_dir>/engine."""
+    path = Path(os.environ.get("VAD_ENGINE_DIR") or cache_dir() / "engine")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

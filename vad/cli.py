@@ -29,7 +29,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--max-connections",
         type=int,
         metavar="N",
-        help="requests in flight per provider (default 4; local models use 1)",
+        help="requests in flight per provider (default 4; embedded models: --slots)",
+    )
+    p.add_argument(
+        "--slots",
+        type=int,
+        metavar="N",
+        help="parallel slots of the embedded model server, decoded together "
+        "(default 8, see `vad bench generate`)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -144,15 +151,22 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default $VAD_CLIP_PRETRAINED)",
     )
 
-    from vad import cli_train
+    from vad import cli_engine, cli_train
 
     cli_train.add_parsers(sub)
+    cli_engine.add_parsers(sub)
 
     bench = sub.add_parser(
-        "bench", help="benchmarks (render: sandboxed vs raw; train: images/s per stage)"
+        "bench",
+        help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
+        "generate: drawings/hour of the embedded engine per slot count)",
     )
-    bench.add_argument("what", choices=["render", "train"])
-    bench.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
+    bench.add_argument("what", choices=["render", "train", "generate"])
+    bench.add_argument(
+        "--n",
+        type=int,
+        help="render: programs per language (default 60); generate: concepts (default 20)",
+    )
     bench.add_argument("--lang", action="append", help="languages (default all)")
     bench.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept")
     bench.add_argument("--arch", default="resnet18", help="train: backbone (default resnet18)")
@@ -160,6 +174,15 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int, default=128, help="train: batch (default 128)")
     bench.add_argument("--steps", type=int, default=5, help="train: timed steps (default 5)")
     bench.add_argument("--device", default="auto", help="train: auto, cpu or cuda")
+    bench.add_argument(
+        "--model", default="local/qwen2.5-coder-0.5b", help="generate: an embedded model"
+    )
+    bench.add_argument(
+        "--slots", default="1,2,4,8", help="generate: slot counts to compare (default 1,2,4,8)"
+    )
+    bench.add_argument(
+        "--max-tokens", type=int, default=512, help="generate: per drawing (default 512)"
+    )
     return parser
 
 
@@ -188,11 +211,17 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
 def _run(spec: Any, args: argparse.Namespace) -> int:
     import dataclasses
 
-    from vad.commands import print_summary
+    from vad.commands import failure_report, print_summary
+    from vad.errors import SpecError
     from vad.runner import Runner
 
     if args.max_connections:
         spec = dataclasses.replace(spec, max_connections=args.max_connections)
+    if args.slots is not None:
+        if args.slots < 1:
+            raise SpecError(f"--slots {args.slots}: must be an integer >= 1")
+        local = {**spec.rate_limits.get("local", {}), "max_connections": args.slots}
+        spec = dataclasses.replace(spec, rate_limits={**spec.rate_limits, "local": local})
     if args.no_sandbox:
         spec = dataclasses.replace(spec, sandbox=False)
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress)
@@ -213,7 +242,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print_summary(runner.folder)
-    return 0
+    return failure_report(runner.folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vad.spec import load_spec
 
             return _run(load_spec(args.spec), args)
+        if getattr(args, "func", None) is not None:
+            return int(args.func(args))
         from vad import cli_train, commands
 
         done = cli_train.dispatch(args)
@@ -257,6 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
             print("tables:", ", ".join(str(site / n) for n in names))
             return 0
+        if args.command == "bench" and args.what == "generate":
+            from vad.bench_generate import format_generate, generate_benchmark
+
+            slots = [int(s) for s in args.slots.split(",") if s.strip()]
+            langs = tuple(v for item in args.lang or ["svg"] for v in item.split(",") if v)
+            rows = generate_benchmark(args.model, slots, args.n or 20, langs, args.max_tokens)
+            print(format_generate(rows))
+            return 0
         if args.command == "bench" and args.what == "train":
             from vad.train.bench import format_bench, train_benchmark
 
@@ -268,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from vad.bench import format_table, render_benchmark
 
             langs = tuple(args.lang) if args.lang else ("svg", "matplotlib", "tikz")
-            print(format_table(render_benchmark(args.n, langs, args.repeat)))
+            print(format_table(render_benchmark(args.n or 60, langs, args.repeat)))
             return 0
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
 
 from vad._paths import runs_dir
@@ -112,3 +113,35 @@ def models_cmd() -> int:
 
 
 __all__ = ["concepts_cmd", "list_runs_cmd", "models_cmd", "print_summary", "show_cmd"]
+
+
+def failure_report(folder: RunFolder) -> int:
+    """Say loudly when samples failed for reasons other than the model's drawing.
+
+    Failed model calls (and host-side crashes) are not results: they are retried by
+    the next run of the same command. A run in which every sample failed exits 1.
+    """
+    from vad.rundir import RETRY_STATUSES
+
+    records = read_samples(folder.samples_path)
+    failed = [r for r in records if r.get("status") in RETRY_STATUSES]
+    if not failed:
+        return 0
+    kinds = Counter(r["status"] for r in failed)
+    first = next((r.get("error") or (r.get("render") or {}).get("reason") for r in failed), "")
+    what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    reason = f"; first reason: {str(first).splitlines()[0][:300]}" if first else ""
+    if len(failed) == len(records):
+        print(
+            f"error: every sample failed ({what}): nothing in {folder.path.name} was scored"
+            f"{reason}. Fix the cause, then run the same command again: failed samples "
+            "are retried.",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"warning: {len(failed)} of {len(records)} samples failed ({what}) and are not "
+        f"results{reason}. Run the same command again to retry them.",
+        file=sys.stderr,
+    )
+    return 0

@@ -31,3 +31,7 @@ class DatasetError(VadError):
 
 class TrainError(VadError):
     """A training or evaluation configuration cannot run as given."""
+
+
+class EngineError(VadError):
+    """The embedded model engine cannot be built or started, or it died during a run."""

@@ -12,7 +12,7 @@ from vad import __version__
 from vad._paths import ROOT
 from vad.rundir import now_iso
 
-PACKAGES = ("litellm", "openai", "cairosvg", "llama_cpp_python", "pyyaml", "pillow")
+PACKAGES = ("litellm", "openai", "cairosvg", "pyyaml", "pillow")
 
 
 def git_commit() -> dict[str, Any]:

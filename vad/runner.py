@@ -63,6 +63,7 @@ class Runner:
         self.stats = RunStats()
         self._lock = threading.Lock()
         self._bar: Any = None
+        self.engines: dict[str, dict[str, Any]] = {}  # local model -> engine build and slots
         # Validation before any work: models, keys, concepts, prompts, renderers, jail.
         self.models = [self._resolve(entry) for entry in spec.models]
         for model, _ in self.models:
@@ -106,7 +107,7 @@ class Runner:
         manifest.setdefault("sessions", []).append({"started_at": now_iso(), "todo": len(todo)})
         manifest["status"] = "running"
         self.folder.write_manifest(manifest)
-        status, started = "failed", time.monotonic()
+        status, started, error = "failed", time.monotonic(), None
         try:
             if todo:
                 versions = self.pool.versions()
@@ -118,6 +119,9 @@ class Runner:
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except Exception as exc:
+            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
         finally:
             self.pool.close()
             self.folder.close()
@@ -126,6 +130,10 @@ class Runner:
                 model_calls=self.stats.model_calls, cache_hits=self.stats.cache_hits,
                 written=self.stats.written,
             )  # fmt: skip
+            if error:
+                manifest["sessions"][-1]["error"] = error
+            if self.engines:
+                manifest["sessions"][-1]["engines"] = self.engines
             manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals())
             self.folder.write_manifest(manifest)
         return self.stats
@@ -141,21 +149,29 @@ class Runner:
             for model, _ in self.models:
                 jobs = [job for job in todo if job.model.name == model.name]
                 if jobs:
-                    with self._serving(model) as live:
-                        self._run_model(live, jobs, store, done)
+                    with self._serving(model) as (live, server):
+                        self._run_model(live, jobs, store, done, server)
         finally:
             self._bar.close()
             store.close()
 
+    def local_slots(self) -> int:
+        """Parallel slots of an embedded model's server (= requests in flight)."""
+        from vad.models.local import DEFAULT_SLOTS
+
+        return int(self.spec.rate_limits.get("local", {}).get("max_connections", DEFAULT_SLOTS))
+
     @contextlib.contextmanager
-    def _serving(self, model: ResolvedModel) -> Iterator[ResolvedModel]:
+    def _serving(self, model: ResolvedModel) -> Iterator[tuple[ResolvedModel, Any]]:
         if model.provider != "local":
-            yield model
+            yield model, None
             return
         from vad.models.local import serve
 
-        with serve(model.local or "", model.served_name) as server:
-            yield model.with_api_base(server.api_base)
+        log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
+        with serve(model.local or "", model.served_name, self.local_slots(), log) as server:
+            self.engines[model.name] = server.describe()
+            yield model.with_api_base(server.api_base), server
 
     def _run_model(
         self,
@@ -163,31 +179,36 @@ class Runner:
         jobs: list[Job],
         store: ResponseStore,
         done: dict[str, dict[str, Any]],
+        server: Any = None,
     ) -> None:
         spec = self.spec
         limits = spec.rate_limits.get(model.provider, {})
         connections = int(limits.get("max_connections", spec.max_connections))
-        if model.provider == "local":
-            connections = 1  # one llama.cpp slot: more would only queue
+        if server is not None:
+            connections = server.slots  # one request per slot: more would only queue
         client = ModelClient(model, RateLimiter(connections, limits.get("rpm")),
-                             RetryPolicy(**spec.retry))  # fmt: skip
+                             RetryPolicy(**spec.retry),
+                             guard=server.check if server is not None else None)  # fmt: skip
         counters = Counters()
         ctx = JobContext(spec, model, client, store, self.pool, self.folder, done, self._write,
                          counters)  # fmt: skip
         pending: set[Future[None]] = set()
+        # Threads beyond the connections keep the renderers busy while models answer.
+        pool = ThreadPoolExecutor(max_workers=connections + self.pool.size,
+                                  thread_name_prefix="job")  # fmt: skip
         try:
-            # Threads beyond the connections keep the renderers busy while models answer.
-            with ThreadPoolExecutor(max_workers=connections + self.pool.size,
-                                    thread_name_prefix="job") as pool:  # fmt: skip
-                for job in jobs:
-                    pending.add(pool.submit(self.tasks[job.task].run, job, ctx))
-                    if len(pending) >= (connections + self.pool.size) * 2:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            fut.result()
-                for fut in pending:
-                    fut.result()
+            for job in jobs:
+                pending.add(pool.submit(self.tasks[job.task].run, job, ctx))
+                if len(pending) >= (connections + self.pool.size) * 2:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        fut.result()
+            for fut in pending:
+                fut.result()
         finally:
+            # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight
+            # end on their own (a dead engine fails them at once) and are redone later.
+            pool.shutdown(wait=True, cancel_futures=True)
             self.stats.model_calls += client.calls
             self.stats.cache_hits += counters.cache_hits
 

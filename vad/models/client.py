@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,6 +16,17 @@ from vad.models.registry import ResolvedModel, api_key_for
 from vad.prompts import Prompt
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
+
+
+def quiet_litellm() -> Any:
+    """Import litellm with its banners and log lines off: vad reports errors itself."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return litellm
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _retryable(exc: BaseException) -> bool:
-    import litellm
+    litellm = quiet_litellm()
 
     if isinstance(exc, litellm.RateLimitError | litellm.Timeout | litellm.APIConnectionError):
         return True
@@ -99,18 +112,28 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class ModelClient:
-    """Sends prompts to one model; counts calls so that cache behaviour can be checked."""
+    """Sends prompts to one model; counts calls so that cache behaviour can be checked.
+
+    ``guard``, for a server vad started itself, is called after every failed request:
+    it waits out a restart of the server, and raises when the server is gone for good,
+    so that a dead server stops the run instead of being retried.
+    """
 
     def __init__(
-        self, model: ResolvedModel, limiter: RateLimiter, retry: RetryPolicy | None = None
+        self,
+        model: ResolvedModel,
+        limiter: RateLimiter,
+        retry: RetryPolicy | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.model, self.limiter, self.retry = model, limiter, retry or RetryPolicy()
+        self.guard = guard
         self.calls = 0
         self._lock = threading.Lock()
 
     def complete(self, prompt: Prompt, params: SamplingParams) -> Reply:
         """Send one request, retrying 429s, 5xx and timeouts with exponential backoff."""
-        import litellm
+        litellm = quiet_litellm()
 
         if prompt.style not in self.model.styles:
             raise ModelConfigError(
@@ -150,6 +173,8 @@ class ModelClient:
                     f"{self.model.name}: the provider rejected the API key ({exc}); check it"
                 ) from None
             except Exception as exc:
+                if self.guard is not None:
+                    self.guard()  # raises EngineError when the server is gone for good
                 if not _retryable(exc) or attempt > self.retry.max_retries:
                     raise ModelCallError(
                         f"{self.model.name}: {type(exc).__name__}: {str(exc)[:500]}"
@@ -178,7 +203,7 @@ class ModelClient:
     def _cost(self, resp: Any) -> float | None:
         if self.model.provider == "local":
             return 0.0
-        import litellm
+        litellm = quiet_litellm()
 
         try:
             return float(litellm.completion_cost(completion_response=resp))

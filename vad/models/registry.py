@@ -91,9 +91,9 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
 
 
 def _litellm_providers() -> set[str]:
-    import litellm  # heavy: only when a remote model is named
+    from vad.models.client import quiet_litellm
 
-    litellm.suppress_debug_info = True
+    litellm = quiet_litellm()  # heavy: only when a remote model is named
 
     return {str(getattr(p, "value", p)) for p in litellm.provider_list}
 
@@ -104,7 +104,9 @@ def check_credentials(model: ResolvedModel) -> None:
         return
     if model.api_base and model.provider in OPENAI_COMPATIBLE:
         return  # self-hosted endpoints often need no key
-    import litellm
+    from vad.models.client import quiet_litellm
+
+    litellm = quiet_litellm()
 
     report = litellm.validate_environment(model.litellm_name(model.default_style))
     missing = [k for k in report.get("missing_keys", []) if not os.environ.get(k)]

@@ -1,0 +1,51 @@
+"""`vad doctor` on this machine: every check reports, and the machine CI runs on passes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vad import doctor
+
+
+def test_a_failing_check_is_an_error_line_with_its_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken():
+        yield doctor.Check("tex", doctor.ERROR, "pdflatex missing", "apt-get install texlive")
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(doctor, "CHECKS", [("tex", broken), ("python", doctor.check_python)])
+    lines: list[str] = []
+    assert doctor.run_doctor(lines.append) == 1
+    assert lines[0].split()[:2] == ["error", "tex"] and "-> apt-get install texlive" in lines[0]
+    assert lines[1].startswith("error") and "the check failed: RuntimeError: kaboom" in lines[1]
+    assert lines[2].startswith("ok") and "python" in lines[2]
+    assert lines[-1] == "2 error(s)"
+
+
+@pytest.mark.slow
+def test_doctor_reports_every_check_on_this_machine() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vad.cli", "doctor"],
+        capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    status = {}
+    for line in lines[:-1]:
+        word, rest = line.split(None, 1)
+        assert word in ("ok", "warning", "error"), line
+        status[rest[:26].strip()] = word
+    expected = [
+        "python", "packages", "optional packages", "cpu", "engine", "engine variant x64",
+        "engine variant haswell", "engine variant icelake", "jail", "cgroups", "tex",
+        "render svg", "render matplotlib", "render tikz", "model qwen2.5-coder-0.5b",
+        "model gemma-3-270m", "clip",
+    ]  # fmt: skip
+    assert sorted(status) == sorted(expected), done.stdout
+    errors = [line for line in lines if line.startswith("error")]
+    assert done.returncode == 0 and not errors, done.stdout
+    assert lines[-1] == "all checks passed"
+    model_line = next(line for line in lines if "model qwen2.5-coder-0.5b" in line)
+    assert "tokens/s" in model_line and "CPU variant" in model_line

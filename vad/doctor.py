@@ -1,0 +1,271 @@
+"""`vad doctor`: what works on this machine, what does not, and how to fix it.
+
+Each check gives one line: ok, warning (a part of vad will not work) or error (the
+default checkup will not work), with the fix. Checks that start things (the jail, the
+engine, the embedded models) really start them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+
+REQUIRED = ("litellm", "openai", "cairosvg", "matplotlib", "numpy", "pillow", "pyyaml")
+OPTIONAL = {
+    "torch": "train", "torchvision": "train", "pandas": "train", "pyarrow": "train",
+    "open_clip_torch": "clip",
+}  # fmt: skip
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f"  -> {self.fix}" if self.fix and self.status != OK else ""
+        return f"{self.status:<8} {self.name:<26} {self.detail}{fix}"
+
+
+def check_python() -> Iterator[Check]:
+    ok = sys.version_info >= (3, 11)
+    yield Check("python", OK if ok else ERROR, f"{sys.version.split()[0]} ({sys.executable})",
+                "use Python 3.11 or newer")  # fmt: skip
+
+
+def check_packages() -> Iterator[Check]:
+    from vad import __version__
+
+    found, missing = [f"vad {__version__}"], []
+    for name in REQUIRED:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        yield Check("packages", ERROR, f"missing: {', '.join(missing)}",
+                    "pip install -e . (or bash scripts/install.sh)")  # fmt: skip
+    else:
+        yield Check("packages", OK, ", ".join(found))
+    extra, absent = [], {}
+    for name, group in OPTIONAL.items():
+        try:
+            extra.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            absent[name] = group
+    if absent:
+        groups = ",".join(sorted(set(absent.values())))
+        yield Check("optional packages", WARNING, f"missing: {', '.join(absent)}",
+                    f"pip install -e '.[{groups}]' for training/CLIP")  # fmt: skip
+    else:
+        yield Check("optional packages", OK, ", ".join(extra))
+
+
+def check_cpu() -> Iterator[Check]:
+    from vad.models.engine import cpu_flags, expected_variant
+
+    flags = cpu_flags()
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    wanted = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512vbmi",
+              "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")  # fmt: skip
+    shown = [f for f in wanted if f in flags]
+    detail = (f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+              f"flags: {' '.join(shown) or 'none of avx/avx2/avx512/amx'}; "
+              f"engine variant for it: {expected_variant(flags)}")  # fmt: skip
+    if any(f.startswith("amx") for f in flags):
+        detail += " (AMX present: the engine has no AMX kernels, on purpose)"
+    yield Check("cpu", OK if platform.machine() == "x86_64" else WARNING, detail,
+                "the embedded engine is built and tested for x86-64")  # fmt: skip
+
+
+def check_engine() -> Iterator[Check]:
+    from vad.models.engine import COMMON_FLAGS, build_path, find_engine, variant_flags
+
+    engine = find_engine()
+    if engine is None:
+        tools = [t for t in ("cmake", "c++") if shutil.which(t) is None]
+        fix = "vad engine build (about 15 minutes on 2 cores, once)"
+        if tools:
+            fix = f"apt-get install cmake g++, then {fix}"
+        yield Check("engine", ERROR, f"llama-server is not built for the current flags "
+                    f"(expected in {build_path()})", fix)  # fmt: skip
+        return
+    info = engine.info
+    ggml = [f.removeprefix("-D") for f in COMMON_FLAGS if "GGML" in f]
+    yield Check("engine", OK, f"{info.get('source')} build {info.get('key')} at {engine.path}; "
+                f"{' '.join(ggml)}; CPU variants {', '.join(engine.variants)}")  # fmt: skip
+    for name in engine.variants:
+        on = [f.removeprefix("-DGGML_").removesuffix("=ON") for f in variant_flags(name)
+              if f.endswith("=ON")]  # fmt: skip
+        yield Check(f"engine variant {name}", OK, " ".join(on) or "baseline x86-64 (SSE2)")
+
+
+def check_jail() -> Iterator[Check]:
+    from vad.render.jail import bwrap_path, jail_info
+
+    try:
+        bwrap_path()
+        info = jail_info(True)
+    except Exception as exc:
+        yield Check("jail", ERROR, str(exc), "apt-get install bubblewrap")
+        return
+    yield Check("jail", OK, f"{info['bwrap']}")
+    kinds = list(info.get("cgroups") or [])
+    missing = [k for k in ("pids", "memory") if k not in kinds]
+    yield Check(
+        "cgroups",
+        OK if not missing else WARNING,
+        f"per-worker cgroups: {', '.join(kinds) or 'none'}",
+        f"{' and '.join(missing)} cgroup not writable: run as root on a host with cgroups "
+        "(without them only rlimits bound model code)",
+    )
+
+
+def check_tex() -> Iterator[Check]:
+    pieces = {
+        "pdflatex": (shutil.which("pdflatex"), "apt-get install texlive-latex-base"),
+        "tikz.sty": (_kpsewhich("tikz.sty"), "apt-get install texlive-pictures"),
+        "standalone.cls": (_kpsewhich("standalone.cls"), "apt-get install texlive-latex-extra"),
+        "pdftoppm": (shutil.which("pdftoppm"), "apt-get install poppler-utils"),
+    }
+    missing = [name for name, (where, _) in pieces.items() if not where]
+    if missing:
+        fixes = "; ".join(pieces[m][1] for m in missing)
+        yield Check("tex", WARNING, f"missing: {', '.join(missing)} (TikZ cannot render)", fixes)
+    else:
+        yield Check("tex", OK, ", ".join(f"{n} {w}" for n, (w, _) in pieces.items()))
+
+
+def _kpsewhich(name: str) -> str | None:
+    if not shutil.which("kpsewhich"):
+        return None
+    out = subprocess.run(["kpsewhich", name], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or None
+
+
+def check_renders() -> Iterator[Check]:
+    from vad.concepts import load_concepts
+    from vad.concepts.reference import reference_program
+    from vad.render import RenderPool, renderer_names
+
+    concept = load_concepts(["shapes"], None, 1, 0)[0]
+    with tempfile.TemporaryDirectory() as tmp, RenderPool(size=1, sandbox=True) as pool:
+        for lang in renderer_names():
+            started = time.monotonic()
+            try:
+                result = pool.render(lang, reference_program(concept, lang), 224, 224,
+                                     Path(tmp) / f"{lang}.png")  # fmt: skip
+            except Exception as exc:
+                yield Check(f"render {lang}", ERROR, f"{type(exc).__name__}: {exc}",
+                            "run scripts/install.sh as root")  # fmt: skip
+                continue
+            ms = (time.monotonic() - started) * 1000
+            if result.ok:
+                yield Check(f"render {lang}", OK, f"jailed test render in {ms:.0f} ms")
+            else:
+                yield Check(f"render {lang}", ERROR, f"{result.status}: {result.reason[:200]}",
+                            "see `vad doctor` lines above (jail, tex)")  # fmt: skip
+
+
+def check_models() -> Iterator[Check]:
+    from vad.errors import VadError
+    from vad.models import ModelClient, SamplingParams, resolve_model
+    from vad.models.client import RateLimiter, RetryPolicy
+    from vad.models.engine import find_engine
+    from vad.models.local import EMBEDDED, serve
+    from vad.prompts import load_prompts
+
+    if find_engine() is None:
+        for key in EMBEDDED:
+            yield Check(f"model {key}", ERROR, "not tried: the engine is not built",
+                        "vad engine build")  # fmt: skip
+        return
+    for key in EMBEDDED:
+        model = resolve_model(f"local/{key}")
+        style = model.default_style
+        try:
+            started = time.monotonic()
+            with serve(key, model.served_name, slots=1) as server:
+                ready = time.monotonic() - started
+                prompt = load_prompts("draw").render(
+                    "svg", style, {"caption": "a red circle", "width": 224, "height": 224}
+                )
+                client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1),
+                                     RetryPolicy(max_retries=1, timeout=120),
+                                     guard=server.check)  # fmt: skip
+                asked = time.monotonic()
+                reply = client.complete(prompt, SamplingParams(0.0, 48, seed=0))
+                took = time.monotonic() - asked
+                variant = server.describe()["cpu_variant"]
+        except VadError as exc:
+            yield Check(f"model {key}", ERROR, str(exc).splitlines()[0][:300],
+                        "pip install 'vad[local]'; vad engine build --force")  # fmt: skip
+            continue
+        rate = reply.completion_tokens / took if took > 0 else 0.0
+        good = reply.completion_tokens > 0
+        yield Check(
+            f"model {key}",
+            OK if good else ERROR,
+            f"ready in {ready:.1f} s on the {variant or '?'} CPU variant; answered "
+            f"{reply.completion_tokens} tokens at {rate:.1f} tokens/s ({style})",
+            "the model answered nothing: vad engine build --force",
+        )
+
+
+def check_clip() -> Iterator[Check]:
+    from vad.scoring.clip import clip_status
+
+    if importlib.util.find_spec("open_clip") is None:
+        yield Check("clip", WARNING, "open_clip is not installed (CLIP columns: unavailable)",
+                    "pip install -e '.[clip]'")  # fmt: skip
+        return
+    status = clip_status()
+    if status.startswith("CLIP:"):
+        yield Check("clip", OK, f"weights found: {status.removeprefix('CLIP: ')}")
+    else:
+        yield Check("clip", WARNING, status.split(";")[0],
+                    "--clip-weights FILE or VAD_CLIP_WEIGHTS, or --clip-pretrained TAG "
+                    "with weights in open_clip's cache")  # fmt: skip
+
+
+CHECKS: list[tuple[str, Callable[[], Iterator[Check]]]] = [
+    ("python", check_python), ("packages", check_packages), ("cpu", check_cpu),
+    ("engine", check_engine), ("jail", check_jail), ("tex", check_tex),
+    ("render", check_renders), ("models", check_models), ("clip", check_clip),
+]  # fmt: skip
+
+
+def run_doctor(say: Callable[[str], None] = print) -> int:
+    """Run every check, printing a line each; 1 if any check is an error."""
+    errors = 0
+    for group, check in CHECKS:
+        try:
+            for result in check():
+                errors += result.status == ERROR
+                say(result.line())
+        except Exception as exc:  # a broken check is itself a finding
+            errors += 1
+            say(Check(group, ERROR, f"the check failed: {type(exc).__name__}: {exc}").line())
+    say(f"{'all checks passed' if not errors else f'{errors} error(s)'}")
+    return 1 if errors else 0
