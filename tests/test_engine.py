@@ -34,7 +34,7 @@ def test_the_build_key_changes_with_every_flag(monkeypatch: pytest.MonkeyPatch) 
     assert engine_mod.build_key() != base
     monkeypatch.undo()
     monkeypatch.setattr(engine_mod, "_compiler", lambda: "another compiler 1.0")
-    assert engine_mod.build_key() != base
+    assert engine_mod.build_key() == base  # recorded, not keyed: no rebuild on an update
 
 
 def test_a_build_made_with_other_flags_is_not_used(
@@ -43,14 +43,20 @@ def test_a_build_made_with_other_flags_is_not_used(
     monkeypatch.setenv("VAD_ENGINE_DIR", str(tmp_path))
     folder = engine_mod.build_path()
     folder.mkdir(parents=True)
-    (folder / "llama-server").write_text("")
-    for variant in engine_mod.VARIANTS:
-        (folder / f"libggml-cpu-{variant}.so").write_text("")
-    (folder / "build.json").write_text(json.dumps({"key": "0" * 16}))
+    files = ["llama-server", "libllama.so", *(f"libggml-cpu-{v}.so" for v in engine_mod.VARIANTS)]
+    for name in files:
+        (folder / name).write_text("")
+    (folder / "build.json").write_text(json.dumps({"key": "0" * 16, "files": files}))
     assert engine_mod.find_engine() is None  # same folder name, other recorded key
-    (folder / "build.json").write_text(json.dumps({"key": engine_mod.build_key()}))
+    (folder / "build.json").write_text(json.dumps({"key": engine_mod.build_key(), "files": files}))
     assert engine_mod.find_engine() is not None
-    (folder / "libggml-cpu-icelake.so").unlink()
+    (folder / "libllama.so").unlink()
+    assert engine_mod.find_engine() is None  # a file missing: rebuilt
+    (folder / "libllama.so").write_text("")
+    partial = [f for f in files if f != "libggml-cpu-icelake.so"]
+    (folder / "build.json").write_text(
+        json.dumps({"key": engine_mod.build_key(), "files": partial})
+    )
     assert engine_mod.find_engine() is None  # a variant missing: rebuilt
 
 

@@ -9,6 +9,7 @@ the response store are not requested twice.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections import Counter
@@ -169,7 +170,8 @@ class Runner:
         from vad.models.local import serve
 
         log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
-        with serve(model.local or "", model.served_name, self.local_slots(), log) as server:
+        with serve(model.local or "", model.served_name, self.local_slots(), log,
+                   say=self._say) as server:  # fmt: skip
             self.engines[model.name] = server.describe()
             yield model.with_api_base(server.api_base), server
 
@@ -205,12 +207,26 @@ class Runner:
                         fut.result()
             for fut in pending:
                 fut.result()
+        except BaseException:
+            if server is not None:  # requests in flight fail at once instead of finishing
+                server.stop()
+            raise
         finally:
             # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight
             # end on their own (a dead engine fails them at once) and are redone later.
             pool.shutdown(wait=True, cancel_futures=True)
             self.stats.model_calls += client.calls
             self.stats.cache_hits += counters.cache_hits
+
+    def _say(self, line: str) -> None:
+        """A line on the terminal that does not tear the progress bar."""
+        from tqdm import tqdm
+
+        with contextlib.suppress(OSError):
+            if self._bar is not None and not self._bar.disable:
+                tqdm.write(line, file=sys.stderr)
+            else:
+                print(line, file=sys.stderr, flush=True)
 
     def _write(self, record: dict[str, Any]) -> None:
         self.folder.append(record)

@@ -97,6 +97,13 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _connection_error(exc: BaseException) -> bool:
+    litellm = quiet_litellm()
+    return isinstance(exc, litellm.APIConnectionError | litellm.Timeout) or (
+        "Connection error" in str(exc)
+    )
+
+
 def _retryable(exc: BaseException) -> bool:
     litellm = quiet_litellm()
 
@@ -173,9 +180,12 @@ class ModelClient:
                     f"{self.model.name}: the provider rejected the API key ({exc}); check it"
                 ) from None
             except Exception as exc:
+                retries = self.retry.max_retries
                 if self.guard is not None:
                     self.guard()  # raises EngineError when the server is gone for good
-                if not _retryable(exc) or attempt > self.retry.max_retries:
+                    if not _connection_error(exc):
+                        retries = min(retries, 1)  # a live local server's 5xx repeats
+                if not _retryable(exc) or attempt > retries:
                     raise ModelCallError(
                         f"{self.model.name}: {type(exc).__name__}: {str(exc)[:500]}"
                     ) from exc

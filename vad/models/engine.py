@@ -21,8 +21,9 @@ Why it is built this way:
   general protection fault on the first completion, while AVX-512 kernels without AMX
   answered normally. Such CPUs get the ``icelake`` variant.
 - **Keyed on the flags**: the build folder's name carries a hash of the source
-  version, its sha256, every CMake flag, the variants and the compiler, so a build
-  made with other flags (or elsewhere) is never picked up by mistake.
+  version, its sha256, every CMake flag and the variants, so a build made with other
+  flags is never picked up by mistake. The build runs with a clean environment
+  (``CFLAGS``/``CXXFLAGS``/``LDFLAGS`` of the user cannot make it native).
 
 ``VAD_ENGINE_CPU=x64|haswell|icelake`` pins one variant (a diagnosis aid);
 ``VAD_ENGINE_SDIST`` names a local copy of the sdist for machines without a registry.
@@ -35,11 +36,11 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ SOURCE_PACKAGE = "llama-cpp-python"
 SOURCE_VERSION = "0.3.36"
 SOURCE_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 SOURCE_SUBDIR = f"llama_cpp_python-{SOURCE_VERSION}/vendor/llama.cpp"
-FORMAT = 1  # bump when the layout of a build folder changes
+FORMAT = 2  # bump when the recipe or the layout of a build folder changes
 
 X86_FEATURES = (
     "SSE42", "AVX", "AVX_VNNI", "AVX2", "BMI2", "FMA", "F16C",
@@ -78,6 +79,8 @@ VARIANT_CPU_FLAGS: dict[str, tuple[str, ...]] = {
 
 COMMON_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
+    "-DCMAKE_C_FLAGS=-march=x86-64 -mtune=generic",  # the baseline, whatever the compiler's
+    "-DCMAKE_CXX_FLAGS=-march=x86-64 -mtune=generic",  # default (some distros default to v2/v3)
     "-DBUILD_SHARED_LIBS=ON",
     "-DGGML_NATIVE=OFF",
     "-DGGML_BACKEND_DL=ON",
@@ -115,11 +118,15 @@ def _compiler() -> str:
 
 
 def build_key() -> str:
-    """Hash of everything that decides the binaries: sources, flags, variants, compiler."""
+    """Hash of everything that decides the binaries: sources, recipe, flags, variants.
+
+    The compiler is recorded in build.json but not keyed: finding a build must not need
+    a compiler, and a compiler update must not force a rebuild.
+    """
     return cache_key({
         "format": FORMAT, "source": [SOURCE_PACKAGE, SOURCE_VERSION, SOURCE_SHA256],
         "common": COMMON_FLAGS, "variants": {v: variant_flags(v) for v in VARIANTS},
-        "main": MAIN_VARIANT, "compiler": _compiler(), "machine": os.uname().machine,
+        "main": MAIN_VARIANT, "machine": os.uname().machine,
     })[:16]  # fmt: skip
 
 
@@ -173,20 +180,27 @@ class Engine:
             )
         view = self.path / "only" / variant
         if not (view / "llama-server").is_file():
-            tmp = view.with_name(f".{variant}.{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            for item in self.path.iterdir():
-                keep = item.name == "llama-server" or (
-                    item.name.startswith("lib") and ".so" in item.name
-                    and (not item.name.startswith("libggml-cpu-")
-                         or item.name == f"libggml-cpu-{variant}.so")
-                )  # fmt: skip
-                if keep and item.is_file():
-                    os.link(item, tmp / item.name)
-            with contextlib.suppress(OSError):
-                os.replace(tmp, view)
-            shutil.rmtree(tmp, ignore_errors=True)
+            view.parent.mkdir(exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=view.parent))
+            try:
+                for name in self.info.get("files", []):
+                    cpu = name.startswith("libggml-cpu-")
+                    if cpu and name != f"libggml-cpu-{variant}.so":
+                        continue
+                    try:
+                        os.link(self.path / name, tmp / name)
+                    except OSError:  # no hard links here: a copy works as well
+                        shutil.copy2(self.path / name, tmp / name)
+                with contextlib.suppress(OSError):  # another process may have made it
+                    os.replace(tmp, view)
+            except OSError as exc:
+                raise ModelConfigError(
+                    f"could not prepare the {variant} engine variant in {view}: {exc}"
+                ) from None
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if not (view / "llama-server").is_file():
+                raise ModelConfigError(f"the {variant} engine variant in {view} is incomplete")
         return view / "llama-server"
 
 
@@ -205,9 +219,12 @@ def find_engine() -> Engine | None:
     except (OSError, ValueError):
         return None
     engine = Engine(path, info)
-    if info.get("key") != build_key() or not engine.server.is_file():
+    files = info.get("files") or []
+    if info.get("key") != build_key() or "llama-server" not in files:
         return None
-    if set(engine.variants) != set(VARIANTS):
+    if not all((path / name).is_file() for name in files):
+        return None  # damaged: rebuilt
+    if {f"libggml-cpu-{v}.so" for v in VARIANTS} - set(files):
         return None
     return engine
 
@@ -270,14 +287,25 @@ def _fetch_sources(work: Path, log: Any) -> Path:
         )
     with tarfile.open(sdist) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(SOURCE_SUBDIR + "/")]
-        tar.extractall(work / "src", members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(work / "src", members=members, filter="data")
+        else:  # Python < 3.11.4: refuse anything but plain files and folders
+            if any(not (m.isfile() or m.isdir()) or ".." in m.name for m in members):
+                raise ModelConfigError(f"{sdist}: unexpected entries in the archive")
+            tar.extractall(work / "src", members=members)
     return work / "src" / SOURCE_SUBDIR
+
+
+def _build_env() -> dict[str, str]:
+    """The environment of the build: the user's compiler flags never reach it."""
+    drop = {"CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "CC", "CXX", "MAKEFLAGS"}
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("CMAKE_")}
 
 
 def _run(cmd: list[str], log: Any, cwd: Path | None = None) -> None:
     log.write(f"\n$ {' '.join(cmd)}\n".encode())
     log.flush()
-    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=_build_env())
     if done.returncode:
         log.flush()
         tail = Path(log.name).read_text(errors="replace")[-1500:]
@@ -299,15 +327,21 @@ def build_engine(
     _need_tools()
     root = engine_dir()
     with (root / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("engine: another process is building it; waiting for that build")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if not force and (engine := find_engine()) is not None:
             return engine
+        for stale in root.glob(".work-*"):  # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
         key, final = build_key(), build_path()
         work = root / f".work-{key}-{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         log_path = root / f"build-{key}.log"
-        jobs = jobs or os.cpu_count() or 1
+        jobs = jobs or len(os.sched_getaffinity(0)) or 1
         gen = ["-G", "Ninja"] if shutil.which("ninja") else []
         started = time.monotonic()
         try:
@@ -334,7 +368,7 @@ def build_engine(
                         continue
                     say(f"engine: building the {variant} CPU variant")
                     out = work / f"build-{variant}"
-                    _run(["cmake", "-S", str(src / "ggml"), "-B", str(out), *gen,
+                    _run(["cmake", "-S", str(src), "-B", str(out), *gen,
                           *COMMON_FLAGS, *variant_flags(variant)], log)  # fmt: skip
                     _run(["cmake", "--build", str(out), "--target", "ggml-cpu",
                           "-j", str(jobs)], log)  # fmt: skip
@@ -344,14 +378,16 @@ def build_engine(
                     shutil.copy2(built, stage / f"libggml-cpu-{variant}.so")
                 info = {
                     "key": key, "source": f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+                    "files": sorted(p.name for p in stage.iterdir()),
                     "source_sha256": SOURCE_SHA256, "common_flags": list(COMMON_FLAGS),
                     "variants": {v: list(VARIANTS[v]) for v in VARIANTS},
                     "compiler": _compiler(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                     "build_seconds": round(time.monotonic() - started, 1), "jobs": jobs,
                 }  # fmt: skip
                 (stage / "build.json").write_text(json.dumps(info, indent=2))
-            if final.exists():
-                shutil.rmtree(final)
+            old = work / "previous"
+            if final.exists():  # --force: swap, so a reader never sees half a folder
+                os.replace(final, old)
             os.replace(stage, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -360,15 +396,3 @@ def build_engine(
     if engine is None:  # pragma: no cover - the folder was just written
         raise ModelConfigError(f"the engine build in {final} is incomplete; see {log_path}")
     return engine
-
-
-LOADED_RE = re.compile(r"loaded CPU backend from (\S+)")
-
-
-def loaded_variant(log_text: str) -> str | None:
-    """Which CPU variant a server loaded, from its log (None if it does not say)."""
-    found = LOADED_RE.findall(log_text)
-    if not found:
-        return None
-    name = Path(found[-1]).name
-    return name[len("libggml-cpu-") : -3] if name.startswith("libggml-cpu-") else name

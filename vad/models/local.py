@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -155,10 +156,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    os.setsid()
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+# Resolved once, at import: the child between fork and exec must not load libraries.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM when the spawning thread ends.
+
+    The signal is tied to the *thread* that started the server, so servers are started
+    only from threads that outlive them (the caller of ``start``, or the watcher).
+    """
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (affinity and cpusets included)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def describe_exit(returncode: int) -> str:
@@ -170,8 +187,10 @@ def describe_exit(returncode: int) -> str:
     return f"status {returncode}"
 
 
-def likely_fix(returncode: int) -> str:
+def likely_fix(returncode: int, hung: bool = False) -> str:
     """What to try after the engine exited with this code."""
+    if hung:
+        return "it stopped answering; read the end of its log, then run `vad doctor`"
     if returncode in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS, -signal.SIGFPE):
         return (
             "its CPU kernels may not suit this CPU: run `vad doctor`, then try another "
@@ -183,7 +202,24 @@ def likely_fix(returncode: int) -> str:
             "it was killed from outside (out of memory? see `dmesg`): free memory or "
             "use fewer slots (--slots)"
         )
+    if returncode == 127:
+        return "a shared library is missing: rebuild it with `vad engine build --force`"
     return "read the end of its log; `vad doctor` checks the engine and each embedded model"
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def mapped_cpu_variant(pid: int) -> str | None:
+    """Which CPU kernel variant a running server loaded (from its memory map)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return None
+    found = re.search(r"/libggml-cpu-([A-Za-z0-9_]+)\.so\b", maps)
+    return found.group(1) if found else None
 
 
 class LocalServer:
@@ -193,7 +229,10 @@ class LocalServer:
     ``n_ctx`` tokens of context. A watcher thread notices when the server exits: it is
     restarted on the same port at most ``max_restarts`` times, after which
     :meth:`check` raises :class:`EngineError` with the exit signal, the log and a fix.
+    A server that stops answering ``/health`` is killed and counts as an exit.
     """
+
+    HEALTH_TIMEOUT = 10.0
 
     def __init__(
         self,
@@ -205,20 +244,23 @@ class LocalServer:
         log_path: Path | None = None,
         max_restarts: int = 1,
         label: str | None = None,
+        say: Callable[[str], None] = _say,
     ) -> None:
         self.gguf, self.alias, self.n_ctx, self.slots = gguf, alias, n_ctx, max(1, slots)
         self.label = label or f"local/{alias}"
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or cpu_count()
         self.log_path = log_path or cache_dir() / "logs" / f"server-{alias}.log"
-        self.max_restarts = max_restarts
+        self.max_restarts, self.say = max_restarts, say
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.exits: list[int] = []  # return codes of unexpected exits, in order
         self.engine: Any = None
         self._state = "stopped"  # starting | ready | restarting | failed | stopped
         self._failure = ""
+        self._hung: set[int] = set()  # pids killed for not answering
         self._cond = threading.Condition()
         self._watcher: threading.Thread | None = None
+        self.cpu_variant: str | None = None  # the CPU kernels the server loaded
 
     @property
     def api_base(self) -> str:
@@ -233,80 +275,149 @@ class LocalServer:
             "--threads-batch", str(self.threads), "--no-webui", "--cache-ram", "256",
         ]  # fmt: skip
 
+    # -- start and stop ---------------------------------------------------------------
+
     def start(self, ready_timeout: float = 120.0) -> None:
         from vad.models.engine import ensure_engine
 
-        self.engine = ensure_engine()
+        self.engine = ensure_engine(self.say)
         self.port = self.port or _free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.write_bytes(b"")
         with self._cond:
             self._state = "starting"
-        self._spawn()
-        self._wait_ready(ready_timeout)
+        proc = self._spawn()
+        returncode = self._wait_ready(proc, ready_timeout)
+        if returncode is not None:
+            self._kill(proc)
+            with self._cond:
+                self._state = "stopped"
+            raise EngineError(self.death_message(returncode, proc.pid, starting=True))
         with self._cond:
             self._state = "ready"
             self._cond.notify_all()
         self._watcher = threading.Thread(target=self._watch, name="engine-watch", daemon=True)
         self._watcher.start()
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         executable = self.engine.executable()
         env = {"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": str(self.log_path.parent)}
         with self.log_path.open("ab") as log:
             log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {executable}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 self.command(executable),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=executable.parent,  # ggml also looks for CPU variants in the cwd
                 env=env,  # nothing of the user's (no keys, no LLAMA_ARG_* overrides)
+                start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        with self._cond:
+            self.proc = proc
+            stopped = self._state == "stopped"
+        if stopped:  # stop() came while this one was starting
+            self._kill(proc)
+        return proc
 
-    def _wait_ready(self, ready_timeout: float) -> None:
-        proc = self.proc
-        assert proc is not None
-        deadline = time.monotonic() + ready_timeout
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+        """None once ``proc`` answers /health (and is ours); else its exit code."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise EngineError(self.death_message(proc.returncode, starting=True))
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as resp,
-            ):
-                if resp.status == 200:
-                    return
+            returncode = proc.poll()
+            if returncode is not None:
+                return returncode
+            with self._cond:
+                if self._state == "stopped":
+                    self._kill(proc)
+                    return proc.wait()
+            if self._healthy(2.0) and proc.poll() is None and self._serves_our_model():
+                self.cpu_variant = mapped_cpu_variant(proc.pid) or self.cpu_variant
+                return None
             time.sleep(0.1)
+        self._hung.add(proc.pid)
         self._kill(proc)
-        raise EngineError(
-            f"{self.label}: the engine was not ready within {ready_timeout:.0f} s; "
-            f"its log: {self.log_path}"
-        )
+        return proc.wait()
 
-    def death_message(self, returncode: int, starting: bool = False) -> str:
-        when = "while starting" if starting else "during the run"
-        restarts = (
-            f" (after {len(self.exits) - 1} automatic restart)" if len(self.exits) > 1 else ""
-        )
-        tail = self.log_tail(6)
+    def _healthy(self, timeout: float) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/health", timeout=timeout
+            ) as resp:
+                return resp.status == 200
+        except (OSError, ValueError):
+            return False
+
+    def _serves_our_model(self) -> bool:
+        """The port answers with our alias (not some other process that took the port)."""
+        try:
+            with urllib.request.urlopen(f"{self.api_base}/models", timeout=5) as resp:
+                names = [m.get("id") for m in json.loads(resp.read()).get("data", [])]
+        except (OSError, ValueError, AttributeError):
+            return False
+        return self.alias in names
+
+    def stop(self) -> None:
+        with self._cond:
+            self._state = "stopped"
+            self._cond.notify_all()
+            proc = self.proc
+        if proc is not None:
+            self._kill(proc)
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=30)
+        with self._cond:
+            proc, self.proc = self.proc, None
+        if proc is not None:  # one the watcher started meanwhile
+            self._kill(proc)
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    # -- watching ---------------------------------------------------------------------
+
+    def death_message(self, returncode: int, pid: int | None = None, starting: bool = False) -> str:
+        hung = pid in self._hung
+        what = (
+            "stopped answering and was killed" if hung
+            else f"exited {'while starting' if starting else 'during the run'} with "
+            f"{describe_exit(returncode)}"
+        )  # fmt: skip
+        restarts = len(self.exits) - 1
+        after = f" (after {restarts} automatic restart)" if restarts > 0 else ""
         return (
-            f"{self.label}: the llama.cpp engine exited {when} with "
-            f"{describe_exit(returncode)}{restarts}; log: {self.log_path}. "
-            f"Likely fix: {likely_fix(returncode)}."
-        ) + (f"\nlast log lines:\n{tail}" if tail else "")
-
-    def log_tail(self, lines: int) -> str:
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(errors="replace").splitlines()
-            return "\n".join(text[-lines:])
-        return ""
+            f"{self.label}: the llama.cpp engine {what}{after}; log: {self.log_path}. "
+            f"Likely fix: {likely_fix(returncode, hung)}."
+        )
 
     def _watch(self) -> None:
+        try:
+            self._watch_loop()
+        except Exception as exc:  # never leave waiters hanging on a dead watcher
+            with self._cond:
+                if self._state != "stopped":
+                    self._state = "failed"
+                    self._failure = (
+                        f"{self.label}: the engine watcher failed ({type(exc).__name__}: "
+                        f"{exc}); log: {self.log_path}"
+                    )
+                self._cond.notify_all()
+
+    def _watch_loop(self) -> None:
         while True:
-            proc = self.proc
+            with self._cond:
+                proc = self.proc
             if proc is None:
                 return
             returncode = proc.wait()
@@ -315,27 +426,27 @@ class LocalServer:
                     return
                 self.exits.append(returncode)
                 if len(self.exits) > self.max_restarts:
-                    self._state, self._failure = "failed", self.death_message(returncode)
+                    self._state = "failed"
+                    self._failure = self.death_message(returncode, proc.pid)
                     self._cond.notify_all()
                     return
                 self._state = "restarting"
                 self._cond.notify_all()
-            print(
-                f"warning: {self.label}: the engine exited with {describe_exit(returncode)} "
-                f"(log: {self.log_path}); restarting it once",
-                file=sys.stderr,
-                flush=True,
+            why = "stopped answering" if proc.pid in self._hung else describe_exit(returncode)
+            self.say(
+                f"warning: {self.label}: the engine {why} (log: {self.log_path}); "
+                "restarting it once"
             )
-            try:
-                self._spawn()
-                self._wait_ready(120.0)
-            except EngineError as exc:
-                with self._cond:
-                    self._state, self._failure = "failed", str(exc)
-                    self._cond.notify_all()
-                return
+            new = self._spawn()
+            returncode = self._wait_ready(new, 120.0)
             with self._cond:
                 if self._state == "stopped":
+                    return
+                if returncode is not None:
+                    self.exits.append(returncode)
+                    self._state = "failed"
+                    self._failure = self.death_message(returncode, new.pid, starting=True)
+                    self._cond.notify_all()
                     return
                 self._state = "ready"
                 self._cond.notify_all()
@@ -343,61 +454,55 @@ class LocalServer:
     def check(self, timeout: float = 150.0) -> None:
         """Return when the server is up (waiting out a restart); raise if it is gone.
 
-        Called by the model client after a failed request, so that a dead engine stops
-        the run at once instead of being retried.
+        Called by the model client after every failed request, so that a dead engine
+        stops the run at once instead of being retried. A server that does not answer
+        /health in time is killed (the watcher then restarts it, once).
         """
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
+        while True:
+            with self._cond:
+                while self._state in ("starting", "restarting"):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise EngineError(
+                            f"{self.label}: the engine did not come back within "
+                            f"{timeout:.0f} s; log: {self.log_path}"
+                        )
+                    self._cond.wait(min(left, 1.0))
                 if self._state == "failed":
                     raise EngineError(self._failure)
                 if self._state == "stopped":
                     raise EngineError(f"{self.label}: the engine was stopped")
-                dead = self.proc is not None and self.proc.poll() is not None
-                if self._state == "ready" and not dead:
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise EngineError(
-                        f"{self.label}: the engine did not come back within {timeout:.0f} s; "
-                        f"log: {self.log_path}"
-                    )
-                self._cond.wait(min(left, 0.2))
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+                proc = self.proc
+            if self._healthy(self.HEALTH_TIMEOUT):
+                return
+            with self._cond:  # dead (the watcher acts at once) or hung
+                changed = self._cond.wait_for(
+                    lambda proc=proc: self.proc is not proc or self._state != "ready", 3.0
+                )
+            if not changed and proc is not None and proc.poll() is None:
+                self._hung.add(proc.pid)
+                self._kill(proc)
 
     def describe(self) -> dict[str, Any]:
         """What served the model: engine build, CPU variant loaded, slots, threads."""
-        from vad.models.engine import loaded_variant
-
         info = self.engine.info if self.engine is not None else {}
         return {
             "engine": info.get("source"), "build_key": info.get("key"),
-            "cpu_variant": loaded_variant(self.log_tail(400)),
+            "cpu_variant": self.cpu_variant,
             "pinned_variant": os.environ.get("VAD_ENGINE_CPU") or None,
             "slots": self.slots, "ctx_per_slot": self.n_ctx, "threads": self.threads,
+            "restarts": len(self.exits),
         }  # fmt: skip
 
-    def stop(self) -> None:
-        with self._cond:
-            self._state = "stopped"
-            self._cond.notify_all()
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            self._kill(proc)
-        if self._watcher is not None and self._watcher is not threading.current_thread():
-            self._watcher.join(timeout=15)
+    def log_tail(self, size: int) -> str:
+        """The last ``size`` bytes of the server log."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(max(0, fh.seek(0, os.SEEK_END) - size))
+                return fh.read().decode(errors="replace")
+        except OSError:
+            return ""
 
 
 def embedded_gguf(local: str) -> tuple[Path, int]:
@@ -409,11 +514,15 @@ def embedded_gguf(local: str) -> tuple[Path, int]:
 
 @contextlib.contextmanager
 def serve(
-    local: str, alias: str, slots: int = 1, log_path: Path | None = None
+    local: str,
+    alias: str,
+    slots: int = 1,
+    log_path: Path | None = None,
+    say: Callable[[str], None] = _say,
 ) -> Iterator[LocalServer]:
     """Start a watched server for an embedded model key or a GGUF path; stop it on exit."""
     gguf, n_ctx = embedded_gguf(local)
-    server = LocalServer(gguf, alias, n_ctx=n_ctx, slots=slots, log_path=log_path)
+    server = LocalServer(gguf, alias, n_ctx=n_ctx, slots=slots, log_path=log_path, say=say)
     try:
         server.start()
         yield server
