@@ -21,7 +21,7 @@ def test_render_benchmark_measures_every_mode() -> None:
 def test_generate_benchmark_compares_slot_counts_on_the_same_prompts() -> None:
     from vad.bench_generate import format_generate, generate_benchmark
 
-    rows = generate_benchmark("local/gemma-3-270m", [1, 2], n=4, max_tokens=32)
+    rows = generate_benchmark("local/gemma-3-270m", [1, 2], n=4, max_tokens=32, samples=1)
     assert [r["slots"] for r in rows] == [1, 2]
     for row in rows:
         assert row["drawings"] == 4 and 0 <= row["render_ok"] <= 1

@@ -97,27 +97,33 @@ def _instructions(lib: Path) -> str:
     return out.stdout
 
 
+AVX_ANY = re.compile(r"\tv[a-z0-9]+\s[^\n]*%[xyz]mm\d")  # VEX/EVEX-encoded: AVX and up
+AMX = re.compile(r"\t(ldtilecfg|sttilecfg|tileload|tilestore|tilerelease|tilezero|tdp)")
+
+
 @needs_engine
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="needs binutils")
-def test_only_the_cpu_variants_use_wide_vector_instructions() -> None:
-    """Portability by inspection: an old CPU without AVX can start the server and load x64.
+def test_only_the_cpu_variants_use_wide_vector_instructions_and_none_uses_amx() -> None:
+    """Portability by inspection.
 
-    The server, libllama and ggml's core are compiled for baseline x86-64, so they hold
-    no AVX (ymm) or AVX-512 (zmm) instructions; neither does the x64 kernel variant.
-    The haswell variant uses AVX2 but no AVX-512; only icelake uses AVX-512.
+    The server, libllama and ggml's core are compiled for baseline x86-64: no AVX (VEX)
+    instruction at all, so a CPU without AVX can start the server and load the x64
+    kernels, which have none either. The haswell kernels use AVX2 but no AVX-512; only
+    icelake uses AVX-512. No library holds an AMX instruction: the AMX path that
+    crashed on Sapphire Rapids Xeons cannot be taken on any CPU.
     """
     engine = engine_mod.find_engine()
     assert engine is not None
-    wide = re.compile(r"%[yz]mm\d")
-    core = [engine.server, *sorted(engine.path.glob("lib*.so*"))]
-    for path in core:
-        if path.name.startswith("libggml-cpu-"):
-            continue
-        assert not wide.search(_instructions(path)), f"{path.name} uses AVX registers"
-    assert not wide.search(_instructions(engine.path / "libggml-cpu-x64.so"))
-    haswell = _instructions(engine.path / "libggml-cpu-haswell.so")
-    assert "%ymm" in haswell and "%zmm" not in haswell
-    assert "%zmm" in _instructions(engine.path / "libggml-cpu-icelake.so")
+    for name in engine.info["files"]:
+        code = _instructions(engine.path / name)
+        assert not AMX.search(code), f"{name} holds AMX instructions"
+        if name == "libggml-cpu-haswell.so":
+            assert "%ymm" in code and "%zmm" not in code
+        elif name == "libggml-cpu-icelake.so":
+            assert "%zmm" in code
+        else:  # the server, every core library, and the x64 kernels
+            found = AVX_ANY.search(code)
+            assert not found, f"{name} uses AVX: {found.group(0).strip() if found else ''}"
 
 
 @needs_engine

@@ -183,6 +183,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--max-tokens", type=int, default=512, help="generate: per drawing (default 512)"
     )
+    bench.add_argument(
+        "--samples", type=int, default=2, help="generate: drawings per concept (default 2)"
+    )
     return parser
 
 
@@ -293,7 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             slots = [int(s) for s in args.slots.split(",") if s.strip()]
             langs = tuple(v for item in args.lang or ["svg"] for v in item.split(",") if v)
-            rows = generate_benchmark(args.model, slots, args.n or 20, langs, args.max_tokens)
+            rows = generate_benchmark(
+                args.model, slots, args.n or 20, langs, args.max_tokens, samples=args.samples
+            )
             print(format_generate(rows))
             return 0
         if args.command == "bench" and args.what == "train":

@@ -272,7 +272,8 @@ class LocalServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--ctx-size", str(self.n_ctx * self.slots), "--parallel", str(self.slots),
             "--cont-batching", "--threads", str(self.threads),
-            "--threads-batch", str(self.threads), "--no-webui", "--cache-ram", "256",
+            "--threads-batch", str(self.threads), "--flash-attn", "on",
+            "--no-webui", "--cache-ram", "256",
         ]  # fmt: skip
 
     # -- start and stop ---------------------------------------------------------------
