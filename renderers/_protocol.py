@@ -13,6 +13,9 @@ OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT = (
 )  # fmt: skip
 
 
+STATUSES = (OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT, "no_code", "crash")
+
+
 class RenderFailure(Exception):
     """Raised by a renderer to report a typed failure."""
 

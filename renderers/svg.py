@@ -6,12 +6,15 @@ import re
 
 from _protocol import BLOCKED, EMPTY, SYNTAX, TOO_LARGE, RenderFailure
 
-VERSION = "svg-2"
+VERSION = "svg-3"
+MAX_INLINE_BYTES = 16 << 20  # decoded (and decompressed) size of one data: URI
+MAX_IMAGE_PIXELS = 4096 * 4096
 CHECKS_BLANK = True  # render() reports a flat image itself
 CODE_FILE = "drawing.svg"
 FORK = False  # no code runs: the warm worker renders directly, under a host timeout
 
 
+_DATA_URI = re.compile(r"data:[^,\"'\s]*?;base64,([A-Za-z0-9+/=\s]+)", re.I)
 _EXTERNAL = re.compile(
     r"""(?:href\s*=\s*["']|url\(\s*["']?|@import\s+["']?)\s*(?!#|data:)[a-z][a-z0-9+.-]*:""",
     re.I,
@@ -21,17 +24,44 @@ _EXTERNAL = re.compile(
 def preload() -> None:
     import cairosvg.parser
     import cairosvg.surface  # noqa: F401
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger embedded images raise, not decode
+
+
+def _check_inline_data(code: str) -> None:
+    """Refuse data: URIs that decode, or decompress, to more than MAX_INLINE_BYTES."""
+    import base64
+    import zlib
+
+    for match in _DATA_URI.finditer(code):
+        try:
+            raw = base64.b64decode("".join(match.group(1).split()), validate=False)
+        except ValueError:
+            continue
+        if raw[:2] == b"\x1f\x8b":  # gzip (svgz): inflate at most the limit
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                inflate.decompress(raw, MAX_INLINE_BYTES + 1)
+            except zlib.error:
+                continue
+            if inflate.unconsumed_tail:
+                raise RenderFailure(
+                    TOO_LARGE, f"a data: URI inflates to more than {MAX_INLINE_BYTES} bytes"
+                )
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
     match = _EXTERNAL.search(code)
     if match:
         raise RenderFailure(BLOCKED, f"external reference not allowed: {match.group(0)[:80]}")
+    _check_inline_data(code)
     from xml.etree.ElementTree import ParseError
 
     from cairosvg.parser import Tree
     from cairosvg.surface import PNGSurface
     from defusedxml import DefusedXmlException
+    from PIL import Image
 
     try:
         tree = Tree(bytestring=code.encode("utf-8"), unsafe=False)
@@ -50,3 +80,5 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         raise RenderFailure(SYNTAX, f"XML parse error: {exc}") from None
     except RecursionError:
         raise RenderFailure(TOO_LARGE, "elements nested too deeply") from None
+    except Image.DecompressionBombError as exc:
+        raise RenderFailure(TOO_LARGE, f"embedded image: {exc}") from None

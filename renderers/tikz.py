@@ -15,7 +15,7 @@ import subprocess
 
 from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, TOO_LARGE, RenderFailure, fit_png
 
-VERSION = "tikz-1"
+VERSION = "tikz-2"
 CODE_FILE = "drawing.tex"
 FORK = True
 PREAMBLE = r"""\documentclass[tikz,border=4pt]{standalone}
@@ -82,11 +82,20 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
             raise RenderFailure(BLOCKED, _error(log))
         raise RenderFailure(SYNTAX, _error(log) or "pdflatex produced no PDF")
     side = max(width, height)
-    subprocess.run(
-        ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
-         "doc.pdf", "page"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=ENV, timeout=30, check=True,
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
+             "doc.pdf", "page"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=ENV, timeout=30, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise RenderFailure(TIMEOUT, "pdftoppm did not finish") from None
+    if done.returncode < 0:  # the CPU limit (SIGXCPU, then SIGKILL) or the file size limit
+        if -done.returncode == signal.SIGXFSZ:
+            raise RenderFailure(TOO_LARGE, "pdftoppm hit the file size limit")
+        raise RenderFailure(TIMEOUT, f"pdftoppm killed by signal {-done.returncode}")
+    if done.returncode != 0 or not os.path.exists("page.png"):
+        raise RenderFailure(SYNTAX, f"pdftoppm could not rasterise the PDF ({done.returncode})")
     os.replace("page.png", out_png)
     fit_png(out_png, width, height)

@@ -1,14 +1,26 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
-Started once as ``python worker.py '{"svg": "svg", ...}'`` (language -> module);
-preloads every language module, then reads one JSON job per line on stdin (the code is
-in the job) and answers
-one JSON line on its protocol channel
-(the original stdout; fd 1 and 2 are pointed at a log so that nothing else reaches it).
+Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR`` (language ->
+module); it preloads every language module and then serves jobs: one JSON line on
+stdin per job, one JSON line back on its protocol channel (the original stdout; fd 1
+and 2 point at /dev/null so that nothing else reaches it).
 
-Languages with ``FORK = True`` run each job in a forked child with rlimits, its own
-process group, an audit hook and the job folder as working directory; the parent
-kills the child's group on timeout and then every other process left in the jail.
+The worker is a zygote that never sees model-written code, and no job can reach it:
+
+- A job line holds only its nonce, language, size and limits. The code is in
+  ``code.txt`` in the host's job folder, read by the job's own supervisor.
+- Each job runs in a chain forked ahead of time from the zygote: a supervisor S, which
+  (when isolated) enters new mount, pid and IPC namespaces and mounts fresh, size-capped
+  tmpfs folders over the job folder, ``/state`` (matplotlib's config) and ``/dev/shm``,
+  with ``/dev`` read-only; J, pid 1 of the new pid namespace, which hides ``/proc``
+  and reaps; and K, the job itself, with every capability dropped, no new privileges,
+  rlimits, and for Python languages an audit hook (a hint layer, not the boundary).
+- K cannot name the zygote or S (another pid namespace, no /proc), so it cannot signal,
+  trace, ``prlimit`` or read their memory (they are not dumpable either). Its files
+  live in a tmpfs that disappears with the job, and when K and J are gone the kernel
+  kills every process left in the job's pid namespace.
+- S copies the result out by file descriptor (no symlink followed, regular files of a
+  capped size only) into the host's job folder, and answers the zygote.
 """
 
 from __future__ import annotations
@@ -20,27 +32,33 @@ import os
 import resource
 import select
 import signal
+import stat
 import sys
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
 import _guard
+import _ns
 from _protocol import (
     BLOCKED,
     EMPTY,
     MEMORY,
     OK,
     RUNTIME,
+    STATUSES,
     TIMEOUT,
     TOO_LARGE,
     RenderFailure,
     is_blank,
 )  # fmt: skip
 
-MODULES = {}
+MODULES: dict = {}
+MAX_LINE = 1 << 16
+MAX_RESULT = 1 << 16
+WORK_SIZE, STATE_SIZE, SHM_SIZE = "256m", "16m", "64m"
+CRASH = "crash"
 
 
 def _load(languages: dict[str, str]) -> dict[str, str]:
@@ -52,8 +70,8 @@ def _load(languages: dict[str, str]) -> dict[str, str]:
     return {lang: module.VERSION for lang, module in MODULES.items()}
 
 
-def _limits(job: dict) -> None:
-    limits = job["limits"]
+def _limits(meta: dict) -> None:
+    limits = meta["limits"]
     for res, value in (
         (resource.RLIMIT_AS, limits["memory_bytes"]),
         (resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1)),
@@ -64,24 +82,18 @@ def _limits(job: dict) -> None:
         resource.setrlimit(res, value if isinstance(value, tuple) else (value, value))
 
 
-def _run_in_place(job: dict) -> dict:
-    """Render in this process (no code is executed, e.g. SVG)."""
-    module = MODULES[job["lang"]]
-    out = os.path.join(job["dir"], "out.png")
-    code = job["code"]
-    if len(code.encode("utf-8")) > job["limits"]["max_code_bytes"]:
-        raise RenderFailure(TOO_LARGE, f"code is larger than {job['limits']['max_code_bytes']} B")
-    module.render(code, out, job["width"], job["height"])
-    if not os.path.isfile(out):
-        raise RenderFailure(EMPTY, "the code produced no image")
-    if not getattr(module, "CHECKS_BLANK", False) and is_blank(out):
-        raise RenderFailure(EMPTY, "the image is a single flat colour")
-    return {"status": OK, "reason": ""}
-
-
-def _result(job: dict) -> dict:
+def _render(meta: dict, code: str) -> dict:
+    """Run one renderer on the code, in this process (K); a typed result."""
+    module = MODULES[meta["lang"]]
     try:
-        return _run_in_place(job)
+        if len(code.encode("utf-8")) > meta["limits"]["max_code_bytes"]:
+            raise RenderFailure(TOO_LARGE, "code is larger than the limit")
+        module.render(code, "out.png", meta["width"], meta["height"])
+        if not os.path.isfile("out.png"):
+            raise RenderFailure(EMPTY, "the code produced no image")
+        if not getattr(module, "CHECKS_BLANK", False) and is_blank("out.png"):
+            raise RenderFailure(EMPTY, "the image is a single flat colour")
+        return {"status": OK, "reason": ""}
     except RenderFailure as exc:
         return {"status": exc.status, "reason": exc.reason}
     except MemoryError:
@@ -92,112 +104,296 @@ def _result(job: dict) -> dict:
         return {"status": RUNTIME, "reason": traceback.format_exception_only(exc)[-1].strip()}
 
 
-def _child(job: dict) -> None:
-    """In the forked child: limits, guard, render, write result.json, exit."""
-    os.setpgid(0, 0)
-    gc.disable()  # a collection would touch (and copy) every page shared with the parent
-    log = os.open(os.path.join(job["dir"], "log.txt"), os.O_WRONLY | os.O_CREAT, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.chdir(job["dir"])
-    _limits(job)
-    if job["lang"] == "matplotlib":
-        _guard.install(job["dir"])
-    result = _result(job)
-    if _guard.TRIPPED:
-        result = {"status": BLOCKED, "reason": _guard.TRIPPED[0]}
-    with open(os.path.join(job["dir"], "result.json"), "w") as fh:
-        json.dump(result, fh)
-    os._exit(0)
+def _close_fds(keep: set[int]) -> None:
+    top = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    top = 4096 if top == resource.RLIM_INFINITY or top > 65536 else top
+    start = 3
+    for fd in [*sorted(k for k in keep if k >= 3), top]:
+        if fd > start:
+            os.closerange(start, fd)
+        start = fd + 1
 
 
-def _sweep(keep: set[int]) -> None:
-    """Kill every process of the jail but this one (we are in our own pid namespace)."""
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) not in keep:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(name), signal.SIGKILL)
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[: limit + 1]
 
 
-class Standby:
-    """A child forked ahead of time, waiting on a pipe for its job.
+def _job(job_r: int, work: str, isolate: bool) -> None:
+    """K: the job itself. Never returns."""
+    try:
+        data = json.loads(_read_all(job_r, 64 << 20))
+        os.close(job_r)
+        meta, code = data["meta"], data["code"]
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.chdir(work)
+        log = os.open("log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        _close_fds(set())
+        if isolate:
+            _ns.drop_all_capabilities()
+        os.setpgid(0, 0)
+        gc.disable()  # a collection would touch (and copy) every page shared with the zygote
+        _limits(meta)
+        if meta["lang"] == "matplotlib" and meta["limits"].get("audit_hook", 1):
+            _guard.install(work)
+        result = _render(meta, code)
+        if _guard.TRIPPED:
+            result = {"status": BLOCKED, "reason": _guard.TRIPPED[0]}
+        with open("result.json", "w") as fh:
+            json.dump(result, fh)
+        os._exit(0)
+    except BaseException:
+        os._exit(70)
 
-    Forking costs several milliseconds in a process that has matplotlib loaded; doing
-    it right after a job, while the host prepares the next one, keeps it off the
-    critical path.
-    """
 
-    def __init__(self) -> None:
-        read_end, self.write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.close(self.write_end)
-            try:
-                with os.fdopen(read_end, "rb") as pipe:
-                    data = pipe.read()
-                if data:
-                    _child(json.loads(data))
-            finally:
-                os._exit(70)
-        os.close(read_end)
-
-    def start(self, job: dict) -> int:
-        os.write(self.write_end, json.dumps(job).encode())
-        os.close(self.write_end)
-        return self.pid
+def _init(job_r: int, report_w: int, work: str) -> None:
+    """J: pid 1 of the job's pid namespace. Hides /proc, starts K, reaps. Never returns."""
+    try:
+        _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
+        kpid = os.fork()
+        if kpid == 0:
+            os.close(report_w)
+            _job(job_r, work, True)
+        os.close(job_r)
+        while True:  # reap K and any orphan reparented to us
+            pid, status, usage = os.wait4(-1, 0)
+            if pid == kpid:
+                break
+        cpu = usage.ru_utime + usage.ru_stime
+        os.write(report_w, json.dumps({"status": status, "cpu_s": cpu}).encode())
+        os._exit(0)  # every process left in the namespace is killed now
+    except BaseException:
+        os._exit(70)
 
 
-def _run_forked(job: dict, jailed: bool, standby: Standby) -> dict:
-    pid = standby.start(job)
-    pidfd = os.pidfd_open(pid)
-    ready, _, _ = select.select([pidfd], [], [], job["timeout_s"])
+def _open_regular(name: str, dir_fd: int, limit: int) -> int | None:
+    """An fd to a regular file of at most ``limit`` bytes, never through a symlink."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _copy_out(name: str, work_fd: int, host_fd: int, limit: int, tail: bool = False) -> bool:
+    """Copy a regular file of the job's folder into the host's folder, by fd."""
+    src = _open_regular(name, work_fd, 1 << 40 if tail else limit)
+    if src is None:
+        return False
+    try:
+        size = os.fstat(src).st_size
+        if tail:
+            os.lseek(src, max(0, size - limit), os.SEEK_SET)
+        data = _read_all(src, limit)[:limit]
+    finally:
+        os.close(src)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    dst = os.open(name, flags, 0o644, dir_fd=host_fd)
+    try:
+        os.write(dst, data)
+    finally:
+        os.close(dst)
+    return True
+
+
+def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) -> dict:
+    if timed_out:
+        return {"status": TIMEOUT, "reason": f"killed after {meta['timeout_s']} s"}
+    if report is not None:
+        status = report["status"]
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        if sig == signal.SIGXCPU or (
+            sig == signal.SIGKILL and report["cpu_s"] >= meta["limits"]["cpu_s"]
+        ):
+            return {"status": TIMEOUT, "reason": "CPU time limit"}
+        if sig == signal.SIGXFSZ:
+            return {"status": TOO_LARGE, "reason": "file size limit"}
+        if sig is not None:
+            return {"status": CRASH, "reason": f"killed by signal {sig}"}
+    fd = _open_regular("result.json", work_fd, MAX_RESULT)
+    if fd is None:
+        return {"status": CRASH, "reason": "the job wrote no result"}
+    try:
+        raw = _read_all(fd, MAX_RESULT)
+    finally:
+        os.close(fd)
+    try:  # written by the job: hostile until checked
+        result = json.loads(raw)
+        status, reason = result["status"], result.get("reason", "")
+        if status not in STATUSES or not isinstance(reason, str):
+            raise ValueError(status)
+    except (ValueError, KeyError, TypeError):
+        return {"status": CRASH, "reason": "the job wrote a malformed result"}
+    return {"status": status, "reason": reason[:2000]}
+
+
+def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
+    """S: prepare the job's world ahead of time, run the job, copy its output out."""
+    host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
+    if isolate:
+        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
+        _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
+        _ns.tmpfs(job_dir, WORK_SIZE)
+        _ns.tmpfs("/state", STATE_SIZE)
+        os.mkdir("/state/mpl")
+        ro = _ns.MS_REMOUNT | _ns.MS_BIND | _ns.MS_RDONLY | _ns.MS_NOSUID | _ns.MS_NODEV
+        _ns.mount("none", "/dev", None, ro)
+        _ns.tmpfs("/dev/shm", SHM_SIZE, "1777")
+        work = job_dir
+    else:  # unjailed (trusted code only): a fresh folder inside the job folder
+        work = os.path.join(job_dir, "w")
+        os.mkdir(work, 0o700)
+    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    job_r, job_w = os.pipe()
+    report_r, report_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        for fd in (go_r, res_w, host_fd, work_fd, job_w, report_r):
+            os.close(fd)
+        if isolate:
+            _init(job_r, report_w, work)
+        os.close(report_w)
+        _job(job_r, work, False)
+    for fd in (job_r, report_w):
+        os.close(fd)
+    meta = json.loads(_read_all(go_r, MAX_LINE))
+    os.close(go_r)
+    started = time.monotonic()
+    code_fd = _open_regular("code.txt", host_fd, meta["limits"]["max_code_bytes"] * 4 + 16)
+    if code_fd is None:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.write(res_w, json.dumps({"status": CRASH, "reason": "no code.txt"}).encode())
+        return
+    code = _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
+    os.close(code_fd)
+    with contextlib.suppress(BrokenPipeError):
+        os.write(job_w, json.dumps({"meta": meta, "code": code}).encode())
+    os.close(job_w)
+    del code
+    pidfd = os.pidfd_open(child)
+    ready, _, _ = select.select([pidfd], [], [], meta["timeout_s"])
     os.close(pidfd)
     timed_out = not ready
     if timed_out:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    if jailed:
-        _sweep({os.getpid(), 1})
+            (os.kill if isolate else os.killpg)(child, signal.SIGKILL)
+    _, status, usage = os.wait4(child, 0)
+    report = None
+    if isolate:
+        raw = _read_all(report_r, 4096)
+        with contextlib.suppress(ValueError):
+            report = json.loads(raw) if raw else None
     else:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)  # leftovers of the child's group
-    result_file = os.path.join(job["dir"], "result.json")
-    if timed_out:
-        return {"status": TIMEOUT, "reason": f"killed after {job['timeout_s']} s"}
-    if os.path.isfile(result_file):
-        with open(result_file) as fh:
-            return json.load(fh)
-    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    if sig == signal.SIGXCPU:
-        return {"status": TIMEOUT, "reason": "CPU time limit"}
-    if sig == signal.SIGXFSZ:
-        return {"status": TOO_LARGE, "reason": "file size limit"}
-    if sig is not None:
-        return {"status": "crash", "reason": f"killed by signal {sig}"}
-    return {"status": "crash", "reason": f"exited with {os.WEXITSTATUS(status)}"}
+            os.killpg(child, signal.SIGKILL)  # leftovers of the job's group
+        report = {"status": status, "cpu_s": usage.ru_utime + usage.ru_stime}
+    os.close(report_r)
+    result = _classify(meta, work_fd, report, timed_out)
+    if result["status"] == OK:
+        limit = meta["limits"]["max_png_bytes"]
+        fd = _open_regular("out.png", work_fd, 1 << 40)
+        size = os.fstat(fd).st_size if fd is not None else -1
+        if fd is not None:
+            os.close(fd)
+        if size < 0 or not _copy_out("out.png", work_fd, host_fd, limit):
+            result = {"status": CRASH, "reason": "no image was written (as a regular file)"}
+            if size > limit:
+                result = {"status": TOO_LARGE, "reason": f"PNG larger than {limit} bytes"}
+    _copy_out("log.txt", work_fd, host_fd, 2000, tail=True)
+    result["job_s"] = round(time.monotonic() - started, 4)
+    os.write(res_w, json.dumps(result).encode())
+
+
+class Standby:
+    """A job's supervisor, forked (and its namespaces and folders made) ahead of time."""
+
+    def __init__(self, job_dir: str, isolate: bool) -> None:
+        go_r, self.go_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 70
+            try:
+                os.close(self.go_w)
+                os.close(self.res_r)
+                _close_fds({go_r, res_w})
+                _supervise(job_dir, isolate, go_r, res_w)
+                code = 0
+            except BaseException as exc:
+                reason = f"job supervisor: {type(exc).__name__}: {exc}"[:500]
+                with contextlib.suppress(OSError):
+                    os.write(res_w, json.dumps({"status": CRASH, "reason": reason}).encode())
+            finally:
+                os._exit(code)
+        os.close(go_r)
+        os.close(res_w)
+
+    def run(self, meta: dict) -> dict:
+        with contextlib.suppress(BrokenPipeError):
+            os.write(self.go_w, json.dumps(meta).encode())
+        os.close(self.go_w)
+        deadline = time.monotonic() + meta["timeout_s"] + 15
+        chunks = []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.res_r], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            chunk = os.read(self.res_r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(self.res_r)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)  # it has answered, or never will
+        os.waitpid(self.pid, 0)
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError:
+            return {"status": CRASH, "reason": "the job supervisor failed"}
 
 
 def main() -> None:
-    jailed = os.environ.get("VAD_JAILED") == "1"
+    languages, job_dir = json.loads(sys.argv[1]), sys.argv[2]
+    isolate = os.environ.get("VAD_ISOLATE") == "1"
+    _ns.prctl(_ns.PR_SET_DUMPABLE, 0)  # no same-uid process may read or write our memory
     proto = os.fdopen(os.dup(1), "w", buffering=1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    versions = _load(json.loads(sys.argv[1]))
+    jobs = os.fdopen(os.dup(0), "rb")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    versions = _load(languages)
+    if isolate and not _ns.effective_capabilities():
+        isolate = False  # cannot make namespaces here: reported to the host
     gc.freeze()  # forked children then leave the preloaded objects' pages alone
-    proto.write(json.dumps({"ready": True, "versions": versions}) + "\n")
-    standby = Standby()
-    for line in sys.stdin:
-        job = json.loads(line)
+    proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
+    standby = Standby(job_dir, isolate)
+    while True:
+        line = jobs.readline(MAX_LINE)
+        if not line:
+            break
+        meta = json.loads(line)
         started = time.monotonic()
-        module = MODULES[job["lang"]]
-        result = _run_forked(job, jailed, standby) if module.FORK else _result(job)
+        result = standby.run(meta)
+        standby = Standby(job_dir, isolate)  # ready while the host reads this answer
+        result["nonce"] = meta["nonce"]
         result["elapsed_s"] = round(time.monotonic() - started, 4)
         result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         proto.write(json.dumps(result) + "\n")
-        if module.FORK:
-            standby = Standby()  # after the sweep, which would have killed it
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def test_environment_is_empty_inside(pool: RenderPool, tmp_path: Path) -> None:
         "MPLBACKEND",
         "MPLCONFIGDIR",
         "VAD_JAILED",
+        "VAD_ISOLATE",
         "OPENBLAS_NUM_THREADS",
         "OMP_NUM_THREADS",
         "PWD",

@@ -11,9 +11,12 @@ can be made, and by RLIMIT_AS always.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +42,11 @@ class Limits:
     worker_memory_bytes: int = 3 << 30
     worker_max_rss_kb: int = 1_500_000
     worker_max_jobs: int = 2000
+    audit_hook: bool = True  # the Python hint layer (off only to test the jail without it)
 
     def for_worker(self) -> dict[str, int]:
-        keys = ("memory_bytes", "cpu_s", "file_bytes", "open_files", "max_code_bytes")
+        keys = ("memory_bytes", "cpu_s", "file_bytes", "open_files", "max_code_bytes",
+                "max_png_bytes", "audit_hook")  # fmt: skip
         return {k: int(getattr(self, k)) for k in keys}
 
 
@@ -59,10 +64,34 @@ def bwrap_path() -> str:
     return path
 
 
+@functools.cache
+def _bwrap_supports(option: str) -> bool:
+    import subprocess
+
+    out = subprocess.run([bwrap_path(), "--help"], capture_output=True, text=True)
+    return option in out.stdout + out.stderr
+
+
+def isolates_jobs() -> bool:
+    """Whether each job gets its own pid, mount and IPC namespaces (root runs bwrap)."""
+    return os.geteuid() == 0
+
+
 def bwrap_command(job_dir: Path, state_dir: Path, renderers: Path, argv: list[str]) -> list[str]:
-    """The bwrap command line that runs ``argv`` in the jail."""
-    cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-           "--uid", "65534", "--gid", "65534", "--proc", "/proc", "--dev", "/dev"]  # fmt: skip
+    """The bwrap command line that runs ``argv`` in the jail.
+
+    Run by root, the worker keeps one capability, CAP_SYS_ADMIN inside the jail's own
+    user namespace, to give each job fresh namespaces and tmpfs folders (see
+    renderers/worker.py); jobs drop it. No new user namespace can be made inside.
+    """
+    cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
+           "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
+           "--proc", "/proc", "--dev", "/dev"]  # fmt: skip
+    if _bwrap_supports("--disable-userns"):
+        cmd.append("--disable-userns")
+    isolate = isolates_jobs()
+    if isolate:
+        cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN"]
     for top in ("/bin", "/lib", "/lib64", "/sbin"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
@@ -78,7 +107,8 @@ def bwrap_command(job_dir: Path, state_dir: Path, renderers: Path, argv: list[st
                 cmd += ["--symlink", real, path]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/job", "TMPDIR": "/job",
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl", "VAD_JAILED": "1",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += ["--bind", str(job_dir), "/job", "--bind", str(state_dir), "/state",
@@ -132,15 +162,31 @@ class Cgroups:
         for path in self.dirs:
             (path / "cgroup.procs").write_text(str(os.getpid()))
 
-    def remove(self) -> None:
+    def remove(self, timeout: float = 10.0) -> None:
+        """Kill every process in the cgroups until they are empty, then remove them.
+
+        Processes cannot leave a cgroup, and whatever they fork stays in it, so killing
+        until ``cgroup.procs`` is empty leaves no survivor, however fast they hop pids.
+        """
+        deadline = time.monotonic() + timeout
         for path in self.dirs:
-            with contextlib.suppress(OSError):
-                procs = (path / "cgroup.procs").read_text().split()
+            kill_file = path / "cgroup.kill"  # cgroup v2: the kernel kills them all
+            if kill_file.is_file():
+                with contextlib.suppress(OSError):
+                    kill_file.write_text("1")
+            while time.monotonic() < deadline:
+                try:
+                    procs = (path / "cgroup.procs").read_text().split()
+                except OSError:
+                    break
+                if not procs:
+                    with contextlib.suppress(OSError):
+                        path.rmdir()
+                        break
                 for pid in procs:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), 9)
-            with contextlib.suppress(OSError):
-                path.rmdir()
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.005)
 
 
 def _current_cgroups() -> dict[str, str]:

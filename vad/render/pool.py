@@ -1,9 +1,15 @@
 """A pool of warm render workers: start, feed, supervise and replace them.
 
 Each worker is one long-lived process (jailed by default) that preloads every
-renderer. A job is a code file in the worker's job folder plus one JSON line; the
-answer is one JSON line. A worker that times out, dies or grows too large is replaced;
-the pool keeps serving. Every outcome is a typed :class:`RenderResult`.
+renderer. A job is ``code.txt`` written by the host into the worker's job folder plus
+one JSON line (nonce, language, size, limits); the answer is one JSON line carrying
+the same nonce. Everything that comes back is hostile until checked: the answer is
+read with a whole-line deadline and a length cap and must be well formed with the
+job's nonce (else the worker is killed and the job is a crash); files are opened with
+``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap) and copied
+by descriptor. A worker that times out, dies, misbehaves or grows too large is
+killed with everything in its cgroups and replaced; the pool keeps serving. Every
+outcome is a typed :class:`RenderResult`.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import json
 import os
 import queue
 import resource
+import secrets
 import selectors
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -30,7 +38,33 @@ from vad.render.base import RenderResult, RenderStatus, all_renderers
 from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
 
 READY_TIMEOUT_S = 120.0
-GRACE_S = 5.0
+GRACE_S = 25.0  # beyond the job's timeout: the worker's own deadline is 15 s past it
+MAX_REPLY = 1 << 16
+STATUSES = {str(s) for s in RenderStatus}
+
+
+def open_regular(path: Path, limit: int) -> int | None:
+    """An fd to ``path`` if it is a regular file (not a symlink) of at most ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        return None
+    return fd
+
+
+def read_fd(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 20, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class Worker:
@@ -46,16 +80,20 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cgroups: Cgroups | None = None
         self.versions: dict[str, str] = {}
+        self.isolated = False
         self.jobs_done = 0
+        self._buffer = b""
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         renderers = project_dir("renderers")
         modules = json.dumps({name: cls.module for name, cls in all_renderers().items()})
-        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules]
+        job_path = "/job" if self.sandbox else str(self.job_dir)
+        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
         limits = self.limits
         if self.sandbox:
-            cmd, cwd, env = bwrap_command(self.job_dir, self.state_dir, renderers, argv), None, None
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv)
+            cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
             cmd, cwd = argv, self.job_dir
@@ -83,27 +121,33 @@ class Worker:
                 cmd, cwd=cwd, env=env if env is not None else {}, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, preexec_fn=before_exec,
             )  # fmt: skip
+        self._buffer = b""
         line = self._read_line(READY_TIMEOUT_S)
-        if not line:
+        try:
+            hello = json.loads(line or b"")
+            versions = {str(k): str(v) for k, v in hello["versions"].items()}
+        except (ValueError, KeyError, AttributeError, TypeError):
             self.kill()
             tail = (self.root / "worker.log").read_text(errors="replace")[-1500:]
-            raise JailUnavailable(f"a render worker did not start:\n{tail}")
-        self.versions = json.loads(line)["versions"]
+            raise JailUnavailable(f"a render worker did not start:\n{tail}") from None
+        self.versions, self.isolated = versions, hello.get("isolated") is True
         self.jobs_done = 0
         self._clear_job_dir()
 
     def kill(self) -> None:
+        """Kill the worker and every process in its cgroups; wait until they are gone."""
         proc, self.proc = self.proc, None
         if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        if self.cgroups is not None:
+            self.cgroups.remove()  # kill what is left, wait until empty, remove
+            self.cgroups = None
+        if proc is not None:
             proc.wait()
             for stream in (proc.stdin, proc.stdout):
                 with contextlib.suppress(OSError):
                     stream.close()
-        if self.cgroups is not None:
-            self.cgroups.remove()
-            self.cgroups = None
 
     def close(self) -> None:
         self.kill()
@@ -111,12 +155,22 @@ class Worker:
 
     # -- one job -----------------------------------------------------------------
     def _read_line(self, timeout: float) -> bytes | None:
+        """One whole line within ``timeout`` seconds (None if not: late, too long, EOF)."""
         assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            if not sel.select(timeout):
-                return None
-        return self.proc.stdout.readline() or None
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0 or len(self._buffer) > MAX_REPLY or not sel.select(left):
+                    return None
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
 
     def _clear_job_dir(self) -> None:
         with os.scandir(self.job_dir) as entries:
@@ -127,81 +181,112 @@ class Worker:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
 
+    def _write_code(self, code: str) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.job_dir / "code.txt", flags, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(code.encode("utf-8", errors="surrogateescape"))
+
     def run(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             self.start()
         started = time.monotonic()
-        job_path = "/job" if self.sandbox else str(self.job_dir)
+        nonce = secrets.token_hex(12)
         job = {
+            "nonce": nonce,
             "lang": lang,
-            "code": code,
-            "dir": job_path,
             "width": width,
             "height": height,
             "timeout_s": self.limits.timeout_s,
             "limits": self.limits.for_worker(),
         }
         assert self.proc is not None and self.proc.stdin is not None
+        self._clear_job_dir()
         try:
+            self._write_code(code)
             self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
             line = self._read_line(self.limits.timeout_s + GRACE_S)
         except (BrokenPipeError, OSError):
             line = None
         version = self.versions.get(lang, "")
-        log = self._log_tail()
         if line is None:
             died = self.proc.poll() is not None
             self.kill()
             status = RenderStatus.CRASH if died else RenderStatus.TIMEOUT
             reason = "the worker died" if died else f"killed after {self.limits.timeout_s} s"
-            return _result(status, reason, log, started, version)
-        data = json.loads(line)
+            return _result(status, reason, "", started, version)
+        data = _parse_reply(line, nonce)
+        if data is None:  # forged, stale or malformed: the worker is not trusted again
+            self.kill()
+            reason = "the worker sent a malformed or unexpected reply"
+            return _result(RenderStatus.CRASH, reason, "", started, version)
+        log = self._log_tail()
         self.jobs_done += 1
         if (
             data.get("rss_kb", 0) > self.limits.worker_max_rss_kb
             or self.jobs_done >= self.limits.worker_max_jobs
         ):
             self.kill()  # replaced on the next job
-        status = RenderStatus(data["status"])
+        status, reason = RenderStatus(data["status"]), data["reason"]
         if status is RenderStatus.OK:
             status, reason = self._collect(dest)
-            data["reason"] = reason
         self._clear_job_dir()
         return _result(
-            status,
-            data.get("reason", ""),
-            log,
-            started,
-            version,
-            dest if status is RenderStatus.OK else None,
+            status, reason, log, started, version, dest if status is RenderStatus.OK else None
         )
 
     def _collect(self, dest: Path) -> tuple[RenderStatus, str]:
+        """Copy out.png to ``dest``: by fd, never through a symlink, checked as a PNG."""
         out = self.job_dir / "out.png"
-        if not out.is_file() or out.is_symlink():
-            return RenderStatus.CRASH, "no image was written"
-        if out.stat().st_size > self.limits.max_png_bytes:
-            return RenderStatus.TOO_LARGE, f"PNG larger than {self.limits.max_png_bytes} bytes"
-        with out.open("rb") as fh:
-            head = fh.read(24)
-        if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        fd = open_regular(out, 1 << 40)
+        if fd is None:
+            return RenderStatus.CRASH, "no image was written (as a regular file)"
+        try:
+            if os.fstat(fd).st_size > self.limits.max_png_bytes:
+                return RenderStatus.TOO_LARGE, f"PNG larger than {self.limits.max_png_bytes} bytes"
+            data = read_fd(fd, self.limits.max_png_bytes)
+        finally:
+            os.close(fd)
+        if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
             return RenderStatus.CRASH, "the renderer wrote something that is not a PNG"
-        w, h = struct.unpack(">II", head[16:24])
+        w, h = struct.unpack(">II", data[16:24])
         if w * h > self.limits.max_image_pixels:
             return RenderStatus.TOO_LARGE, f"image is {w}x{h}"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(out, dest)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)  # replaces whatever entry was there, never writes through it
         return RenderStatus.OK, ""
 
     def _log_tail(self) -> str:
-        log = self.job_dir / "log.txt"
-        if not log.is_file() or log.is_symlink():
+        fd = open_regular(self.job_dir / "log.txt", 1 << 20)
+        if fd is None:
             return ""
-        with log.open("rb") as fh:
-            fh.seek(max(0, log.stat().st_size - 2000))
-            return fh.read().decode("utf-8", errors="replace")
+        try:
+            os.lseek(fd, max(0, os.fstat(fd).st_size - 2000), os.SEEK_SET)
+            return read_fd(fd, 2000).decode("utf-8", errors="replace")
+        finally:
+            os.close(fd)
+
+
+def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
+    """The worker's answer if it is well formed and for this job, else None."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("nonce") != nonce:
+        return None
+    if data.get("status") not in STATUSES or not isinstance(data.get("reason", ""), str):
+        return None
+    data.setdefault("reason", "")
+    if not isinstance(data.get("rss_kb", 0), int):
+        return None
+    return data
 
 
 def _result(
