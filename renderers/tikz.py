@@ -15,7 +15,7 @@ import subprocess
 
 from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, TOO_LARGE, RenderFailure, fit_png
 
-VERSION = "tikz-2"
+VERSION = "tikz-3"
 CODE_FILE = "drawing.tex"
 FORK = True
 PREAMBLE = r"""\documentclass[tikz,border=4pt]{standalone}
@@ -53,6 +53,8 @@ def _error(log: str) -> str:
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
+    if "^^" in code:  # TeX's ^^5c is a backslash: it would hide any primitive below
+        raise RenderFailure(BLOCKED, "TeX's ^^ character notation is not allowed in drawing code")
     match = _FORBIDDEN.search(code)
     if match:
         raise RenderFailure(BLOCKED, f"{match.group(0)} is not allowed in drawing code")

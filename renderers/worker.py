@@ -58,6 +58,7 @@ MODULES: dict = {}
 MAX_LINE = 1 << 16
 MAX_RESULT = 1 << 16
 WORK_SIZE, STATE_SIZE, SHM_SIZE = "256m", "16m", "64m"
+INODES = 20000  # files per tmpfs: enough for any drawing, quick to tear down
 CRASH = "crash"
 
 
@@ -140,6 +141,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         _close_fds(set())
         if isolate:
             _ns.drop_all_capabilities()
+            _ns.deny_syscalls()
         os.setpgid(0, 0)
         gc.disable()  # a collection would touch (and copy) every page shared with the zygote
         _limits(meta)
@@ -158,6 +160,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
 def _init(job_r: int, report_w: int, work: str) -> None:
     """J: pid 1 of the job's pid namespace. Hides /proc, starts K, reaps. Never returns."""
     try:
+        _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole job goes
         _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
         kpid = os.fork()
         if kpid == 0:
@@ -240,18 +243,50 @@ def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) ->
     return {"status": status, "reason": reason[:2000]}
 
 
+def _mounts_below(top: str) -> dict[str, int]:
+    """Mount points strictly below ``top`` with the flags they must keep when remounted."""
+    found = {}
+    names = {"nosuid": _ns.MS_NOSUID, "nodev": _ns.MS_NODEV, "noexec": _ns.MS_NOEXEC}
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point, options = fields[4], fields[5].split(",")
+            if point.startswith(top + "/"):
+                found[point] = sum(flag for name, flag in names.items() if name in options)
+    return dict(sorted(found.items(), key=lambda item: len(item[0])))
+
+
+def _seal_dev(below: dict[str, int]) -> None:
+    """/dev read-only for the job: device nodes stay usable, nothing can be changed.
+
+    The jail's uid owns bwrap's device nodes (/dev/null, ...), so a job could chmod
+    them; folders below /dev (/dev/pts) are shared by every job of the worker.
+    """
+    for point, keep in below.items():
+        if os.path.isdir(point):
+            _ns.tmpfs(point, "4k", "0555", ro=True)
+        else:
+            flags = _ns.MS_REMOUNT | _ns.MS_BIND | _ns.MS_RDONLY | keep
+            _ns.mount("none", point, None, flags)
+    flags = _ns.MS_REMOUNT | _ns.MS_BIND | _ns.MS_RDONLY | _ns.MS_NOSUID | _ns.MS_NODEV
+    _ns.mount("none", "/dev", None, flags)
+
+
 def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
     """S: prepare the job's world ahead of time, run the job, copy its output out."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
+    # Under memory pressure this job dies first, never the zygote.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("1000")
     if isolate:
+        below_dev = _mounts_below("/dev")
         _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
         _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
-        _ns.tmpfs(job_dir, WORK_SIZE)
-        _ns.tmpfs("/state", STATE_SIZE)
+        _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
+        _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
         os.mkdir("/state/mpl")
-        ro = _ns.MS_REMOUNT | _ns.MS_BIND | _ns.MS_RDONLY | _ns.MS_NOSUID | _ns.MS_NODEV
-        _ns.mount("none", "/dev", None, ro)
-        _ns.tmpfs("/dev/shm", SHM_SIZE, "1777")
+        _seal_dev(below_dev)
+        _ns.tmpfs("/dev/shm", SHM_SIZE, "1777", inodes=INODES)
         work = job_dir
     else:  # unjailed (trusted code only): a fresh folder inside the job folder
         work = os.path.join(job_dir, "w")
@@ -328,6 +363,7 @@ class Standby:
         if self.pid == 0:
             code = 70
             try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # S waits for its job
                 os.close(self.go_w)
                 os.close(self.res_r)
                 _close_fds({go_r, res_w})
@@ -357,9 +393,11 @@ class Standby:
                 break
             chunks.append(chunk)
         os.close(self.res_r)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)  # it has answered, or never will
-        os.waitpid(self.pid, 0)
+        if not chunks:  # it never answered: it must not linger (its job dies with it)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        # No wait: the zygote ignores SIGCHLD, so S is reaped by the kernel while it
+        # tears down the job's folders, off the critical path.
         try:
             return json.loads(b"".join(chunks))
         except ValueError:
@@ -379,6 +417,7 @@ def main() -> None:
     versions = _load(languages)
     if isolate and not _ns.effective_capabilities():
         isolate = False  # cannot make namespaces here: reported to the host
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     gc.freeze()  # forked children then leave the preloaded objects' pages alone
     proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
     standby = Standby(job_dir, isolate)

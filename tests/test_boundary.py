@@ -287,6 +287,7 @@ def test_a_half_line_and_sigstop_cannot_hang_the_host(
     result = _render(pool, "matplotlib", HALF_LINE_AND_STOP, tmp_path / "stop.png")
     assert result.status is RenderStatus.EMPTY_IMAGE  # no figure: it did nothing else
     _benign_after(pool, fresh, tmp_path)
+    _assert_clean(result, tmp_path)
 
 
 def test_no_job_sees_the_code_or_files_of_an_earlier_one(
@@ -328,9 +329,11 @@ def test_symlink_races_on_every_output_never_reach_the_host(
 def test_prlimit_on_the_worker_changes_nothing(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
-    assert _render(pool, "matplotlib", PRLIMIT, tmp_path / "prlimit.png").ok
+    result = _render(pool, "matplotlib", PRLIMIT, tmp_path / "prlimit.png")
+    assert result.ok
     _benign_after(pool, fresh, tmp_path)
     _benign_after(pool, fresh, tmp_path)
+    _assert_clean(result, tmp_path)
 
 
 def test_pid_hopping_survivors_do_not_outlive_their_job(
@@ -338,8 +341,9 @@ def test_pid_hopping_survivors_do_not_outlive_their_job(
 ) -> None:
     for i in range(6):  # its own output it may spoil; nothing later
         result = _render(pool, "matplotlib", HOPPER, tmp_path / f"hop{i}.png")
-        assert result.status in (RenderStatus.OK, RenderStatus.CRASH), result
+        assert result.status is not RenderStatus.TIMEOUT, result
         _benign_after(pool, fresh, tmp_path)
+        _assert_clean(result, tmp_path)
 
 
 def test_a_gzip_bomb_in_a_data_uri_is_refused(
@@ -357,6 +361,7 @@ def test_a_gzip_bomb_in_a_data_uri_is_refused(
     result = _render(pool, "svg", code, tmp_path / "bomb.png")
     assert result.status is RenderStatus.TOO_LARGE and "inflates" in result.reason
     _benign_after(pool, fresh, tmp_path)
+    _assert_clean(result, tmp_path)
 
 
 def test_killed_workers_leave_no_cgroup_behind(tmp_path: Path) -> None:
@@ -367,3 +372,61 @@ def test_killed_workers_leave_no_cgroup_behind(tmp_path: Path) -> None:
         result = _render(pool, "matplotlib", "while True: pass", tmp_path / "spin.png")
         assert result.status is RenderStatus.TIMEOUT
     assert dirs and not any(d.exists() for d in dirs)
+
+
+LEAVE = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+out = []
+key = libc.syscall(248, b"user", b"vad-left", b"left-by-an-earlier-job", 22, -4)  # add_key
+out.append(f"add_key={key} errno={ctypes.get_errno()}")
+for path in ("/dev/pts/ptmx", "/dev/ptmx", "/dev/null"):
+    try:
+        os.chmod(path, 0)
+        out.append(f"chmod {path} ok")
+    except OSError as exc:
+        out.append(f"chmod {path} {exc.errno}")
+for folder in ("/dev", "/dev/pts", "/dev/mqueue"):
+    try:
+        open(os.path.join(folder, "left"), "w").write("x")
+        out.append(f"wrote {folder}")
+    except OSError:
+        pass
+raise RuntimeError("; ".join(out))
+"""
+
+FIND = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+found = libc.syscall(249, b"user", b"vad-left", None, -4)  # request_key
+seen = [f"key={found}"]
+for folder in ("/dev", "/dev/pts"):
+    try:
+        seen += [f"{folder}/{n}" for n in os.listdir(folder) if n == "left"]
+    except OSError:
+        pass
+try:
+    seen.append(oct(os.stat("/dev/null").st_mode))
+except OSError:
+    pass
+raise RuntimeError("seen: " + " ".join(seen))
+"""
+
+
+def test_keyrings_and_dev_are_not_a_way_to_the_next_job(
+    pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    left = _render(pool, "matplotlib", LEAVE, tmp_path / "leave.png")
+    assert "add_key=-1 errno=1" in left.reason, left.reason  # refused by the filter
+    assert "wrote" not in left.reason and "chmod /dev/null ok" not in left.reason
+    seen = _render(pool, "matplotlib", FIND, tmp_path / "find.png")
+    assert "key=-1" in seen.reason and "/left" not in seen.reason, seen.reason
+    assert "0o20666" in seen.reason  # /dev/null as it was
+    _benign_after(pool, fresh, tmp_path)
+    _assert_clean(seen, tmp_path)
+
+
+def test_tex_caret_notation_cannot_hide_a_primitive(pool: RenderPool, tmp_path: Path) -> None:
+    code = "\\begin{tikzpicture}^^5cinput{doc.tex}\\draw (0,0) -- (1,1);\\end{tikzpicture}"
+    result = _render(pool, "tikz", code, tmp_path / "caret.png")
+    assert result.status is RenderStatus.BLOCKED and "^^" in result.reason

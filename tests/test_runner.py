@@ -43,7 +43,7 @@ def test_a_run_writes_samples_images_and_a_manifest(fake_openai: FakeOpenAI) -> 
     assert manifest["status"] == "finished"
     assert manifest["totals"]["samples"] == 10 and manifest["totals"]["by_status"] == {"ok": 10}
     assert manifest["spec"]["samples"] == 2 and manifest["prompt_versions"] == {"draw": "1"}
-    assert manifest["renderer_versions"] == {"svg": "svg-2"}
+    assert manifest["renderer_versions"] == {"svg": "svg-3"}
     assert manifest["sandbox"]["jailed"] is True and "pids" in manifest["sandbox"]["cgroups"]
     assert manifest["versions"]["litellm"] and "commit" in manifest["git"]
     # Colour words of the caption reach the drawing: the fake server draws them.

@@ -130,7 +130,14 @@ def check_jail() -> Iterator[Check]:
     except Exception as exc:
         yield Check("jail", ERROR, str(exc), "apt-get install bubblewrap")
         return
-    yield Check("jail", OK, f"{info['bwrap']}")
+    isolated = info.get("jobs_isolated")
+    yield Check(
+        "jail",
+        OK if isolated else WARNING,
+        f"{info['bwrap']}; each job in its own pid, mount and IPC namespaces: "
+        f"{'yes' if isolated else 'no'}; nested user namespaces {info.get('nested_userns')}",
+        "run vad as root: without it, job code shares the worker's pid namespace",
+    )
     kinds = list(info.get("cgroups") or [])
     missing = [k for k in ("pids", "memory") if k not in kinds]
     yield Check(

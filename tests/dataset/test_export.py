@@ -185,3 +185,22 @@ def test_export_command_finds_runs_by_name(tmp_path: Path) -> None:
     assert [p.name for p in (out / "images").iterdir()] == ["openai_gpt-x"]
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_a_symlinked_image_is_never_read(tmp_path: Path) -> None:
+    run = _run(tmp_path / "run")
+    secret = tmp_path / "host-secret.png"
+    _image(secret, "purple")
+    target = run / "images" / "b.png"
+    target.unlink()
+    target.symlink_to(secret)  # an image path turned into a symlink to a host file
+    escape = run / "samples.jsonl"
+    lines = escape.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["image"] = "../host-secret.png"  # and one that points outside the run folder
+    lines[0] = json.dumps(record)
+    escape.write_text("\n".join(lines) + "\n")
+    cands = {c.meta["concept"]: c for c in run_candidates(run, "concept")}
+    assert cands["c1"].status == "missing_image" and cands["c1"].image is None
+    assert cands["c0"].status == "missing_image" and cands["c0"].image is None
+    assert "not a regular file" in cands["c1"].reason

@@ -57,7 +57,7 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     assert correct[1]["change from round 0 (pts)"] == "0.00"
     md = (site / "leaderboard.md").read_text()
     assert "## Draw" in md and "## Recognize" in md and "## Correct" in md
-    assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-2" in md
+    assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-3" in md
 
 
 def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
@@ -112,3 +112,25 @@ def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
         saved = Path(os.environ["VAD_SCREENSHOT_DIR"])
         saved.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, saved / "leaderboard.png")
+
+
+def test_the_site_never_copies_through_a_symlink(tmp_path: Path) -> None:
+    os.environ["VAD_CACHE_DIR"] = str(tmp_path / "cache")
+    with FakeOpenAI() as server:
+        spec = spec_from_dict({
+            "name": "links", "models": [{"name": "openai/fake", "api_base": server.api_base}],
+            "levels": ["shapes"], "limit": 2,
+        })  # fmt: skip
+        runner = Runner(spec, root=tmp_path / "runs", progress=False)
+        runner.run()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host secret")
+    records = read_samples(runner.folder.samples_path)
+    image = runner.folder.path / records[0]["image"]
+    image.unlink()
+    image.symlink_to(secret)
+    site = build_leaderboard(["links"], tmp_path / "site", tmp_path / "runs")
+    copied = [p for p in (site / "images").rglob("*") if p.is_file()]
+    assert len(copied) == 1  # the other, real image
+    assert all(b"host secret" not in p.read_bytes() for p in site.rglob("*") if p.is_file())
+    assert not [p for p in site.rglob("*") if p.is_symlink()]

@@ -36,6 +36,7 @@ from vad.dataset.images import (
     phash,
 )
 from vad.errors import DatasetError
+from vad.fsutil import contained
 from vad.rundir import MANIFEST, now_iso, read_samples, write_json_atomic
 
 LABEL_FIELDS = ("concept", "level", "model", "language", "task")
@@ -71,7 +72,7 @@ def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candida
         if record.get("task") not in ("draw", "correct"):
             continue
         image = record.get("image")
-        path = run_dir / image if image else None
+        path = contained(run_dir, image) if image else None  # no escape, no symlinked folder
         meta = {
             "sample_id": record["sample_id"],
             "source": run_dir.name,
@@ -86,8 +87,11 @@ def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candida
         meta["label"] = meta[label_by]
         render = record.get("render") or {}
         status = record.get("status", "")
-        if status == "ok" and (path is None or not path.is_file()):
-            status, render = "missing_image", {"reason": f"{image} is not in the run folder"}
+        if status == "ok" and (path is None or path.is_symlink() or not path.is_file()):
+            status, render = (
+                "missing_image",
+                {"reason": f"{image} is not a regular file in the run folder"},
+            )
         yield Candidate(path if status == "ok" else None, status, render.get("reason", ""), meta)
 
 

@@ -7,17 +7,36 @@ square (centred). Nothing is cropped, so nothing a model drew is lost.
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from vad.errors import DatasetError
+from vad.fsutil import MAX_IMAGE_BYTES, open_regular, read_fd
+
 RESIZE_POLICY = "composite on white; fit longer side (Lanczos); pad to a centred white square"
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """An image as RGB; transparency is composited over white."""
-    with Image.open(path) as img:
+def load_rgb(path: str | Path, trusted: bool = False) -> Image.Image:
+    """An image as RGB; transparency is composited over white.
+
+    Images of runs (``trusted=False``) are read only as regular files, never through a
+    symlink; a user's own photo folders (``trusted=True``) may hold symlinks.
+    """
+    if trusted:
+        source: str | Path | io.BytesIO = path
+    else:
+        fd = open_regular(path, MAX_IMAGE_BYTES)
+        if fd is None:
+            raise DatasetError(f"{path} is not a regular image file (a symlink, or too large)")
+        try:
+            source = io.BytesIO(read_fd(fd, MAX_IMAGE_BYTES))
+        finally:
+            os.close(fd)
+    with Image.open(source) as img:
         img.load()
         if img.mode in ("RGBA", "LA", "P"):
             rgba = img.convert("RGBA")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import html
 import json
-import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from vad._paths import runs_dir
+from vad.fsutil import read_regular
 from vad.leaderboard.page import page, table_html
 from vad.leaderboard.tables import (
     Row,
@@ -116,11 +116,13 @@ def _model_page(model: str, samples: list[Sample], folders: dict[str, Path], sit
                 rec = cells.get(col)
                 if rec is None:
                     parts.append("<td></td>")
-                elif rec.get("image"):
+                elif rec.get("image") and (
+                    data := read_regular(folders[rec["_run"]], rec["image"])
+                ):  # never through a symlink, never outside the run folder
                     src = Path(rec["_run"]) / rec["image"]
                     dest = site / "images" / src
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(folders[rec["_run"]] / rec["image"], dest)
+                    dest.write_bytes(data)
                     parts.append(
                         f"<td><img src='images/{html.escape(str(src))}' width='112' "
                         f"height='112' alt='{html.escape(caption)}'></td>"

@@ -214,4 +214,6 @@ def jail_info(sandbox: bool) -> dict[str, object]:
         "bwrap": version.stdout.strip(),
         "cgroups": kinds,
         "process_limit": "pids cgroup" if "pids" in kinds else "none for root (no cgroup)",
+        "jobs_isolated": isolates_jobs(),  # fresh pid/mount/IPC namespaces per job
+        "nested_userns": "disabled" if _bwrap_supports("--disable-userns") else "allowed",
     }

@@ -23,7 +23,6 @@ import secrets
 import selectors
 import shutil
 import signal
-import stat
 import struct
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from vad._paths import project_dir
+from vad.fsutil import open_regular, read_fd
 from vad.render.base import RenderResult, RenderStatus, all_renderers
 from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
 
@@ -41,30 +41,6 @@ READY_TIMEOUT_S = 120.0
 GRACE_S = 25.0  # beyond the job's timeout: the worker's own deadline is 15 s past it
 MAX_REPLY = 1 << 16
 STATUSES = {str(s) for s in RenderStatus}
-
-
-def open_regular(path: Path, limit: int) -> int | None:
-    """An fd to ``path`` if it is a regular file (not a symlink) of at most ``limit``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-        os.close(fd)
-        return None
-    return fd
-
-
-def read_fd(fd: int, limit: int) -> bytes:
-    chunks, size = [], 0
-    while size < limit:
-        chunk = os.read(fd, min(1 << 20, limit - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 class Worker:
