@@ -7,6 +7,7 @@ real folder inside the given root.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -66,3 +67,12 @@ def read_regular(
         return read_fd(fd, limit)
     finally:
         os.close(fd)
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(4 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ from typing import Any
 
 from vad._paths import engine_dir
 from vad.errors import ModelConfigError
+from vad.fsutil import sha256_file
 from vad.store import cache_key
 
 SOURCE_PACKAGE = "llama-cpp-python"
@@ -251,14 +251,6 @@ def _need_tools() -> None:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fetch_sources(work: Path, log: Any) -> Path:
     """The pinned sdist (pip, or $VAD_ENGINE_SDIST), checked, with llama.cpp extracted."""
     given = os.environ.get("VAD_ENGINE_SDIST")
@@ -279,7 +271,7 @@ def _fetch_sources(work: Path, log: Any) -> Path:
                 "elsewhere and set VAD_ENGINE_SDIST=/path/to/it"
             )
         sdist = found[0]
-    digest = _sha256(sdist)
+    digest = sha256_file(sdist)
     if digest != SOURCE_SHA256:
         raise ModelConfigError(
             f"{sdist}: sha256 {digest} is not the pinned {SOURCE_SHA256} of "

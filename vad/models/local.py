@@ -31,6 +31,7 @@ from typing import Any
 
 from vad._paths import cache_dir, models_dir
 from vad.errors import EngineError, ModelConfigError
+from vad.fsutil import sha256_file
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,6 @@ _PARTS: dict[str, Callable[[], list[Path]]] = {
 }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(4 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _stamp(path: Path) -> dict[str, int]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
@@ -113,7 +106,7 @@ def weights_path(key: str) -> Path:
             recorded = json.loads(stamp_file.read_text())
             if recorded == {**_stamp(target), "sha256": model.sha256}:
                 return target
-    if target.is_file() and _sha256(target) == model.sha256:
+    if target.is_file() and sha256_file(target) == model.sha256:
         stamp_file.write_text(json.dumps({**_stamp(target), "sha256": model.sha256}))
         return target
     try:
