@@ -125,18 +125,22 @@ import gc, os, sys
 def search():  # the marker lives in this frame only (skipped), never in a global
     marker = "-".join(["MARKER", "{tag}"])  # built at run time: not a constant
     found = []
+    def holds(values):
+        return any(isinstance(v, str | bytes) and marker in str(v) for v in values)
     f = sys._getframe().f_back
     while f is not None:
-        for value in list(f.f_locals.values()):
-            if marker in repr(value)[:100000]:
-                found.append("frame")
+        if holds(f.f_locals.values()) or holds(f.f_code.co_consts):
+            found.append("frame")
         f = f.f_back
-    for obj in gc.get_objects():
-        try:
-            if marker in repr(obj)[:10000]:
-                found.append("heap")
-        except Exception:
-            pass
+    for obj in gc.get_objects():  # every container on the heap, and the strings in it
+        if isinstance(obj, dict):
+            values = list(obj.values()) + list(obj)
+        elif isinstance(obj, list | tuple | set | frozenset):
+            values = list(obj)
+        else:
+            continue
+        if holds(values):
+            found.append("heap")
     for pid in range(1, 400):
         try:
             maps = open(f"/proc/{pid}/maps").read().splitlines()
@@ -301,6 +305,10 @@ def test_no_job_sees_the_code_or_files_of_an_earlier_one(
     result = _render(pool, "matplotlib", STEAL.replace("{tag}", tag), tmp_path / "steal.png")
     assert result.status is RenderStatus.RUNTIME_ERROR
     assert "found: " in result.reason and result.reason.rstrip().endswith("found:"), result
+    # The detector works: a marker the job holds itself (built at run time) is found.
+    control = f"held = '-'.join(['MARKER', '{tag}'])\n" + STEAL.replace("{tag}", tag)
+    seen = _render(pool, "matplotlib", control, tmp_path / "control.png")
+    assert "frame" in seen.reason and "heap" in seen.reason, seen.reason
     looked = _render(pool, "matplotlib", LOOK, tmp_path / "look.png")
     assert looked.reason.rstrip().endswith("seen:"), looked.reason
     _benign_after(pool, fresh, tmp_path)
