@@ -157,7 +157,7 @@ def search():  # the marker lives in this frame only (skipped), never in a globa
                     found.append(f"mem of {pid}")
             except OSError:
                 pass
-    for path in ("/job", "/state", "/dev/shm", "/tmp"):
+    for path in ("/job", "/state", "/dev/shm"):  # where a job can write
         for root, dirs, files in os.walk(path):
             for name in files:
                 try:
