@@ -191,13 +191,19 @@ def _open_regular(name: str, dir_fd: int, limit: int) -> int | None:
     return fd
 
 
-def _copy_out(name: str, work_fd: int, host_fd: int, limit: int, tail: bool = False) -> bool:
-    """Copy a regular file of the job's folder into the host's folder, by fd."""
-    src = _open_regular(name, work_fd, 1 << 40 if tail else limit)
+def _copy_out(name: str, work_fd: int, host_fd: int, limit: int, tail: bool = False) -> int:
+    """Copy a regular file of the job's folder into the host's folder, by fd.
+
+    Returns its size (-1: none, or not a regular file). A file over ``limit`` is not
+    copied, unless ``tail``: then its last ``limit`` bytes are.
+    """
+    src = _open_regular(name, work_fd, 1 << 40)
     if src is None:
-        return False
+        return -1
     try:
         size = os.fstat(src).st_size
+        if size > limit and not tail:
+            return size
         if tail:
             os.lseek(src, max(0, size - limit), os.SEEK_SET)
         data = _read_all(src, limit)[:limit]
@@ -209,7 +215,7 @@ def _copy_out(name: str, work_fd: int, host_fd: int, limit: int, tail: bool = Fa
         os.write(dst, data)
     finally:
         os.close(dst)
-    return True
+    return size
 
 
 def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) -> dict:
@@ -340,14 +346,11 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
     result = _classify(meta, work_fd, report, timed_out)
     if result["status"] == OK:
         limit = meta["limits"]["max_png_bytes"]
-        fd = _open_regular("out.png", work_fd, 1 << 40)
-        size = os.fstat(fd).st_size if fd is not None else -1
-        if fd is not None:
-            os.close(fd)
-        if size < 0 or not _copy_out("out.png", work_fd, host_fd, limit):
+        size = _copy_out("out.png", work_fd, host_fd, limit)
+        if size < 0:
             result = {"status": CRASH, "reason": "no image was written (as a regular file)"}
-            if size > limit:
-                result = {"status": TOO_LARGE, "reason": f"PNG larger than {limit} bytes"}
+        elif size > limit:
+            result = {"status": TOO_LARGE, "reason": f"PNG larger than {limit} bytes"}
     _copy_out("log.txt", work_fd, host_fd, 2000, tail=True)
     result["job_s"] = round(time.monotonic() - started, 4)
     os.write(res_w, json.dumps(result).encode())

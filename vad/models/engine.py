@@ -162,7 +162,9 @@ class Engine:
 
     @property
     def variants(self) -> list[str]:
-        return sorted(p.name[len("libggml-cpu-") : -3] for p in self.path.glob("libggml-cpu-*.so"))
+        prefix = "libggml-cpu-"
+        names = self.info.get("files", [])
+        return sorted(n[len(prefix) : -3] for n in names if n.startswith(prefix))
 
     def executable(self, variant: str | None = None) -> Path:
         """The server binary; with ``variant``, one that can load only that variant.

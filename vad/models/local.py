@@ -486,7 +486,7 @@ class LocalServer:
             "cpu_variant": self.cpu_variant,
             "pinned_variant": os.environ.get("VAD_ENGINE_CPU") or None,
             "slots": self.slots, "ctx_per_slot": self.n_ctx, "threads": self.threads,
-            "restarts": len(self.exits),
+            "unexpected_exits": len(self.exits),
         }  # fmt: skip
 
     def log_tail(self, size: int) -> str:

@@ -56,7 +56,6 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cgroups: Cgroups | None = None
         self.versions: dict[str, str] = {}
-        self.isolated = False
         self.jobs_done = 0
         self._buffer = b""
 
@@ -106,9 +105,8 @@ class Worker:
             self.kill()
             tail = (self.root / "worker.log").read_text(errors="replace")[-1500:]
             raise JailUnavailable(f"a render worker did not start:\n{tail}") from None
-        self.versions, self.isolated = versions, hello.get("isolated") is True
+        self.versions = versions
         self.jobs_done = 0
-        self._clear_job_dir()
 
     def kill(self) -> None:
         """Kill the worker and every process in its cgroups; wait until they are gone."""
@@ -208,7 +206,6 @@ class Worker:
         status, reason = RenderStatus(data["status"]), data["reason"]
         if status is RenderStatus.OK:
             status, reason = self._collect(dest)
-        self._clear_job_dir()
         return _result(
             status, reason, log, started, version, dest if status is RenderStatus.OK else None
         )
