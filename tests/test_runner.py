@@ -7,7 +7,7 @@ import pytest
 from openai_server import FakeOpenAI
 from PIL import Image
 
-from vad.errors import ModelConfigError, SpecError
+from vad.errors import ModelConfigError, SpecError, VadError
 from vad.rundir import read_samples
 from vad.runner import Runner
 from vad.spec import spec_from_dict
@@ -103,8 +103,8 @@ def test_bad_specs_fail_before_any_request(
         Runner(spec_from_dict({"models": ["openai/gpt-4o"], "limit": 1}))
     with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
         Runner(_spec(fake_openai, languages=["postscript"]))
-    with pytest.raises(SpecError, match="selects no concepts"):
-        Runner(_spec(fake_openai, limit=0))
+    with pytest.raises(VadError, match="unknown concept id 'no-such-concept'"):
+        Runner(_spec(fake_openai, ids=["no-such-concept"]))
     with pytest.raises(SpecError, match="takes completion prompts"):
         Runner(spec_from_dict({"models": [{"name": "gemma", "style": "chat"}]}))
     assert fake_openai.requests == []

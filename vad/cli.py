@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +40,20 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="parallel slots of the embedded model server, decoded together "
         "(default 8, see `vad bench generate`)",
     )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is writing the same run folder, wait for it "
+        "(default: stop with an error naming it)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="after a first Ctrl-C, keep replies that arrive within S seconds "
+        "(default 10; a second Ctrl-C quits at once)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-sandbox",
@@ -48,7 +64,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vad", description="A vision checkup for text-only language models."
+        prog="vad",
+        description="A vision checkup for text-only language models.",
+        epilog="exit codes: 0 done; 1 a run in which no sample could be scored; 2 an error "
+        "(bad spec or flag, missing key, damaged state: the message names the fix); 3 a run "
+        "in which some samples could not be scored (a re-run redoes them); 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -218,16 +238,24 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     from vad.errors import SpecError
     from vad.runner import Runner
 
-    if args.max_connections:
-        spec = dataclasses.replace(spec, max_connections=args.max_connections)
+    overrides: dict[str, Any] = {}
+    if args.max_connections is not None:
+        overrides["max_connections"] = args.max_connections
     if args.slots is not None:
-        if args.slots < 1:
-            raise SpecError(f"--slots {args.slots}: must be an integer >= 1")
         local = {**spec.rate_limits.get("local", {}), "max_connections": args.slots}
-        spec = dataclasses.replace(spec, rate_limits={**spec.rate_limits, "local": local})
+        overrides["rate_limits"] = {**spec.rate_limits, "local": local}
+    if overrides:  # the flags go through the same checks as the spec's fields
+        from vad.spec import spec_from_dict
+
+        data = {**spec.to_dict(), **overrides}
+        data["models"] = [dataclasses.asdict(m) for m in spec.models]
+        spec = spec_from_dict(data, "command line")
     if args.no_sandbox:
         spec = dataclasses.replace(spec, sandbox=False)
-    runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress)
+    if not 0 <= args.grace <= 600:
+        raise SpecError(f"command line: --grace = {args.grace:g}: must be a number >= 0 and <= 600")
+    runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress,
+                    wait=args.wait, grace=args.grace)  # fmt: skip
     samples = sum(len(job.sample_ids) for job in runner.jobs)
     print(f"run {runner.folder.path}: {samples} samples ({len(runner.concepts)} concepts)",
           file=sys.stderr)  # fmt: skip
@@ -235,9 +263,14 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         stats = runner.run()
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: run the same command again to resume {runner.folder.path}",
+            f"\ninterrupted: run the same command again to resume {runner.folder.path} "
+            "(replies that arrived are kept)",
             file=sys.stderr,
+            flush=True,
         )
+        if runner.abandoned:  # requests still in flight: do not wait for their threads
+            sys.stdout.flush()
+            os._exit(130)
         return 130
     print(
         f"model calls: {stats.model_calls}, cache hits: {stats.cache_hits}, "
@@ -286,7 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if getattr(args, flag):
                     os.environ[env] = getattr(args, flag)
             out = args.out or runs_dir(args.runs_dir) / "leaderboard"
-            site = build_leaderboard(args.runs, out, args.runs_dir)
+
+            def warn(line: str) -> None:
+                print(f"warning: {line}", file=sys.stderr)
+
+            site = build_leaderboard(args.runs, out, args.runs_dir, warn=warn)
             print(f"leaderboard: {site.resolve() / 'index.html'}")
             names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
             print("tables:", ", ".join(str(site / n) for n in names))
@@ -317,7 +354,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror}. Free some space or make it writable "
+              "(or choose another --runs-dir / --cache); then run the same command again: "
+              "nothing written before is lost", file=sys.stderr)  # fmt: skip
+        return 2
     return 1
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from vad.train.config import TrainConfig
 
@@ -89,6 +90,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="ImageFolder class: concept, level, model, language or task",
     )
     exp.add_argument("--runs-dir", metavar="DIR")
+    exp.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="export even when more than 1%% of the drawings (and more than one) are left "
+        "out for reasons other than the model's rendering: an image file missing or "
+        "unreadable (missing_image), or a sample the run did not finish (model_error, "
+        "crash, budget_stop). Without it such an export fails; with it, a warning. "
+        "Damaged lines of samples.jsonl are skipped and counted either way",
+    )
     _add_export_options(exp)
     shapes = dsub.add_parser("shapes", help="export procedural shape images (a baseline set)")
     shapes.add_argument(
@@ -188,28 +198,39 @@ def _export(args: argparse.Namespace) -> int:
         dedupe_distance=args.dedupe,
         shard_size=args.shard_size,
         overwrite=args.overwrite,
+        allow_missing=getattr(args, "allow_missing", False),
     )
     out = Path(args.out)
     if args.dataset_command == "export":
         folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
-
-        def candidates():  # type: ignore[no-untyped-def]
-            for folder in folders:
-                yield from run_candidates(folder, args.label)
-
-        record = export(candidates(), out, opts, [str(f) for f in folders], not args.no_progress)
+        # a list, not a generator: the export checks for missing images before any work
+        candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
+        record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
     else:
         from vad.dataset.procedural import export_shapes
 
         record = export_shapes(
             out, args.n, opts, args.seed, args.clutter, args.leaves, not args.no_progress
         )
+    _print_export_summary(out, record)
+    return 0
+
+
+def _print_export_summary(out: Path, record: dict[str, Any]) -> None:
+    from vad.dataset.export import lost_warning
+
     counts = record["counts"]
+    damaged = counts.get("damaged_lines", 0)
+    skipped = ""
+    if damaged:
+        skipped = f"; damaged lines skipped: {damaged} (first: {record['damaged_lines'][0]})"
     print(
         f"{out}: {counts['kept']} images in {counts['labels']} classes, "
-        f"{counts['shards']} shards; dropped {counts['dropped'] or 'none'}"
+        f"{counts['shards']} shards; dropped {counts['dropped'] or 'none'}{skipped}"
     )
-    return 0
+    warning = lost_warning(record)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def _train(args: argparse.Namespace) -> int:

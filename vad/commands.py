@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, defaultdict
+from typing import Any
 
 from vad._paths import runs_dir
-from vad.rundir import RunFolder, find_run, list_runs, read_samples
+from vad.outcomes import NOT_SCORED, is_scored
+from vad.rundir import (
+    QUARANTINE,
+    RunFolder,
+    find_run,
+    list_runs,
+    quarantined,
+    read_samples,
+    scan_samples,
+    shown_status,
+)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -26,29 +37,38 @@ def list_runs_cmd(root: str | None) -> int:
         print(f"no runs under {base}")
         return 0
     rows = []
+    damaged = []
     for path, manifest in runs:
-        totals = manifest.get("totals", {})
+        totals = manifest.get("totals") or {}
         rate = totals.get("render_ok_rate")
+        if manifest.get("status") == "damaged":
+            damaged.append(manifest["error"])
+        scored = totals.get("scored", totals.get("samples", "?"))
         rows.append([
-            path.name, manifest.get("status", "?"), str(totals.get("samples", "?")),
-            f"{rate:.0%}" if rate is not None else "-",
-            ",".join(m["name"] for m in manifest.get("models", [])),
-            manifest.get("started_at", "")[:19],
+            path.name, shown_status(path, manifest), f"{scored}/{totals.get('samples', '?')}",
+            f"{rate:.0%}" if isinstance(rate, int | float) else "-",
+            ",".join(str(m.get("name")) for m in manifest.get("models", [])
+                     if isinstance(m, dict)),
+            str(manifest.get("started_at", ""))[:19],
         ])  # fmt: skip
-    print(_table(rows, ["run", "status", "samples", "ok", "models", "started"]))
+    print(_table(rows, ["run", "status", "scored/samples", "ok", "models", "started"]))
+    for line in damaged:
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
 def print_summary(folder: RunFolder) -> None:
     """Counts by status and by model x language x level, and where the images are."""
     manifest = folder.read_manifest()
-    records = read_samples(folder.samples_path)
-    totals = manifest.get("totals") or folder.totals()
-    print(f"run:      {manifest.get('run')}  ({manifest.get('status')})")
+    scan = scan_samples(folder.samples_path)
+    records = [record for _, record in scan.records]
+    totals = folder.totals()  # from the samples: the manifest's copy may be stale
+    print(f"run:      {manifest.get('run')}  ({shown_status(folder.path, manifest)})")
     print(f"folder:   {folder.path}")
     tasks = ", ".join(manifest.get("tasks", []))
     print(f"tasks:    {tasks}  prompts {manifest.get('prompt_versions')}")
-    print(f"samples:  {totals['samples']}  by status: {totals['by_status']}")
+    print(f"samples:  {totals['samples']} ({totals['scored']} scored, "
+          f"{totals['not_scored']} not scored)  by status: {totals['by_status']}")  # fmt: skip
     print(
         f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
         f"  cost: ${totals['cost_usd']:.4f}"
@@ -58,17 +78,28 @@ def print_summary(folder: RunFolder) -> None:
             else ""
         )
     )
-    groups: dict[tuple[str, str, str, str], Counter[str]] = defaultdict(Counter)
+    groups: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
     for r in records:
-        groups[(r.get("task", "draw"), r["model"], r["language"], r["level"])][r["status"]] += 1
+        key = tuple(str(r.get(k, "?")) for k in ("task", "model", "language", "level"))
+        groups[key][r["status"]] += 1
     rows = []
     for (task, model, lang, level), counts in sorted(groups.items()):
         n = sum(counts.values())
-        other = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != "ok")
-        rows.append([task, model, lang, level, str(n), f"{counts.get('ok', 0) / n:.0%}", other])
+        scored = sum(v for k, v in counts.items() if k not in NOT_SCORED)
+        rate = f"{counts.get('ok', 0) / scored:.0%}" if scored else "-"
+        other = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())
+                          if k != "ok" and k not in NOT_SCORED)  # fmt: skip
+        errors = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k in NOT_SCORED)
+        rows.append([task, model, lang, level, f"{scored}/{n}", rate, other, errors])
     if rows:
-        print("\nok: rendered (draw, correct) or answered (recognize)")
-        print(_table(rows, ["task", "model", "lang", "level", "n", "ok", "other"]))
+        print("\nok: rendered (draw, correct) or answered (recognize), of the scored samples")
+        print(_table(rows, ["task", "model", "lang", "level", "scored/asked", "ok",
+                            "other scored", "not scored"]))  # fmt: skip
+    if scan.damaged:
+        print(f"\nwarning: {scan.note(folder.samples_path)}")
+    if n_quarantined := quarantined(folder.path):
+        print(f"\nquarantine: {n_quarantined} damaged line(s) moved aside into "
+              f"{folder.path / QUARANTINE}")  # fmt: skip
     sessions = manifest.get("sessions", [])
     if sessions:
         last = sessions[-1]
@@ -116,32 +147,41 @@ __all__ = ["concepts_cmd", "list_runs_cmd", "models_cmd", "print_summary", "show
 
 
 def failure_report(folder: RunFolder) -> int:
-    """Say loudly when samples failed for reasons other than the model's drawing.
+    """Say loudly when samples could not be scored, with the first reason of each kind.
 
-    Failed model calls (and host-side crashes) are not results: they are retried by
-    the next run of the same command. A run in which every sample failed exits 1.
+    Samples not scored (failed model calls, host failures) are not results: the next
+    run of the same command redoes them. Exit codes: 0 every sample scored, 3 some not
+    scored, 1 none scored.
     """
-    from vad.rundir import RETRY_STATUSES
-
     records = read_samples(folder.samples_path)
-    failed = [r for r in records if r.get("status") in RETRY_STATUSES]
+    failed = [r for r in records if not is_scored(r)]
     if not failed:
         return 0
     kinds = Counter(r["status"] for r in failed)
-    first = next((r.get("error") or (r.get("render") or {}).get("reason") for r in failed), "")
     what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    reason = f"; first reason: {str(first).splitlines()[0][:300]}" if first else ""
+    reasons = {kind: _first_reason(r for r in failed if r["status"] == kind) for kind in kinds}
+    main_kind = kinds.most_common(1)[0][0]
+    first = (f"; first {main_kind}: {reasons[main_kind]}. Fix the cause, then run the same "
+             "command again: only those samples are redone")  # fmt: skip
     if len(failed) == len(records):
-        print(
-            f"error: every sample failed ({what}): nothing in {folder.path.name} was scored"
-            f"{reason}. Fix the cause, then run the same command again: failed samples "
-            "are retried.",
-            file=sys.stderr,
-        )
-        return 1
-    print(
-        f"warning: {len(failed)} of {len(records)} samples failed ({what}) and are not "
-        f"results{reason}. Run the same command again to retry them.",
-        file=sys.stderr,
-    )
-    return 0
+        print(f"error: every sample failed ({what}): nothing in {folder.path.name} was scored"
+              f"{first}", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"warning: {len(failed)} of {len(records)} samples could not be scored "
+              f"({what}) and are not results{first}", file=sys.stderr)  # fmt: skip
+    for kind in sorted(kinds):
+        if kind != main_kind:
+            print(f"  first {kind} ({NOT_SCORED.get(kind, kind)}): {reasons[kind]}",
+                  file=sys.stderr)  # fmt: skip
+    return EXIT_NONE_SCORED if len(failed) == len(records) else EXIT_SOME_NOT_SCORED
+
+
+EXIT_NONE_SCORED, EXIT_SOME_NOT_SCORED = 1, 3
+
+
+def _first_reason(records: Any) -> str:
+    for record in records:
+        reason = record.get("error") or (record.get("render") or {}).get("reason") or ""
+        if str(reason).strip():
+            return str(reason).strip().splitlines()[0][:300]
+    return "no reason recorded"

@@ -1,25 +1,42 @@
 """A run folder: manifest.json, samples.jsonl (one line per sample) and images/.
 
+One process writes a run folder at a time: it holds an exclusive lock on ``.lock`` for
+the run's life (the OS releases it when the process dies, however it dies).
+
 samples.jsonl is append-only while a run is going. A run killed mid-write leaves at
-most one partial last line; opening the folder again drops it, keeps the last record of
-each sample and drops failed model calls so that they are retried.
+most one partial last line; opening the folder again drops it, moves any other damaged
+line aside into ``quarantine.jsonl`` (with its line number), keeps the last record of
+each sample and drops samples that were not scored so that they are redone.
+Readers never fail on a damaged line: they skip it and say so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vad.errors import VadError
+from vad.fsutil import contained
+from vad.outcomes import NOT_SCORED, is_scored
 
-MANIFEST, SAMPLES = "manifest.json", "samples.jsonl"
-RETRY_STATUSES = {"model_error", "crash"}  # redone on resume (replies come from the store)
+MANIFEST, SAMPLES, QUARANTINE, LOCK = "manifest.json", "samples.jsonl", "quarantine.jsonl", ".lock"
+RETRY_STATUSES = NOT_SCORED  # redone on resume (replies come from the store)
+
+
+class RunStateError(VadError):
+    """A run folder's state is damaged, or another process is writing it."""
 
 
 def now_iso() -> str:
@@ -32,20 +49,146 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+@dataclass
+class SamplesScan:
+    """What a samples file holds: its records by line number, and what is damaged."""
+
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    damaged: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, reason
+    torn_tail: bool = False  # a partial last line (a write cut short by a kill)
+
+    def note(self, path: Path) -> str:
+        """One line for readers, or '' when nothing is damaged."""
+        if not self.damaged:
+            return ""
+        lines = ", ".join(str(n) for n, _, _ in self.damaged[:5])
+        more = f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
+        return (f"{path}: {len(self.damaged)} damaged line(s) skipped (line {lines}{more}: "
+                f"{self.damaged[0][2]}); run the same command again to move them to "
+                f"{QUARANTINE} and redo those samples")  # fmt: skip
+
+
+def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(record, dict):
+        return None, f"a JSON {type(record).__name__}, not a record"
+    if not isinstance(record.get("sample_id"), str) or not isinstance(record.get("status"), str):
+        return None, "a record without sample_id or status"
+    return record, ""
+
+
+def scan_samples(path: Path) -> SamplesScan:
+    """Every line of a samples file, parsed; nothing in it can make this raise."""
+    scan = SamplesScan()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return scan
+    lines = data.split(b"\n")
+    if lines and lines[-1]:
+        scan.torn_tail = True
+    for number, raw in enumerate(lines[:-1], start=1):
+        if not raw.strip():
+            continue
+        record, reason = _parse_line(raw)
+        if record is None:
+            scan.damaged.append((number, raw.decode("utf-8", "replace"), reason))
+        else:
+            scan.records.append((number, record))
+    return scan
+
+
 def read_samples(path: Path) -> list[dict[str, Any]]:
-    """All complete records of a samples file (a partial last line is skipped)."""
-    if not path.is_file():
-        return []
-    records = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    """All complete, well-formed records of a samples file (damaged lines are skipped)."""
+    return [record for _, record in scan_samples(path).records]
+
+
+def quarantined(path: Path) -> int:
+    """How many lines a run has moved aside into quarantine.jsonl."""
+    try:
+        return sum(1 for line in (path / QUARANTINE).read_bytes().splitlines() if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock``, held by the one process writing the run."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._fd: int | None = None
+
+    def acquire(self, wait: bool = False, say: Callable[[str], None] | None = None) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        deadline = time.monotonic() + 2.0  # readers hold a shared lock for an instant
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    holder = self.holder()
+                    if not wait:
+                        raise RunStateError(
+                            f"{self.path.parent} is being written by another vad process "
+                            f"({holder}): wait for it to finish, pass --wait to start when it "
+                            "does, or choose another --run-name"
+                        ) from None
+                    if say is not None:
+                        say(f"waiting for {holder} to finish writing {self.path.parent.name}")
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {now_iso()}\n".encode(), 0)
+        self._fd = fd
+
+    def holder(self) -> str:
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace").strip()[:100]
+        except OSError:
+            text = ""
+        return text or "a process that has just started"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+def is_being_written(folder: Path) -> bool:
+    """True while some process holds the run's lock."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def shown_status(folder: Path, manifest: dict[str, Any]) -> str:
+    """The manifest's status, except that "running" with no writer alive is "interrupted"."""
+    status = str(manifest.get("status", "?"))
+    if status == "running" and not is_being_written(folder):
+        return "interrupted"
+    return status
 
 
 class RunFolder:
@@ -56,7 +199,8 @@ class RunFolder:
         self.images = path / "images"
         self.jobs = path / ".jobs"
         self._lock = threading.Lock()
-        self._fh: Any = None
+        self._fd: int | None = None
+        self.quarantined_now = 0  # lines moved aside by the last open()
 
     @property
     def manifest_path(self) -> Path:
@@ -67,43 +211,88 @@ class RunFolder:
         return self.path / SAMPLES
 
     def read_manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.is_file():
-            raise VadError(f"{self.path} is not a run folder (no {MANIFEST})")
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        path = self.manifest_path
+        if not path.is_file():
+            raise RunStateError(f"{self.path} is not a run folder (no {MANIFEST})")
+        try:
+            manifest = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError(f"a JSON {type(manifest).__name__}, not a mapping")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RunStateError(
+                f"{path} is damaged ({str(exc)[:120]}). The samples in {SAMPLES} are intact: "
+                f"move it aside (mv {path} {path}.damaged) and run the same command again to "
+                "rebuild it"
+            ) from None
+        return manifest
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
     def open(self) -> dict[str, dict[str, Any]]:
-        """Prepare for appending; return the records of samples already finished, by id."""
+        """Prepare for appending; return the records of samples already finished, by id.
+
+        Damaged lines go to quarantine.jsonl; samples that were not scored are dropped
+        so that they are redone. Call only while holding the run's lock.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         self.images.mkdir(exist_ok=True)
         shutil.rmtree(self.jobs, ignore_errors=True)
-        records = read_samples(self.samples_path)
+        scan = scan_samples(self.samples_path)
+        if scan.damaged:
+            with (self.path / QUARANTINE).open("a", encoding="utf-8") as fh:
+                for number, text, reason in scan.damaged:
+                    fh.write(json.dumps({"line": number, "reason": reason, "text": text,
+                                         "quarantined_at": now_iso()}) + "\n")  # fmt: skip
+        self.quarantined_now = len(scan.damaged)
         latest: dict[str, dict[str, Any]] = {}
-        for record in records:
+        for _, record in scan.records:
             latest[record["sample_id"]] = record
-        keep = [r for r in latest.values() if r.get("status") not in RETRY_STATUSES]
-        raw = self.samples_path.read_bytes() if self.samples_path.is_file() else b""
-        if len(keep) != len(records) or (raw and not raw.endswith(b"\n")):
+        keep = [r for r in latest.values() if is_scored(r) and not self._image_lost(r)]
+        if len(keep) != len(scan.records) or scan.damaged or scan.torn_tail:
             tmp = self.samples_path.with_suffix(".jsonl.tmp")
             with tmp.open("w", encoding="utf-8") as fh:
                 for record in keep:
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             os.replace(tmp, self.samples_path)
-        self._fh = self.samples_path.open("a", encoding="utf-8")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        self._fd = os.open(self.samples_path, flags, 0o644)
         return {r["sample_id"]: r for r in keep}
 
+    def _image_lost(self, record: dict[str, Any]) -> bool:
+        """A rendered sample whose image is gone (deleted, replaced by a link): redo it."""
+        image = record.get("image")
+        if record.get("status") != "ok" or not image:
+            return False
+        path = contained(self.path, str(image))
+        return path is None or path.is_symlink() or not path.is_file()
+
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        """Append one line whole, or nothing: a failed write (a full disk) is undone."""
+        data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
+            if self._fd is None:
+                raise RunStateError(f"{self.samples_path} is closed: the run is stopping")
+            size = os.fstat(self._fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size)
+                raise RunStateError(
+                    f"cannot write {self.samples_path}: {exc.strerror}. "
+                    + _disk_fix(exc)
+                    + " Everything written before is kept: run the same "
+                    "command again to go on"
+                ) from None
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
         shutil.rmtree(self.jobs, ignore_errors=True)
 
     def totals(self) -> dict[str, Any]:
@@ -111,28 +300,44 @@ class RunFolder:
         records = read_samples(self.samples_path)
         status = Counter(r.get("status", "?") for r in records)
         costs = [r.get("cost_usd") for r in records]
+        scored = [r for r in records if is_scored(r)]
+        ok = sum(1 for r in scored if r.get("status") == "ok")
         return {
             "samples": len(records),
+            "scored": len(scored),
+            "not_scored": len(records) - len(scored),
             "by_status": dict(sorted(status.items())),
-            "render_ok_rate": round(status.get("ok", 0) / len(records), 4) if records else None,
+            "render_ok_rate": round(ok / len(scored), 4) if scored else None,
             "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in records),
             "completion_tokens": sum(r.get("completion_tokens") or 0 for r in records),
-            "cost_usd": round(sum(c for c in costs if c), 6),
+            "cost_usd": round(sum(c for c in costs if isinstance(c, int | float)), 6),
             "cost_unknown_samples": sum(1 for c in costs if c is None),
         }
 
 
+def _disk_fix(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "Free some space (or choose another --runs-dir)."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "Make it writable (or choose another --runs-dir)."
+    return "Check the disk."
+
+
 def list_runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every run folder under ``root`` with its manifest, newest first."""
+    """Every run folder under ``root`` with its manifest, newest first.
+
+    A run whose manifest is damaged is listed with status "damaged" and the reason.
+    """
     runs = []
     for child in sorted(root.iterdir()) if root.is_dir() else []:
-        manifest = child / MANIFEST
-        if manifest.is_file():
-            try:
-                runs.append((child, json.loads(manifest.read_text(encoding="utf-8"))))
-            except json.JSONDecodeError:
-                continue
-    return sorted(runs, key=lambda item: item[1].get("started_at", ""), reverse=True)
+        if not (child / MANIFEST).is_file():
+            continue
+        try:
+            manifest = RunFolder(child).read_manifest()
+        except RunStateError as exc:
+            manifest = {"status": "damaged", "error": str(exc)}
+        runs.append((child, manifest))
+    return sorted(runs, key=lambda item: str(item[1].get("started_at", "")), reverse=True)
 
 
 def find_run(root: Path, name: str) -> RunFolder:
@@ -140,8 +345,9 @@ def find_run(root: Path, name: str) -> RunFolder:
     direct = Path(name)
     if (direct / MANIFEST).is_file():
         return RunFolder(direct)
-    matches = [p for p, _ in list_runs(root) if p.name == name] or [
-        p for p, _ in list_runs(root) if p.name.startswith(name)
+    runs = list_runs(root)
+    matches = [p for p, _ in runs if p.name == name] or [
+        p for p, _ in runs if p.name.startswith(name)
     ]
     if len(matches) == 1:
         return RunFolder(matches[0])

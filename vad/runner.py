@@ -24,15 +24,17 @@ from vad._paths import cache_dir, runs_dir
 from vad.concepts import load_concepts
 from vad.errors import SpecError
 from vad.models import ModelClient, ResolvedModel, check_credentials
-from vad.models.client import RateLimiter, RetryPolicy
+from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.render import RenderPool, get_renderer
 from vad.render.jail import bwrap_path, jail_info
-from vad.rundir import RunFolder, now_iso
+from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso
 from vad.spec import RunSpec
 from vad.store import ResponseStore
 from vad.tasks import Job, Task, get_task
 from vad.tasks.context import Counters, JobContext
+
+GRACE_S = 10.0  # after a first Ctrl-C, how long replies in flight are awaited
 
 
 @dataclass
@@ -56,8 +58,12 @@ class Runner:
         run_name: str | None = None,
         store_path: str | Path | None = None,
         progress: bool = True,
+        wait: bool = False,
+        grace: float = GRACE_S,
     ) -> None:
-        self.spec, self.progress = spec, progress
+        self.spec, self.progress, self.wait, self.grace = spec, progress, wait, grace
+        self.stop = threading.Event()  # set by the first Ctrl-C: no new requests
+        self.abandoned = False  # threads still in flight when the run gave up on them
         self.folder = RunFolder(runs_dir(root).resolve() / (run_name or spec.folder_name()))
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.tasks: dict[str, Task] = {name: get_task(name) for name in spec.tasks}
@@ -78,6 +84,12 @@ class Runner:
                                       spec.concept_seed, spec.concept_files)  # fmt: skip
         if not self.concepts:
             raise SpecError("the spec selects no concepts: check levels, ids and limit")
+        if isinstance(spec.limit, dict):
+            present = sorted({c.level for c in self.concepts})
+            for level in spec.limit:
+                if level not in present:
+                    raise SpecError(f"spec: field 'limit.{level}' = {spec.limit[level]!r}: "
+                                    f"unknown level; valid: {', '.join(present)}")  # fmt: skip
         self.jobs = [job for task in self.tasks.values()
                      for job in task.jobs(spec, self.concepts, self.models)]  # fmt: skip
 
@@ -90,6 +102,16 @@ class Runner:
         return model, style
 
     def run(self) -> RunStats:
+        """Run under the folder's lock: one writer per run folder, whatever happens."""
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.folder.path)
+        lock.acquire(self.wait, self._say)
+        try:
+            return self._run_locked()
+        finally:
+            lock.release()
+
+    def _run_locked(self) -> RunStats:
         existing = self.folder.manifest_path.is_file()
         manifest = self.folder.read_manifest() if existing else None
         if manifest and manifest.get("spec_hash") != self.spec.spec_hash():
@@ -97,6 +119,10 @@ class Runner:
                 f"{self.folder.path} holds a run of a different spec; choose another --run-name"
             )
         done = self.folder.open()
+        if self.folder.quarantined_now:
+            self._say(f"warning: {self.folder.quarantined_now} damaged line(s) of "
+                      f"{self.folder.samples_path} moved to {QUARANTINE}; their samples "
+                      "are redone")  # fmt: skip
         todo = [job for job in self.jobs if not all(i in done for i in job.sample_ids)]
         self.stats.skipped = sum(len(job.sample_ids) for job in self.jobs) - sum(
             len(job.sample_ids) for job in todo
@@ -126,6 +152,13 @@ class Runner:
         finally:
             self.pool.close()
             self.folder.close()
+            self._finish_manifest(manifest, status, started, error)
+        return self.stats
+
+    def _finish_manifest(
+        self, manifest: dict[str, Any], status: str, started: float, error: str | None
+    ) -> None:
+        try:
             manifest["sessions"][-1].update(
                 ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - started, 2),
                 model_calls=self.stats.model_calls, cache_hits=self.stats.cache_hits,
@@ -137,7 +170,8 @@ class Runner:
                 manifest["sessions"][-1]["engines"] = self.engines
             manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals())
             self.folder.write_manifest(manifest)
-        return self.stats
+        except OSError as exc:  # a full disk must not hide the error that stopped the run
+            self._say(f"warning: could not update {self.folder.manifest_path}: {exc}")
 
     def _run_jobs(self, todo: list[Job], done: dict[str, dict[str, Any]]) -> None:
         from tqdm import tqdm
@@ -190,7 +224,8 @@ class Runner:
             connections = server.slots  # one request per slot: more would only queue
         client = ModelClient(model, RateLimiter(connections, limits.get("rpm")),
                              RetryPolicy(**spec.retry),
-                             guard=server.check if server is not None else None)  # fmt: skip
+                             guard=server.check if server is not None else None,
+                             stop=self.stop)  # fmt: skip
         counters = Counters()
         ctx = JobContext(spec, model, client, store, self.pool, self.folder, done, self._write,
                          counters)  # fmt: skip
@@ -200,23 +235,51 @@ class Runner:
                                   thread_name_prefix="job")  # fmt: skip
         try:
             for job in jobs:
-                pending.add(pool.submit(self.tasks[job.task].run, job, ctx))
+                pending.add(pool.submit(self._job, job, ctx))
                 if len(pending) >= (connections + self.pool.size) * 2:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         fut.result()
             for fut in pending:
                 fut.result()
+        except KeyboardInterrupt:
+            self._stop_gracefully(pending)
+            if server is not None:
+                server.stop()
+            raise
         except BaseException:
+            self.stop.set()
             if server is not None:  # requests in flight fail at once instead of finishing
                 server.stop()
             raise
         finally:
             # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight
             # end on their own (a dead engine fails them at once) and are redone later.
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not self.abandoned, cancel_futures=True)
             self.stats.model_calls += client.calls
             self.stats.cache_hits += counters.cache_hits
+
+    def _job(self, job: Job, ctx: JobContext) -> None:
+        # When the run is stopping, this sample is not asked now; the next run does it.
+        with contextlib.suppress(Stopped):
+            self.tasks[job.task].run(job, ctx)
+
+    def _stop_gracefully(self, pending: set[Future[None]]) -> None:
+        """First Ctrl-C: no new requests; keep what arrives within the grace period.
+
+        A second Ctrl-C (or the end of the grace period) gives up on what is still in
+        flight; every reply that arrived is already in the response store.
+        """
+        self.stop.set()
+        for fut in pending:
+            fut.cancel()  # not started yet
+        running = [f for f in pending if not f.done()]
+        if running:
+            self._say(f"\nstopping: no new requests; waiting up to {self.grace:g} s for "
+                      f"{len(running)} in flight (Ctrl-C again to quit now)")  # fmt: skip
+            with contextlib.suppress(KeyboardInterrupt):
+                wait(running, timeout=self.grace)
+            self.abandoned = any(not f.done() for f in running)
 
     def _say(self, line: str) -> None:
         """A line on the terminal that does not tear the progress bar."""

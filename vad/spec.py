@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vad.concepts.loader import LEVELS
 from vad.errors import SpecError
 from vad.store import cache_key
 
@@ -64,93 +66,205 @@ class RunSpec:
 
 
 _NOT_IN_HASH = {"name", "max_connections", "rate_limits", "retry", "sandbox"}
-_RETRY_KEYS = {"max_retries", "base_delay", "max_delay", "timeout"}
-_LIMIT_KEYS = {"max_connections", "rpm"}
+
+# The flag that sets a field, for messages about the command line.
+FLAGS = {"models": "--model", "levels": "--level", "languages": "--lang",
+         "concept_files": "--concepts", "width": "--size", "height": "--size",
+         "max_connections": "--max-connections",
+         "rate_limits.local.max_connections": "--slots"}  # fmt: skip
 
 
-def _as_tuple(value: Any, key: str) -> tuple[Any, ...]:
+class _Check:
+    """Validates fields one by one; every message reads ``source: field = value: allowed``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def name(self, field_name: str) -> str:
+        if self.source == "command line":
+            if field_name in FLAGS:
+                return FLAGS[field_name]
+            if field_name.startswith("rate_limits.") and field_name.endswith(".rpm"):
+                return "--rpm"
+            top, _, rest = field_name.partition(".")
+            flag = FLAGS.get(top, "--" + top.replace("_", "-"))
+            return flag + (f" ({rest})" if rest else "")
+        return f"field '{field_name}'"
+
+    def bad(self, field_name: str, value: Any, allowed: str) -> SpecError:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return SpecError(f"{self.source}: {self.name(field_name)} = {shown}: {allowed}")
+
+    def integer(self, field_name: str, value: Any, low: int, high: int | None = None) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not ok or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise self.bad(field_name, value, f"must be an integer {span}")
+        return int(value)
+
+    def number(self, field_name: str, value: Any, low: float, high: float | None = None,
+               above: bool = False) -> float:  # fmt: skip
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and value == value and (value > low if above else value >= low)
+        if not ok or (high is not None and value > high):
+            lower = f"> {low:g}" if above else f">= {low:g}"
+            span = f"{lower} and <= {high:g}" if high is not None else lower
+            raise self.bad(field_name, value, f"must be a number {span}")
+        return float(value)
+
+    def mapping(self, field_name: str, value: Any, keys: dict[str, Any] | None) -> dict:
+        """A mapping whose keys are among ``keys`` (name -> validator), or any str keys."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            allowed = f"keys among {', '.join(keys)}" if keys else "a mapping"
+            raise self.bad(field_name, value, f"must be a mapping ({allowed})")
+        if keys is not None:
+            unknown = sorted(str(k) for k in value if k not in keys)
+            if unknown:
+                raise self.bad(f"{field_name}.{unknown[0]}", value[unknown[0]],
+                               f"unknown key; valid: {', '.join(keys)}")  # fmt: skip
+            return {k: keys[k](f"{field_name}.{k}", v) for k, v in value.items()}
+        return dict(value)
+
+    def names(self, field_name: str, value: Any, choices: tuple[str, ...] | None = None,
+              nonempty: bool = False) -> tuple[str, ...]:  # fmt: skip
+        items = _as_tuple(value, field_name, self)
+        for item in items:
+            if not isinstance(item, str) or not item.strip():
+                raise self.bad(field_name, item, "each entry must be a non-empty string")
+            if choices is not None and item not in choices:
+                raise self.bad(field_name, item, f"must be among {', '.join(choices)}")
+        if nonempty and not items:
+            raise self.bad(field_name, value, "needs at least one entry")
+        return tuple(items)
+
+
+def _as_tuple(value: Any, key: str, check: _Check) -> tuple[Any, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     if isinstance(value, list | tuple):
         return tuple(value)
-    raise SpecError(f"'{key}' must be a list or a comma-separated string")
+    raise check.bad(key, value, "must be a list or a comma-separated string")
 
 
-def _model_entry(value: Any) -> ModelEntry:
-    if isinstance(value, str):
-        return ModelEntry(value)
-    if isinstance(value, dict) and "name" in value:
-        unknown = set(value) - {"name", "api_base", "style"}
+def _model_entry(value: Any, check: _Check) -> ModelEntry:
+    if isinstance(value, str) and value.strip():
+        return ModelEntry(value.strip())
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        unknown = sorted(set(value) - {"name", "api_base", "style"})
         if unknown:
-            raise SpecError(f"model entry {value['name']!r}: unknown key {sorted(unknown)[0]!r}")
-        return ModelEntry(value["name"], value.get("api_base"), value.get("style", "auto"))
-    raise SpecError("each model is a name or a mapping with 'name' (and api_base, style)")
+            raise check.bad(f"models.{unknown[0]}", value[unknown[0]],
+                            "unknown key; valid: name, api_base, style")  # fmt: skip
+        api_base, style = value.get("api_base"), value.get("style") or "auto"
+        if api_base is not None and not (
+            isinstance(api_base, str) and api_base.startswith(("http://", "https://"))
+        ):
+            raise check.bad("models.api_base", api_base, "must be an http(s) URL")  # fmt: skip
+        if style not in STYLES:
+            raise check.bad("models.style", style, f"must be one of {', '.join(STYLES)}")
+        return ModelEntry(value["name"], api_base, style)
+    raise check.bad("models", value, "each model is a name or a mapping with 'name' "
+                    "(and api_base, style)")  # fmt: skip
+
+
+def _limit(
+    check: _Check, value: Any, levels: tuple[str, ...], files: tuple[str, ...]
+) -> int | dict[str, int] | None:
+    """``limit``: concepts per level. Level names are checked here, or (when concept
+    files may add levels) by the runner once the concepts are loaded."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        valid = levels or LEVELS
+        for level, n in value.items():
+            if level not in valid and not (files and not levels):
+                raise check.bad(f"limit.{level}", n, f"unknown level; valid: {', '.join(valid)}")
+            check.integer(f"limit.{level}", n, 1)
+        return dict(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return check.integer("limit", value, 1)
+    raise check.bad("limit", value, "must be an integer >= 1 or a mapping level -> integer")
 
 
 def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
-    """Validate a mapping (from YAML or flags) into a RunSpec; errors name the field."""
+    """Validate a mapping (from YAML or flags) into a RunSpec; errors name the field.
+
+    Every field is checked for its type and range, and every nested mapping for unknown
+    keys, so that a typo fails here instead of silently changing the run.
+    """
+    check = _Check(source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a run spec is a mapping of fields")
-    known = {f.name for f in dataclasses.fields(RunSpec)} | {"task"}
-    unknown = sorted(set(data) - known)
+    known = [f.name for f in dataclasses.fields(RunSpec)] + ["task"]
+    unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
-        raise SpecError(
-            f"{source}: unknown field {unknown[0]!r}; known: {', '.join(sorted(known))}"
-        )
-    values = dict(data)
-    if "task" in values:  # one task: a shorthand for tasks: [task]
-        values["tasks"] = [values.pop("task")]
-    if "models" in values:
-        values["models"] = tuple(_model_entry(m) for m in _as_tuple(values["models"], "models"))
-    for key in ("tasks", "levels", "languages", "ids", "concept_files"):
-        if key in values:
-            values[key] = tuple(str(v) for v in _as_tuple(values[key], key))
-    try:
-        spec = RunSpec(**values)
-    except TypeError as exc:
-        raise SpecError(f"{source}: {exc}") from None
-    _check(spec, source)
-    return spec
+        raise check.bad(unknown[0], data[unknown[0]], f"unknown field; valid: {', '.join(known)}")
+    v = dict(data)
+    if "task" in v:  # one task: a shorthand for tasks: [task]
+        if "tasks" in v:
+            raise check.bad("task", v["task"], "give 'task' or 'tasks', not both")
+        v["tasks"] = [v.pop("task")]
+    out: dict[str, Any] = {}
+    if "name" in v:
+        if not isinstance(v["name"], str) or not _NAME_RE.match(v["name"]):
+            raise check.bad("name", v["name"], "must be letters, digits, '.', '_' or '-'")
+        out["name"] = v["name"]
+    if "tasks" in v:
+        out["tasks"] = check.names("tasks", v["tasks"], TASKS, nonempty=True)
+    if "models" in v:
+        out["models"] = tuple(_model_entry(m, check) for m in _as_tuple(v["models"], "models",
+                                                                         check))  # fmt: skip
+        if not out["models"]:
+            raise check.bad("models", v["models"], "needs at least one model")
+    for key in ("levels", "ids", "concept_files"):
+        if key in v:
+            out[key] = check.names(key, v[key])
+    if "languages" in v:
+        out["languages"] = check.names("languages", v["languages"], nonempty=True)
+    out["limit"] = _limit(
+        check, v.get("limit"), out.get("levels", RunSpec.levels), out.get("concept_files", ())
+    )
+    for key, low, high in (("samples", 1, 100_000), ("max_tokens", 1, 1_000_000),
+                           ("width", 8, 4096), ("height", 8, 4096),
+                           ("max_connections", 1, 4096), ("concept_seed", 0, None),
+                           ("seed", 0, None)):  # fmt: skip
+        if key in v:
+            out[key] = check.integer(key, v[key], low, high)
+    if "temperature" in v:
+        out["temperature"] = check.number("temperature", v["temperature"], 0, 2)
+    if "sandbox" in v:
+        if not isinstance(v["sandbox"], bool):
+            raise check.bad("sandbox", v["sandbox"], "must be true or false")
+        out["sandbox"] = v["sandbox"]
+    c = check
+    out["retry"] = c.mapping("retry", v.get("retry"), {
+        "max_retries": lambda f, x: c.integer(f, x, 0, 100),
+        "base_delay": lambda f, x: c.number(f, x, 0, 3600),
+        "max_delay": lambda f, x: c.number(f, x, 0, 86400),
+        "timeout": lambda f, x: c.number(f, x, 0, 86400, above=True),
+    })  # fmt: skip
+    limits = {"max_connections": lambda f, x: c.integer(f, x, 1, 4096),
+              "rpm": lambda f, x: c.number(f, x, 0, above=True)}  # fmt: skip
+    out["rate_limits"] = {
+        str(provider): c.mapping(f"rate_limits.{provider}", value, limits)
+        for provider, value in c.mapping("rate_limits", v.get("rate_limits"), None).items()
+    }
+    out["recognize"] = c.mapping("recognize", v.get("recognize"), {
+        "modes": lambda f, x: list(c.names(f, x, ("choice", "free"), nonempty=True)),
+        "options": lambda f, x: c.integer(f, x, 2, 10),
+        "sources": lambda f, x: list(c.names(f, x, nonempty=True)),
+        "languages": lambda f, x: list(c.names(f, x, nonempty=True)),
+    })  # fmt: skip
+    out["correct"] = c.mapping("correct", v.get("correct"), {
+        "rounds": lambda f, x: c.integer(f, x, 1, 20),
+    })  # fmt: skip
+    return RunSpec(**out)
 
 
-def _check(spec: RunSpec, source: str) -> None:
-    def bad(field_name: str, problem: str) -> SpecError:
-        return SpecError(f"{source}: field '{field_name}' {problem}")
-
-    if not spec.tasks or set(spec.tasks) - set(TASKS):
-        raise bad("tasks", f"must be among {TASKS}")
-    if set(spec.recognize) - {"modes", "options", "sources", "languages"}:
-        raise bad("recognize", "keys must be among modes, options, sources, languages")
-    if set(spec.correct) - {"rounds"}:
-        raise bad("correct", "keys must be among rounds")
-    if not spec.models:
-        raise bad("models", "needs at least one model")
-    for entry in spec.models:
-        if entry.style not in STYLES:
-            raise bad("models", f"style of {entry.name} must be one of {STYLES}")
-    if not spec.languages:
-        raise bad("languages", "needs at least one language")
-    for key, low in (
-        ("samples", 1),
-        ("max_tokens", 1),
-        ("width", 8),
-        ("height", 8),
-        ("max_connections", 1),
-    ):
-        value = getattr(spec, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise bad(key, f"must be an integer >= {low}")
-    if not isinstance(spec.temperature, int | float) or not 0 <= spec.temperature <= 2:
-        raise bad("temperature", "must be a number between 0 and 2")
-    if spec.limit is not None and not isinstance(spec.limit, int | dict):
-        raise bad("limit", "must be an integer or a mapping level -> integer")
-    if set(spec.retry) - _RETRY_KEYS:
-        raise bad("retry", f"keys must be among {sorted(_RETRY_KEYS)}")
-    for provider, limits in spec.rate_limits.items():
-        if not isinstance(limits, dict) or set(limits) - _LIMIT_KEYS:
-            raise bad("rate_limits", f"{provider}: keys must be among {sorted(_LIMIT_KEYS)}")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def load_spec(path: str | Path) -> RunSpec:

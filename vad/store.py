@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vad.errors import VadError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -25,6 +27,10 @@ CREATE TABLE IF NOT EXISTS responses (
     response TEXT NOT NULL
 );
 """
+
+
+class StoreError(VadError):
+    """The response store cannot be opened or read."""
 
 
 def canonical_json(value: Any) -> str:
@@ -44,10 +50,19 @@ class ResponseStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._db.execute("SELECT key, model, created, request, response FROM responses "
+                             "LIMIT 1").fetchall()  # fmt: skip
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the response store {self.path} cannot be used ({exc}). Move it aside "
+                f"(mv {self.path} {self.path}.damaged) or pass --cache another path; replies "
+                "it held will be requested again"
+            ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:

@@ -125,3 +125,45 @@ def test_missing_file_and_clash_with_builtin(tmp_path: Path) -> None:
     clash.write_text("id,level,caption\nobj-cat,objects,another cat\n")
     with pytest.raises(VadError, match="'obj-cat' appears in both"):
         load_concepts(extra_files=[clash])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("bom.csv", "id,level,caption\r\ncafe-1,objects,a café\r\n"),
+        ("bom.jsonl", '{"id": "cafe-1", "level": "objects", "caption": "a café"}\n'),
+    ],
+)
+def test_utf8_with_a_bom_loads(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    [concept] = read_concept_file(path)
+    assert (concept.id, concept.level, concept.caption) == ("cafe-1", "objects", "a café")
+    assert concept.attrs == {}  # the BOM did not turn the first column into '\ufeffid'
+
+
+def test_latin1_is_refused_with_the_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("id,level,caption\ncafe-1,objects,a café\n".encode("latin-1"))
+    with pytest.raises(ConceptFileError) as info:
+        read_concept_file(path)
+    offset = len(b"id,level,caption\ncafe-1,objects,a caf")
+    message = str(info.value)
+    assert str(path) in message and "line 2" in message
+    assert f"byte {offset} is 0xe9" in message and "save it as UTF-8" in message
+
+
+def test_a_bad_encoding_is_one_error_line_in_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vad.cli import main
+
+    path = tmp_path / "latin.jsonl"
+    data = '{"id": "c", "level": "objects", "caption": "café"}\n'.encode("latin-1")
+    path.write_bytes(data)
+    assert main(["concepts", "--concepts", str(path)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(f"error: {path}, line 1") and "\n" not in err
+    assert f"byte {data.index(0xE9)} is 0xe9" in err and "save it as UTF-8" in err
+    assert "Traceback" not in captured.err + captured.out

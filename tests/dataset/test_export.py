@@ -204,3 +204,80 @@ def test_a_symlinked_image_is_never_read(tmp_path: Path) -> None:
     assert cands["c1"].status == "missing_image" and cands["c1"].image is None
     assert cands["c0"].status == "missing_image" and cands["c0"].image is None
     assert "not a regular file" in cands["c1"].reason
+
+
+def _export_cli(tmp_path: Path, *extra: str) -> int:
+    from vad.cli import main
+
+    out = tmp_path / "cli-out"
+    return main(["dataset", "export", "demo", "--out", str(out), "--no-progress", *extra])
+
+
+def test_missing_images_fail_the_export_and_name_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path / "runs" / "demo-5")
+    for name in ("a.png", "b.png"):  # 2 of 6 drawings: above 1% and above one
+        (run / "images" / name).unlink()
+
+    assert _export_cli(tmp_path) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 2 of 6 drawings") and "\n" not in err
+    assert "2 missing_image" in err and str(run / "images" / "a.png") in err
+    assert "--allow-missing" in err
+    assert not (tmp_path / "cli-out").exists()  # nothing half-written is left behind
+
+
+def test_allow_missing_exports_the_rest_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path / "runs" / "demo-6")
+    for name in ("a.png", "b.png"):
+        (run / "images" / name).unlink()
+    (run / "images" / "e.png").write_bytes(b"\x89PNG\r\n")  # cut short: found on reading
+
+    assert _export_cli(tmp_path, "--allow-missing") == 0
+    out, err = capsys.readouterr()
+    assert "'missing_image': 3" in out and "'render_failed': 1" in out
+    assert err.startswith("warning: 3 of 6 drawings were left out") and "missing_image" in err
+    rejected = pd.read_parquet(tmp_path / "cli-out" / "rejected.parquet").set_index("concept")
+    assert list(rejected.loc[["c0", "c1", "c5"], "drop"]) == ["missing_image"] * 3
+    assert "not a regular file" in rejected.loc["c0", "drop_reason"]
+    assert "cannot be read as an image" in rejected.loc["c5", "drop_reason"]
+    assert rejected.loc["c4", "drop"] == "render_failed"
+
+
+def test_failed_model_calls_count_as_lost_but_one_loss_is_tolerated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path / "runs" / "demo-7")
+    (run / "images" / "a.png").unlink()  # one lost drawing: a warning, not an error
+    assert _export_cli(tmp_path) == 0
+    assert "warning: 1 of 6 drawings" in capsys.readouterr().err
+
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    record = json.loads(lines[1])
+    record.update(status="model_error", image=None, error="rate limited")
+    lines[1] = json.dumps(record)
+    (run / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    assert _export_cli(tmp_path, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "1 missing_image, 1 model_error" in err and "run the same run command again to redo them" in err
+
+
+def test_a_garbled_line_is_skipped_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _run(tmp_path / "runs" / "demo-8")
+    samples = run / "samples.jsonl"
+    lines = samples.read_bytes().splitlines(keepends=True)
+    lines.insert(2, b'{"sample_id": "draw:m:svg:cX:0", "task": "dr\xff\n')  # garbled middle
+    lines.insert(4, b"[1, 2]\n")  # JSON, but not a record
+    samples.write_bytes(b"".join(lines) + b'{"sample_id": "draw:m:svg:c9:0", "ta')  # torn tail
+
+    assert _export_cli(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "3 images in 3 classes" in out
+    assert "damaged lines skipped: 3 (first: demo-8/samples.jsonl line 3: not UTF-8 (byte 44))" in out
+    record = json.loads((tmp_path / "cli-out" / "export.json").read_text())
+    assert record["counts"]["damaged_lines"] == 3 and record["counts"]["candidates"] == 6

@@ -40,7 +40,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     rows = list(csv.DictReader((site / "draw.csv").open()))
     assert {r["level"] for r in rows} == {"shapes", "objects"}
-    assert all(r["render rate %"] == "100.00" and r["n"] == "4" for r in rows)
+    assert all(
+        r["render rate %"] == "100.00"
+        and r["n scored"] == "4"
+        and r["n asked"] == "4"
+        and r["not scored"] == "0"
+        for r in rows
+    )
     assert all(r["CLIP top-1 %"] == "unavailable" for r in rows)
     run_dir = next((site.parent / "runs").glob("board-*"))
     records = read_samples(run_dir / "samples.jsonl")

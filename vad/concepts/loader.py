@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import random
 import re
@@ -60,8 +62,28 @@ def _check_row(row: dict[str, Any], path: str, line: int) -> Concept:
     return Concept(cid, level, caption, {**extra, **attrs}, source=path)
 
 
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 with or without a BOM; any other encoding is refused."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VadError(f"cannot read concept file {path} ({exc.strerror}): check it") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = bom + exc.start
+        utf16 = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ConceptFileError(
+            str(path),
+            data[:offset].count(b"\n") + 1,
+            "-",
+            f"not UTF-8 text: byte {offset} is 0x{data[offset]:02x}{utf16}; save it as UTF-8",
+        ) from None
+
+
 def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("id", "level", "caption") if c not in (reader.fieldnames or [])]
         if missing:
@@ -80,7 +102,7 @@ def _rows_csv(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 
 
 def _rows_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as fh:
+    with io.StringIO(_read_text(path), newline=None) as fh:
         for number, text in enumerate(fh, start=1):
             if not text.strip():
                 continue

@@ -8,6 +8,13 @@ Layout of an export folder::
                                 round, render status, hashes, source sample)
     rejected.parquet            one row per dropped candidate, with the reason
     export.json                 sources, filters, resize policy, counts, versions
+
+Drawings dropped for reasons other than the model's rendering (``LOST_DROPS``: an image
+file missing or unreadable, a model call or renderer that failed and is redone by a
+re-run) are not data about the model. An export that loses more than ``LOST_SHARE`` of
+its candidates, and more than one, that way fails unless ``allow_missing`` is set.
+Lines of samples.jsonl that are not records (garbled, or a partial last line) are
+skipped and counted.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import re
 import shutil
 import tarfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from tqdm import tqdm
 
 from vad.dataset.images import (
@@ -37,19 +45,34 @@ from vad.dataset.images import (
 )
 from vad.errors import DatasetError
 from vad.fsutil import contained
-from vad.rundir import MANIFEST, now_iso, read_samples, write_json_atomic
+from vad.rundir import (
+    MANIFEST,
+    RETRY_STATUSES,
+    SAMPLES,
+    now_iso,
+    scan_samples,
+    write_json_atomic,
+)
 
 LABEL_FIELDS = ("concept", "level", "model", "language", "task")
+MISSING = "missing_image"
+LOST_DROPS = (MISSING, *sorted(RETRY_STATUSES))  # not the model's rendering
+LOST_SHARE = 0.01  # an export may lose this share of its candidates (and one) that way
+DAMAGED = "damaged_line"  # status of a samples.jsonl line that is not a record
 
 
 @dataclass
 class Candidate:
-    """One image offered for export: ``image`` is None when the render failed."""
+    """One image offered for export: ``image`` is None when there is none to export.
+
+    ``drop`` says why, then: ``render_failed`` (the model's drawing did not render), or
+    one of ``LOST_DROPS``. A ``DAMAGED`` candidate is an unreadable samples line."""
 
     image: Path | None
     status: str
     reason: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    drop: str = "render_failed"
 
 
 @dataclass
@@ -60,39 +83,76 @@ class ExportOptions:
     max_dominant: float = 0.995
     shard_size: int = 1000
     overwrite: bool = False
+    allow_missing: bool = False  # export even when many drawings are lost (LOST_DROPS)
 
 
 def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candidate]:
-    """The drawn images of a run folder (draw and correct records), in file order."""
+    """The drawn images of a run folder (draw and correct records), in file order.
+
+    A line of samples.jsonl that is not a sample record comes as a ``DAMAGED``
+    candidate: the export counts it and goes on."""
     if label_by not in LABEL_FIELDS:
         raise DatasetError(f"cannot label by {label_by!r}: choose from {', '.join(LABEL_FIELDS)}")
     if not (run_dir / MANIFEST).is_file():
         raise DatasetError(f"{run_dir} is not a run folder (no {MANIFEST}): see `vad runs`")
-    for record in read_samples(run_dir / "samples.jsonl"):
-        if record.get("task") not in ("draw", "correct"):
+    for number, record in _sample_lines(run_dir / SAMPLES):
+        if isinstance(record, dict) and record.get("task") not in ("draw", "correct"):
             continue
-        image = record.get("image")
-        path = contained(run_dir, image) if image else None  # no escape, no symlinked folder
-        meta = {
-            "sample_id": record["sample_id"],
-            "source": run_dir.name,
-            "task": record["task"],
-            "concept": record.get("concept_id", ""),
-            "level": record.get("level", ""),
-            "caption": record.get("caption", ""),
-            "model": record.get("model", ""),
-            "language": record.get("language", ""),
-            "round": int(record.get("round") or 0),
-        }
-        meta["label"] = meta[label_by]
-        render = record.get("render") or {}
-        status = record.get("status", "")
-        if status == "ok" and (path is None or path.is_symlink() or not path.is_file()):
-            status, render = (
-                "missing_image",
-                {"reason": f"{image} is not a regular file in the run folder"},
-            )
-        yield Candidate(path if status == "ok" else None, status, render.get("reason", ""), meta)
+        try:
+            if isinstance(record, str):
+                raise ValueError(record)
+            yield _candidate(run_dir, record, label_by)
+        except (KeyError, TypeError, ValueError) as exc:
+            where = f"{run_dir.name}/{SAMPLES} line {number}: {exc}"
+            yield Candidate(None, DAMAGED, where, {"source": run_dir.name})
+
+
+def _sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record) for each line of a samples file; a str says what is wrong."""
+    scan = scan_samples(path)
+    items: list[tuple[int, dict[str, Any] | str]] = list(scan.records)
+    items += [(number, reason) for number, _, reason in scan.damaged]
+    if scan.torn_tail:
+        items.append((len(scan.records) + len(scan.damaged) + 1, "a partial last line"))
+    yield from sorted(items, key=lambda item: item[0])
+
+
+def _meta(run_dir: Path, record: dict[str, Any], label_by: str) -> dict[str, Any]:
+    if not isinstance(record.get("sample_id"), str):
+        raise ValueError("a record with no sample_id")
+    meta = {
+        "sample_id": record["sample_id"],
+        "source": run_dir.name,
+        "task": record["task"],
+        "concept": record.get("concept_id", ""),
+        "level": record.get("level", ""),
+        "caption": record.get("caption", ""),
+        "model": record.get("model", ""),
+        "language": record.get("language", ""),
+        "round": int(record.get("round") or 0),
+    }
+    meta["label"] = meta[label_by]
+    return meta
+
+
+def _candidate(run_dir: Path, record: dict[str, Any], label_by: str) -> Candidate:
+    meta = _meta(run_dir, record, label_by)
+    status = str(record.get("status", ""))
+    render = record.get("render")
+    reason = str(render.get("reason") or "") if isinstance(render, dict) else ""
+    if status in RETRY_STATUSES:  # a failed model call or renderer: a re-run redoes it
+        error = str(record.get("error") or reason)
+        return Candidate(None, status, error, meta, drop=status)
+    if status != "ok":
+        return Candidate(None, status, reason, meta)
+    image = record.get("image")
+    named = isinstance(image, str) and image
+    path = contained(run_dir, image) if named else None  # no escape, no symlinked folder
+    if path is None or path.is_symlink() or not path.is_file():
+        what = f"{run_dir / image}" if named else f"the image of {meta['sample_id']}"
+        why = f"{what} is not a regular file in the run folder"
+        return Candidate(None, MISSING, why, meta, drop=MISSING)
+    return Candidate(path, status, "", meta)
 
 
 def _slug(text: str) -> str:
@@ -135,6 +195,60 @@ class _ShardWriter:
             self.tar = None
 
 
+def too_many_lost(lost: int, candidates: int) -> bool:
+    """Whether losing ``lost`` of ``candidates`` drawings (LOST_DROPS) must stop an export:
+    more than ``LOST_SHARE`` of them, and more than one."""
+    return lost > max(1.0, LOST_SHARE * candidates)
+
+
+def _lost_error(lost: list[tuple[str, str]], candidates: int) -> str:
+    """One line: how many drawings are lost and why, one example, and the fix."""
+    kinds = Counter(drop for drop, _ in lost)
+    what = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    example = next((why for drop, why in lost if drop == MISSING), lost[0][1])
+    fix = "run the same run command again to redo them (or put the image files back)"
+    return (
+        f"{len(lost)} of {candidates} drawings would be left out for reasons other than the "
+        f"model's rendering ({what}; e.g. {example[:200]}): {fix}, "
+        "or pass --allow-missing to export without them"
+    )
+
+
+def _check_lost(lost: list[tuple[str, str]], candidates: int, opts: ExportOptions) -> None:
+    if not opts.allow_missing and too_many_lost(len(lost), candidates):
+        raise DatasetError(_lost_error(lost, candidates))
+
+
+def _precheck(candidates: Iterable[Candidate], opts: ExportOptions) -> None:
+    """Fail before any work when a list of candidates already loses too many drawings."""
+    if not isinstance(candidates, Sequence):
+        return
+    lost = [(c.drop, c.reason) for c in candidates if c.image is None and c.drop in LOST_DROPS]
+    _check_lost(lost, sum(c.status != DAMAGED for c in candidates), opts)
+
+
+def _load(path: Path) -> Image.Image | str:
+    """The image at ``path``, or why it cannot be read."""
+    try:
+        return load_rgb(path)
+    except (DatasetError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        return f"{path} cannot be read as an image: {e}"
+
+
+def lost_warning(record: dict[str, Any]) -> str | None:
+    """A line for stderr when an export left drawings out for non-render reasons."""
+    dropped = record["counts"]["dropped"]
+    kinds = {k: dropped[k] for k in LOST_DROPS if dropped.get(k)}
+    if not kinds:
+        return None
+    what = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    return (
+        f"warning: {sum(kinds.values())} of {record['counts']['candidates']} drawings were "
+        f"left out for reasons other than the model's rendering ({what}): "
+        "see rejected.parquet in the export folder"
+    )
+
+
 def export(
     candidates: Iterable[Candidate],
     out: Path,
@@ -146,63 +260,116 @@ def export(
     """Filter, dedupe and write ``candidates`` to ``out``; returns the export record.
 
     With ``limit``, stops once that many images are kept (procedural sources are
-    open-ended: they yield until the export has enough distinct images)."""
-    import pandas as pd
-
+    open-ended: they yield until the export has enough distinct images). Raises
+    DatasetError, leaving no export behind, when too many drawings are lost
+    (``too_many_lost``) unless ``options.allow_missing``."""
     opts = options or ExportOptions()
+    _precheck(candidates, opts)
     _prepare_out(out, opts.overwrite)
+    try:
+        kept, rejected, damaged = _export_images(candidates, out, opts, progress, limit)
+        lost = [(r["drop"], r["drop_reason"]) for r in rejected if r["drop"] in LOST_DROPS]
+        _check_lost(lost, len(kept) + len(rejected), opts)
+        if not kept:
+            raise DatasetError(
+                f"nothing to export: all {len(rejected)} candidates were dropped "
+                f"({dict(Counter(r['drop'] for r in rejected))})"
+            )
+        return _write_record(out, opts, sources, kept, rejected, damaged)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # a half-written folder is no export
+        raise
+
+
+def _export_images(
+    candidates: Iterable[Candidate],
+    out: Path,
+    opts: ExportOptions,
+    progress: bool,
+    limit: int | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Write the images that pass; return the kept rows, rejected rows, damaged lines."""
     index = PHashIndex(opts.dedupe_distance) if opts.dedupe_distance >= 0 else None
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
+    damaged: list[str] = []
     shards = _ShardWriter(out / "shards", opts.shard_size)
     bar = tqdm(candidates, desc="export", unit="img", disable=not progress)
-    for cand in bar:
-        if limit is not None and len(kept) >= limit:
-            break
-        row = {**cand.meta, "status": cand.status}
-        if cand.image is None:
-            reason = f"render {cand.status}: {cand.reason}"[:300]
-            rejected.append({**row, "drop": "render_failed", "drop_reason": reason})
-            continue
-        img = load_rgb(cand.image)
-        row["orig_width"], row["orig_height"] = img.size
-        reason = blank_reason(img, opts.min_std, opts.max_dominant)
-        if reason:
-            rejected.append({**row, "drop": "blank", "drop_reason": reason})
-            continue
-        img = fit_square(img, opts.size)
-        h = phash(img)
-        row["phash"] = f"{h:016x}"
-        if index is not None:
-            thumb = colour_thumb(img)
-            match = index.match(h, thumb)
-            if match >= 0:
-                dup = f"near-duplicate of {kept[match]['id']}"
-                rejected.append({**row, "drop": "duplicate", "drop_reason": dup})
+    try:
+        for cand in bar:
+            if limit is not None and len(kept) >= limit:
+                break
+            if cand.status == DAMAGED:
+                damaged.append(cand.reason)
                 continue
-            index.add(h, thumb)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", optimize=False)
-        png = buf.getvalue()
-        row["sha256"] = hashlib.sha256(png).hexdigest()
-        row["id"] = hashlib.sha256(row["sample_id"].encode()).hexdigest()[:16]
-        label = _slug(str(row.get("label", "")))
-        rel = Path("images") / label / f"{row['id']}.png"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_bytes(png)
-        row["file"] = str(rel)
-        row["shard"] = shards.add(row["id"], png, row)
-        kept.append(row)
-    shards.close()
-    bar.close()
-    close = getattr(candidates, "close", None)
-    if close is not None:  # stop an open-ended generator (and its renderers) now
-        close()
-    if not kept:
-        raise DatasetError(
-            f"nothing to export: all {len(rejected)} candidates were dropped "
-            f"({dict(Counter(r['drop'] for r in rejected))})"
+            row = _keep(cand, out, opts, index, kept, shards)
+            (rejected if "drop" in row else kept).append(row)
+    finally:
+        shards.close()
+        bar.close()
+        close = getattr(candidates, "close", None)
+        if close is not None:  # stop an open-ended generator (and its renderers) now
+            close()
+    return kept, rejected, damaged
+
+
+def _keep(
+    cand: Candidate,
+    out: Path,
+    opts: ExportOptions,
+    index: PHashIndex | None,
+    kept: list[dict[str, Any]],
+    shards: _ShardWriter,
+) -> dict[str, Any]:
+    """Judge one candidate: a kept row (its image written), or a row with ``drop``."""
+    row = {**cand.meta, "status": cand.status}
+    if cand.image is None:
+        why = (
+            f"render {cand.status}: {cand.reason}" if cand.drop == "render_failed" else cand.reason
         )
+        return {**row, "drop": cand.drop, "drop_reason": why[:300]}
+    img = _load(cand.image)
+    if isinstance(img, str):
+        return {**row, "status": MISSING, "drop": MISSING, "drop_reason": img[:300]}
+    row["orig_width"], row["orig_height"] = img.size
+    reason = blank_reason(img, opts.min_std, opts.max_dominant)
+    if reason:
+        return {**row, "drop": "blank", "drop_reason": reason}
+    img = fit_square(img, opts.size)
+    h = phash(img)
+    row["phash"] = f"{h:016x}"
+    if index is not None:
+        thumb = colour_thumb(img)
+        match = index.match(h, thumb)
+        if match >= 0:
+            dup = f"near-duplicate of {kept[match]['id']}"
+            return {**row, "drop": "duplicate", "drop_reason": dup}
+        index.add(h, thumb)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    png = buf.getvalue()
+    row["sha256"] = hashlib.sha256(png).hexdigest()
+    row["id"] = hashlib.sha256(row["sample_id"].encode()).hexdigest()[:16]
+    label = _slug(str(row.get("label", "")))
+    rel = Path("images") / label / f"{row['id']}.png"
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    (out / rel).write_bytes(png)
+    row["file"] = str(rel)
+    row["shard"] = shards.add(row["id"], png, row)
+    return row
+
+
+def _write_record(
+    out: Path,
+    opts: ExportOptions,
+    sources: list[str] | None,
+    kept: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+    damaged: list[str],
+) -> dict[str, Any]:
+    """Write the parquet tables and export.json; return the export record."""
+    import pandas as pd
+
     pd.DataFrame(kept).to_parquet(out / "metadata.parquet", index=False)
     columns = None if rejected else ["sample_id", "drop", "drop_reason"]
     pd.DataFrame(rejected, columns=columns).to_parquet(out / "rejected.parquet", index=False)
@@ -216,6 +383,7 @@ def export(
             "min_grey_std": opts.min_std,
             "max_dominant_colour": opts.max_dominant,
             "phash_max_distance": opts.dedupe_distance,
+            "allow_missing": opts.allow_missing,
         },
         "counts": {
             "candidates": len(kept) + len(rejected),
@@ -223,7 +391,9 @@ def export(
             "dropped": dict(Counter(r["drop"] for r in rejected)),
             "labels": len({r["file"].split("/")[1] for r in kept}),
             "shards": len(list((out / "shards").glob("*.tar"))),
+            "damaged_lines": len(damaged),
         },
+        "damaged_lines": damaged[:100],
     }
     write_json_atomic(out / "export.json", record)
     return record

@@ -6,6 +6,7 @@ import csv
 import html
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +22,46 @@ from vad.leaderboard.tables import (
     is_percent,
     recognize_table,
 )
-from vad.rundir import find_run
+from vad.rundir import QUARANTINE, RunStateError, find_run, quarantined, scan_samples
 from vad.scoring.clip import ClipScorer, scorer_from_env
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
 
 
-def _load(runs: list[str], root: Path) -> tuple[list[Sample], list[dict[str, Any]], dict]:
+def _load(
+    runs: list[str], root: Path
+) -> tuple[list[Sample], list[dict[str, Any]], dict[str, Path], list[str]]:
+    """Samples (run, line number, record) of every run, their manifests, and warnings.
+
+    Damaged lines and damaged manifests are skipped and named, never fatal.
+    """
     samples: list[Sample] = []
-    manifests, folders = [], {}
+    manifests, folders, warnings = [], {}, []
     for name in runs:
         folder = find_run(root, name)
-        manifest = folder.read_manifest()
         run_id = folder.path.name
+        try:
+            manifest = folder.read_manifest()
+        except RunStateError as exc:
+            warnings.append(str(exc))
+            manifest = {"status": "damaged"}
         manifests.append({**manifest, "run": run_id})
         folders[run_id] = folder.path
-        with folder.samples_path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.endswith("\n"):
-                    samples.append((run_id, number, json.loads(line)))
-    return samples, manifests, folders
+        scan = scan_samples(folder.samples_path)
+        samples += [(run_id, number, record) for number, record in scan.records]
+        if scan.damaged:
+            warnings.append(scan.note(folder.samples_path))
+        if n := quarantined(folder.path):
+            warnings.append(f"{run_id}: {n} damaged line(s) were moved aside into "
+                            f"{QUARANTINE} and their samples redone")  # fmt: skip
+    return samples, manifests, folders, warnings
+
+
+SCORED_NOTE = (
+    "Rates count scored samples only (the model answered: its drawing rendered or failed "
+    "for a reason it caused); samples whose model call or host failed are not scored and "
+    "are counted apart."
+)
 
 
 def _cell_text(value: Estimate | str, column: str) -> str:
@@ -53,10 +74,9 @@ def _write_csv(table: Table, path: Path) -> None:
         head = list(table.key_columns)
         for col in table.value_columns:
             head += [col, f"{col} low", f"{col} high"]
-        writer.writerow([*head, "n", "runs"])
+        writer.writerow([*head, "n scored", "n asked", "not scored", "runs"])
         for row in table.rows:
             cells = [row.key[k] for k in table.key_columns]
-            n = 0
             for col in table.value_columns:
                 value = row.values[col]
                 if isinstance(value, Estimate):
@@ -66,23 +86,24 @@ def _write_csv(table: Table, path: Path) -> None:
                         f"{value.low * scale:.2f}",
                         f"{value.high * scale:.2f}",
                     ]
-                    n = max(n, value.n)
                 else:
                     cells += [value, "", ""]
-            writer.writerow([*cells, n, " ".join(sorted({r for r, _ in row.evidence}))])
+            runs = " ".join(sorted({r for r, _ in row.evidence}))
+            writer.writerow([*cells, row.scored, row.asked, row.not_scored_text(), runs])
 
 
-def _markdown(tables: list[Table], manifests: list[dict[str, Any]]) -> str:
-    out = ["# vad leaderboard", ""]
+def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: list[str]) -> str:
+    out = ["# vad leaderboard", "", SCORED_NOTE, ""]
+    out += [f"> warning: {w}" for w in warnings] + ([""] if warnings else [])
     for table in tables:
         out += [f"## {table.title}", "", table.note, ""]
-        cols = [*table.key_columns, *table.value_columns, "n"]
+        cols = [*table.key_columns, *table.value_columns, "scored / asked", "not scored"]
         out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for row in table.rows:
-            n = max((v.n for v in row.values.values() if isinstance(v, Estimate)), default=0)
             cells = [row.key[k] for k in table.key_columns]
             cells += [_cell_text(row.values[c], c) for c in table.value_columns]
-            out.append("| " + " | ".join([*cells, str(n)]) + " |")
+            cells += [f"{row.scored} / {row.asked}", row.not_scored_text()]
+            out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out += ["## Provenance", ""]
     for m in manifests:
@@ -139,6 +160,7 @@ def build_leaderboard(
     out: str | Path,
     root: str | Path | None = None,
     clip: ClipScorer | str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Write index.html, one page per model, <table>.csv, leaderboard.md, evidence.jsonl.
 
@@ -146,7 +168,9 @@ def build_leaderboard(
     """
     site = Path(out)
     site.mkdir(parents=True, exist_ok=True)
-    samples, manifests, folders = _load(runs, runs_dir(root))
+    samples, manifests, folders, warnings = _load(runs, runs_dir(root))
+    for line in warnings if warn is not None else ():
+        warn(line)
     clip = scorer_from_env() if clip is None else clip
     if isinstance(clip, str):
         note, scores = clip, None
@@ -159,9 +183,12 @@ def build_leaderboard(
     models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
     model_pages = {m: f"model-{''.join(c if c.isalnum() else '_' for c in m)}.html"
                    for m in models}  # fmt: skip
-    body = ["<h1>vad leaderboard</h1>",
-            f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
-            "95% bootstrap intervals; click a header to sort.</p>"]  # fmt: skip
+    body = [
+        "<h1>vad leaderboard</h1>",
+        f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
+        f"95% bootstrap intervals; click a header to sort. {html.escape(SCORED_NOTE)}</p>",
+    ]
+    body += [f"<p class='warn'>warning: {html.escape(w)}</p>" for w in warnings]  # fmt: skip
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
         for table in tables:
             body.append(table_html(table, model_pages))
@@ -178,7 +205,7 @@ def build_leaderboard(
     (site / "index.html").write_text(page("vad leaderboard", "\n".join(body)), encoding="utf-8")
     for model, name in model_pages.items():
         (site / name).write_text(_model_page(model, samples, folders, site), encoding="utf-8")
-    (site / "leaderboard.md").write_text(_markdown(tables, manifests), encoding="utf-8")
+    (site / "leaderboard.md").write_text(_markdown(tables, manifests, warnings), encoding="utf-8")
     return site
 
 

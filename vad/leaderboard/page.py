@@ -15,6 +15,7 @@ table.scores th{cursor:pointer;background:#f3f3f3}
 td.na{color:#888;font-style:italic}
 td.fail{color:#a33;font-size:12px;width:112px;text-align:center}
 .note{color:#555;font-size:13px}
+.warn{color:#a33;font-weight:bold}
 """
 SORT = """
 document.querySelectorAll('table.scores').forEach(function(t){
@@ -43,7 +44,8 @@ def page(title: str, body: str) -> str:
 
 def table_html(table: Table, model_pages: dict[str, str]) -> str:
     head = "".join(
-        f"<th>{html.escape(c)}</th>" for c in [*table.key_columns, *table.value_columns, "n"]
+        f"<th>{html.escape(c)}</th>"
+        for c in [*table.key_columns, *table.value_columns, "scored / asked", "not scored"]
     )
     rows = []
     for row in table.rows:
@@ -53,18 +55,19 @@ def table_html(table: Table, model_pages: dict[str, str]) -> str:
             if k == "model" and row.key[k] in model_pages:
                 text = f"<a href='{model_pages[row.key[k]]}'>{text}</a>"
             cells.append(f"<td>{text}</td>")
-        n = 0
         for col in table.value_columns:
             value = row.values[col]
             if isinstance(value, Estimate):
-                n = max(n, value.n)
                 text = value.format(percent=is_percent(col))
                 cells.append(f"<td data-v='{value.mean:.6f}'>{text}</td>")
             else:
                 cells.append(f"<td class='na'>{html.escape(value)}</td>")
-        cells.append(f"<td>{n}</td>")
+        cells.append(f"<td data-v='{row.scored}'>{row.scored} / {row.asked}</td>")
+        missed = "warn" if row.not_scored else ""
+        cells.append(f"<td class='{missed}'>{html.escape(row.not_scored_text())}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    body = "".join(rows) or f"<tr><td colspan='{len(table.key_columns) + 3}'>no samples</td></tr>"
+    span = len(table.key_columns) + len(table.value_columns) + 2
+    body = "".join(rows) or f"<tr><td colspan='{span}'>no samples</td></tr>"
     return (f"<h2 id='{table.name}'>{table.title}</h2><p class='note'>"
             f"{html.escape(table.note)}</p><table class='scores' id='table-{table.name}'>"
             f"<tr>{head}</tr>{body}</table>")  # fmt: skip

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vad.outcomes import is_scored
 from vad.scoring.stats import Estimate, bootstrap_mean
 
 Key = tuple[str, ...]
@@ -14,11 +15,21 @@ Key = tuple[str, ...]
 
 @dataclass
 class Row:
-    """One table row: its key, its estimates, and the lines of samples.jsonl behind it."""
+    """One table row: its key, its estimates, and the lines of samples.jsonl behind it.
+
+    ``asked`` counts every sample of the row; rates use only the ``scored`` ones. What
+    was not scored (failed model calls, host failures) is counted by status apart.
+    """
 
     key: dict[str, str]
     values: dict[str, Estimate | str]
     evidence: list[tuple[str, int]] = field(default_factory=list)  # (run, line number)
+    asked: int = 0
+    scored: int = 0
+    not_scored: dict[str, int] = field(default_factory=dict)
+
+    def not_scored_text(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.not_scored.items())) or "0"
 
 
 @dataclass
@@ -45,7 +56,14 @@ def _group(
 
 
 def _row(keys: list[str], key: Key, items: list[Sample], values: dict[str, Estimate | str]) -> Row:
-    return Row(dict(zip(keys, key, strict=True)), values, [(r, ln) for r, ln, _ in items])
+    """A row over ``items`` (every sample asked); ``values`` must use scored ones only."""
+    missed = Counter(str(rec.get("status")) for _, _, rec in items if not is_scored(rec))
+    return Row(dict(zip(keys, key, strict=True)), values, [(r, ln) for r, ln, _ in items],
+               len(items), len(items) - sum(missed.values()), dict(missed))  # fmt: skip
+
+
+def _scored(items: list[Sample]) -> list[Sample]:
+    return [item for item in items if is_scored(item[2])]
 
 
 def is_percent(column: str) -> bool:
@@ -83,9 +101,10 @@ def draw_table(
     keys = ["model", "level", "language"]
     rows = []
     for key, items in _group(samples, keys, lambda r: r.get("task") == "draw").items():
-        rendered = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in items]
+        scored = _scored(items)
+        rendered = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in scored]
         rows.append(_row(keys, key, items, {"render rate %": bootstrap_mean(rendered),
-                                            **_clip_values(items, scores)}))  # fmt: skip
+                                            **_clip_values(scored, scores)}))  # fmt: skip
     return Table("draw", "Draw", keys,
                  ["render rate %", "CLIP top-1 %", "CLIP top-5 %", "CLIPScore", "diversity"],
                  rows, clip_note)  # fmt: skip
@@ -94,13 +113,13 @@ def draw_table(
 def recognize_table(samples: list[Sample]) -> Table:
     keys = ["model", "mode", "source_model", "language"]
     rows = []
-    for key, items in _group(samples, keys, lambda r: r.get("task") == "recognize"
-                             and r.get("status") in ("ok", "no_answer")).items():  # fmt: skip
-        correct = [1.0 if rec.get("correct") else 0.0 for _, _, rec in items]
+    for key, items in _group(samples, keys, lambda r: r.get("task") == "recognize").items():
+        scored = _scored(items)
+        correct = [1.0 if rec.get("correct") else 0.0 for _, _, rec in scored]
         values: dict[str, Estimate | str] = {"accuracy %": bootstrap_mean(correct)}
         if key[1] == "free":
             values["contains %"] = bootstrap_mean(
-                [1.0 if rec.get("correct_contains") else 0.0 for _, _, rec in items]
+                [1.0 if rec.get("correct_contains") else 0.0 for _, _, rec in scored]
             )
         else:
             values["contains %"] = "–"
@@ -122,19 +141,20 @@ def correct_table(
     keys = ["model", "language", "round"]
     rows = []
     by_sample: dict[tuple[str, str], dict[int, bool]] = defaultdict(dict)
-    for _, _, rec in samples:
-        if rec.get("task") == "correct":
+    for _, _, rec in samples:  # scored rounds only: a failed call is no round at all
+        if rec.get("task") == "correct" and is_scored(rec):
             base = rec["sample_id"].rsplit(":r", 1)[0]
             by_sample[(rec["model"], base)][int(rec["round"])] = rec["status"] == "ok"
     for key, items in _group(samples, keys, lambda r: r.get("task") == "correct").items():
         model, _, rnd = key
-        ok = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in items]
+        scored = _scored(items)
+        ok = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in scored]
         diffs = []
-        for _, _, rec in items:
+        for _, _, rec in scored:
             rounds = by_sample[(model, rec["sample_id"].rsplit(":r", 1)[0])]
             if 0 in rounds:
                 diffs.append(float(rounds[int(rnd)]) - float(rounds[0]))
-        fidelity = _clip_values(items, scores, with_diversity=False)
+        fidelity = _clip_values(scored, scores, with_diversity=False)
         rows.append(_row(keys, key, items, {
             "render rate %": bootstrap_mean(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
             "CLIP top-1 %": fidelity["CLIP top-1 %"], "CLIPScore": fidelity["CLIPScore"],

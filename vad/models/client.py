@@ -64,6 +64,10 @@ class Reply:
         return asdict(self)
 
 
+class Stopped(Exception):
+    """The run is stopping (Ctrl-C): no new request is sent and no retry is made."""
+
+
 class RateLimiter:
     """At most ``max_connections`` requests in flight and ``rpm`` starts per minute."""
 
@@ -132,9 +136,11 @@ class ModelClient:
         limiter: RateLimiter,
         retry: RetryPolicy | None = None,
         guard: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.model, self.limiter, self.retry = model, limiter, retry or RetryPolicy()
         self.guard = guard
+        self.stop = stop or threading.Event()
         self.calls = 0
         self._lock = threading.Lock()
 
@@ -165,8 +171,12 @@ class ModelClient:
         attempt = 0
         while True:
             attempt += 1
+            if self.stop.is_set():
+                raise Stopped
             try:
                 with self.limiter:
+                    if self.stop.is_set():  # set while this request waited for a slot
+                        raise Stopped
                     started = time.monotonic()  # latency of the request, not of the queue
                     with self._lock:
                         self.calls += 1
@@ -175,6 +185,8 @@ class ModelClient:
                     else:
                         resp = litellm.text_completion(prompt=prompt.prompt, **kwargs)
                 return self._reply(resp, time.monotonic() - started, attempt)
+            except Stopped:
+                raise
             except litellm.AuthenticationError as exc:
                 raise ModelConfigError(
                     f"{self.model.name}: the provider rejected the API key ({exc}); check it"
@@ -193,7 +205,8 @@ class ModelClient:
                 if delay is None:
                     delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
                     delay *= 0.5 + random.random() / 2
-                time.sleep(delay)
+                if self.stop.wait(delay):
+                    raise Stopped from None
 
     def _reply(self, resp: Any, latency: float, attempts: int) -> Reply:
         choice = resp.choices[0]

@@ -43,12 +43,48 @@ MAX_REPLY = 1 << 16
 STATUSES = {str(s) for s in RenderStatus}
 
 
+TMP_PREFIX = "vad-render-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_folders(tmp: Path | None = None) -> int:
+    """Remove render folders left by vad processes that died (kill -9); return how many.
+
+    A folder is ``vad-render-<pid>-<worker>-<random>``; it is stale when no process has
+    that pid. Folders of live processes, and anything else, are left alone.
+    """
+    removed = 0
+    base = tmp or Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError), os.scandir(base) as entries:
+        for entry in entries:
+            pid = entry.name.removeprefix(TMP_PREFIX).split("-", 1)[0]
+            if (
+                not entry.name.startswith(TMP_PREFIX)
+                or not pid.isdigit()
+                or not entry.is_dir(follow_symlinks=False)
+                or _alive(int(pid))
+            ):
+                continue  # fmt: skip
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class Worker:
     """One warm worker process and its folders."""
 
     def __init__(self, index: int, sandbox: bool, limits: Limits) -> None:
         self.index, self.sandbox, self.limits = index, sandbox, limits
-        self.root = Path(tempfile.mkdtemp(prefix=f"vad-render-{index}-"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{index}-"))
         self.job_dir, self.state_dir = self.root / "job", self.root / "state"
         self.job_dir.mkdir()
         (self.state_dir / "mpl").mkdir(parents=True)
@@ -292,6 +328,7 @@ class RenderPool:
         with self._lock:
             if self._started:
                 return
+            sweep_stale_folders()
             for index in range(self.size):
                 worker = Worker(index, self.sandbox, self.limits)
                 self._workers.append(worker)

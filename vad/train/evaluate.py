@@ -18,11 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vad.errors import TrainError
+from vad.errors import TrainError, VadError
 from vad.train.augment import normalise
 from vad.train.backbones import build_backbone
 from vad.train.config import TrainConfig
 from vad.train.data import ImageSet, load_images
+from vad.train.trainer import load_checkpoint, not_a_checkpoint
 
 
 @dataclass
@@ -57,15 +58,16 @@ def load_eval_data(
 
 def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, TrainConfig]:
     """The trained backbone of a checkpoint, with the config it was trained under."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise TrainError(f"no checkpoint at {path}: train one with `vad train --out DIR`")
-    saved = torch.load(path, map_location=device, weights_only=False)
-    cfg = TrainConfig.from_dict(saved["config"])
-    backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
-    prefix = "backbone."
-    state = {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
-    backbone.load_state_dict(state)
+    saved = load_checkpoint(ckpt, device)
+    try:
+        cfg = TrainConfig.from_dict(saved["config"])
+        backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+        prefix = "backbone."
+        state = {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
+        backbone.load_state_dict(state)
+    except (VadError, AttributeError, TypeError, ValueError, RuntimeError) as exc:
+        what = " ".join(str(exc).split())[:200] or repr(exc)
+        raise not_a_checkpoint(ckpt, f"its config and weights build no encoder: {what}") from None
     return backbone, cfg
 
 

@@ -33,7 +33,7 @@ from vad.train.evaluate import (
     random_encoder,
     score_encoder,
 )
-from vad.train.trainer import resolve_stem, train
+from vad.train.trainer import load_checkpoint, resolve_stem, train
 
 COLUMNS = [
     "pretraining",
@@ -180,7 +180,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         )
         t0 = time.perf_counter()
         ckpt = train(cfg, lambda backbone, epoch: _curve_point(backbone, evals))
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(ckpt)
         history = saved["history"]
         encoder, _ = load_encoder(ckpt)
         scores = score_encoder(encoder, evals)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.torch_version import TorchVersion
 from tqdm import tqdm
 
 from vad.errors import TrainError
@@ -102,6 +104,77 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+EVAL_KEYS = ("config", "model")  # what scoring an encoder needs
+RESUME_KEYS = (*EVAL_KEYS, "optimizer", "step", "history")
+EVAL_FIX = f"pass a file written by `vad train` (OUT/{CHECKPOINT})"
+_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save's zip archive, or its legacy pickle
+
+
+def not_a_checkpoint(path: str | Path, what: str, fix: str = EVAL_FIX) -> TrainError:
+    """The one-line error for a file that is not a checkpoint of `vad train`."""
+    return TrainError(f"{path} is not a vad checkpoint ({what}); {fix}")
+
+
+def _torch_error(exc: Exception) -> str:
+    """What torch.load's (long, multi-line) complaint comes down to."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it pickles a {found.group(1)} object, which a checkpoint never holds"
+    detail = re.search(r"WeightsUnpickler error: (.+)", text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    first = detail.group(1) if detail else (lines[0] if lines else "")
+    return f"not a PyTorch file torch can read: {type(exc).__name__}: {first.strip()[:120]}"
+
+
+def _read_checkpoint(path: Path, device: str | torch.device, fix: str) -> Any:
+    """What ``path`` holds, loaded as weights only (tensors and plain data, no code)."""
+    if not path.exists():
+        raise TrainError(f"no checkpoint at {path}: train one with `vad train --out DIR`")
+    if path.is_dir():
+        inner = path / CHECKPOINT
+        raise not_a_checkpoint(path, "a folder", f"pass {inner}" if inner.is_file() else fix)
+    if not path.is_file():
+        raise not_a_checkpoint(path, "not a regular file", fix)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise TrainError(f"cannot read checkpoint {path} ({exc.strerror}): check it") from None
+    if not head:
+        raise not_a_checkpoint(path, "an empty file", fix)
+    if not head.startswith(_MAGIC):
+        raise not_a_checkpoint(path, f"not a PyTorch file: it starts with {head!r}", fix)
+    try:
+        with torch.serialization.safe_globals([TorchVersion]):  # older checkpoints hold one
+            return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises anything from KeyError to RuntimeError here
+        raise not_a_checkpoint(path, _torch_error(exc), fix) from None
+
+
+def load_checkpoint(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    keys: tuple[str, ...] = EVAL_KEYS,
+    fix: str = EVAL_FIX,
+) -> dict[str, Any]:
+    """A checkpoint written by :func:`train`, checked to hold ``keys``; anything else
+    raises a TrainError that names the file, what it is instead, and ``fix``."""
+    saved = _read_checkpoint(Path(path), device, fix)
+    if not isinstance(saved, dict):
+        kind = type(saved).__name__
+        raise not_a_checkpoint(path, f"a PyTorch file holding a {kind}, not a dict", fix)
+    missing = [key for key in keys if key not in saved]
+    if missing:
+        names = ", ".join(repr(key) for key in missing)
+        raise not_a_checkpoint(path, f"a PyTorch dict without {names}", fix)
+    for key in ("config", "model"):
+        if not isinstance(saved[key], dict):
+            kind = type(saved[key]).__name__
+            raise not_a_checkpoint(path, f"its {key!r} is a {kind}, not a dict", fix)
+    return saved
+
+
 def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     """Pretrain per ``cfg``; returns the checkpoint path (``<out>/last.pt``)."""
     cfg.check()
@@ -153,7 +226,8 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     step, history = 0, []
     ckpt_path = out / CHECKPOINT
     if ckpt_path.is_file():
-        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        fix = "move it aside to start afresh, or use another --out"
+        saved = load_checkpoint(ckpt_path, device, RESUME_KEYS, fix)
         conflicts = cfg.resume_conflicts(saved["config"])
         if conflicts:
             raise TrainError(
@@ -190,7 +264,7 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
                     "history": history,
                     "images": len(data),
                     "saved_at": now_iso(),
-                    "torch": torch.__version__,
+                    "torch": str(torch.__version__),  # plain text: weights-only loads it
                 },
             )
 
