@@ -1,8 +1,9 @@
 """A real HTTP server on loopback that answers in the OpenAI wire format.
 
 It draws deterministically from the prompt (a circle whose colour is the first colour
-word of the request), can answer 429 or 500 first, can be slowed down, and counts
-every request it gets.
+word of the request), can answer 429 or 500 first, can answer with no choices or with
+a body that is not JSON (``broken``), can be slowed down, and counts every request it
+gets (``answered`` counts the replies it finished sending).
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ def drawing_for(text: str) -> str:
 class FakeOpenAI:
     """Start with ``with FakeOpenAI() as server:``; ``server.api_base`` is the URL."""
 
-    def __init__(self, fail_first: int = 0, fail_status: int = 429, delay: float = 0.0) -> None:
+    def __init__(
+        self, fail_first: int = 0, fail_status: int = 429, delay: float = 0.0, broken: str = ""
+    ) -> None:
         self.fail_first, self.fail_status, self.delay = fail_first, fail_status, delay
+        self.broken = broken  # "", "empty_choices" or "invalid_json"
+        self.gate = threading.Event()  # cleared: requests wait until it is set again
+        self.gate.set()
+        self.answered = 0
         self.requests: list[dict[str, Any]] = []
         self.failures_sent = 0
         self._lock = threading.Lock()
@@ -55,8 +62,12 @@ class FakeOpenAI:
             if self.failures_sent < self.fail_first:
                 self.failures_sent += 1
                 return self.fail_status, {"error": {"message": "slow down", "type": "rate"}}
+        self.gate.wait(120)
         if self.delay:
             time.sleep(self.delay)
+        if self.broken == "empty_choices":
+            return 200, {"id": "fake-0", "object": "chat.completion", "created": 0,
+                         "model": "fake", "choices": [], "usage": {}}  # fmt: skip
         usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
         if path.endswith("/chat/completions"):
             prompt = " ".join(m["content"] for m in body["messages"])
@@ -94,6 +105,8 @@ class FakeOpenAI:
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
+                if server.broken == "invalid_json" and status == 200:
+                    data = b'{"id": "fake-1", "choices": [{"message": '  # cut short
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -101,6 +114,8 @@ class FakeOpenAI:
                     self.send_header("Retry-After", "0")
                 self.end_headers()
                 self.wfile.write(data)
+                with server._lock:
+                    server.answered += 1
 
             def do_GET(self) -> None:
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})

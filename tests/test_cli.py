@@ -201,5 +201,7 @@ def test_some_failed_samples_are_reported_and_not_results(tmp_path: Path) -> Non
         done = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
                     "--limit", "3", "--max-connections", "1", "--no-progress")  # fmt: skip
     assert done.returncode == 3, done.stderr  # some samples could not be scored
-    assert "warning: 1 of 3 samples could not be scored (1 model_error) and are not results; "\
+    assert (
+        "warning: 1 of 3 samples could not be scored (1 model_error) and are not results; "
         "first model_error: openai/fake: BadRequestError" in done.stderr
+    )

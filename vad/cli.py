@@ -354,18 +354,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        if exc.errno not in _DISK_ERRORS:
+    except OSError as exc:  # the disk, not vad: one line with the file and the fix
+        if exc.errno is None:
             raise
         where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: cannot write{where}: {exc.strerror}. Free some space or make it writable "
-              "(or choose another --runs-dir / --cache); then run the same command again: "
-              "nothing written before is lost", file=sys.stderr)  # fmt: skip
+        fix = ("Free some space or make it writable (or choose another --runs-dir / --cache); "
+               "then run the same command again: nothing written before is lost"
+               if exc.errno in _DISK_ERRORS else "Check the path")  # fmt: skip
+        print(f"error: cannot use{where}: {exc.strerror}. {fix}", file=sys.stderr)
         return 2
     return 1
 
 
-_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 if __name__ == "__main__":

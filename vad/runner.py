@@ -79,6 +79,7 @@ class Runner:
             get_renderer(lang)
         if spec.sandbox:
             bwrap_path()
+        ResponseStore(self.store_path).close()  # a damaged store fails here, before the run
         self.pool = RenderPool(sandbox=spec.sandbox)
         self.concepts = load_concepts(spec.levels or None, spec.ids or None, spec.limit,
                                       spec.concept_seed, spec.concept_files)  # fmt: skip
@@ -276,7 +277,7 @@ class Runner:
         running = [f for f in pending if not f.done()]
         if running:
             self._say(f"\nstopping: no new requests; waiting up to {self.grace:g} s for "
-                      f"{len(running)} in flight (Ctrl-C again to quit now)")  # fmt: skip
+                      f"{len(running)} samples in progress (Ctrl-C again to quit now)")  # fmt: skip
             with contextlib.suppress(KeyboardInterrupt):
                 wait(running, timeout=self.grace)
             self.abandoned = any(not f.done() for f in running)

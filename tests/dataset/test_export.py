@@ -262,7 +262,10 @@ def test_failed_model_calls_count_as_lost_but_one_loss_is_tolerated(
     (run / "samples.jsonl").write_text("\n".join(lines) + "\n")
     assert _export_cli(tmp_path, "--overwrite") == 2
     err = capsys.readouterr().err
-    assert "1 missing_image, 1 model_error" in err and "run the same run command again to redo them" in err
+    assert (
+        "1 missing_image, 1 model_error" in err
+        and "run the same run command again to redo them" in err
+    )
 
 
 def test_a_garbled_line_is_skipped_and_reported(
@@ -278,6 +281,8 @@ def test_a_garbled_line_is_skipped_and_reported(
     assert _export_cli(tmp_path) == 0
     out = capsys.readouterr().out
     assert "3 images in 3 classes" in out
-    assert "damaged lines skipped: 3 (first: demo-8/samples.jsonl line 3: not UTF-8 (byte 44))" in out
+    assert (
+        "damaged lines skipped: 3 (first: demo-8/samples.jsonl line 3: not UTF-8 (byte 44))" in out
+    )
     record = json.loads((tmp_path / "cli-out" / "export.json").read_text())
     assert record["counts"]["damaged_lines"] == 3 and record["counts"]["candidates"] == 6
