@@ -231,10 +231,10 @@ def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) ->
         if sig == signal.SIGXFSZ:
             return {"status": TOO_LARGE, "reason": "file size limit"}
         if sig is not None:
-            return {"status": CRASH, "reason": f"killed by signal {sig}"}
+            return {"status": RUNTIME, "reason": f"the program was killed by signal {sig}"}
     fd = _open_regular("result.json", work_fd, MAX_RESULT)
     if fd is None:
-        return {"status": CRASH, "reason": "the job wrote no result"}
+        return {"status": RUNTIME, "reason": "the program ended without a result"}
     try:
         raw = _read_all(fd, MAX_RESULT)
     finally:
@@ -294,16 +294,16 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
         _seal_dev(below_dev)
         _ns.tmpfs("/dev/shm", SHM_SIZE, "1777", inodes=INODES)
         work = job_dir
-    else:  # unjailed (trusted code only): a fresh folder inside the job folder
-        work = os.path.join(job_dir, "w")
-        os.mkdir(work, 0o700)
-    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    else:  # unjailed (trusted code only): a fresh folder inside the job folder, made
+        work = os.path.join(job_dir, "w")  # once the host has cleared it for this job
+    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY) if isolate else -1
     job_r, job_w = os.pipe()
     report_r, report_w = os.pipe()
     child = os.fork()
     if child == 0:
         for fd in (go_r, res_w, host_fd, work_fd, job_w, report_r):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         if isolate:
             _init(job_r, report_w, work)
         os.close(report_w)
@@ -312,6 +312,9 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
         os.close(fd)
     meta = json.loads(_read_all(go_r, MAX_LINE))
     os.close(go_r)
+    if not isolate:
+        os.mkdir(work, 0o700)
+        work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
     started = time.monotonic()
     code_fd = _open_regular("code.txt", host_fd, meta["limits"]["max_code_bytes"] * 4 + 16)
     if code_fd is None:

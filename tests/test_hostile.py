@@ -48,7 +48,7 @@ CASES = {
     "svg-file-href": ("svg", '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.'
                       'w3.org/1999/xlink"><image xlink:href="file:///etc/passwd" width="9" '
                       'height="9"/></svg>', {S.BLOCKED}),
-    "svg-nested-use": ("svg", NESTED_USE, {S.TIMEOUT, S.MEMORY, S.CRASH}),
+    "svg-nested-use": ("svg", NESTED_USE, {S.TIMEOUT, S.MEMORY, S.RUNTIME_ERROR}),
     "svg-enormous-canvas": ("svg", '<svg xmlns="http://www.w3.org/2000/svg" width="900000" '
                             'height="900000"><rect width="9" height="9"/></svg>',
                             {S.OK, S.EMPTY_IMAGE}),
@@ -86,7 +86,7 @@ CASES = {
                            "(3000, 3000), dpi=300)\nplt.plot([0, 1])", {S.OK}),
     "py-ctypes": ("matplotlib", "import ctypes\nctypes.CDLL(None).system(b'id')" + PLOT,
                   {S.BLOCKED}),
-    "py-exit": ("matplotlib", "import os\nos._exit(3)", {S.CRASH}),
+    "py-exit": ("matplotlib", "import os\nos._exit(3)", {S.RUNTIME_ERROR}),  # scored: its fault
     "py-swallows-refusal": ("matplotlib", "try:\n    open('/etc/passwd')\nexcept Exception:\n"
                             "    pass" + PLOT, {S.BLOCKED}),
     "tex-input-passwd": ("tikz", "\\begin{tikzpicture}\\input{/etc/passwd}\\end{tikzpicture}",

@@ -96,9 +96,9 @@ def test_size_limits(pool: RenderPool, tmp_path: Path) -> None:
 
 
 def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
-    with RenderPool(size=1, sandbox=False) as raw:
-        result = raw.render("svg", CIRCLE, 32, 32, tmp_path / "raw.png")
-    assert result.ok and (tmp_path / "raw.png").is_file()
+    with RenderPool(size=1, sandbox=False) as raw:  # one worker: every job reuses its folder
+        results = [raw.render("svg", CIRCLE, 32, 32, tmp_path / f"raw{i}.png") for i in range(4)]
+    assert [r.status for r in results] == [RenderStatus.OK] * 4, [r.reason for r in results]
 
 
 def test_renderer_registry() -> None:

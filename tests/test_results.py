@@ -118,10 +118,16 @@ def test_render_folders_of_dead_processes_are_swept(tmp_path: Path) -> None:
     stale = tmp_path / f"vad-render-{dead.pid}-0-abc"
     live = tmp_path / f"vad-render-{os.getpid()}-0-abc"
     other = tmp_path / "vad-render-notapid"
-    for folder in (stale, live, other):
+    recent = tmp_path / f"vad-render-{dead.pid}-1-abc"
+    for folder in (stale, live, other, recent):
         (folder / "job").mkdir(parents=True)
+    old = time.time() - 3600
+    for folder in (stale, live, other):
+        for path in (folder / "job", folder):
+            os.utime(path, (old, old))
     assert sweep_stale_folders(tmp_path) == 1
     assert not stale.exists() and live.is_dir() and other.is_dir()
+    assert recent.is_dir()  # a dead pid, but touched lately: maybe another pid namespace
 
 
 # 2. API failures are not scores ----------------------------------------------------
@@ -218,6 +224,20 @@ def test_bad_flags_read_like_bad_fields(
     assert capsys.readouterr().err.startswith(f"error: {message}")
 
 
+def test_rate_limits_must_name_a_provider_of_the_run(
+    capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    spec = tmp_path / "typo.yaml"
+    spec.write_text("models: [openai/fake]\nrate_limits: {opnai: {rpm: 10}}\n")
+    assert main(["run", str(spec)]) == 2
+    assert (
+        "field 'rate_limits.opnai' = {'rpm': 10}: no model of this run uses that provider; "
+        "valid: openai" in capsys.readouterr().err
+    )
+    assert main(["draw", "--model", "openai/fake", "--rpm", "0"]) == 2
+    assert "--rpm = 0.0: must be a number >= 0.01" in capsys.readouterr().err
+
+
 # 4-5. Damaged state is named and never fatal ---------------------------------------
 
 
@@ -253,6 +273,28 @@ def test_a_garbled_middle_line_is_quarantined_and_redone(
     assert moved["line"] == 2 and "garbled" in moved["text"]
     assert main(["show", run]) == 0
     assert "quarantine: 1 damaged line(s) moved aside" in capsys.readouterr().out
+
+
+def test_readers_skip_lines_whose_fields_have_the_wrong_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with FakeOpenAI() as server:
+        assert _run(_draw_args(server, 2)).returncode == 0
+    samples = _samples(tmp_path)
+    good = json.loads(samples.read_text().splitlines()[0])
+    with samples.open("a") as fh:
+        for bad in ({"sample_index": "x"}, {"round": "a"}, {"image": 5},
+                    {"prompt_tokens": "5"}, {"model": ["m"]}):  # fmt: skip
+            fh.write(json.dumps({**good, "sample_id": f"bad-{len(bad)}-{next(iter(bad))}",
+                                 **bad}) + "\n")  # fmt: skip
+    run = samples.parent.name
+    assert main(["leaderboard", run, "--out", str(tmp_path / "site")]) == 0
+    assert "5 damaged line(s) skipped (line 3, 4, 5, 6, 7: field 'sample_index' is a str)" in (
+        capsys.readouterr().err
+    )
+    assert main(["show", run]) == 0 and main(["runs"]) == 0
+    (row,) = csv.DictReader((tmp_path / "site" / "draw.csv").open())
+    assert row["n asked"] == "2"
 
 
 def test_a_damaged_manifest_is_named_with_the_fix(

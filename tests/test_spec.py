@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vad.errors import SpecError
-from vad.spec import ModelEntry, load_spec, spec_from_dict
+from vad.spec import ModelEntry, RunSpec, load_spec, spec_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +97,10 @@ def test_yaml_errors(tmp_path: Path) -> None:
     bad.write_text("models: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(bad)
+
+
+def test_numbers_keep_their_type_so_hashes_do_not_move() -> None:
+    # YAML "temperature: 0" is an int: made a float, it would change every cache key.
+    assert spec_from_dict({"temperature": 0}).temperature == 0
+    assert type(spec_from_dict({"temperature": 0}).temperature) is int
+    assert spec_from_dict({"temperature": 1}).spec_hash() == RunSpec(temperature=1).spec_hash()

@@ -68,7 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="A vision checkup for text-only language models.",
         epilog="exit codes: 0 done; 1 a run in which no sample could be scored; 2 an error "
         "(bad spec or flag, missing key, damaged state: the message names the fix); 3 a run "
-        "in which some samples could not be scored (a re-run redoes them); 130 interrupted",
+        "in which some samples could not be scored (a re-run redoes them); 70 an internal error "
+        "(a bug: VAD_DEBUG=1 shows the traceback); 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,13 +222,19 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
         "models": [{"name": m, "api_base": args.api_base, "style": args.style} for m in models],
         "levels": split(args.level) or ["shapes"],
         "languages": split(args.lang) or ["svg"],
-        "samples": args.samples, "limit": args.limit, "ids": args.ids or (),
-        "concept_files": args.concepts or (), "concept_seed": args.concept_seed,
+        "samples": args.samples, "limit": args.limit, "concept_seed": args.concept_seed,
         "temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed,
         "width": args.size, "height": args.size,
     }  # fmt: skip
-    if args.rpm:
-        data["rate_limits"] = {m.split("/")[0]: {"rpm": args.rpm} for m in models if "/" in m}
+    if args.ids:
+        data["ids"] = args.ids
+    if args.concepts:
+        data["concept_files"] = args.concepts
+    if args.rpm is not None:
+        from vad.models.registry import resolve_model
+
+        providers = {resolve_model(m, args.api_base).provider for m in models}
+        data["rate_limits"] = {provider: {"rpm": args.rpm} for provider in sorted(providers)}
     return spec_from_dict(data, "command line")
 
 
@@ -247,7 +254,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     if overrides:  # the flags go through the same checks as the spec's fields
         from vad.spec import spec_from_dict
 
-        data = {**spec.to_dict(), **overrides}
+        data = {k: v for k, v in {**spec.to_dict(), **overrides}.items() if v not in ((), None)}
         data["models"] = [dataclasses.asdict(m) for m in spec.models]
         spec = spec_from_dict(data, "command line")
     if args.no_sandbox:
@@ -259,8 +266,18 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     samples = sum(len(job.sample_ids) for job in runner.jobs)
     print(f"run {runner.folder.path}: {samples} samples ({len(runner.concepts)} concepts)",
           file=sys.stderr)  # fmt: skip
+
+    def report(stats: Any) -> int:  # runs while the run's lock is still held
+        print(
+            f"model calls: {stats.model_calls}, cache hits: {stats.cache_hits}, "
+            f"already done: {stats.skipped}",
+            file=sys.stderr,
+        )
+        print_summary(runner.folder)
+        return failure_report(runner.folder)
+
     try:
-        stats = runner.run()
+        runner.run(report)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: run the same command again to resume {runner.folder.path} "
@@ -272,13 +289,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
             sys.stdout.flush()
             os._exit(130)
         return 130
-    print(
-        f"model calls: {stats.model_calls}, cache hits: {stats.cache_hits}, "
-        f"already done: {stats.skipped}",
-        file=sys.stderr,
-    )
-    print_summary(runner.folder)
-    return failure_report(runner.folder)
+    return runner.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -363,7 +374,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                if exc.errno in _DISK_ERRORS else "Check the path")  # fmt: skip
         print(f"error: cannot use{where}: {exc.strerror}. {fix}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: one line, its own exit code; VAD_DEBUG=1 shows where
+        if os.environ.get("VAD_DEBUG"):
+            raise
+        text = str(exc).splitlines()[0][:300] if str(exc) else ""
+        print(f"error: internal error: {type(exc).__name__}: {text} (a bug in vad: run again "
+              "with VAD_DEBUG=1 for the traceback and report it)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
     return 1
+
+
+EXIT_INTERNAL = 70
 
 
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}

@@ -12,6 +12,7 @@ from vad.rundir import (
     QUARANTINE,
     RunFolder,
     find_run,
+    latest,
     list_runs,
     quarantined,
     read_samples,
@@ -39,14 +40,17 @@ def list_runs_cmd(root: str | None) -> int:
     rows = []
     damaged = []
     for path, manifest in runs:
-        totals = manifest.get("totals") or {}
-        rate = totals.get("render_ok_rate")
+        totals = manifest.get("totals") if isinstance(manifest.get("totals"), dict) else {}
         if manifest.get("status") == "damaged":
             damaged.append(manifest["error"])
-        scored = totals.get("scored", totals.get("samples", "?"))
+        by_status = totals.get("by_status") if isinstance(totals.get("by_status"), dict) else {}
+        counts = {str(k): v for k, v in by_status.items() if isinstance(v, int)}
+        asked = sum(counts.values())
+        scored = sum(v for k, v in counts.items() if k not in NOT_SCORED)
+        rate = counts.get("ok", 0) / scored if scored else None  # of the scored samples
         rows.append([
-            path.name, shown_status(path, manifest), f"{scored}/{totals.get('samples', '?')}",
-            f"{rate:.0%}" if isinstance(rate, int | float) else "-",
+            path.name, shown_status(path, manifest), f"{scored}/{asked}" if counts else "-",
+            f"{rate:.0%}" if rate is not None else "-",
             ",".join(str(m.get("name")) for m in manifest.get("models", [])
                      if isinstance(m, dict)),
             str(manifest.get("started_at", ""))[:19],
@@ -61,7 +65,7 @@ def print_summary(folder: RunFolder) -> None:
     """Counts by status and by model x language x level, and where the images are."""
     manifest = folder.read_manifest()
     scan = scan_samples(folder.samples_path)
-    records = [record for _, record in scan.records]
+    records = [record for _, record in latest(scan.records)]
     totals = folder.totals()  # from the samples: the manifest's copy may be stale
     print(f"run:      {manifest.get('run')}  ({shown_status(folder.path, manifest)})")
     print(f"folder:   {folder.path}")

@@ -56,9 +56,16 @@ class SamplesScan:
     records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     damaged: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, reason
     torn_tail: bool = False  # a partial last line (a write cut short by a kill)
+    lines: int = 0  # complete lines
 
     def note(self, path: Path) -> str:
-        """One line for readers, or '' when nothing is damaged."""
+        """One line for readers, or '' when nothing is damaged.
+
+        A torn last line counts once no process writes the run (while one does, it is
+        a line being written)."""
+        if self.torn_tail and not is_being_written(path.parent):
+            self.damaged.append((self.lines + 1, "", "a partial last line"))
+            self.torn_tail = False
         if not self.damaged:
             return ""
         lines = ", ".join(str(n) for n, _, _ in self.damaged[:5])
@@ -79,7 +86,20 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, f"a JSON {type(record).__name__}, not a record"
     if not isinstance(record.get("sample_id"), str) or not isinstance(record.get("status"), str):
         return None, "a record without sample_id or status"
+    for name, kinds in _FIELD_TYPES.items():
+        value = record.get(name)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            return None, f"field {name!r} is a {type(value).__name__}"
     return record, ""
+
+
+# The type of every field a reader uses (None is allowed for each).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("task", "model", "language", "level", "concept_id", "caption", "image",
+                     "code", "error", "source_model", "mode"), str),
+    **dict.fromkeys(("round", "sample_index", "prompt_tokens", "completion_tokens"), int),
+    "cost_usd": (int, float), "render": dict, "options": list,
+}  # fmt: skip
 
 
 def scan_samples(path: Path) -> SamplesScan:
@@ -92,6 +112,7 @@ def scan_samples(path: Path) -> SamplesScan:
     lines = data.split(b"\n")
     if lines and lines[-1]:
         scan.torn_tail = True
+    scan.lines = len(lines) - 1
     for number, raw in enumerate(lines[:-1], start=1):
         if not raw.strip():
             continue
@@ -103,9 +124,17 @@ def scan_samples(path: Path) -> SamplesScan:
     return scan
 
 
+def latest(records: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The last record of each sample, in file order (a redone sample replaces its
+    earlier line, which the next run removes)."""
+    last = {record["sample_id"]: number for number, record in records}
+    return [(n, r) for n, r in records if last[r["sample_id"]] == n]
+
+
 def read_samples(path: Path) -> list[dict[str, Any]]:
-    """All complete, well-formed records of a samples file (damaged lines are skipped)."""
-    return [record for _, record in scan_samples(path).records]
+    """The records of a samples file, the last one of each sample (damaged lines are
+    skipped)."""
+    return [record for _, record in latest(scan_samples(path).records)]
 
 
 def quarantined(path: Path) -> int:

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +64,7 @@ class Runner:
         self.spec, self.progress, self.wait, self.grace = spec, progress, wait, grace
         self.stop = threading.Event()  # set by the first Ctrl-C: no new requests
         self.abandoned = False  # threads still in flight when the run gave up on them
+        self.exit_code = 0
         self.folder = RunFolder(runs_dir(root).resolve() / (run_name or spec.folder_name()))
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.tasks: dict[str, Task] = {name: get_task(name) for name in spec.tasks}
@@ -73,6 +74,12 @@ class Runner:
         self.engines: dict[str, dict[str, Any]] = {}  # local model -> engine build and slots
         # Validation before any work: models, keys, concepts, prompts, renderers, jail.
         self.models = [self._resolve(entry) for entry in spec.models]
+        providers = sorted({model.provider for model, _ in self.models})
+        for provider in spec.rate_limits:
+            if provider not in providers:
+                raise SpecError(f"spec: field 'rate_limits.{provider}' = "
+                                f"{spec.rate_limits[provider]!r}: no model of this run uses that "
+                                f"provider; valid: {', '.join(providers)}")  # fmt: skip
         for model, _ in self.models:
             check_credentials(model)
         for lang in spec.languages:
@@ -93,6 +100,11 @@ class Runner:
                                     f"unknown level; valid: {', '.join(present)}")  # fmt: skip
         self.jobs = [job for task in self.tasks.values()
                      for job in task.jobs(spec, self.concepts, self.models)]  # fmt: skip
+        if not self.jobs:
+            raise SpecError(
+                "the spec makes no samples (a recognize source with no rendered drawings "
+                "of these concepts?): check tasks, sources, levels"
+            )
 
     @staticmethod
     def _resolve(entry: Any) -> tuple[ResolvedModel, str]:
@@ -102,13 +114,20 @@ class Runner:
             raise SpecError(f"{model.name} takes {' or '.join(model.styles)} prompts, not {style}")
         return model, style
 
-    def run(self) -> RunStats:
-        """Run under the folder's lock: one writer per run folder, whatever happens."""
+    def run(self, report: Callable[[RunStats], int] | None = None) -> RunStats:
+        """Run under the folder's lock: one writer per run folder, whatever happens.
+
+        ``report`` reads the outcome while the lock is still held (a process waiting
+        for the folder would otherwise change it first); its value is ``exit_code``.
+        """
         self.folder.path.mkdir(parents=True, exist_ok=True)
         lock = RunLock(self.folder.path)
         lock.acquire(self.wait, self._say)
         try:
-            return self._run_locked()
+            stats = self._run_locked()
+            if report is not None:
+                self.exit_code = report(stats)
+            return stats
         finally:
             lock.release()
 
@@ -223,7 +242,7 @@ class Runner:
         connections = int(limits.get("max_connections", spec.max_connections))
         if server is not None:
             connections = server.slots  # one request per slot: more would only queue
-        client = ModelClient(model, RateLimiter(connections, limits.get("rpm")),
+        client = ModelClient(model, RateLimiter(connections, limits.get("rpm"), self.stop),
                              RetryPolicy(**spec.retry),
                              guard=server.check if server is not None else None,
                              stop=self.stop)  # fmt: skip
@@ -272,15 +291,19 @@ class Runner:
         flight; every reply that arrived is already in the response store.
         """
         self.stop.set()
-        for fut in pending:
-            fut.cancel()  # not started yet
-        running = [f for f in pending if not f.done()]
-        if running:
-            self._say(f"\nstopping: no new requests; waiting up to {self.grace:g} s for "
-                      f"{len(running)} samples in progress (Ctrl-C again to quit now)")  # fmt: skip
-            with contextlib.suppress(KeyboardInterrupt):
+        try:
+            for fut in pending:
+                fut.cancel()  # not started yet
+            running = [f for f in pending if not f.done()]
+            if running:
+                self._say(
+                    f"\nstopping: no new requests; waiting up to {self.grace:g} s for "
+                    f"{len(running)} samples in progress (Ctrl-C again to quit now)"
+                )
                 wait(running, timeout=self.grace)
-            self.abandoned = any(not f.done() for f in running)
+            self.abandoned = any(not f.done() for f in pending)
+        except KeyboardInterrupt:  # the second Ctrl-C, wherever it lands
+            self.abandoned = any(not f.done() for f in pending)
 
     def _say(self, line: str) -> None:
         """A line on the terminal that does not tear the progress bar."""

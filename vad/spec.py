@@ -110,7 +110,7 @@ class _Check:
             lower = f"> {low:g}" if above else f">= {low:g}"
             span = f"{lower} and <= {high:g}" if high is not None else lower
             raise self.bad(field_name, value, f"must be a number {span}")
-        return float(value)
+        return value  # as given: 0 and 0.0 hash differently in cache keys
 
     def mapping(self, field_name: str, value: Any, keys: dict[str, Any] | None) -> dict:
         """A mapping whose keys are among ``keys`` (name -> validator), or any str keys."""
@@ -120,7 +120,7 @@ class _Check:
             allowed = f"keys among {', '.join(keys)}" if keys else "a mapping"
             raise self.bad(field_name, value, f"must be a mapping ({allowed})")
         if keys is not None:
-            unknown = sorted(str(k) for k in value if k not in keys)
+            unknown = [k for k in value if k not in keys]
             if unknown:
                 raise self.bad(f"{field_name}.{unknown[0]}", value[unknown[0]],
                                f"unknown key; valid: {', '.join(keys)}")  # fmt: skip
@@ -137,6 +137,9 @@ class _Check:
                 raise self.bad(field_name, item, f"must be among {', '.join(choices)}")
         if nonempty and not items:
             raise self.bad(field_name, value, "needs at least one entry")
+        seen = [item for i, item in enumerate(items) if item in items[:i]]
+        if seen:
+            raise self.bad(field_name, seen[0], "appears twice")
         return tuple(items)
 
 
@@ -154,7 +157,7 @@ def _model_entry(value: Any, check: _Check) -> ModelEntry:
     if isinstance(value, str) and value.strip():
         return ModelEntry(value.strip())
     if isinstance(value, dict) and isinstance(value.get("name"), str):
-        unknown = sorted(set(value) - {"name", "api_base", "style"})
+        unknown = [k for k in value if k not in ("name", "api_base", "style")]
         if unknown:
             raise check.bad(f"models.{unknown[0]}", value[unknown[0]],
                             "unknown key; valid: name, api_base, style")  # fmt: skip
@@ -178,6 +181,8 @@ def _limit(
     if value is None:
         return None
     if isinstance(value, dict):
+        if not value:
+            raise check.bad("limit", value, "needs at least one level (or leave it out)")
         valid = levels or LEVELS
         for level, n in value.items():
             if level not in valid and not (files and not levels):
@@ -199,7 +204,7 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a run spec is a mapping of fields")
     known = [f.name for f in dataclasses.fields(RunSpec)] + ["task"]
-    unknown = sorted(str(k) for k in data if k not in known)
+    unknown = [k for k in data if k not in known]
     if unknown:
         raise check.bad(unknown[0], data[unknown[0]], f"unknown field; valid: {', '.join(known)}")
     v = dict(data)
@@ -219,9 +224,13 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
                                                                          check))  # fmt: skip
         if not out["models"]:
             raise check.bad("models", v["models"], "needs at least one model")
+        names = [m.name for m in out["models"]]
+        twice = [n for i, n in enumerate(names) if n in names[:i]]
+        if twice:
+            raise check.bad("models", twice[0], "appears twice")
     for key in ("levels", "ids", "concept_files"):
-        if key in v:
-            out[key] = check.names(key, v[key])
+        if key in v:  # given: at least one entry (leave it out for the default)
+            out[key] = check.names(key, v[key], nonempty=v[key] is not None)
     if "languages" in v:
         out["languages"] = check.names("languages", v["languages"], nonempty=True)
     out["limit"] = _limit(
@@ -247,7 +256,7 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
         "timeout": lambda f, x: c.number(f, x, 0, 86400, above=True),
     })  # fmt: skip
     limits = {"max_connections": lambda f, x: c.integer(f, x, 1, 4096),
-              "rpm": lambda f, x: c.number(f, x, 0, above=True)}  # fmt: skip
+              "rpm": lambda f, x: c.number(f, x, 0.01, 1e6)}  # fmt: skip
     out["rate_limits"] = {
         str(provider): c.mapping(f"rate_limits.{provider}", value, limits)
         for provider, value in c.mapping("rate_limits", v.get("rate_limits"), None).items()

@@ -65,19 +65,35 @@ class ResponseStore:
             ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT response FROM responses WHERE key = ?", (key,)
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+        """The stored response, or None (a row that is not JSON counts as absent)."""
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT response FROM responses WHERE key = ?", (key,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        try:
+            return json.loads(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
 
     def put(self, key: str, model: str, request: dict[str, Any], response: dict[str, Any]) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses (key, model, created, request, response) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key, model, time.time(), canonical_json(request), canonical_json(response)),
-            )
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses (key, model, created, request, response) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (key, model, time.time(), canonical_json(request), canonical_json(response)),
+                )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(
+            f"the response store {self.path} failed ({exc}): free some space or make it "
+            "writable, or pass --cache another path; then run the same command again"
+        )
 
     def __len__(self) -> int:
         with self._lock:

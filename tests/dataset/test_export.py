@@ -278,7 +278,11 @@ def test_a_garbled_line_is_skipped_and_reported(
     lines.insert(4, b"[1, 2]\n")  # JSON, but not a record
     samples.write_bytes(b"".join(lines) + b'{"sample_id": "draw:m:svg:c9:0", "ta')  # torn tail
 
-    assert _export_cli(tmp_path) == 0
+    # A damaged line is a lost drawing: 3 of 9 is too many, unless --allow-missing.
+    assert _export_cli(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "3 of 9 drawings would be left out" in err and "3 damaged_line" in err
+    assert _export_cli(tmp_path, "--allow-missing") == 0
     out = capsys.readouterr().out
     assert "3 images in 3 classes" in out
     assert (

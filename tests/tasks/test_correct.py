@@ -36,3 +36,32 @@ def test_rounds_are_recorded_and_resume(fake_openai: FakeOpenAI) -> None:
     stats = Runner(spec, progress=False).run()
     assert stats.written == 1
     assert Counter(r["round"] for r in read_samples(path)) == {0: 2, 1: 2, 2: 2}
+
+
+def test_a_failed_call_stops_the_chain_and_the_resume_goes_on_from_it() -> None:
+    # Request 2 (round 1 of the first sample, one connection) fails: no later round of
+    # that sample may be written, or it would start over and count as a correction.
+    with FakeOpenAI(fail_first=0) as server:
+        spec = spec_from_dict({
+            "models": [{"name": "openai/fake", "api_base": server.api_base}],
+            "tasks": ["correct"], "levels": ["shapes"], "limit": 1, "correct": {"rounds": 2},
+            "max_connections": 1, "retry": {"max_retries": 0},
+        })  # fmt: skip
+        answer = server._answer
+        calls = []
+
+        def second_fails(path: str, body: dict) -> tuple[int, dict]:
+            calls.append(path)
+            if len(calls) == 2:
+                return 500, {"error": {"message": "down"}}
+            return answer(path, body)
+
+        server._answer = second_fails  # type: ignore[method-assign]
+        runner = Runner(spec, progress=False)
+        runner.run()
+        first = {r["round"]: r["status"] for r in read_samples(runner.folder.samples_path)}
+        assert first == {0: "ok", 1: "model_error"}
+        Runner(spec, progress=False).run()
+        records = read_samples(runner.folder.samples_path)
+    assert {r["round"]: r["status"] for r in records} == {0: "ok", 1: "ok", 2: "ok"}
+    assert all(r["template"].startswith("correct") for r in records if r["round"] > 0)

@@ -49,6 +49,7 @@ from vad.rundir import (
     MANIFEST,
     RETRY_STATUSES,
     SAMPLES,
+    latest,
     now_iso,
     scan_samples,
     write_json_atomic,
@@ -56,9 +57,9 @@ from vad.rundir import (
 
 LABEL_FIELDS = ("concept", "level", "model", "language", "task")
 MISSING = "missing_image"
-LOST_DROPS = (MISSING, *sorted(RETRY_STATUSES))  # not the model's rendering
-LOST_SHARE = 0.01  # an export may lose this share of its candidates (and one) that way
 DAMAGED = "damaged_line"  # status of a samples.jsonl line that is not a record
+LOST_DROPS = (MISSING, DAMAGED, *sorted(RETRY_STATUSES))  # not the model's rendering
+LOST_SHARE = 0.01  # an export may lose this share of its candidates (and one) that way
 
 
 @dataclass
@@ -104,13 +105,13 @@ def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candida
             yield _candidate(run_dir, record, label_by)
         except (KeyError, TypeError, ValueError) as exc:
             where = f"{run_dir.name}/{SAMPLES} line {number}: {exc}"
-            yield Candidate(None, DAMAGED, where, {"source": run_dir.name})
+            yield Candidate(None, DAMAGED, where, {"source": run_dir.name}, drop=DAMAGED)
 
 
 def _sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, record) for each line of a samples file; a str says what is wrong."""
     scan = scan_samples(path)
-    items: list[tuple[int, dict[str, Any] | str]] = list(scan.records)
+    items: list[tuple[int, dict[str, Any] | str]] = list(latest(scan.records))
     items += [(number, reason) for number, _, reason in scan.damaged]
     if scan.torn_tail:
         items.append((len(scan.records) + len(scan.damaged) + 1, "a partial last line"))
@@ -224,7 +225,7 @@ def _precheck(candidates: Iterable[Candidate], opts: ExportOptions) -> None:
     if not isinstance(candidates, Sequence):
         return
     lost = [(c.drop, c.reason) for c in candidates if c.image is None and c.drop in LOST_DROPS]
-    _check_lost(lost, sum(c.status != DAMAGED for c in candidates), opts)
+    _check_lost(lost, len(candidates), opts)
 
 
 def _load(path: Path) -> Image.Image | str:
@@ -269,7 +270,8 @@ def export(
     try:
         kept, rejected, damaged = _export_images(candidates, out, opts, progress, limit)
         lost = [(r["drop"], r["drop_reason"]) for r in rejected if r["drop"] in LOST_DROPS]
-        _check_lost(lost, len(kept) + len(rejected), opts)
+        lost += [(DAMAGED, where) for where in damaged]  # a damaged line is a lost drawing
+        _check_lost(lost, len(kept) + len(rejected) + len(damaged), opts)
         if not kept:
             raise DatasetError(
                 f"nothing to export: all {len(rejected)} candidates were dropped "

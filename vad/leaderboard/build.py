@@ -22,7 +22,14 @@ from vad.leaderboard.tables import (
     is_percent,
     recognize_table,
 )
-from vad.rundir import QUARANTINE, RunStateError, find_run, quarantined, scan_samples
+from vad.rundir import (
+    QUARANTINE,
+    RunStateError,
+    find_run,
+    latest,
+    quarantined,
+    scan_samples,
+)
 from vad.scoring.clip import ClipScorer, scorer_from_env
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
@@ -48,7 +55,7 @@ def _load(
         manifests.append({**manifest, "run": run_id})
         folders[run_id] = folder.path
         scan = scan_samples(folder.samples_path)
-        samples += [(run_id, number, record) for number, record in scan.records]
+        samples += [(run_id, number, record) for number, record in latest(scan.records)]
         if scan.damaged:
             warnings.append(scan.note(folder.samples_path))
         if n := quarantined(folder.path):

@@ -71,20 +71,28 @@ class Stopped(Exception):
 class RateLimiter:
     """At most ``max_connections`` requests in flight and ``rpm`` starts per minute."""
 
-    def __init__(self, max_connections: int, rpm: float | None = None) -> None:
+    def __init__(
+        self, max_connections: int, rpm: float | None = None, stop: threading.Event | None = None
+    ) -> None:
         self._slots = threading.BoundedSemaphore(max(1, max_connections))
         self._interval = 60.0 / rpm if rpm else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+        self.stop = stop or threading.Event()
 
     def __enter__(self) -> RateLimiter:
-        self._slots.acquire()
+        """Take a slot, then wait for the next start time; a stopping run raises Stopped."""
+        while not self._slots.acquire(timeout=0.5):
+            if self.stop.is_set():
+                raise Stopped
         if self._interval:
             with self._lock:
                 now = time.monotonic()
                 start = max(now, self._next)
                 self._next = start + self._interval
-            time.sleep(max(0.0, start - now))
+            if self.stop.wait(max(0.0, start - now)):
+                self._slots.release()
+                raise Stopped
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,9 +104,10 @@ def _retry_after(exc: BaseException) -> float | None:
     headers = getattr(response, "headers", None) or {}
     value = headers.get("retry-after") if hasattr(headers, "get") else None
     try:
-        return float(value) if value is not None else None
+        delay = float(value) if value is not None else None
     except ValueError:
         return None
+    return delay if delay is not None and 0 <= delay < 1e6 else None
 
 
 def _connection_error(exc: BaseException) -> bool:
@@ -202,7 +211,9 @@ class ModelClient:
                         f"{self.model.name}: {type(exc).__name__}: {str(exc)[:500]}"
                     ) from exc
                 delay = _retry_after(exc)
-                if delay is None:
+                if delay is not None:
+                    delay = min(delay, self.retry.max_delay)
+                else:
                     delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
                     delay *= 0.5 + random.random() / 2
                 if self.stop.wait(delay):

@@ -20,7 +20,7 @@ class RenderStatus(enum.StrEnum):
     EMPTY_IMAGE = "empty_image"
     BLOCKED = "blocked"
     TOO_LARGE = "too_large"
-    CRASH = "crash"  # the renderer process died without a result
+    CRASH = "crash"  # the host side failed (the worker died, a reply was forged): not scored
 
 
 @dataclass(frozen=True)

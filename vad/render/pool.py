@@ -56,11 +56,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_folders(tmp: Path | None = None) -> int:
+STALE_AFTER_S = 600.0  # a render folder untouched this long, of a dead pid, is stale
+
+
+def _idle_for(root: Path, seconds: float) -> bool:
+    """Nothing in the folder (or its job and state folders) changed for ``seconds``."""
+    try:
+        newest = max(os.lstat(p).st_mtime for p in (root, root / "job", root / "state")
+                     if os.path.lexists(p))  # fmt: skip
+    except (OSError, ValueError):
+        return False
+    return time.time() - newest > seconds
+
+
+def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) -> int:
     """Remove render folders left by vad processes that died (kill -9); return how many.
 
     A folder is ``vad-render-<pid>-<worker>-<random>``; it is stale when no process has
-    that pid. Folders of live processes, and anything else, are left alone.
+    that pid *and* nothing in it changed for ``idle_s`` seconds (a process in another
+    pid namespace sharing /tmp may have that pid number and be alive). Folders of live
+    processes, and anything else, are left alone.
     """
     removed = 0
     base = tmp or Path(tempfile.gettempdir())
@@ -72,8 +87,9 @@ def sweep_stale_folders(tmp: Path | None = None) -> int:
                 or not pid.isdigit()
                 or not entry.is_dir(follow_symlinks=False)
                 or _alive(int(pid))
+                or not _idle_for(Path(entry.path), idle_s)
             ):
-                continue  # fmt: skip
+                continue
             shutil.rmtree(entry.path, ignore_errors=True)
             removed += 1
     return removed
@@ -251,7 +267,7 @@ class Worker:
         out = self.job_dir / "out.png"
         fd = open_regular(out, 1 << 40)
         if fd is None:
-            return RenderStatus.CRASH, "no image was written (as a regular file)"
+            return RenderStatus.RUNTIME_ERROR, "no image was written (as a regular file)"
         try:
             if os.fstat(fd).st_size > self.limits.max_png_bytes:
                 return RenderStatus.TOO_LARGE, f"PNG larger than {self.limits.max_png_bytes} bytes"
@@ -259,7 +275,7 @@ class Worker:
         finally:
             os.close(fd)
         if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-            return RenderStatus.CRASH, "the renderer wrote something that is not a PNG"
+            return RenderStatus.RUNTIME_ERROR, "the program left something that is not a PNG"
         w, h = struct.unpack(">II", data[16:24])
         if w * h > self.limits.max_image_pixels:
             return RenderStatus.TOO_LARGE, f"image is {w}x{h}"

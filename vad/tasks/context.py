@@ -39,6 +39,17 @@ def request_key(
     })  # fmt: skip
 
 
+def _stored_reply(stored: Any) -> Reply | None:
+    """A reply from the store, or None if what is stored does not make one."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        reply = Reply(**stored)
+    except TypeError:
+        return None
+    return reply if isinstance(reply.text, str) else None
+
+
 @dataclass
 class Asked:
     """A model's answer to one prompt (``reply`` is None when the call failed)."""
@@ -90,10 +101,12 @@ class JobContext:
             "seed": params.seed, "request_key": key, "created_at": now_iso(),
         }  # fmt: skip
         stored = self.store.get(key)
-        if stored is not None:
+        reply = _stored_reply(stored)
+        if reply is None:
+            stored = None  # absent, or not a reply of this version: asked again
+        if reply is not None:
             with self.counters.lock:
                 self.counters.cache_hits += 1
-            reply = Reply(**stored)
         else:
             try:
                 reply = self.client.complete(prompt, params)

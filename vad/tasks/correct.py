@@ -13,6 +13,7 @@ from typing import Any
 
 from vad.concepts import Concept
 from vad.models import ResolvedModel
+from vad.outcomes import is_scored
 from vad.prompts import load_prompts
 from vad.spec import RunSpec
 from vad.tasks.base import Job, Task, register_task
@@ -57,11 +58,20 @@ class CorrectTask(Task):
         return jobs
 
     def run(self, job: Job, ctx: JobContext) -> None:
+        """Round 0 draws; each later round corrects the one before.
+
+        A round whose model call failed is no round: the chain stops there and the next
+        run goes on from it (redoing every later round, whose input may change).
+        """
         previous: dict[str, Any] | None = None
+        redo = False
         for round_index, sid in enumerate(job.sample_ids):
-            if sid in ctx.done:
+            if sid in ctx.done and not redo:
                 previous = ctx.done[sid]
                 continue
+            redo = True
+            if previous is not None and not is_scored(previous):
+                return
             if previous is None or not previous.get("code"):
                 prompt = self.draw.prompt(job, ctx.spec)  # round 0, or start over
             else:

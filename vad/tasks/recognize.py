@@ -13,6 +13,7 @@ import hashlib
 import io
 import random
 import re
+import sys
 import tokenize
 from typing import Any
 
@@ -21,7 +22,7 @@ from vad.concepts.reference import reference_program
 from vad.errors import SpecError
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
-from vad.rundir import find_run, read_samples
+from vad.rundir import find_run, latest, scan_samples
 from vad.spec import RunSpec
 from vad.tasks.base import Job, Task, register_task
 from vad.tasks.context import JobContext
@@ -90,7 +91,10 @@ class RecognizeTask(Task):
                           if c.level == "shapes" and "shape" in c.attrs]  # fmt: skip
                 continue
             folder = find_run(spec_runs_root(), source)
-            for r in read_samples(folder.samples_path):
+            scan = scan_samples(folder.samples_path)
+            if note := scan.note(folder.samples_path):
+                print(f"warning: {note}", file=sys.stderr)
+            for _, r in latest(scan.records):
                 if (
                     r.get("status") == "ok"
                     and r.get("code")
