@@ -172,8 +172,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default $VAD_CLIP_PRETRAINED)",
     )
 
-    from vad import cli_engine, cli_train
+    from vad import cli_engine, cli_generate, cli_train
 
+    cli_generate.add_parsers(sub)
     cli_train.add_parsers(sub)
     cli_engine.add_parsers(sub)
 

@@ -39,7 +39,7 @@ def request_key(
     })  # fmt: skip
 
 
-def _stored_reply(stored: Any) -> Reply | None:
+def stored_reply(stored: Any) -> Reply | None:
     """A reply from the store, or None if what is stored does not make one."""
     if not isinstance(stored, dict):
         return None
@@ -101,7 +101,7 @@ class JobContext:
             "seed": params.seed, "request_key": key, "created_at": now_iso(),
         }  # fmt: skip
         stored = self.store.get(key)
-        reply = _stored_reply(stored)
+        reply = stored_reply(stored)
         if reply is None:
             stored = None  # absent, or not a reply of this version: asked again
         if reply is not None:

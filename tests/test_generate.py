@@ -1,0 +1,147 @@
+"""`vad generate` through the real command, against a loopback endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openai_server import FakeOpenAI
+
+from vad.cli import main
+from vad.concepts import load_concepts
+from vad.generate.run import normalise_program
+from vad.generate.strategies import stream
+from vad.rundir import read_samples
+from vad.train.data import image_root, list_images
+
+VAD = [sys.executable, "-m", "vad.cli"]
+
+
+def _args(server: FakeOpenAI, out: Path, n: int, *extra: str) -> list[str]:
+    return ["generate", "--model", "openai/fake", "--api-base", server.api_base,
+            "--out", str(out), "--n", str(n), "--level", "shapes", "--no-progress",
+            "--max-connections", "2", *extra]  # fmt: skip
+
+
+def _shard_ids(out: Path) -> list[str]:
+    ids = []
+    for shard in sorted((out / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            ids += [m.name[:-4] for m in tar.getmembers() if m.name.endswith(".png")]
+    return ids
+
+
+def _check_set(out: Path, n: int) -> list[dict]:
+    """Exactly ``n`` kept images, each once: files, records, shards and metadata agree."""
+    records = read_samples(out / "samples.jsonl")
+    kept = [r for r in records if r["status"] == "ok"]
+    assert len(kept) == n and len({r["id"] for r in kept}) == n
+    assert len({r["sample_id"] for r in records}) == len(records)
+    meta = pd.read_parquet(out / "metadata.parquet")
+    assert sorted(meta["id"]) == sorted(r["id"] for r in kept)
+    assert sorted(_shard_ids(out)) == sorted(meta["id"])
+    files, _labels, _ = list_images(image_root(out))
+    assert len(files) == n  # what `vad train --data OUT` reads
+    assert not list(out.glob("shards/.*.tmp"))
+    return records
+
+
+def test_generate_keeps_n_distinct_images_in_the_export_formats(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 6, "--shard-size", "4")) == 0
+    text = capsys.readouterr().out
+    records = _check_set(out, 6)
+    # The loopback model draws one circle per colour word: repeats are near-duplicates.
+    dups = [r for r in records if r["status"] == "duplicate"]
+    assert all(r["reason"].startswith("near-duplicate of ") for r in dups)
+    assert f"kept 6 of {len(records)} drawings requested" in text
+    assert "diversity: " in text and "distinct images (pHash)" in text
+    assert [t.name for t in sorted((out / "shards").glob("*.tar"))] == [
+        "shard-000000.tar", "shard-000001.tar"]  # fmt: skip
+    summary = json.loads((out / "generate.json").read_text())
+    assert summary["kept"] == 6 and summary["distinct_images"] == 6
+    assert summary["per_strategy_language"] == [
+        {"strategy": "vad", "language": "svg", "kept": 6, "requested": len(records)}]  # fmt: skip
+
+
+def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 3)) == 0
+        before = len(server.requests)
+        assert main(_args(server, out, 3)) == 0
+        assert len(server.requests) == before  # done: nothing asked
+        assert main(_args(server, out, 5)) == 0
+    _check_set(out, 5)
+
+
+def test_kill_9_then_resume_keeps_every_image_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI(delay=0.15) as server:
+        args = [*VAD, *_args(server, out, 8, "--shard-size", "3")]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            kept = [r for r in read_samples(out / "samples.jsonl") if r["status"] == "ok"]
+            if len(kept) >= 4:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert 4 <= len(kept) < 8 and (out / "shards" / "shard-000000.tar").is_file()
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    _check_set(out, 8)
+    assert len(list((out / "shards").glob("*.tar"))) == 3
+
+
+def test_compose_captions_are_seeded_and_recorded(tmp_path: Path) -> None:
+    concepts = load_concepts(["shapes"])
+    first = [next(stream("compose", concepts, 7)) for _ in range(1)]
+    again = stream("compose", concepts, 7)
+    assert next(again) == first[0] and len(first[0].sources) == 2
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 3, "--strategy", "compose")) == 0
+    records = _check_set(out, 3)
+    assert all("+" in r["label"] and len(r["sources"]) == 2 for r in records)
+    assert all(r["strategy"] == "compose" and "template" in r["item"] for r in records)
+
+
+def test_other_settings_in_the_same_folder_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 2)) == 0
+        assert main([*_args(server, out, 2), "--temperature", "0.5"]) == 2
+    assert "holds a generation with other settings" in capsys.readouterr().err
+    assert main(["generate", "--out", str(out), "--n", "0"]) == 2
+    assert "--n = 0: must be an integer" in capsys.readouterr().err
+
+
+def test_a_provider_that_always_fails_stops_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
+        assert main(_args(server, tmp_path / "set", 5)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: 20 model calls in a row failed; first: openai/fake: ")
+
+
+def test_programs_are_compared_without_comments_and_spacing() -> None:
+    a = '<svg>\n  <!-- a sun -->\n  <circle r="3"/>\n</svg>'
+    b = '<svg> <circle r="3"/></svg>'
+    assert normalise_program(a) == normalise_program(b)
+    assert normalise_program("x = 1  # one\ny = 2") == normalise_program("x = 1\ny   = 2")

@@ -1,0 +1,1 @@
+"""Synthetic training sets from LLM drawings: strategies -> stream -> dedupe -> shards."""

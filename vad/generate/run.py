@@ -1,0 +1,585 @@
+"""`vad generate`: models x languages x a strategy -> a training set, streaming.
+
+request (store first) -> extract -> render in the jail -> filter (failed, blank,
+near-uniform) -> near-duplicate removal against everything kept so far -> the image in
+``images/<label>/`` and a record in ``samples.jsonl``. Tar shards of ``shard_size``
+images are written whole (to a temporary name, then renamed) as they fill, and the
+last one and ``metadata.parquet`` when the run stops, so ``vad train --data OUT`` takes
+the folder as it takes an export.
+
+The folder is a run folder (one writer, ``samples.jsonl`` as the source of truth): a
+run killed at any point resumes exactly. Every unit of work is a pure function of its
+position in the strategy's stream, replies come from the response store, and an image
+counts as kept only once its record is written (an image without a record is redone,
+a record without its image is redone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vad import provenance
+from vad._paths import cache_dir
+from vad.concepts import load_concepts
+from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
+from vad.errors import SpecError, VadError
+from vad.generate.strategies import Item, strategy_version, stream
+from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
+from vad.models.client import RateLimiter, RetryPolicy, Stopped
+from vad.models.registry import resolve_model
+from vad.prompts import load_prompts
+from vad.render import RenderPool, get_renderer
+from vad.rundir import LOCK, RunFolder, RunLock, now_iso, write_json_atomic
+from vad.store import ResponseStore, cache_key
+from vad.tasks.context import request_key, slug, stored_reply
+from vad.tasks.draw import extract
+
+MAX_ERRORS_IN_A_ROW = 20  # failed model calls in a row: the provider is down
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    """What a generation makes. ``n`` and how it is run are not in the settings hash:
+    the same settings with a larger ``n`` go on from where a run stopped."""
+
+    models: tuple[str, ...] = ("local/qwen2.5-coder-0.5b",)
+    languages: tuple[str, ...] = ("svg",)
+    strategy: str = "vad"
+    levels: tuple[str, ...] = ("shapes", "objects", "scenes")
+    concept_files: tuple[str, ...] = ()
+    n: int = 100
+    size: int = 64
+    temperature: float = 1.0
+    max_tokens: int = 1024
+    seed: int = 0
+    width: int = 224
+    height: int = 224
+    api_base: str | None = None
+    dedupe_distance: int = 4
+    min_std: float = 4.0
+    max_dominant: float = 0.995
+    shard_size: int = 1000
+    max_connections: int = 4
+    slots: int | None = None
+    max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
+
+    def settings(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("n", "shard_size", "max_connections", "slots", "max_requests"):
+            data.pop(key)
+        return data
+
+    def settings_hash(self) -> str:
+        return cache_key(self.settings())[:10]
+
+
+def normalise_program(code: str) -> str:
+    """Code without comments and whitespace runs: equal programs give equal text."""
+    code = re.sub(r"<!--.*?-->", "", code, flags=re.S)  # XML comments
+    code = re.sub(r"(?m)(^|\s)(#|%|//).*$", r"\1", code)  # line comments
+    code = " ".join(code.split())
+    return re.sub(r" ?([<>(){}\[\]=,;:/]) ?", r"\1", code)  # spacing around punctuation
+
+
+@dataclass
+class Tally:
+    """What this generation holds, rebuilt from samples.jsonl on resume."""
+
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    status: Counter[str] = field(default_factory=Counter)
+    requested: Counter[tuple[str, str]] = field(default_factory=Counter)  # strategy, lang
+    kept_by: Counter[tuple[str, str]] = field(default_factory=Counter)
+    programs: set[str] = field(default_factory=set)  # hashes of normalised kept programs
+    tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, record: dict[str, Any]) -> None:
+        group = (str(record.get("strategy")), str(record.get("language")))
+        self.status[record["status"]] += 1
+        self.requested[group] += 1
+        self.tokens += int(record.get("completion_tokens") or 0)
+        self.cost += float(record.get("cost_usd") or 0.0)
+        if record["status"] == "ok":
+            self.kept.append(record)
+            self.kept_by[group] += 1
+            self.programs.add(str(record.get("program_hash")))
+
+
+class Generator:
+    """One generation folder, run until ``spec.n`` images are kept."""
+
+    def __init__(
+        self,
+        spec: GenerateSpec,
+        out: str | Path,
+        store_path: str | Path | None = None,
+        progress: bool = True,
+        sandbox: bool = True,
+        wait_lock: bool = False,
+    ) -> None:
+        self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
+        self.folder = RunFolder(Path(out).resolve())
+        self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
+        self.prompts = load_prompts("draw")
+        self.models: list[tuple[ResolvedModel, str]] = []
+        for name in spec.models:
+            model = resolve_model(name, spec.api_base)
+            check_credentials(model)
+            self.models.append((model, model.default_style))
+        for lang in spec.languages:
+            get_renderer(lang)
+            for _, style in self.models:
+                self.prompts.render(lang, style, {"caption": "x", "width": 1, "height": 1})
+        self.concepts = load_concepts(spec.levels, extra_files=spec.concept_files)
+        if not self.concepts:
+            raise SpecError("the generation selects no concepts: check --level")
+        self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
+        ResponseStore(self.store_path).close()
+        self.pool = RenderPool(sandbox=sandbox)
+        self.stop = threading.Event()
+        self.tally = Tally()
+        self.index = PHashIndex(spec.dedupe_distance) if spec.dedupe_distance >= 0 else None
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._errors_in_a_row = 0
+        self._first_error = ""
+        self.connections: dict[str, int] = {}
+        self.started = time.monotonic()
+
+    # -- the run -------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.folder.path)
+        lock.acquire(self.wait_lock, self._say)
+        try:
+            return self._run_locked()
+        finally:
+            lock.release()
+
+    def _run_locked(self) -> dict[str, Any]:
+        manifest = self._manifest()
+        done = self.folder.open()
+        for record in done.values():
+            self._restore(record)
+        manifest["status"] = "running"
+        manifest.setdefault("sessions", []).append({"started_at": now_iso()})
+        self.folder.write_manifest(manifest)
+        status = "failed"
+        try:
+            self._stream(done)
+            status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.pool.close()
+            self.folder.close()
+            self._finish(manifest, status)
+        return self.summary()
+
+    def _manifest(self) -> dict[str, Any]:
+        settings = self.spec.settings()
+        if self.folder.manifest_path.is_file():
+            manifest = self.folder.read_manifest()
+            if manifest.get("settings_hash") != self.spec.settings_hash():
+                raise SpecError(
+                    f"{self.folder.path} holds a generation with other settings "
+                    f"({manifest.get('settings')}); choose another --out"
+                )
+            return manifest
+        if any(p.name != LOCK for p in self.folder.path.iterdir()):
+            raise SpecError(
+                f"{self.folder.path} exists and is not a generation: choose another --out"
+            )
+        return {
+            "kind": "generation",
+            "settings": settings,
+            "settings_hash": self.spec.settings_hash(),
+            "strategy_version": strategy_version(),
+            "prompt_versions": {"draw": self.prompts.version},
+            "models": [
+                {"name": m.name, "provider": m.provider, "style": s} for m, s in self.models
+            ],
+            "git": provenance.git_commit(),
+            "versions": provenance.package_versions(),
+            "started_at": now_iso(),
+        }
+
+    def _units(self) -> Iterator[tuple[Item, ResolvedModel, str, str]]:
+        for item in self.items:
+            for model, style in self.models:
+                for lang in self.spec.languages:
+                    yield item, model, style, lang
+
+    @staticmethod
+    def unit_id(item: Item, model: ResolvedModel, lang: str) -> str:
+        return f"{item.key}:{model.name}:{lang}"
+
+    def _stream(self, done: dict[str, dict[str, Any]]) -> None:
+        from tqdm import tqdm
+
+        spec = self.spec
+        limit = spec.max_requests or 20 * spec.n
+        self._bar = tqdm(
+            total=spec.n,
+            initial=min(len(self.tally.kept), spec.n),
+            unit="img",
+            desc="kept",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        store = ResponseStore(self.store_path)
+        clients = {m.name: self._client(m) for m, _ in self.models}
+        window = sum(self.connections.values()) + self.pool.size
+        pending: set[Future[None]] = set()
+        executor = ThreadPoolExecutor(max_workers=window, thread_name_prefix="gen")
+        asked = 0
+        try:
+            with self._serving(clients):
+                for item, model, style, lang in self._units():
+                    if len(self.tally.kept) >= spec.n or self.stop.is_set():
+                        break
+                    uid = self.unit_id(item, model, lang)
+                    if uid in done:
+                        continue
+                    if asked >= limit:
+                        raise VadError(
+                            f"{asked} requests made and only {len(self.tally.kept)} of "
+                            f"{spec.n} images kept ({self._rejections()}): the drawings are "
+                            "rejected too often; raise --max-requests or change the model"
+                        )
+                    asked += 1
+                    pending.add(
+                        executor.submit(
+                            self._unit, item, model, style, lang, clients[model.name], store
+                        )
+                    )
+                    if len(pending) >= window:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            fut.result()
+                for fut in pending:
+                    fut.result()
+        except KeyboardInterrupt:
+            self.stop.set()
+            for fut in pending:
+                fut.cancel()
+            with contextlib.suppress(KeyboardInterrupt):
+                wait(pending, timeout=10)
+            raise
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            self._bar.close()
+            store.close()
+
+    def _client(self, model: ResolvedModel) -> ModelClient:
+        connections = self.spec.max_connections
+        if model.provider == "local":
+            from vad.models.local import DEFAULT_SLOTS
+
+            connections = self.spec.slots or DEFAULT_SLOTS  # one request per slot
+        self.connections[model.name] = connections
+        return ModelClient(
+            model, RateLimiter(connections, None, self.stop), RetryPolicy(), stop=self.stop
+        )
+
+    @contextlib.contextmanager
+    def _serving(self, clients: dict[str, ModelClient]) -> Iterator[None]:
+        """Start the embedded engine of each local model; point its client at it."""
+        with contextlib.ExitStack() as stack:
+            for model, _ in self.models:
+                if model.provider != "local":
+                    continue
+                from vad.models.local import serve
+
+                log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
+                client = clients[model.name]
+                slots = self.connections[model.name]
+                server = stack.enter_context(
+                    serve(model.local or "", model.served_name, slots, log, say=self._say)
+                )
+                client.model = model.with_api_base(server.api_base)
+                client.guard = server.check
+            yield
+
+    # -- one unit ------------------------------------------------------------------------
+    def _unit(
+        self,
+        item: Item,
+        model: ResolvedModel,
+        style: str,
+        lang: str,
+        client: ModelClient,
+        store: ResponseStore,
+    ) -> None:
+        spec = self.spec
+        prompt = self.prompts.render(
+            lang, style, {"caption": item.caption, "width": spec.width, "height": spec.height}
+        )
+        params = SamplingParams(spec.temperature, spec.max_tokens, spec.seed + item.sample_index)
+        key = request_key(model, prompt, params, item.sample_index)
+        record: dict[str, Any] = {
+            "sample_id": self.unit_id(item, model, lang),
+            "strategy": item.strategy,
+            "strategy_version": strategy_version(),
+            "caption": item.caption,
+            "label": item.label,
+            "level": item.level,
+            "sources": list(item.sources),
+            "model": model.name,
+            "language": lang,
+            "sample_index": item.sample_index,
+            "prompt_version": prompt.version,
+            "request_key": key,
+            "image": None,
+            **({"item": item.extra} if item.extra else {}),
+        }
+        stored = store.get(key)
+        try:
+            reply = stored_reply(stored)
+            cached = reply is not None
+            if reply is None:
+                reply = client.complete(prompt, params)
+                store.put(
+                    key,
+                    model.name,
+                    {"template": prompt.template_id, **prompt.payload()},
+                    reply.to_dict(),
+                )
+        except Stopped:
+            return
+        except VadError as exc:
+            self._write({**record, "status": "model_error", "error": str(exc)[:500]})
+            return
+        record.update(
+            cached=cached,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=reply.cost_usd,
+        )
+        extraction = extract(prompt, lang, reply.text, reply.finish_reason == "length")
+        record["code"] = extraction.code
+        if extraction.code is None:
+            self._write({**record, "status": "no_code", "reason": "; ".join(extraction.notes)})
+            return
+        record["program_hash"] = cache_key({"p": normalise_program(extraction.code)})[:16]
+        work = self.folder.path / ".jobs" / f"{cache_key({'id': record['sample_id']})[:16]}.png"
+        result = self.pool.render(lang, extraction.code, spec.width, spec.height, work)
+        if not result.ok:
+            self._write({**record, "status": str(result.status), "reason": result.reason[:300]})
+            return
+        try:
+            img = fit_square(load_rgb(work), spec.size)
+            why = blank_reason(load_rgb(work), spec.min_std, spec.max_dominant)
+        except Exception as exc:  # a PNG the jail made that PIL cannot read
+            self._write({**record, "status": "runtime_error", "reason": f"unreadable: {exc}"})
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                work.unlink()
+        if why:
+            self._write({**record, "status": "blank", "reason": why})
+            return
+        self._judge(record, img)
+
+    def _judge(self, record: dict[str, Any], img: Any) -> None:
+        """Near-duplicate check and keeping, under one lock: the order decides."""
+        h, thumb = phash(img), colour_thumb(img)
+        record["phash"] = f"{h:016x}"
+        with self._lock:
+            if len(self.tally.kept) >= self.spec.n or self.stop.is_set():
+                return  # surplus: not written, so a larger --n later asks it again (cached)
+            if self.index is not None:
+                match = self.index.match(h, thumb)
+                if match >= 0:
+                    dup = (
+                        self.tally.kept[match]["sample_id"] if match < len(self.tally.kept) else "?"
+                    )
+                    self._append(
+                        {**record, "status": "duplicate", "reason": f"near-duplicate of {dup}"}
+                    )
+                    return
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", optimize=False)
+            png = buf.getvalue()
+            record["id"] = hashlib.sha256(record["sample_id"].encode()).hexdigest()[:16]
+            record["sha256"] = hashlib.sha256(png).hexdigest()
+            record["thumb"] = thumb.astype(np.uint8).tobytes().hex()
+            rel = Path("images") / slug(record["label"]) / f"{record['id']}.png"
+            dest = self.folder.path / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            tmp.write_bytes(png)
+            os.replace(tmp, dest)
+            record["image"] = str(rel)
+            self._append({**record, "status": "ok"})
+            if self.index is not None:
+                self.index.add(h, thumb)
+            if len(self.tally.kept) % self.spec.shard_size == 0:
+                self._write_shards(final=False)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """Write one record (under ``_lock``) and count it."""
+        if record["status"] == "model_error":
+            self._errors_in_a_row += 1
+            self._first_error = self._first_error or str(record.get("error"))
+            if self._errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+                self.stop.set()
+                raise VadError(
+                    f"{MAX_ERRORS_IN_A_ROW} model calls in a row failed; first: "
+                    f"{self._first_error[:300]}"
+                )
+        else:
+            self._errors_in_a_row = 0
+        self.folder.append(record)
+        self.tally.add(record)
+        if self._bar is not None:
+            self._bar.n = min(len(self.tally.kept), self.spec.n)
+            self._bar.set_postfix_str(self._postfix(), refresh=True)
+
+    def _postfix(self) -> str:
+        hours = max(time.monotonic() - self.started, 1e-6) / 3600
+        made = sum(self.tally.status.values())
+        return (
+            f"rejected {self._rejections()} | {made / hours:,.0f} drawings/h | "
+            f"{self.tally.tokens:,} tokens | ${self.tally.cost:.4f}"
+        )
+
+    def _rejections(self) -> str:
+        counts = {k: v for k, v in sorted(self.tally.status.items()) if k != "ok"}
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+    def _restore(self, record: dict[str, Any]) -> None:
+        """A record of an earlier session: count it, and index a kept image."""
+        if record["status"] == "ok" and self.index is not None:
+            thumb = np.frombuffer(bytes.fromhex(record["thumb"]), dtype=np.uint8)
+            self.index.add(int(record["phash"], 16), thumb.reshape(8, 8, 3).astype(np.float32))
+        self.tally.add(record)
+
+    # -- outputs -------------------------------------------------------------------------
+    def _write_shards(self, final: bool) -> list[str]:
+        """Every full shard not yet written, and with ``final`` the last partial one."""
+        folder = self.folder.path / "shards"
+        folder.mkdir(exist_ok=True)
+        size, kept = self.spec.shard_size, self.tally.kept
+        names = []
+        for start in range(0, len(kept), size):
+            group = kept[start : start + size]
+            name = f"shard-{start // size:06d}.tar"
+            names.append(name)
+            path = folder / name
+            if len(group) < size and not final:
+                break
+            if path.is_file() and _tar_count(path) == len(group):
+                continue
+            tmp = folder / f".{name}.tmp"
+            with tarfile.open(tmp, "w") as tar:
+                for record in group:
+                    png = (self.folder.path / record["image"]).read_bytes()
+                    meta = {k: v for k, v in record.items() if k not in ("thumb", "code")}
+                    for suffix, data in ((".png", png), (".json", json.dumps(meta).encode())):
+                        info = tarfile.TarInfo(record["id"] + suffix)
+                        info.size, info.mode, info.mtime = len(data), 0o644, 0
+                        tar.addfile(info, io.BytesIO(data))
+            os.replace(tmp, path)
+        return names
+
+    def _finish(self, manifest: dict[str, Any], status: str) -> dict[str, Any]:
+        import pandas as pd
+
+        shards = self._write_shards(final=True)
+        columns = [
+            "id",
+            "sample_id",
+            "label",
+            "caption",
+            "level",
+            "strategy",
+            "model",
+            "language",
+            "sample_index",
+            "phash",
+            "sha256",
+            "program_hash",
+            "image",
+        ]
+        rows = [{c: r.get(c) for c in columns} for r in self.tally.kept]
+        for row, start in zip(rows, range(len(rows)), strict=True):
+            row["shard"] = shards[start // self.spec.shard_size] if shards else None
+            row["file"] = row.pop("image")
+        tmp = self.folder.path / ".metadata.parquet.tmp"
+        pd.DataFrame(
+            rows, columns=[*[c for c in columns if c != "image"], "shard", "file"]
+        ).to_parquet(tmp, index=False)
+        os.replace(tmp, self.folder.path / "metadata.parquet")
+        summary = self.summary()
+        manifest["sessions"][-1].update(
+            ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - self.started, 2)
+        )
+        manifest.update(status=status, ended_at=now_iso(), totals=summary)
+        self.folder.write_manifest(manifest)
+        write_json_atomic(self.folder.path / "generate.json", summary)
+        return summary
+
+    def summary(self) -> dict[str, Any]:
+        t = self.tally
+        groups = sorted(set(t.requested))
+        return {
+            "kept": len(t.kept),
+            "requested": sum(t.requested.values()),
+            "by_status": dict(sorted(t.status.items())),
+            "distinct_programs": len(t.programs),
+            "distinct_images": len({r["phash"] for r in t.kept}),
+            "per_strategy_language": [
+                {
+                    "strategy": s,
+                    "language": lang,
+                    "kept": t.kept_by[(s, lang)],
+                    "requested": t.requested[(s, lang)],
+                }
+                for s, lang in groups
+            ],
+            "completion_tokens": t.tokens,
+            "cost_usd": round(t.cost, 6),
+        }
+
+    def _say(self, line: str) -> None:
+        from tqdm import tqdm
+
+        with contextlib.suppress(OSError):
+            if self._bar is not None and not self._bar.disable:
+                tqdm.write(line, file=sys.stderr)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+
+def _tar_count(path: Path) -> int:
+    try:
+        with tarfile.open(path) as tar:
+            return sum(1 for m in tar.getmembers() if m.name.endswith(".png"))
+    except (OSError, tarfile.TarError):
+        return -1

@@ -1,0 +1,100 @@
+"""Concept sources of a training set, each a named strategy versioned in prompts/.
+
+A strategy yields an endless, seeded stream of captions to draw. Every item is a pure
+function of (strategy, seed, position), so a resumed or sharded run asks for exactly
+the same drawings in the same order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+
+from vad._paths import project_dir
+from vad.concepts import Concept
+from vad.errors import SpecError
+from vad.prompts import fill
+from vad.registry import Registry
+
+
+@dataclass(frozen=True)
+class Item:
+    """One drawing to ask for: a caption, where it came from, and its sample index."""
+
+    key: str  # unique within a strategy: the record's id is built from it
+    strategy: str
+    caption: str
+    label: str  # the class of the image in the training set
+    level: str
+    sample_index: int
+    sources: tuple[str, ...] = ()  # concept ids it was made from
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+Stream = Callable[[list[Concept], int], Iterator[Item]]
+STRATEGIES: Registry[Stream] = Registry("unknown strategy {name}: choose from {choices}")
+
+
+@cache
+def strategy_file() -> dict[str, Any]:
+    path = project_dir("prompts") / "generate.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("strategies"), dict):
+        raise SpecError(f"{path}: expected a mapping with 'version' and 'strategies'")
+    return data
+
+
+def strategy_version() -> str:
+    return str(strategy_file()["version"])
+
+
+def _settings(name: str) -> dict[str, Any]:
+    settings = strategy_file()["strategies"].get(name)
+    if not isinstance(settings, dict):
+        raise SpecError(f"prompts/generate.yaml has no settings for strategy {name!r}")
+    return settings
+
+
+@STRATEGIES.register("vad")
+def vad_stream(concepts: list[Concept], seed: int) -> Iterator[Item]:
+    """Every concept once per round; round r is sample index r (a distinct seed)."""
+    order = list(concepts)
+    random.Random(seed).shuffle(order)
+    index = 0
+    while True:
+        for concept in order:
+            yield Item(f"vad:{concept.id}:{index}", "vad", concept.caption, concept.id,
+                       concept.level, index, (concept.id,))  # fmt: skip
+        index += 1
+
+
+@STRATEGIES.register("compose")
+def compose_stream(concepts: list[Concept], seed: int) -> Iterator[Item]:
+    """Two distinct concepts in one of the templates, seeded; each pair is recorded."""
+    if len(concepts) < 2:
+        raise SpecError("strategy compose needs at least two concepts")
+    settings = _settings("compose")
+    templates, places = list(settings["templates"]), list(settings["places"])
+    position = 0
+    while True:
+        rng = random.Random(f"{seed}:{position}")
+        a, b = rng.sample(concepts, 2)
+        t = rng.randrange(len(templates))
+        place = rng.choice(places)
+        caption = fill(templates[t], {"a": a.caption, "b": b.caption, "place": place})
+        yield Item(f"compose:{position}", "compose", caption, f"{a.id}+{b.id}",
+                   b.level, position, (a.id, b.id), {"template": t, "place": place})  # fmt: skip
+        position += 1
+
+
+def stream(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
+    return STRATEGIES.get(name)(concepts, seed)
+
+
+def strategy_names() -> list[str]:
+    return STRATEGIES.names()
