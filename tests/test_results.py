@@ -161,7 +161,7 @@ def test_model_errors_never_enter_a_rate(tmp_path: Path, capsys: pytest.CaptureF
     ("server_args", "reason"),
     [
         ({"fail_first": 10**6, "fail_status": 500}, "InternalServerError"),
-        ({"broken": "empty_choices"}, "IndexError"),
+        ({"broken": "empty_choices"}, "ValueError: the provider's reply holds no choices"),
         ({"broken": "invalid_json"}, "openai/fake: "),
     ],
 )

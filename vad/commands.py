@@ -41,6 +41,8 @@ def list_runs_cmd(root: str | None) -> int:
     damaged = []
     for path, manifest in runs:
         totals = manifest.get("totals") if isinstance(manifest.get("totals"), dict) else {}
+        if not totals and manifest.get("status") != "damaged":  # killed before it wrote them
+            totals = RunFolder(path).totals()
         if manifest.get("status") == "damaged":
             damaged.append(manifest["error"])
         by_status = totals.get("by_status") if isinstance(totals.get("by_status"), dict) else {}

@@ -220,6 +220,8 @@ class ModelClient:
                     raise Stopped from None
 
     def _reply(self, resp: Any, latency: float, attempts: int) -> Reply:
+        if not getattr(resp, "choices", None):
+            raise ValueError("the provider's reply holds no choices")
         choice = resp.choices[0]
         message = getattr(choice, "message", None)
         text = (message.content if message is not None else getattr(choice, "text", "")) or ""
