@@ -145,3 +145,31 @@ def test_programs_are_compared_without_comments_and_spacing() -> None:
     b = '<svg> <circle r="3"/></svg>'
     assert normalise_program(a) == normalise_program(b)
     assert normalise_program("x = 1  # one\ny = 2") == normalise_program("x = 1\ny   = 2")
+
+
+def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    script = Path(__file__).resolve().parent.parent / "runs" / "generate.sbatch"
+    out = tmp_path / "gen"
+    with FakeOpenAI() as server:
+        for task in ("0", "1"):
+            env = {**os.environ, "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_TASK_COUNT": "2",
+                   "VAD": f"{sys.executable} -m vad.cli", "VAD_MODEL": "openai/fake",
+                   "VAD_API_BASE": server.api_base, "VAD_N": "3", "VAD_OUT": str(out)}  # fmt: skip
+            done = subprocess.run(["bash", str(script)], env=env, capture_output=True,
+                                  text=True, timeout=120)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    parts = [_check_set(out / f"part-{i}", 3) for i in (0, 1)]
+    ids = [{r["sample_id"] for r in part} for part in parts]
+    assert not ids[0] & ids[1]  # disjoint work
+    items = stream("vad", load_concepts(["shapes", "objects", "scenes"]), 0)  # its default
+    position = {next(items).key: k for k in range(200)}
+    for part, records in enumerate(parts):  # part I asks for stream positions I, I+2, ...
+        assert {position[r["sample_id"].split(":openai/")[0]] % 2 for r in records} == {part}
+    assert main(["dataset", "merge", str(out / "part-0"), str(out / "part-1"),
+                 "--out", str(out / "all"), "--no-progress"]) == 0  # fmt: skip
+    meta = pd.read_parquet(out / "all" / "metadata.parquet")
+    phashes = {r["phash"] for part in parts for r in part if r["status"] == "ok"}
+    assert len(meta) == len(phashes) and set(meta["source"]) <= {"part-0", "part-1"}
+    assert len(_shard_ids(out / "all")) == len(meta)

@@ -53,6 +53,14 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--max-connections", type=int, default=4, help="API requests in flight")
     p.add_argument("--slots", type=int, help="parallel slots of the embedded engine (default 8)")
+    p.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="do the I-th of N deterministic parts of the work (0-based; each into its own "
+        "--out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
+        "`vad dataset merge`",
+    )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--wait", action="store_true", help="wait for another writer of --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,6 +72,14 @@ def _positive(flag: str, value: int | None, low: int = 1, high: int = 10**9) -> 
     if value is not None and not low <= value <= high:
         raise SpecError(f"command line: {flag} = {value}: must be an integer between {low} "
                         f"and {high}")  # fmt: skip
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise SpecError(f"command line: --shard = {text!r}: must be I/N with 0 <= I < N, "
+                        "e.g. 0/4")  # fmt: skip
+    return int(index), int(count)
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -87,7 +103,9 @@ def generate_cmd(args: argparse.Namespace) -> int:
     if not 0 <= args.temperature <= 2:
         raise SpecError(f"command line: --temperature = {args.temperature}: must be a number "
                         ">= 0 and <= 2")  # fmt: skip
+    shard = _shard(args.shard)
     spec = GenerateSpec(
+        shard=shard,
         models=_split(args.model) or ("local/qwen2.5-coder-0.5b",),
         languages=_split(args.lang) or ("svg",), strategy=args.strategy,
         levels=_split(args.level) or ("shapes", "objects", "scenes"),

@@ -100,6 +100,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "Damaged lines of samples.jsonl are skipped and counted either way",
     )
     _add_export_options(exp)
+    merge = dsub.add_parser(
+        "merge",
+        help="join training sets (the shards of `vad generate --shard I/N`, or exports)",
+        description="One training set from several: near-duplicates removed across all of "
+        "them, one metadata table, the same formats as `vad dataset export`.",
+    )
+    merge.add_argument("sets", nargs="+", metavar="DIR", help="generation or export folders")
+    merge.add_argument(
+        "--allow-missing", action="store_true", help="merge even when image files are missing"
+    )
+    _add_export_options(merge)
     shapes = dsub.add_parser("shapes", help="export procedural shape images (a baseline set)")
     shapes.add_argument(
         "--n",
@@ -206,6 +217,12 @@ def _export(args: argparse.Namespace) -> int:
         # a list, not a generator: the export checks for missing images before any work
         candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
         record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
+    elif args.dataset_command == "merge":
+        from vad.dataset.export import set_candidates
+
+        sets = [Path(name) for name in args.sets]
+        candidates = [c for folder in sets for c in set_candidates(folder)]
+        record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress)
     else:
         from vad.dataset.procedural import export_shapes
 

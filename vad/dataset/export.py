@@ -156,6 +156,32 @@ def _candidate(run_dir: Path, record: dict[str, Any], label_by: str) -> Candidat
     return Candidate(path, status, "", meta)
 
 
+def set_candidates(folder: Path) -> Iterator[Candidate]:
+    """The kept images of a training set (an export or a generation), for a merge.
+
+    Read from its ``metadata.parquet``; an image file that is missing is a
+    ``missing_image`` candidate like any other."""
+    import pandas as pd
+
+    table = folder / "metadata.parquet"
+    if not table.is_file():
+        raise DatasetError(f"{folder} is not a training set (no metadata.parquet): give "
+                           "folders written by `vad generate` or `vad dataset export`")  # fmt: skip
+    for row in pd.read_parquet(table).to_dict("records"):
+        meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
+                if k not in ("file", "shard", "phash", "sha256", "id")}  # fmt: skip
+        meta["source"] = folder.name
+        meta.setdefault("label", meta.get("concept", ""))
+        meta["sample_id"] = f"{folder.name}:{meta.get('sample_id', row.get('id'))}"
+        rel = row.get("file")
+        path = contained(folder, rel) if isinstance(rel, str) and rel else None
+        if path is None or path.is_symlink() or not path.is_file():
+            why = f"{folder / str(rel)} is not a regular file in the training set"
+            yield Candidate(None, MISSING, why, meta, drop=MISSING)
+        else:
+            yield Candidate(path, "ok", "", meta)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unlabelled"
 

@@ -79,6 +79,7 @@ class GenerateSpec:
     max_connections: int = 4
     slots: int | None = None
     max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
+    shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
 
     def settings(self) -> dict[str, Any]:
         data = asdict(self)
@@ -223,7 +224,10 @@ class Generator:
         }
 
     def _units(self) -> Iterator[tuple[Item, ResolvedModel, str, str]]:
-        for item in self.items:
+        index, count = self.spec.shard
+        for position, item in enumerate(self.items):
+            if position % count != index:
+                continue  # another shard's: the split is a pure function of the position
             for model, style in self.models:
                 for lang in self.spec.languages:
                     yield item, model, style, lang
