@@ -173,3 +173,40 @@ def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
     phashes = {r["phash"] for part in parts for r in part if r["status"] == "ok"}
     assert len(meta) == len(phashes) and set(meta["source"]) <= {"part-0", "part-1"}
     assert len(_shard_ids(out / "all")) == len(meta)
+
+
+def test_max_cost_is_never_exceeded_and_a_larger_budget_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "set"
+    # A model litellm prices; the loopback server answers for it.
+    args = ["generate", "--model", "openai/gpt-4o-mini", "--out", str(out), "--n", "50",
+            "--level", "shapes", "--max-tokens", "4096", "--no-progress"]  # fmt: skip
+    with FakeOpenAI() as server:
+        assert main([*args, "--api-base", server.api_base, "--max-cost", "0.003"]) == 1
+        err = capsys.readouterr().err
+        assert "error: stopped at the budget: $0.00" in err and "of $0.0030 spent" in err
+        first = len(server.requests)
+        spent = sum(r.get("cost_usd") or 0 for r in read_samples(out / "samples.jsonl"))
+        assert 0 < spent <= 0.003 and first > 5
+        assert main([*args, "--api-base", server.api_base, "--max-cost", "0.004"]) == 1
+        assert len(server.requests) > first  # goes on
+    spent = sum(r.get("cost_usd") or 0 for r in read_samples(out / "samples.jsonl"))
+    assert spent <= 0.004
+    assert json.loads((out / "manifest.json").read_text())["status"] == "budget"
+
+
+def test_max_cost_needs_a_known_price(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with FakeOpenAI() as server:
+        assert main([*_args(server, tmp_path / "set", 2), "--max-cost", "1"]) == 2
+    assert "--max-cost needs the price of openai/fake" in capsys.readouterr().err
+
+
+def test_estimate_extrapolates_from_the_first_drawings(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with FakeOpenAI() as server:
+        assert main([*_args(server, tmp_path / "set", 1000), "--estimate"]) == 0
+        assert len(server.requests) <= 8
+    out = capsys.readouterr().out
+    assert "estimate for --n 1000: about " in out and " completion tokens, $0.00" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -61,6 +62,21 @@ def add_parsers(sub: Any) -> None:
         "--out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
         "`vad dataset merge`",
     )
+    p.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="never spend more: each request sets aside the most it can cost (prompt "
+        "characters as tokens plus --max-tokens, at litellm's prices) and the run stops "
+        "cleanly before a request the budget cannot cover; running again with a larger "
+        "budget goes on",
+    )
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="make the first few drawings (kept in --out) and print the expected requests, "
+        "tokens and cost of the whole --n",
+    )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--wait", action="store_true", help="wait for another writer of --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -115,8 +131,12 @@ def generate_cmd(args: argparse.Namespace) -> int:
         shard_size=args.shard_size, max_connections=args.max_connections, slots=args.slots,
         max_requests=args.max_requests,
     )  # fmt: skip
+    if args.max_cost is not None and not args.max_cost > 0:
+        raise SpecError(f"command line: --max-cost = {args.max_cost}: must be a number > 0")
+    if args.estimate:
+        spec = dataclasses.replace(spec, max_requests=ESTIMATE_REQUESTS)
     gen = Generator(spec, args.out, args.cache, not args.no_progress, not args.no_sandbox,
-                    args.wait)  # fmt: skip
+                    args.wait, args.max_cost, args.estimate)  # fmt: skip
     print(f"generate {gen.folder.path}: {spec.n} images of {len(gen.concepts)} concepts, "
           f"strategy {spec.strategy}", file=sys.stderr)  # fmt: skip
     try:
@@ -126,10 +146,34 @@ def generate_cmd(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 130
     print(format_summary(summary))
+    if args.estimate:
+        print(format_estimate(summary, args.n))
+        return 0
+    if summary["stopped_at_budget"]:
+        print(f"error: stopped at the budget: ${summary['cost_usd']:.4f} of "
+              f"${args.max_cost:.4f} spent, {summary['kept']} of {spec.n} images kept; run "
+              "again with a larger --max-cost to go on", file=sys.stderr)  # fmt: skip
+        return 1
     if summary["kept"] < spec.n:
         print(f"error: only {summary['kept']} of {spec.n} images kept", file=sys.stderr)
         return 1
     return 0
+
+
+ESTIMATE_REQUESTS = 8
+
+
+def format_estimate(summary: dict[str, Any], n: int) -> str:
+    """The whole generation, extrapolated from the drawings made so far."""
+    asked, kept = summary["requested"], summary["kept"]
+    if not asked:
+        return "estimate: no request was made (everything asked is in the store)"
+    requests = asked / max(kept, 1) * n
+    tokens = summary["completion_tokens"] / asked * requests
+    cost = summary["cost_usd"] / asked * requests
+    rough = "" if kept else " (none kept yet: a lower bound of the requests)"
+    return (f"estimate for --n {n}: about {requests:,.0f} requests ({kept} of {asked} kept so "
+            f"far{rough}), {tokens:,.0f} completion tokens, ${cost:,.2f}")  # fmt: skip
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -116,7 +116,7 @@ class Tally:
         self.status[record["status"]] += 1
         self.requested[group] += 1
         self.tokens += int(record.get("completion_tokens") or 0)
-        self.cost += float(record.get("cost_usd") or 0.0)
+        self.cost += float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
         if record["status"] == "ok":
             self.kept.append(record)
             self.kept_by[group] += 1
@@ -134,8 +134,12 @@ class Generator:
         progress: bool = True,
         sandbox: bool = True,
         wait_lock: bool = False,
+        max_cost: float | None = None,
+        estimating: bool = False,
     ) -> None:
+        self.estimating = estimating
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
+        self.max_cost, self.reserved, self.budget_hit = max_cost, 0.0, False
         self.folder = RunFolder(Path(out).resolve())
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.prompts = load_prompts("draw")
@@ -148,6 +152,7 @@ class Generator:
             get_renderer(lang)
             for _, style in self.models:
                 self.prompts.render(lang, style, {"caption": "x", "width": 1, "height": 1})
+        self.prices = {m.name: _prices(m) for m, _ in self.models} if max_cost is not None else {}
         self.concepts = load_concepts(spec.levels, extra_files=spec.concept_files)
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
@@ -186,6 +191,8 @@ class Generator:
         try:
             self._stream(done)
             status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
+            if self.budget_hit and status == "stopped":
+                status = "budget"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -263,16 +270,34 @@ class Generator:
                     uid = self.unit_id(item, model, lang)
                     if uid in done:
                         continue
+                    if asked >= limit and self.estimating:
+                        break  # enough to extrapolate from
                     if asked >= limit:
                         raise VadError(
                             f"{asked} requests made and only {len(self.tally.kept)} of "
                             f"{spec.n} images kept ({self._rejections()}): the drawings are "
                             "rejected too often; raise --max-requests or change the model"
                         )
+                    reserve = self._reserve(item, model, style, lang, store)
+                    while reserve is None and pending:  # what is in flight may cost less
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            fut.result()
+                        reserve = self._reserve(item, model, style, lang, store)
+                    if reserve is None:
+                        self.budget_hit = True
+                        break
                     asked += 1
                     pending.add(
                         executor.submit(
-                            self._unit, item, model, style, lang, clients[model.name], store
+                            self._unit,
+                            item,
+                            model,
+                            style,
+                            lang,
+                            clients[model.name],
+                            store,
+                            reserve,
                         )
                     )
                     if len(pending) >= window:
@@ -295,6 +320,26 @@ class Generator:
             executor.shutdown(wait=True, cancel_futures=True)
             self._bar.close()
             store.close()
+
+    def _reserve(
+        self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
+    ) -> float | None:
+        """Set aside the most a request can cost; None when the budget cannot cover it.
+
+        The bound: every character of the prompt a token, and ``max_tokens`` of reply, at
+        the model's prices. A reply already in the store costs nothing."""
+        if self.max_cost is None:
+            return 0.0
+        prompt, _, key = self._request(item, model, style, lang)
+        if store.get(key) is not None:
+            return 0.0
+        price_in, price_out = self.prices[model.name]
+        worst = len(json.dumps(prompt.payload())) * price_in + self.spec.max_tokens * price_out
+        with self._lock:
+            if self.tally.cost + self.reserved + worst > self.max_cost:
+                return None
+            self.reserved += worst
+        return worst
 
     def _client(self, model: ResolvedModel) -> ModelClient:
         connections = self.spec.max_connections
@@ -335,13 +380,34 @@ class Generator:
         lang: str,
         client: ModelClient,
         store: ResponseStore,
+        reserved: float = 0.0,
     ) -> None:
+        try:
+            self._ask_and_judge(item, model, style, lang, client, store, reserved)
+        finally:
+            with self._lock:
+                self.reserved -= reserved
+
+    def _request(self, item: Item, model: ResolvedModel, style: str, lang: str) -> Any:
         spec = self.spec
         prompt = self.prompts.render(
             lang, style, {"caption": item.caption, "width": spec.width, "height": spec.height}
         )
         params = SamplingParams(spec.temperature, spec.max_tokens, spec.seed + item.sample_index)
-        key = request_key(model, prompt, params, item.sample_index)
+        return prompt, params, request_key(model, prompt, params, item.sample_index)
+
+    def _ask_and_judge(
+        self,
+        item: Item,
+        model: ResolvedModel,
+        style: str,
+        lang: str,
+        client: ModelClient,
+        store: ResponseStore,
+        reserved: float,
+    ) -> None:
+        spec = self.spec
+        prompt, params, key = self._request(item, model, style, lang)
         record: dict[str, Any] = {
             "sample_id": self.unit_id(item, model, lang),
             "strategy": item.strategy,
@@ -375,6 +441,8 @@ class Generator:
         except VadError as exc:
             self._write({**record, "status": "model_error", "error": str(exc)[:500]})
             return
+        if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
+            record["cost_bound_usd"] = reserved
         record.update(
             cached=cached,
             prompt_tokens=reply.prompt_tokens,
@@ -569,6 +637,8 @@ class Generator:
             ],
             "completion_tokens": t.tokens,
             "cost_usd": round(t.cost, 6),
+            "max_cost_usd": self.max_cost,
+            "stopped_at_budget": self.budget_hit,
         }
 
     def _say(self, line: str) -> None:
@@ -579,6 +649,22 @@ class Generator:
                 tqdm.write(line, file=sys.stderr)
             else:
                 print(line, file=sys.stderr, flush=True)
+
+
+def _prices(model: ResolvedModel) -> tuple[float, float]:
+    """USD per prompt token and per reply token, from litellm's price map."""
+    if model.provider == "local":
+        return 0.0, 0.0
+    from vad.models.client import quiet_litellm
+
+    try:
+        info = quiet_litellm().get_model_info(model.name)
+        return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
+    except Exception:
+        raise SpecError(
+            f"--max-cost needs the price of {model.name}, which litellm's price map does not "
+            "know: use a model it prices, or leave --max-cost out"
+        ) from None
 
 
 def _tar_count(path: Path) -> int:
