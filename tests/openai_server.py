@@ -37,6 +37,12 @@ class FakeOpenAI:
         self.broken = broken  # "", "empty_choices" or "invalid_json"
         self.gate = threading.Event()  # cleared: requests wait until it is set again
         self.gate.set()
+        # The files + batches protocol: uploaded files, batches, and how batches misbehave.
+        self.files: dict[str, bytes] = {}
+        self.batched: list[dict[str, Any]] = []  # requests answered inside batches
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_fail_every = 0  # every k-th line of a batch fails (0: none)
+        self.expire_first_batch = False  # the first batch expires half way
         self.answered = 0
         self.requests: list[dict[str, Any]] = []
         self.failures_sent = 0
@@ -56,9 +62,11 @@ class FakeOpenAI:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def _answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(
+        self, path: str, body: dict[str, Any], batched: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.requests.append({"path": path, **body})
+            (self.batched if batched else self.requests).append({"path": path, **body})
             if self.failures_sent < self.fail_first:
                 self.failures_sent += 1
                 return self.fail_status, {"error": {"message": "slow down", "type": "rate"}}
@@ -96,6 +104,89 @@ class FakeOpenAI:
             "usage": usage,
         }
 
+    # -- files and batches ------------------------------------------------------------------
+    def _file(self, data: bytes) -> str:
+        with self._lock:
+            fid = f"file-{len(self.files) + 1}"
+            self.files[fid] = data
+        return fid
+
+    def _upload(self, raw: bytes, content_type: str) -> dict[str, Any]:
+        boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+        content = b""
+        for part in raw.split(b"--" + boundary):
+            head, _, rest = part.partition(b"\r\n\r\n")
+            if b'name="file"' in head:
+                content = rest.rsplit(b"\r\n", 1)[0]
+        fid = self._file(content)
+        return {
+            "id": fid,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": 0,
+            "filename": "requests.jsonl",
+            "purpose": "batch",
+            "status": "processed",
+        }
+
+    def _create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            bid = f"batch-{len(self.batches) + 1}"
+            self.batches[bid] = {
+                "id": bid,
+                "object": "batch",
+                "endpoint": body["endpoint"],
+                "input_file_id": body["input_file_id"],
+                "created_at": 0,
+                "completion_window": body["completion_window"],
+                "status": "in_progress",
+                "output_file_id": None,
+                "error_file_id": None,
+                "polls": 0,
+            }
+        return dict(self.batches[bid])
+
+    def _batch_status(self, bid: str) -> dict[str, Any]:
+        """The first poll says in_progress; the second runs the batch and ends it."""
+        batch = self.batches[bid]
+        batch["polls"] += 1
+        if batch["status"] == "in_progress" and batch["polls"] >= 2:
+            lines = self.files[batch["input_file_id"]].decode().splitlines()
+            expire = self.expire_first_batch and bid == "batch-1"
+            out, errors = [], []
+            for i, line in enumerate(lines):
+                request = json.loads(line)
+                if expire and i >= len(lines) // 2:
+                    break  # the window closed before these lines were reached
+                if self.batch_fail_every and i % self.batch_fail_every == 0:
+                    errors.append(
+                        {
+                            "id": f"r{i}",
+                            "custom_id": request["custom_id"],
+                            "response": {"status_code": 500, "body": {}},
+                            "error": {"code": "server_error", "message": "boom"},
+                        }
+                    )
+                    continue
+                status, reply = self._answer(request["url"], request["body"], batched=True)
+                out.append(
+                    {
+                        "id": f"r{i}",
+                        "custom_id": request["custom_id"],
+                        "response": {"status_code": status, "body": reply},
+                        "error": None,
+                    }
+                )
+            batch["output_file_id"] = self._file(
+                "".join(json.dumps(x) + "\n" for x in out).encode()
+            )
+            if errors:
+                batch["error_file_id"] = self._file(
+                    "".join(json.dumps(x) + "\n" for x in errors).encode()
+                )
+            batch["status"] = "expired" if expire else "completed"
+        return {k: v for k, v in batch.items() if k != "polls"}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -118,11 +209,28 @@ class FakeOpenAI:
                     server.answered += 1
 
             def do_GET(self) -> None:
-                self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                if self.path.startswith("/v1/batches/"):
+                    self._send(200, server._batch_status(self.path.rsplit("/", 1)[1]))
+                elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):
+                    data = server.files[self.path.split("/")[3]]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                else:
+                    self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if self.path == "/v1/files":
+                    self._send(200, server._upload(raw, self.headers.get("Content-Type", "")))
+                    return
+                body = json.loads(raw or b"{}")
+                if self.path == "/v1/batches":
+                    self._send(200, server._create_batch(body))
+                    return
                 self._send(*server._answer(self.path, body))
 
         return Handler

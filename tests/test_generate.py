@@ -210,3 +210,50 @@ def test_estimate_extrapolates_from_the_first_drawings(
         assert len(server.requests) <= 8
     out = capsys.readouterr().out
     assert "estimate for --n 1000: about " in out and " completion tokens, $0.00" in out
+
+
+def _batch_args(server: FakeOpenAI, out: Path, n: int) -> list[str]:
+    return [*_args(server, out, n), "--batch", "--batch-size", "6", "--batch-poll", "0.05"]
+
+
+def test_batches_fill_the_store_and_survive_failed_lines_and_expiry(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        server.batch_fail_every = 4  # lines 0 and 4 of every batch fail
+        server.expire_first_batch = True  # and the first batch ends half way
+        assert main(_batch_args(server, out, 5)) == 0
+        live = [r for r in server.requests if r["path"].endswith("/chat/completions")]
+        assert not live and server.batched  # every reply came through a batch
+        assert len(server.batches) >= 2
+        log = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
+        collected = [e for e in log if e["event"] == "collected"]
+        assert collected[0]["status"] == "expired" and collected[0]["failed"] >= 1
+        assert {e["id"] for e in log if e["event"] == "submitted"} == {e["id"] for e in collected}
+        records = _check_set(out, 5)
+        assert all(r["status"] != "model_error" for r in records)
+        # A later run of the same settings, batch or not, reads the replies from the store.
+        before = len(server.requests)
+        assert main([*_args(server, out, 5)]) == 0 and len(server.requests) == before
+
+
+def test_a_killed_run_collects_its_submitted_batch_instead_of_paying_twice(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        args = [*VAD, *_batch_args(server, out, 4)]
+        args[args.index("0.05")] = "60"  # polls rarely: killed while it waits
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not server.batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the batch id is logged before the first poll
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert len(server.batches) == 1
+        assert main(_batch_args(server, out, 4)) == 0
+        first = server.batches["batch-1"]
+        assert first["status"] == "completed"  # collected by the second run
+        log = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
+        assert next(e["id"] for e in log if e["event"] == "collected") == "batch-1"
+    _check_set(out, 4)

@@ -77,6 +77,17 @@ def add_parsers(sub: Any) -> None:
         help="make the first few drawings (kept in --out) and print the expected requests, "
         "tokens and cost of the whole --n",
     )
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the requests through the OpenAI Batch API (half price): chunks of "
+        "--batch-size are uploaded, submitted and polled; batch ids are kept in the folder, "
+        "so a killed run picks its batches up again",
+    )
+    p.add_argument("--batch-size", type=int, default=1000, help="requests per batch")
+    p.add_argument(
+        "--batch-poll", type=float, default=30.0, metavar="S", help="seconds between polls"
+    )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--wait", action="store_true", help="wait for another writer of --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -113,6 +124,7 @@ def generate_cmd(args: argparse.Namespace) -> int:
         ("--max-requests", args.max_requests, 1, 10**12),
         ("--max-connections", args.max_connections, 1, 4096),
         ("--slots", args.slots, 1, 256),
+        ("--batch-size", args.batch_size, 1, 50_000),
         ("--dedupe-distance", args.dedupe_distance, -1, 32),
     ):
         _positive(flag, value, low, high)
@@ -136,7 +148,8 @@ def generate_cmd(args: argparse.Namespace) -> int:
     if args.estimate:
         spec = dataclasses.replace(spec, max_requests=ESTIMATE_REQUESTS)
     gen = Generator(spec, args.out, args.cache, not args.no_progress, not args.no_sandbox,
-                    args.wait, args.max_cost, args.estimate)  # fmt: skip
+                    args.wait, args.max_cost, args.estimate,
+                    args.batch_size if args.batch else None, args.batch_poll)  # fmt: skip
     print(f"generate {gen.folder.path}: {spec.n} images of {len(gen.concepts)} concepts, "
           f"strategy {spec.strategy}", file=sys.stderr)  # fmt: skip
     try:

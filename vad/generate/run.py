@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -136,8 +137,12 @@ class Generator:
         wait_lock: bool = False,
         max_cost: float | None = None,
         estimating: bool = False,
+        batch_size: int | None = None,
+        batch_poll: float = 30.0,
     ) -> None:
         self.estimating = estimating
+        self.batch_size, self.batch_poll = batch_size, batch_poll
+        self.batch_failed: dict[str, str] = {}  # request key -> why, after every try
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
         self.max_cost, self.reserved, self.budget_hit = max_cost, 0.0, False
         self.folder = RunFolder(Path(out).resolve())
@@ -264,12 +269,9 @@ class Generator:
         asked = 0
         try:
             with self._serving(clients):
-                for item, model, style, lang in self._units():
+                for item, model, style, lang in self._work(done, store):
                     if len(self.tally.kept) >= spec.n or self.stop.is_set():
                         break
-                    uid = self.unit_id(item, model, lang)
-                    if uid in done:
-                        continue
                     if asked >= limit and self.estimating:
                         break  # enough to extrapolate from
                     if asked >= limit:
@@ -321,25 +323,78 @@ class Generator:
             self._bar.close()
             store.close()
 
-    def _reserve(
+    def _worst(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
-    ) -> float | None:
-        """Set aside the most a request can cost; None when the budget cannot cover it.
-
-        The bound: every character of the prompt a token, and ``max_tokens`` of reply, at
-        the model's prices. A reply already in the store costs nothing."""
-        if self.max_cost is None:
-            return 0.0
+    ) -> float:
+        """The most a request can cost: every character of the prompt a token, and
+        ``max_tokens`` of reply, at the model's prices. A reply in the store is free."""
         prompt, _, key = self._request(item, model, style, lang)
         if store.get(key) is not None:
             return 0.0
         price_in, price_out = self.prices[model.name]
-        worst = len(json.dumps(prompt.payload())) * price_in + self.spec.max_tokens * price_out
+        return len(json.dumps(prompt.payload())) * price_in + self.spec.max_tokens * price_out
+
+    def _reserve(
+        self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
+    ) -> float | None:
+        """Set aside the most a request can cost; None when the budget cannot cover it."""
+        if self.max_cost is None:
+            return 0.0
+        worst = self._worst(item, model, style, lang, store)
         with self._lock:
             if self.tally.cost + self.reserved + worst > self.max_cost:
                 return None
             self.reserved += worst
         return worst
+
+    def _work(
+        self, done: dict[str, dict[str, Any]], store: ResponseStore
+    ) -> Iterator[tuple[Item, ResolvedModel, str, str]]:
+        """The units still to do; with ``--batch``, their replies fetched a chunk at a time
+        through the batch API first (so that each unit then reads its reply from the store)."""
+        units = (u for u in self._units() if self.unit_id(u[0], u[1], u[3]) not in done)
+        if not self.batch_size:
+            yield from units
+            return
+        from vad.generate.batch import BatchClient, BatchRequest
+
+        clients = {
+            m.name: BatchClient(
+                m, self.folder.path, store, _known_prices(m), self.batch_poll, self._say
+            )
+            for m, _ in self.models
+        }
+        while not self.stop.is_set() and len(self.tally.kept) < self.spec.n:
+            wanted = max(8, 2 * (self.spec.n - len(self.tally.kept)))
+            chunk = list(itertools.islice(units, min(self.batch_size, wanted)))
+            if self.max_cost is not None:
+                chunk = self._affordable(chunk, store)
+                if not chunk:
+                    self.budget_hit = True
+                    return
+            if not chunk:
+                return
+            for model, _ in self.models:
+                requests = []
+                for item, m, style, lang in chunk:
+                    if m.name == model.name:
+                        prompt, params, key = self._request(item, m, style, lang)
+                        requests.append(BatchRequest(key, prompt, params))
+                if requests:
+                    self.batch_failed.update(clients[model.name].run(requests))
+            yield from chunk
+
+    def _affordable(
+        self, chunk: list[tuple[Item, ResolvedModel, str, str]], store: ResponseStore
+    ) -> list[tuple[Item, ResolvedModel, str, str]]:
+        """The longest head of ``chunk`` whose worst cost the budget still covers."""
+        total, fitted = self.tally.cost, []
+        for unit in chunk:
+            total += self._worst(*unit, store)
+            if total > (self.max_cost or 0.0):
+                break
+            fitted.append(unit)
+        return fitted
 
     def _client(self, model: ResolvedModel) -> ModelClient:
         connections = self.spec.max_connections
@@ -428,6 +483,11 @@ class Generator:
         try:
             reply = stored_reply(stored)
             cached = reply is not None
+            if reply is None and self.batch_size:  # the batch did not answer it
+                if key in self.batch_failed:
+                    why = f"{model.name}: the batch line failed: {self.batch_failed[key]}"
+                    self._write({**record, "status": "model_error", "error": why})
+                return  # not answered yet: a later batch asks again
             if reply is None:
                 reply = client.complete(prompt, params)
                 store.put(
@@ -665,6 +725,13 @@ def _prices(model: ResolvedModel) -> tuple[float, float]:
             f"--max-cost needs the price of {model.name}, which litellm's price map does not "
             "know: use a model it prices, or leave --max-cost out"
         ) from None
+
+
+def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
+    try:
+        return _prices(model)
+    except SpecError:
+        return None  # costs of replies then stay unknown
 
 
 def _tar_count(path: Path) -> int:
