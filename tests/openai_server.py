@@ -15,6 +15,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+PROPOSALS = (
+    "- a red ball\n2. a blue car\n* a green tree\n- a red ball\n- The Red Ball.\n\n"
+    "Sure! Here is one more thing to draw for you today okay\n- a yellow sun"
+)
 COLORS = ["red", "blue", "green", "yellow", "orange", "purple", "black", "pink", "brown", "gray"]
 
 
@@ -79,7 +83,9 @@ class FakeOpenAI:
         usage = {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
         if path.endswith("/chat/completions"):
             prompt = " ".join(m["content"] for m in body["messages"])
-            if "Answer with the letter only" in prompt:
+            if "that someone could" in prompt:  # the propose strategy: a list of things
+                text = PROPOSALS
+            elif "Answer with the letter only" in prompt:
                 text = "The answer is B."
             elif "short noun phrase" in prompt:
                 text = "A cat."

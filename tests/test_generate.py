@@ -257,3 +257,24 @@ def test_a_killed_run_collects_its_submitted_batch_instead_of_paying_twice(
         log = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
         assert next(e["id"] for e in log if e["event"] == "collected") == "batch-1"
     _check_set(out, 4)
+
+
+def test_proposed_concepts_are_parsed_deduplicated_saved_and_drawn(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 4, "--strategy", "propose")) == 0
+        asked = len(server.requests)
+        lists = [r for r in server.requests if "that someone could" in json.dumps(r)]
+        assert len(lists) == 12  # one list per category
+        assert main(_args(server, out, 4, "--strategy", "propose")) == 0
+        assert len(server.requests) == asked  # the proposals come from the store too
+    proposed = [json.loads(x) for x in (out / "proposed-concepts.jsonl").read_text().splitlines()]
+    # "a red ball" three ways is one concept; the chatty line is not a noun phrase.
+    assert sorted(p["caption"] for p in proposed) == ["a blue car", "a green tree",
+                                                      "a red ball", "a yellow sun"]  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["proposed_concepts"]["count"] == 4
+    assert manifest["proposed_concepts"]["per_category"] == {"animals": 4}  # then repeats
+    records = _check_set(out, 4)
+    assert {r["label"] for r in records} <= {p["id"] for p in proposed}
+    assert all(r["strategy"] == "propose" for r in records)

@@ -31,8 +31,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--strategy",
         default="vad",
-        help="where captions come from: vad (the dataset's concepts, many seeds each) or "
-        "compose (two concepts: X-shaped Y, Y made of X, X next to Y in a place); default vad",
+        help="where captions come from: vad (the dataset's concepts, many seeds each), "
+        "compose (two concepts: X-shaped Y, Y made of X, X next to Y in a place) or propose "
+        "(the model lists visual things in categories; saved as proposed-concepts.jsonl); "
+        "default vad",
     )
     p.add_argument(
         "--level", action="append", metavar="L", help="concept levels (default: all three)"

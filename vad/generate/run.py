@@ -41,7 +41,14 @@ from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
 from vad.errors import SpecError, VadError
-from vad.generate.strategies import Item, strategy_version, stream
+from vad.generate.strategies import (
+    NEEDS_PROPOSALS,
+    Item,
+    parse_proposals,
+    proposal_prompts,
+    strategy_version,
+    stream,
+)
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
 from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
@@ -162,6 +169,7 @@ class Generator:
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
         self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
+        self.proposed: dict[str, Any] | None = None
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
         self.stop = threading.Event()
@@ -269,6 +277,9 @@ class Generator:
         asked = 0
         try:
             with self._serving(clients):
+                if spec.strategy in NEEDS_PROPOSALS:
+                    self.concepts = self._propose(clients, store)
+                    self.items = stream(spec.strategy, self.concepts, spec.seed)
                 for item, model, style, lang in self._work(done, store):
                     if len(self.tally.kept) >= spec.n or self.stop.is_set():
                         break
@@ -395,6 +406,42 @@ class Generator:
                 break
             fitted.append(unit)
         return fitted
+
+    def _propose(self, clients: dict[str, ModelClient], store: ResponseStore) -> list[Any]:
+        """Ask each model for visual things in every category; save them as a concept file.
+
+        The replies come from the store when there, so a resumed run proposes the same."""
+        found: dict[str, Any] = {}
+        rows = []
+        for model, style in self.models:
+            for index, (category, prompt) in enumerate(proposal_prompts(style)):
+                params = SamplingParams(self.spec.temperature, 512, self.spec.seed + index)
+                key = request_key(model, prompt, params, index)
+                reply = stored_reply(store.get(key))
+                if reply is None:
+                    reply = clients[model.name].complete(prompt, params)
+                    store.put(key, model.name, {"template": prompt.template_id,
+                                                **prompt.payload()}, reply.to_dict())  # fmt: skip
+                text = reply.text if prompt.style == "chat" else "- " + reply.text
+                for concept in parse_proposals(text, category):
+                    if concept.id not in found:
+                        found[concept.id] = concept
+                        rows.append({"id": concept.id, "level": concept.level,
+                                     "caption": concept.caption, "category": category,
+                                     "model": model.name})  # fmt: skip
+        if not found:
+            raise VadError("the models proposed nothing usable to draw (no line was a short "
+                           "noun phrase): try another model or strategy")  # fmt: skip
+        path = self.folder.path / "proposed-concepts.jsonl"
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        self.proposed = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
+                         "count": len(rows),
+                         "per_category": dict(Counter(r["category"] for r in rows))}  # fmt: skip
+        self._say(f"proposed concepts: {len(rows)} in {path}")
+        return list(found.values())
 
     def _client(self, model: ResolvedModel) -> ModelClient:
         connections = self.spec.max_connections
@@ -673,6 +720,8 @@ class Generator:
             ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - self.started, 2)
         )
         manifest.update(status=status, ended_at=now_iso(), totals=summary)
+        if self.proposed is not None:
+            manifest["proposed_concepts"] = self.proposed
         self.folder.write_manifest(manifest)
         write_json_atomic(self.folder.path / "generate.json", summary)
         return summary

@@ -8,6 +8,7 @@ the same drawings in the same order.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -60,17 +61,71 @@ def _settings(name: str) -> dict[str, Any]:
     return settings
 
 
-@STRATEGIES.register("vad")
-def vad_stream(concepts: list[Concept], seed: int) -> Iterator[Item]:
+def rounds(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
     """Every concept once per round; round r is sample index r (a distinct seed)."""
     order = list(concepts)
     random.Random(seed).shuffle(order)
     index = 0
     while True:
         for concept in order:
-            yield Item(f"vad:{concept.id}:{index}", "vad", concept.caption, concept.id,
+            yield Item(f"{name}:{concept.id}:{index}", name, concept.caption, concept.id,
                        concept.level, index, (concept.id,))  # fmt: skip
         index += 1
+
+
+@STRATEGIES.register("vad")
+def vad_stream(concepts: list[Concept], seed: int) -> Iterator[Item]:
+    """The Visual Aptitude Dataset's concepts, many seeds each."""
+    return rounds("vad", concepts, seed)
+
+
+@STRATEGIES.register("propose")
+def propose_stream(concepts: list[Concept], seed: int) -> Iterator[Item]:
+    """The concepts the model proposed (see ``proposal_prompts``), many seeds each."""
+    return rounds("propose", concepts, seed)
+
+
+NEEDS_PROPOSALS = {"propose"}
+
+
+def proposal_prompts(style: str) -> list[tuple[str, Any]]:
+    """(category, prompt) for every category of the propose strategy."""
+    from vad.prompts import Prompt
+
+    settings = _settings("propose")
+    out = []
+    for category in settings["categories"]:
+        values = {"category": category, "count": settings["count"]}
+        template = settings[style]
+        if style == "chat":
+            messages = [{"role": "system", "content": template["system"]},
+                        {"role": "user", "content": fill(template["user"], values)}]  # fmt: skip
+            prompt = Prompt("generate/propose/chat", strategy_version(), "chat", messages)
+        else:
+            prompt = Prompt("generate/propose/completion", strategy_version(), "completion",
+                            prompt=fill(template["prompt"], values),
+                            stop=list(template.get("stop", [])))  # fmt: skip
+        out.append((str(category), prompt))
+    return out
+
+
+def parse_proposals(text: str, category: str, limit: int = 100) -> list[Concept]:
+    """Noun phrases, one per line: bullets and numbers removed, duplicates dropped."""
+    found: dict[str, Concept] = {}
+    for line in text.splitlines():
+        phrase = re.sub(r"^\s*(?:[-*•]|\d+[.)])?\s*", "", line).strip().rstrip(".,;:")
+        phrase = " ".join(phrase.split())
+        words = phrase.split()
+        if not 1 <= len(words) <= 6 or len(phrase) > 60 or not re.search(r"[A-Za-z]", phrase):
+            continue
+        key = re.sub(r"^(a|an|the) ", "", phrase.lower())
+        ident = "proposed-" + re.sub(r"[^a-z0-9]+", "-", key).strip("-")
+        if ident != "proposed-" and ident not in found:
+            found[ident] = Concept(ident[:128], "proposed", phrase, {"category": category},
+                                   "proposed")  # fmt: skip
+        if len(found) >= limit:
+            break
+    return list(found.values())
 
 
 @STRATEGIES.register("compose")
