@@ -278,3 +278,23 @@ def test_proposed_concepts_are_parsed_deduplicated_saved_and_drawn(tmp_path: Pat
     records = _check_set(out, 4)
     assert {r["label"] for r in records} <= {p["id"] for p in proposed}
     assert all(r["strategy"] == "propose" for r in records)
+
+
+def test_variations_redraw_kept_programs_of_another_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    base, out = tmp_path / "base", tmp_path / "vary"
+    with FakeOpenAI() as server:
+        assert main(_args(server, base, 3)) == 0
+        before = len(server.requests)
+        assert main([*_args(server, out, 3, "--strategy", "vary"), "--from", str(base)]) == 0
+        asks = [json.dumps(r) for r in server.requests[before:]]
+        assert main([*_args(server, tmp_path / "x", 1, "--strategy", "vary")]) == 2
+    assert "strategy vary needs --from DIR" in capsys.readouterr().err
+    assert asks and all("Here is SVG code that draws" in a for a in asks)
+    programs = {r["sample_id"]: r for r in read_samples(base / "samples.jsonl")}
+    records = _check_set(out, 3)
+    for r in records:
+        assert r["strategy"] == "vary" and r["item"]["from"] in programs
+        assert r["item"]["variation"] and "program" not in r["item"]
+        assert r["label"] == programs[r["item"]["from"]]["label"]

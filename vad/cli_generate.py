@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from vad.errors import SpecError
@@ -33,12 +34,14 @@ def add_parsers(sub: Any) -> None:
         default="vad",
         help="where captions come from: vad (the dataset's concepts, many seeds each), "
         "compose (two concepts: X-shaped Y, Y made of X, X next to Y in a place) or propose "
-        "(the model lists visual things in categories; saved as proposed-concepts.jsonl); "
-        "default vad",
+        "(the model lists visual things in categories; saved as proposed-concepts.jsonl) or "
+        "vary (the model redraws its own kept programs of --from DIR from another view, in "
+        "another style or colours); default vad",
     )
     p.add_argument(
         "--level", action="append", metavar="L", help="concept levels (default: all three)"
     )
+    p.add_argument("--from", dest="source", metavar="DIR", help="vary: the set to vary")
     p.add_argument("--concepts", action="append", metavar="FILE", help="extra concept files")
     p.add_argument("--size", type=int, default=64, help="image size of the set (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="default 1.0 (diversity)")
@@ -136,6 +139,7 @@ def generate_cmd(args: argparse.Namespace) -> int:
     shard = _shard(args.shard)
     spec = GenerateSpec(
         shard=shard,
+        source=str(Path(args.source).resolve()) if args.source else None,
         models=_split(args.model) or ("local/qwen2.5-coder-0.5b",),
         languages=_split(args.lang) or ("svg",), strategy=args.strategy,
         levels=_split(args.level) or ("shapes", "objects", "scenes"),

@@ -43,18 +43,21 @@ from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_squar
 from vad.errors import SpecError, VadError
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
+    NEEDS_SOURCE,
     Item,
     parse_proposals,
     proposal_prompts,
     strategy_version,
     stream,
+    vary_prompt,
+    vary_stream,
 )
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
 from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.prompts import load_prompts
 from vad.render import RenderPool, get_renderer
-from vad.rundir import LOCK, RunFolder, RunLock, now_iso, write_json_atomic
+from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
 from vad.store import ResponseStore, cache_key
 from vad.tasks.context import request_key, slug, stored_reply
 from vad.tasks.draw import extract
@@ -88,6 +91,7 @@ class GenerateSpec:
     slots: int | None = None
     max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
     shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
+    source: str | None = None  # vary: the set whose kept programs are varied
 
     def settings(self) -> dict[str, Any]:
         data = asdict(self)
@@ -169,6 +173,8 @@ class Generator:
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
         self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
+        if spec.strategy in NEEDS_SOURCE:
+            self.items = vary_stream(self._source_programs(), spec.seed)
         self.proposed: dict[str, Any] | None = None
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
@@ -243,6 +249,23 @@ class Generator:
             "started_at": now_iso(),
         }
 
+    def _source_programs(self) -> list[dict[str, Any]]:
+        """The kept drawings (with code) of the --from set, in its file order."""
+        if not self.spec.source:
+            raise SpecError(f"strategy {self.spec.strategy} needs --from DIR: a set made by "
+                            "vad generate whose drawings it varies")  # fmt: skip
+        if any(style != "chat" for _, style in self.models):
+            raise SpecError("strategy vary needs chat models (it shows them their own code)")
+        source = Path(self.spec.source)
+        if not (source / "samples.jsonl").is_file():
+            raise SpecError(f"--from {source}: not a set made by vad generate (no samples.jsonl)")
+        kept = [r for r in read_samples(source / "samples.jsonl")
+                if r.get("status") == "ok" and isinstance(r.get("code"), str)
+                and r.get("language") in self.spec.languages and r.get("id")]  # fmt: skip
+        if not kept:
+            raise SpecError(f"--from {source}: no kept drawing in {', '.join(self.spec.languages)}")
+        return kept
+
     def _units(self) -> Iterator[tuple[Item, ResolvedModel, str, str]]:
         index, count = self.spec.shard
         for position, item in enumerate(self.items):
@@ -250,7 +273,8 @@ class Generator:
                 continue  # another shard's: the split is a pure function of the position
             for model, style in self.models:
                 for lang in self.spec.languages:
-                    yield item, model, style, lang
+                    if item.extra.get("language", lang) == lang:  # a variation keeps its own
+                        yield item, model, style, lang
 
     @staticmethod
     def unit_id(item: Item, model: ResolvedModel, lang: str) -> str:
@@ -492,9 +516,11 @@ class Generator:
 
     def _request(self, item: Item, model: ResolvedModel, style: str, lang: str) -> Any:
         spec = self.spec
-        prompt = self.prompts.render(
-            lang, style, {"caption": item.caption, "width": spec.width, "height": spec.height}
-        )
+        if item.strategy == "vary":
+            prompt = vary_prompt(item, spec.width, spec.height)
+        else:
+            values = {"caption": item.caption, "width": spec.width, "height": spec.height}
+            prompt = self.prompts.render(lang, style, values)
         params = SamplingParams(spec.temperature, spec.max_tokens, spec.seed + item.sample_index)
         return prompt, params, request_key(model, prompt, params, item.sample_index)
 
@@ -524,7 +550,11 @@ class Generator:
             "prompt_version": prompt.version,
             "request_key": key,
             "image": None,
-            **({"item": item.extra} if item.extra else {}),
+            **(
+                {"item": {k: v for k, v in item.extra.items() if k != "program"}}
+                if item.extra
+                else {}
+            ),
         }
         stored = store.get(key)
         try:

@@ -153,3 +153,48 @@ def stream(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
 
 def strategy_names() -> list[str]:
     return STRATEGIES.names()
+
+
+NEEDS_SOURCE = {"vary"}
+LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python matplotlib", "tikz": "TikZ"}
+
+
+def vary_stream(kept: list[dict[str, Any]], seed: int) -> Iterator[Item]:
+    """Each kept program of the source set in turn, with a variation that changes with
+    the round; deterministic given the source's records (in their file order)."""
+    if not kept:
+        raise SpecError("strategy vary needs a --from set with kept drawings and their code")
+    kinds = list(_settings("vary")["variations"])
+    order = list(kept)
+    random.Random(seed).shuffle(order)
+    position = 0
+    while True:
+        record = order[position % len(order)]
+        rnd = position // len(order)
+        kind = kinds[(position + rnd) % len(kinds)]
+        yield Item(f"vary:{record['id']}:{rnd}", "vary", str(record["caption"]),
+                   str(record["label"]), str(record.get("level", "")), position,
+                   tuple(str(s) for s in record.get("sources", [])),
+                   {"from": record["sample_id"], "variation": kind,
+                    "language": record["language"], "program": record["code"]})  # fmt: skip
+        position += 1
+
+
+def vary_prompt(item: Item, width: int, height: int) -> Any:
+    """The chat prompt of a variation: the program, and what to change."""
+    from vad.prompts import Prompt
+
+    template = _settings("vary")["chat"]
+    lang = str(item.extra["language"])
+    values = {"language": LANGUAGE_NAMES.get(lang, lang), "caption": item.caption,
+              "code": item.extra["program"], "variation": item.extra["variation"],
+              "width": width, "height": height}  # fmt: skip
+    messages = [{"role": "system", "content": template["system"]},
+                {"role": "user", "content": fill(template["user"], values)}]  # fmt: skip
+    return Prompt("generate/vary/chat", strategy_version(), "chat", messages)
+
+
+@STRATEGIES.register("vary")
+def _vary_placeholder(concepts: list[Concept], seed: int) -> Iterator[Item]:
+    """Registered for its name: the stream is made from the --from set (``vary_stream``)."""
+    return iter(())
