@@ -298,3 +298,24 @@ def test_variations_redraw_kept_programs_of_another_set(
         assert r["strategy"] == "vary" and r["item"]["from"] in programs
         assert r["item"]["variation"] and "program" not in r["item"]
         assert r["label"] == programs[r["item"]["from"]]["label"]
+
+
+def test_a_spec_file_with_flags_over_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "gen.yaml"
+    with FakeOpenAI() as server:
+        spec.write_text(f"out: {tmp_path / 'set'}\nn: 2\nmodels: [openai/fake]\n"
+                        f"api_base: {server.api_base}\nlevels: [shapes]\nsize: 32\n")  # fmt: skip
+        assert main(["generate", str(spec), "--n", "3", "--no-progress"]) == 0
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    assert manifest["settings"]["size"] == 32  # from the file
+    _check_set(tmp_path / "set", 3)  # --n from the command line
+    spec.write_text("out: x\nn: 2\nsize: huge\n")
+    assert main(["generate", str(spec)]) == 2
+    assert f"error: {spec}: field 'size' = 'huge': must be an integer" in capsys.readouterr().err
+    spec.write_text("out: x\nnn: 2\n")
+    assert main(["generate", str(spec)]) == 2
+    assert "field 'nn' = 2: unknown field; valid: out, n, models" in capsys.readouterr().err
+    assert main(["generate", "--n", "3"]) == 2
+    assert "command line: --out is missing" in capsys.readouterr().err
+    assert main(["generate", "--out", "x", "--n", "2", "--shard", "2/2"]) == 2
+    assert "command line: --shard = '2/2': must be I/N" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
 from vad.errors import SpecError
@@ -19,8 +18,14 @@ def add_parsers(sub: Any) -> None:
         "near-duplicate of what is already kept, until --n images are kept. The folder takes "
         "`vad train --data`; running the same command again resumes it (a larger --n goes on).",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="the training set's folder")
-    p.add_argument("--n", type=int, required=True, help="images to keep")
+    p.add_argument(
+        "spec",
+        nargs="?",
+        help="a generation spec (YAML: out, n, models, languages, strategy, levels, ..., the "
+        "flags' names with underscores); flags given override it",
+    )
+    p.add_argument("--out", metavar="DIR", help="the training set's folder")
+    p.add_argument("--n", type=int, help="images to keep")
     p.add_argument(
         "--model",
         action="append",
@@ -31,7 +36,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--lang", action="append", metavar="LANG", help="languages (default svg)")
     p.add_argument(
         "--strategy",
-        default="vad",
         help="where captions come from: vad (the dataset's concepts, many seeds each), "
         "compose (two concepts: X-shaped Y, Y made of X, X next to Y in a place) or propose "
         "(the model lists visual things in categories; saved as proposed-concepts.jsonl) or "
@@ -43,25 +47,23 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--from", dest="source", metavar="DIR", help="vary: the set to vary")
     p.add_argument("--concepts", action="append", metavar="FILE", help="extra concept files")
-    p.add_argument("--size", type=int, default=64, help="image size of the set (default 64)")
-    p.add_argument("--temperature", type=float, default=1.0, help="default 1.0 (diversity)")
-    p.add_argument("--max-tokens", type=int, default=1024, help="default 1024")
-    p.add_argument("--seed", type=int, default=0, help="seed of the stream (default 0)")
+    p.add_argument("--size", type=int, help="image size of the set (default 64)")
+    p.add_argument("--temperature", type=float, help="default 1.0 (diversity)")
+    p.add_argument("--max-tokens", type=int, help="default 1024")
+    p.add_argument("--seed", type=int, help="seed of the stream (default 0)")
     p.add_argument(
         "--dedupe-distance",
         type=int,
-        default=4,
         help="pHash bits within which an image is a near-duplicate (default 4; -1: off)",
     )
-    p.add_argument("--shard-size", type=int, default=1000, help="images per tar shard")
+    p.add_argument("--shard-size", type=int, help="images per tar shard (default 1000)")
     p.add_argument(
         "--max-requests", type=int, help="stop after this many requests (default 20 x --n)"
     )
-    p.add_argument("--max-connections", type=int, default=4, help="API requests in flight")
+    p.add_argument("--max-connections", type=int, help="API requests in flight (default 4)")
     p.add_argument("--slots", type=int, help="parallel slots of the embedded engine (default 8)")
     p.add_argument(
         "--shard",
-        default="0/1",
         metavar="I/N",
         help="do the I-th of N deterministic parts of the work (0-based; each into its own "
         "--out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
@@ -89,9 +91,9 @@ def add_parsers(sub: Any) -> None:
         "--batch-size are uploaded, submitted and polled; batch ids are kept in the folder, "
         "so a killed run picks its batches up again",
     )
-    p.add_argument("--batch-size", type=int, default=1000, help="requests per batch")
+    p.add_argument("--batch-size", type=int, help="requests per batch (default 1000)")
     p.add_argument(
-        "--batch-poll", type=float, default=30.0, metavar="S", help="seconds between polls"
+        "--batch-poll", type=float, metavar="S", help="seconds between polls (default 30)"
     )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--wait", action="store_true", help="wait for another writer of --out")
@@ -100,64 +102,52 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=generate_cmd)
 
 
-def _positive(flag: str, value: int | None, low: int = 1, high: int = 10**9) -> None:
-    if value is not None and not low <= value <= high:
-        raise SpecError(f"command line: {flag} = {value}: must be an integer between {low} "
-                        f"and {high}")  # fmt: skip
+FLAG_FIELDS = {"out": "out", "n": "n", "model": "models", "api_base": "api_base",
+               "lang": "languages", "strategy": "strategy", "level": "levels",
+               "concepts": "concept_files", "source": "source", "size": "size",
+               "temperature": "temperature", "max_tokens": "max_tokens", "seed": "seed",
+               "dedupe_distance": "dedupe_distance", "shard_size": "shard_size",
+               "max_requests": "max_requests", "max_connections": "max_connections",
+               "slots": "slots", "shard": "shard", "max_cost": "max_cost", "batch": "batch",
+               "batch_size": "batch_size", "batch_poll": "batch_poll"}  # fmt: skip
 
 
-def _shard(text: str) -> tuple[int, int]:
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
-        raise SpecError(f"command line: --shard = {text!r}: must be I/N with 0 <= I < N, "
-                        "e.g. 0/4")  # fmt: skip
-    return int(index), int(count)
+def _split(values: list[str] | None) -> list[str] | None:
+    return [v for item in values for v in item.split(",") if v] if values else None
 
 
-def _split(values: list[str] | None) -> tuple[str, ...]:
-    return tuple(v for item in values or [] for v in item.split(",") if v)
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The spec file's settings, then the flags given; every value validated."""
+    from vad.generate.spec import DEFAULTS, load_settings, settings_from_flags
+
+    data = dict(DEFAULTS)
+    if args.spec:
+        data.update(load_settings(args.spec))
+    flags = {field: getattr(args, attr) for attr, field in FLAG_FIELDS.items()}
+    for key in ("models", "languages", "levels"):
+        flags[key] = _split(flags[key])
+    data.update(settings_from_flags(flags))
+    for key, flag in (("out", "--out"), ("n", "--n")):
+        if key not in data:
+            raise SpecError(f"command line: {flag} is missing: give it (or '{key}:' in a spec)")
+    return data
 
 
 def generate_cmd(args: argparse.Namespace) -> int:
     from vad.generate.run import GenerateSpec, Generator
 
-    for flag, value, low, high in (
-        ("--n", args.n, 1, 10**9),
-        ("--size", args.size, 8, 4096),
-        ("--max-tokens", args.max_tokens, 1, 10**6),
-        ("--shard-size", args.shard_size, 1, 10**7),
-        ("--max-requests", args.max_requests, 1, 10**12),
-        ("--max-connections", args.max_connections, 1, 4096),
-        ("--slots", args.slots, 1, 256),
-        ("--batch-size", args.batch_size, 1, 50_000),
-        ("--dedupe-distance", args.dedupe_distance, -1, 32),
-    ):
-        _positive(flag, value, low, high)
-    if not 0 <= args.temperature <= 2:
-        raise SpecError(f"command line: --temperature = {args.temperature}: must be a number "
-                        ">= 0 and <= 2")  # fmt: skip
-    shard = _shard(args.shard)
-    spec = GenerateSpec(
-        shard=shard,
-        source=str(Path(args.source).resolve()) if args.source else None,
-        models=_split(args.model) or ("local/qwen2.5-coder-0.5b",),
-        languages=_split(args.lang) or ("svg",), strategy=args.strategy,
-        levels=_split(args.level) or ("shapes", "objects", "scenes"),
-        concept_files=tuple(args.concepts or ()), n=args.n, size=args.size,
-        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-        api_base=args.api_base, dedupe_distance=args.dedupe_distance,
-        shard_size=args.shard_size, max_connections=args.max_connections, slots=args.slots,
-        max_requests=args.max_requests,
-    )  # fmt: skip
-    if args.max_cost is not None and not args.max_cost > 0:
-        raise SpecError(f"command line: --max-cost = {args.max_cost}: must be a number > 0")
+    data = settings(args)
+    fields = {f.name for f in dataclasses.fields(GenerateSpec)}
+    spec = GenerateSpec(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in data.items() if k in fields})  # fmt: skip
     if args.estimate:
         spec = dataclasses.replace(spec, max_requests=ESTIMATE_REQUESTS)
-    gen = Generator(spec, args.out, args.cache, not args.no_progress, not args.no_sandbox,
-                    args.wait, args.max_cost, args.estimate,
-                    args.batch_size if args.batch else None, args.batch_poll)  # fmt: skip
-    print(f"generate {gen.folder.path}: {spec.n} images of {len(gen.concepts)} concepts, "
-          f"strategy {spec.strategy}", file=sys.stderr)  # fmt: skip
+    max_cost = data.get("max_cost")
+    gen = Generator(spec, data["out"], args.cache, not args.no_progress, not args.no_sandbox,
+                    args.wait, max_cost, args.estimate,
+                    data["batch_size"] if data["batch"] else None, data["batch_poll"])  # fmt: skip
+    print(f"generate {gen.folder.path}: {spec.n} images, strategy {spec.strategy}",
+          file=sys.stderr)  # fmt: skip
     try:
         summary = gen.run()
     except KeyboardInterrupt:
@@ -166,11 +156,11 @@ def generate_cmd(args: argparse.Namespace) -> int:
         return 130
     print(format_summary(summary))
     if args.estimate:
-        print(format_estimate(summary, args.n))
+        print(format_estimate(summary, spec.n))
         return 0
     if summary["stopped_at_budget"]:
         print(f"error: stopped at the budget: ${summary['cost_usd']:.4f} of "
-              f"${args.max_cost:.4f} spent, {summary['kept']} of {spec.n} images kept; run "
+              f"${max_cost:.4f} spent, {summary['kept']} of {spec.n} images kept; run "
               "again with a larger --max-cost to go on", file=sys.stderr)  # fmt: skip
         return 1
     if summary["kept"] < spec.n:

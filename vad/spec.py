@@ -74,7 +74,7 @@ FLAGS = {"models": "--model", "levels": "--level", "languages": "--lang",
          "rate_limits.local.max_connections": "--slots"}  # fmt: skip
 
 
-class _Check:
+class FieldCheck:
     """Validates fields one by one; every message reads ``source: field = value: allowed``."""
 
     def __init__(self, source: str) -> None:
@@ -143,7 +143,7 @@ class _Check:
         return tuple(items)
 
 
-def _as_tuple(value: Any, key: str, check: _Check) -> tuple[Any, ...]:
+def _as_tuple(value: Any, key: str, check: FieldCheck) -> tuple[Any, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -153,7 +153,7 @@ def _as_tuple(value: Any, key: str, check: _Check) -> tuple[Any, ...]:
     raise check.bad(key, value, "must be a list or a comma-separated string")
 
 
-def _model_entry(value: Any, check: _Check) -> ModelEntry:
+def _model_entry(value: Any, check: FieldCheck) -> ModelEntry:
     if isinstance(value, str) and value.strip():
         return ModelEntry(value.strip())
     if isinstance(value, dict) and isinstance(value.get("name"), str):
@@ -174,7 +174,7 @@ def _model_entry(value: Any, check: _Check) -> ModelEntry:
 
 
 def _limit(
-    check: _Check, value: Any, levels: tuple[str, ...], files: tuple[str, ...]
+    check: FieldCheck, value: Any, levels: tuple[str, ...], files: tuple[str, ...]
 ) -> int | dict[str, int] | None:
     """``limit``: concepts per level. Level names are checked here, or (when concept
     files may add levels) by the runner once the concepts are loaded."""
@@ -200,7 +200,7 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     Every field is checked for its type and range, and every nested mapping for unknown
     keys, so that a typo fails here instead of silently changing the run.
     """
-    check = _Check(source)
+    check = FieldCheck(source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a run spec is a mapping of fields")
     known = [f.name for f in dataclasses.fields(RunSpec)] + ["task"]

@@ -1,0 +1,103 @@
+"""Generation settings from a YAML file and flags, validated like run specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vad.errors import SpecError
+from vad.spec import FieldCheck
+
+# field -> (flag, kind, low, high); kinds: int, number, names, name, path, shard, bool
+FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
+    "out": ("--out", "path", None, None),
+    "n": ("--n", "int", 1, 10**9),
+    "models": ("--model", "names", None, None),
+    "api_base": ("--api-base", "name", None, None),
+    "languages": ("--lang", "names", None, None),
+    "strategy": ("--strategy", "name", None, None),
+    "levels": ("--level", "names", None, None),
+    "concept_files": ("--concepts", "names", None, None),
+    "source": ("--from", "path", None, None),
+    "size": ("--size", "int", 8, 4096),
+    "temperature": ("--temperature", "number", 0, 2),
+    "max_tokens": ("--max-tokens", "int", 1, 10**6),
+    "seed": ("--seed", "int", 0, None),
+    "dedupe_distance": ("--dedupe-distance", "int", -1, 32),
+    "shard_size": ("--shard-size", "int", 1, 10**7),
+    "max_requests": ("--max-requests", "int", 1, 10**12),
+    "max_connections": ("--max-connections", "int", 1, 4096),
+    "slots": ("--slots", "int", 1, 256),
+    "shard": ("--shard", "shard", None, None),
+    "max_cost": ("--max-cost", "cost", None, None),
+    "batch": ("--batch", "bool", None, None),
+    "batch_size": ("--batch-size", "int", 1, 50_000),
+    "batch_poll": ("--batch-poll", "number", 0.01, 3600),
+}
+DEFAULTS: dict[str, Any] = {"shard": (0, 1), "batch": False, "batch_size": 1000,
+                            "batch_poll": 30.0}  # fmt: skip
+
+
+def _shard(check: FieldCheck, name: str, value: Any) -> tuple[int, int]:
+    index, _, count = str(value).partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise check.bad(name, value, "must be I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
+
+
+def check_value(check: FieldCheck, name: str, value: Any) -> Any:
+    """One setting, validated: the message names the file's field or the flag."""
+    _, kind, low, high = FIELDS[name]
+    if kind == "int":
+        return check.integer(name, value, int(low or 0), None if high is None else int(high))
+    if kind == "number":
+        return check.number(name, value, low or 0, high)
+    if kind == "cost":
+        return check.number(name, value, 0, above=True)
+    if kind == "names":
+        return check.names(name, value, nonempty=True)
+    if kind == "shard":
+        return _shard(check, name, value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise check.bad(name, value, "must be true or false")
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise check.bad(name, value, "must be a non-empty string")
+    return str(Path(value).resolve()) if kind == "path" else value
+
+
+def load_settings(path: str | Path) -> dict[str, Any]:
+    """A generation spec file: a mapping of the settings above (``out`` relative to it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"generation spec {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
+    check = FieldCheck(str(path))
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a generation spec is a mapping of settings")
+    unknown = [k for k in data if k not in FIELDS]
+    if unknown:
+        raise check.bad(str(unknown[0]), data[unknown[0]],
+                        f"unknown field; valid: {', '.join(FIELDS)}")  # fmt: skip
+    return {k: check_value(check, k, v) for k, v in data.items()}
+
+
+def settings_from_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags that were given, validated and named as flags."""
+    check = FieldCheck("command line")
+    out = {}
+    for name, value in values.items():
+        if value is None or (name == "batch" and value is False):
+            continue
+        flag = FIELDS[name][0]
+        try:
+            out[name] = check_value(check, name, value)
+        except SpecError as exc:  # name the flag, not the field
+            raise SpecError(str(exc).replace(check.name(name), flag, 1)) from None
+    return out
