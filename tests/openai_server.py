@@ -193,6 +193,48 @@ class FakeOpenAI:
             batch["status"] = "expired" if expire else "completed"
         return {k: v for k, v in batch.items() if k != "polls"}
 
+    # -- Anthropic Message Batches -----------------------------------------------------------
+    def _create_message_batch(self, body: dict[str, Any], headers: Any) -> dict[str, Any]:
+        assert headers.get("x-api-key") and headers.get("anthropic-version")
+        with self._lock:
+            bid = f"msgbatch_{len(self.batches) + 1}"
+            self.batches[bid] = {"id": bid, "type": "message_batch", "polls": 0,
+                                 "processing_status": "in_progress", "results_url": None,
+                                 "requests": body["requests"], "results": b""}  # fmt: skip
+        return self._message_batch_view(bid)
+
+    def _message_batch_view(self, bid: str) -> dict[str, Any]:
+        batch = self.batches[bid]
+        return {k: v for k, v in batch.items() if k not in ("polls", "requests", "results")}
+
+    def _message_batch(self, bid: str, headers: Any) -> dict[str, Any]:
+        """The first poll says in_progress; the second runs the batch and ends it."""
+        batch = self.batches[bid]
+        batch["polls"] += 1
+        if batch["processing_status"] == "in_progress" and batch["polls"] >= 2:
+            lines, counts = [], {"succeeded": 0, "errored": 0, "expired": 0}
+            for i, request in enumerate(batch["requests"]):
+                params = request["params"]
+                if self.batch_fail_every and i % self.batch_fail_every == 0:
+                    result = {"type": "errored", "error": {"type": "api_error"}}
+                else:
+                    with self._lock:
+                        self.batched.append({"path": "/v1/messages", **params})
+                    text = drawing_for(" ".join(m["content"] for m in params["messages"]))
+                    result = {"type": "succeeded", "message": {
+                        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                        "usage": {"input_tokens": 11, "output_tokens": 22}}}  # fmt: skip
+                counts[result["type"]] += 1
+                lines.append({"custom_id": request["custom_id"], "result": result})
+            batch["results"] = "".join(json.dumps(x) + "\n" for x in lines).encode()
+            batch["processing_status"] = "ended"
+            batch["request_counts"] = counts
+            batch["results_url"] = f"{self.api_base[:-3]}/v1/messages/batches/{bid}/results"
+        return self._message_batch_view(bid)
+
+    def _message_results(self, bid: str) -> bytes:
+        return self.batches[bid]["results"]
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -215,7 +257,17 @@ class FakeOpenAI:
                     server.answered += 1
 
             def do_GET(self) -> None:
-                if self.path.startswith("/v1/batches/"):
+                if self.path.startswith("/v1/messages/batches/"):
+                    parts = self.path.split("/")
+                    if parts[-1] == "results":
+                        data = server._message_results(parts[-2])
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                    else:
+                        self._send(200, server._message_batch(parts[-1], self.headers))
+                elif self.path.startswith("/v1/batches/"):
                     self._send(200, server._batch_status(self.path.rsplit("/", 1)[1]))
                 elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):
                     data = server.files[self.path.split("/")[3]]
@@ -234,6 +286,9 @@ class FakeOpenAI:
                     self._send(200, server._upload(raw, self.headers.get("Content-Type", "")))
                     return
                 body = json.loads(raw or b"{}")
+                if self.path == "/v1/messages/batches":
+                    self._send(200, server._create_message_batch(body, self.headers))
+                    return
                 if self.path == "/v1/batches":
                     self._send(200, server._create_batch(body))
                     return

@@ -319,3 +319,20 @@ def test_a_spec_file_with_flags_over_it(tmp_path: Path, capsys: pytest.CaptureFi
     assert "command line: --out is missing" in capsys.readouterr().err
     assert main(["generate", "--out", "x", "--n", "2", "--shard", "2/2"]) == 2
     assert "command line: --shard = '2/2': must be I/N" in capsys.readouterr().err
+
+
+def test_anthropic_message_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        server.batch_fail_every = 3
+        base = server.api_base[: -len("/v1")]
+        args = ["generate", "--model", "anthropic/claude-haiku-4-5", "--api-base",
+                base, "--out", str(out), "--n", "3", "--level", "shapes", "--no-progress",
+                "--batch", "--batch-size", "5", "--batch-poll", "0.05"]  # fmt: skip
+        assert main(args) == 0
+        assert server.batched and not server.requests  # no request outside a batch
+        assert all(b["id"].startswith("msgbatch_") for b in server.batches.values())
+    records = _check_set(out, 3)
+    priced = [r for r in records if r["status"] == "ok"]
+    assert all(0 < r["cost_usd"] < 1e-4 for r in priced)  # half of the listed price

@@ -1,4 +1,5 @@
-"""Requests through the OpenAI Batch API (half price): JSONL upload, submit, poll, download.
+"""Requests through the providers' batch APIs (half price): the OpenAI Batch API (JSONL
+upload, submit, poll, download) and Anthropic Message Batches (submit, poll, results).
 
 A batch's id and the request keys it carries are appended to ``batches.jsonl`` in the
 generation folder before anything waits on it, so a killed run picks its batches up
@@ -43,7 +44,7 @@ class BatchError(VadError):
 
 
 class BatchClient:
-    """One model's batches; state in ``<folder>/batches.jsonl``."""
+    """One model's batches; state in ``<folder>/batches.jsonl``. Subclasses speak an API."""
 
     def __init__(
         self,
@@ -54,23 +55,21 @@ class BatchClient:
         poll_s: float = 30.0,
         say: Callable[[str], None] = print,
     ) -> None:
-        if model.provider not in ("openai",) and not model.api_base:
-            raise ModelConfigError(
-                f"--batch speaks the OpenAI Batch API: {model.name} is not an OpenAI model "
-                "or an OpenAI-compatible --api-base"
-            )
-        from openai import OpenAI
-
-        from vad.models.registry import api_key_for
-
-        key = api_key_for(model) or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ModelConfigError("--batch needs OPENAI_API_KEY")
         self.model, self.store, self.prices = model, store, prices
         self.path, self.poll_s, self.say = folder / "batches.jsonl", poll_s, say
-        self.api = OpenAI(base_url=model.api_base, api_key=key, max_retries=5)
         self.tries: dict[str, int] = {}
         self.failures: dict[str, str] = {}  # request key -> why its line failed
+
+    def submit_lines(self, requests: list[BatchRequest]) -> str:
+        raise NotImplementedError
+
+    def poll(self, batch_id: str) -> tuple[bool, str]:
+        """(ended, status)."""
+        raise NotImplementedError
+
+    def results(self, batch_id: str) -> list[tuple[str, Reply | None, str]]:
+        """(request key, reply or None, why not) for every line the batch answered."""
+        raise NotImplementedError
 
     # -- state -------------------------------------------------------------------------
     def _log(self, entry: dict[str, Any]) -> None:
@@ -121,51 +120,86 @@ class BatchClient:
                 and self.tries.get(r.key, 0) >= MAX_TRIES}  # fmt: skip
 
     def submit(self, requests: list[BatchRequest]) -> str:
-        lines = [json.dumps(self._line(r)) for r in requests]
         try:
-            upload = self.api.files.create(
-                file=("requests.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch"
-            )
-            endpoint = "/v1/chat/completions" if requests[0].prompt.style == "chat" else (
-                "/v1/completions")  # fmt: skip
-            batch = self.api.batches.create(input_file_id=upload.id, endpoint=endpoint,
-                                            completion_window="24h")  # fmt: skip
+            batch_id = self.submit_lines(requests)
         except Exception as exc:
             raise BatchError(f"{self.model.name}: the batch could not be submitted: "
                              f"{type(exc).__name__}: {str(exc)[:300]}") from None  # fmt: skip
-        self._log({"event": "submitted", "model": self.model.name, "id": batch.id,
-                   "input_file": upload.id, "keys": [r.key for r in requests]})  # fmt: skip
+        self._log({"event": "submitted", "model": self.model.name, "id": batch_id,
+                   "keys": [r.key for r in requests]})  # fmt: skip
         for r in requests:
             self.tries[r.key] = self.tries.get(r.key, 0) + 1
-        self.say(f"batch {batch.id}: {len(requests)} requests submitted")
-        return str(batch.id)
+        self.say(f"batch {batch_id}: {len(requests)} requests submitted")
+        return batch_id
 
     def collect(self, batch_id: str) -> None:
         """Wait for the batch to end; put its replies in the store; log what it did."""
         while True:
             try:
-                batch = self.api.batches.retrieve(batch_id)
+                ended, status = self.poll(batch_id)
             except Exception as exc:
                 raise BatchError(f"batch {batch_id}: cannot read its status: "
                                  f"{type(exc).__name__}: {str(exc)[:300]}") from None  # fmt: skip
-            if batch.status in DONE:
+            if ended:
                 break
             time.sleep(self.poll_s)
         ok = failed = 0
-        if batch.output_file_id:
-            for line in self._download(batch.output_file_id):
-                if self._store_line(line):
-                    ok += 1
-                else:
-                    failed += 1
-        if batch.error_file_id:
-            for line in self._download(batch.error_file_id):
+        for key, reply, why in self.results(batch_id):
+            if reply is None:
                 failed += 1
-                key = str(line.get("custom_id"))
-                self.failures[key] = json.dumps(line.get("error") or line.get("response"))[:300]
+                self.failures[key] = why[:300]
+            else:
+                ok += 1
+                self.store.put(key, self.model.name, {"batch": batch_id}, reply.to_dict())
         self._log({"event": "collected", "model": self.model.name, "id": batch_id,
-                   "status": batch.status, "ok": ok, "failed": failed})  # fmt: skip
-        self.say(f"batch {batch_id}: {batch.status}, {ok} replies, {failed} failed")
+                   "status": status, "ok": ok, "failed": failed})  # fmt: skip
+        self.say(f"batch {batch_id}: {status}, {ok} replies, {failed} failed")
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self.prices is None:
+            return None
+        return DISCOUNT * (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1])
+
+
+class OpenAIBatches(BatchClient):
+    """The OpenAI Batch API, or any server that speaks its files + batches protocol."""
+
+    def __init__(self, model: ResolvedModel, *args: Any, **kwargs: Any) -> None:
+        super().__init__(model, *args, **kwargs)
+        from openai import OpenAI
+
+        from vad.models.registry import api_key_for
+
+        key = api_key_for(model) or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ModelConfigError("--batch needs OPENAI_API_KEY")
+        self.api = OpenAI(base_url=model.api_base, api_key=key, max_retries=5)
+
+    def submit_lines(self, requests: list[BatchRequest]) -> str:
+        lines = [json.dumps(self._line(r)) for r in requests]
+        upload = self.api.files.create(
+            file=("requests.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch"
+        )
+        chat = requests[0].prompt.style == "chat"
+        batch = self.api.batches.create(
+            input_file_id=upload.id,
+            endpoint="/v1/chat/completions" if chat else "/v1/completions",
+            completion_window="24h",
+        )
+        return str(batch.id)
+
+    def poll(self, batch_id: str) -> tuple[bool, str]:
+        batch = self.api.batches.retrieve(batch_id)
+        self._files = (batch.output_file_id, batch.error_file_id)
+        return batch.status in DONE, str(batch.status)
+
+    def results(self, batch_id: str) -> list[tuple[str, Reply | None, str]]:
+        output, errors = self._files
+        out = [self._parse(line) for line in self._download(output)] if output else []
+        for line in self._download(errors) if errors else []:
+            why = json.dumps(line.get("error") or line.get("response"))
+            out.append((str(line.get("custom_id")), None, why))
+        return out
 
     def _download(self, file_id: str) -> list[dict[str, Any]]:
         text = self.api.files.content(file_id).text
@@ -195,14 +229,12 @@ class BatchClient:
             url = "/v1/completions"
         return {"custom_id": r.key, "method": "POST", "url": url, "body": body}
 
-    def _store_line(self, line: dict[str, Any]) -> bool:
-        """One output line into the store; False when it holds no usable reply."""
-        key = line.get("custom_id")
-        response = line.get("response") or {}
-        body = response.get("body") if isinstance(response, dict) else None
-        if not isinstance(key, str) or response.get("status_code") != 200:
-            self.failures[str(key)] = json.dumps(line.get("error") or response)[:300]
-            return False
+    def _parse(self, line: dict[str, Any]) -> tuple[str, Reply | None, str]:
+        key = str(line.get("custom_id"))
+        response = line.get("response") if isinstance(line.get("response"), dict) else {}
+        body = response.get("body")
+        if response.get("status_code") != 200:
+            return key, None, json.dumps(line.get("error") or response)
         try:
             choice = body["choices"][0]
             text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
@@ -210,12 +242,97 @@ class BatchClient:
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-            self.failures[key] = "a reply without choices"
-            return False
-        cost = None
-        if self.prices is not None:
-            cost = DISCOUNT * (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1])
-        reply = Reply(str(text), choice.get("finish_reason"), prompt_tokens, completion_tokens,
-                      cost, 0.0, 1)  # fmt: skip
-        self.store.put(key, self.model.name, {"batch": True}, reply.to_dict())
-        return True
+            return key, None, "a reply without choices"
+        cost = self._cost(prompt_tokens, completion_tokens)
+        return key, Reply(str(text), choice.get("finish_reason"), prompt_tokens,
+                          completion_tokens, cost, 0.0, 1), ""  # fmt: skip
+
+
+class AnthropicBatches(BatchClient):
+    """Anthropic Message Batches: requests in one POST, poll, then the results JSONL."""
+
+    VERSION = "2023-06-01"
+
+    def __init__(self, model: ResolvedModel, *args: Any, **kwargs: Any) -> None:
+        super().__init__(model, *args, **kwargs)
+        import httpx
+
+        key = os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise ModelConfigError("--batch with an Anthropic model needs ANTHROPIC_API_KEY")
+        base = (model.api_base or "https://api.anthropic.com").rstrip("/")
+        headers = {"x-api-key": key, "anthropic-version": self.VERSION}
+        self.http = httpx.Client(base_url=base, timeout=120, headers=headers)
+        self._ended: dict[str, dict[str, Any]] = {}
+
+    def submit_lines(self, requests: list[BatchRequest]) -> str:
+        items = []
+        for r in requests:
+            if r.prompt.style != "chat":
+                raise ModelConfigError("Anthropic batches take chat prompts only")
+            system = [m["content"] for m in r.prompt.messages or [] if m["role"] == "system"]
+            params: dict[str, Any] = {
+                "model": self.model.model_id, "max_tokens": r.params.max_tokens,
+                "temperature": r.params.temperature,
+                "messages": [m for m in r.prompt.messages or [] if m["role"] != "system"],
+            }  # fmt: skip
+            if system:
+                params["system"] = "\n\n".join(system)
+            if r.prompt.stop:
+                params["stop_sequences"] = r.prompt.stop
+            items.append({"custom_id": r.key, "params": params})
+        resp = self.http.post("/v1/messages/batches", json={"requests": items})
+        resp.raise_for_status()
+        return str(resp.json()["id"])
+
+    def poll(self, batch_id: str) -> tuple[bool, str]:
+        resp = self.http.get(f"/v1/messages/batches/{batch_id}")
+        resp.raise_for_status()
+        batch = resp.json()
+        if batch.get("processing_status") == "ended":
+            self._ended[batch_id] = batch
+            counts = batch.get("request_counts") or {}
+            status = "expired" if counts.get("expired") else "completed"
+            return True, status
+        return False, str(batch.get("processing_status"))
+
+    def results(self, batch_id: str) -> list[tuple[str, Reply | None, str]]:
+        url = self._ended[batch_id].get("results_url")
+        if not url:
+            return []
+        resp = self.http.get(url)
+        resp.raise_for_status()
+        out = []
+        for raw in resp.text.splitlines():
+            try:
+                line = json.loads(raw)
+                key, result = str(line["custom_id"]), line["result"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if result.get("type") != "succeeded":
+                out.append((key, None, json.dumps(result)))
+                continue
+            try:
+                message = result["message"]
+                text = "".join(b.get("text", "") for b in message["content"]
+                               if b.get("type") == "text")  # fmt: skip
+                usage = message.get("usage") or {}
+                tokens = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                out.append((key, None, "a message without content"))
+                continue
+            out.append((key, Reply(text, message.get("stop_reason"), *tokens,
+                                   self._cost(*tokens), 0.0, 1), ""))  # fmt: skip
+        return out
+
+
+def batch_client(model: ResolvedModel, *args: Any, **kwargs: Any) -> BatchClient:
+    """The batch API of the model's provider."""
+    if model.provider == "anthropic":
+        return AnthropicBatches(model, *args, **kwargs)
+    if model.provider == "openai" or model.api_base:
+        return OpenAIBatches(model, *args, **kwargs)
+    raise ModelConfigError(
+        f"--batch speaks the OpenAI Batch API and Anthropic Message Batches: {model.name} is "
+        "neither (nor an OpenAI-compatible --api-base)"
+    )

@@ -391,10 +391,10 @@ class Generator:
         if not self.batch_size:
             yield from units
             return
-        from vad.generate.batch import BatchClient, BatchRequest
+        from vad.generate.batch import BatchRequest, batch_client
 
         clients = {
-            m.name: BatchClient(
+            m.name: batch_client(
                 m, self.folder.path, store, _known_prices(m), self.batch_poll, self._say
             )
             for m, _ in self.models
@@ -796,14 +796,16 @@ def _prices(model: ResolvedModel) -> tuple[float, float]:
         return 0.0, 0.0
     from vad.models.client import quiet_litellm
 
-    try:
-        info = quiet_litellm().get_model_info(model.name)
-        return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
-    except Exception:
-        raise SpecError(
-            f"--max-cost needs the price of {model.name}, which litellm's price map does not "
-            "know: use a model it prices, or leave --max-cost out"
-        ) from None
+    for name in (model.name, model.model_id):
+        try:
+            info = quiet_litellm().get_model_info(name)
+            return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
+        except Exception:
+            continue
+    raise SpecError(
+        f"--max-cost needs the price of {model.name}, which litellm's price map does not "
+        "know: use a model it prices, or leave --max-cost out"
+    )
 
 
 def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
