@@ -38,7 +38,7 @@ class FakeOpenAI:
         self, fail_first: int = 0, fail_status: int = 429, delay: float = 0.0, broken: str = ""
     ) -> None:
         self.fail_first, self.fail_status, self.delay = fail_first, fail_status, delay
-        self.broken = broken  # "", "empty_choices" or "invalid_json"
+        self.broken = broken  # "", "empty_choices", "invalid_json" or "surrogate"
         self.gate = threading.Event()  # cleared: requests wait until it is set again
         self.gate.set()
         # The files + batches protocol: uploaded files, batches, and how batches misbehave.
@@ -91,6 +91,8 @@ class FakeOpenAI:
                 text = "A cat."
             else:
                 text = drawing_for(prompt)
+            if self.broken == "surrogate":
+                text += "\ud800"  # a lone surrogate: valid JSON, not valid UTF-8 text
             choice = {
                 "index": 0,
                 "finish_reason": "stop",

@@ -17,7 +17,7 @@ from openai_server import FakeOpenAI
 
 from vad.cli import main
 from vad.concepts import load_concepts
-from vad.generate.run import normalise_program
+from vad.generate.run import _part, label_dir, normalise_program
 from vad.generate.strategies import stream
 from vad.rundir import read_samples
 from vad.train.data import image_root, list_images
@@ -48,8 +48,9 @@ def _check_set(out: Path, n: int) -> list[dict]:
     meta = pd.read_parquet(out / "metadata.parquet")
     assert sorted(meta["id"]) == sorted(r["id"] for r in kept)
     assert sorted(_shard_ids(out)) == sorted(meta["id"])
-    files, _labels, _ = list_images(image_root(out))
-    assert len(files) == n  # what `vad train --data OUT` reads
+    files, _labels, classes = list_images(image_root(out))
+    assert len(files) == n  # what `vad train --data OUT` reads, one class per label
+    assert classes == sorted({label_dir(r["label"]) for r in kept})
     assert not list(out.glob("shards/.*.tmp"))
     return records
 
@@ -163,10 +164,8 @@ def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
     parts = [_check_set(out / f"part-{i}", 3) for i in (0, 1)]
     ids = [{r["sample_id"] for r in part} for part in parts]
     assert not ids[0] & ids[1]  # disjoint work
-    items = stream("vad", load_concepts(["shapes", "objects", "scenes"]), 0)  # its default
-    position = {next(items).key: k for k in range(200)}
-    for part, records in enumerate(parts):  # part I asks for stream positions I, I+2, ...
-        assert {position[r["sample_id"].split(":openai/")[0]] % 2 for r in records} == {part}
+    for part, records in enumerate(parts):  # each item belongs to one part, by its key
+        assert {_part(r["sample_id"].split(":openai/")[0], 2) for r in records} == {part}
     assert main(["dataset", "merge", str(out / "part-0"), str(out / "part-1"),
                  "--out", str(out / "all"), "--no-progress"]) == 0  # fmt: skip
     meta = pd.read_parquet(out / "all" / "metadata.parquet")
@@ -185,7 +184,7 @@ def test_max_cost_is_never_exceeded_and_a_larger_budget_goes_on(
     with FakeOpenAI() as server:
         assert main([*args, "--api-base", server.api_base, "--max-cost", "0.003"]) == 1
         err = capsys.readouterr().err
-        assert "error: stopped at the budget: $0.00" in err and "of $0.0030 spent" in err
+        assert "error: stopped at the budget: $0.000" in err and "of $0.003 spent" in err
         first = len(server.requests)
         spent = sum(r.get("cost_usd") or 0 for r in read_samples(out / "samples.jsonl"))
         assert 0 < spent <= 0.003 and first > 5
@@ -336,3 +335,57 @@ def test_anthropic_message_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     records = _check_set(out, 3)
     priced = [r for r in records if r["status"] == "ok"]
     assert all(0 < r["cost_usd"] < 1e-4 for r in priced)  # half of the listed price
+
+
+def test_changed_shard_size_stray_images_and_odd_replies(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 6, "--shard-size", "2")) == 0
+        assert len(list((out / "shards").glob("*.tar"))) == 3
+        stray = out / "images" / "stray" / "0000.png"  # written just before a kill
+        stray.parent.mkdir()
+        stray.write_bytes(b"x")
+        assert main(_args(server, out, 6, "--shard-size", "4")) == 0
+    assert not stray.exists()
+    assert [p.name for p in sorted((out / "shards").glob("*.tar"))] == [
+        "shard-000000.tar", "shard-000001.tar"]  # fmt: skip
+    _check_set(out, 6)
+    with FakeOpenAI(broken="surrogate") as server:  # a lone surrogate in every reply
+        assert main(_args(server, tmp_path / "odd", 2)) == 0
+    _check_set(tmp_path / "odd", 2)
+
+
+def test_labels_become_safe_folder_names() -> None:
+    long = "x" * 300
+    assert len(label_dir(long)) <= 80 and label_dir(long) != label_dir(long + "y")
+    assert label_dir("..") == "_" and label_dir("a/b") == "a_b"
+
+
+def test_merge_keeps_parts_with_the_same_folder_name_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    a, b = tmp_path / "x" / "part-0", tmp_path / "y" / "part-0"
+    with FakeOpenAI() as server:
+        assert main(_args(server, a, 3)) == 0
+        assert main(_args(server, b, 3, "--seed", "5")) == 0
+    merged = tmp_path / "all"
+    assert main(["dataset", "merge", str(a), str(b), "--out", str(merged), "--dedupe", "-1",
+                 "--no-progress"]) == 0  # fmt: skip
+    meta = pd.read_parquet(merged / "metadata.parquet")
+    assert len(meta) == len(set(meta["id"])) == 6 == len(_shard_ids(merged))
+    assert main(["dataset", "merge", str(a), str(a), "--out", str(tmp_path / "m2")]) == 2
+    assert "is given twice" in capsys.readouterr().err
+
+
+def test_replies_from_the_store_cost_no_budget(tmp_path: Path) -> None:
+    args = ["generate", "--model", "openai/gpt-4o-mini", "--n", "3", "--level", "shapes",
+            "--no-progress"]  # fmt: skip
+    with FakeOpenAI() as server:
+        assert main([*args, "--api-base", server.api_base, "--out", str(tmp_path / "a")]) == 0
+        asked = len(server.requests)
+        # Another set of the same drawings: every reply is in the store, nothing is spent.
+        assert main([*args, "--api-base", server.api_base, "--out", str(tmp_path / "b"),
+                     "--max-cost", "0.000001"]) == 0  # fmt: skip
+        assert len(server.requests) == asked
+    summary = json.loads((tmp_path / "b" / "generate.json").read_text())
+    assert summary["spent_usd"] == 0 and summary["cost_usd"] > 0

@@ -318,8 +318,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             return commands.models_cmd()
         if args.command == "leaderboard":
-            import os
-
             from vad._paths import runs_dir
             from vad.leaderboard import build_leaderboard
 

@@ -159,8 +159,8 @@ def generate_cmd(args: argparse.Namespace) -> int:
         print(format_estimate(summary, spec.n))
         return 0
     if summary["stopped_at_budget"]:
-        print(f"error: stopped at the budget: ${summary['cost_usd']:.4f} of "
-              f"${max_cost:.4f} spent, {summary['kept']} of {spec.n} images kept; run "
+        print(f"error: stopped at the budget: ${summary['spent_usd']:.6g} of "
+              f"${max_cost:.6g} spent, {summary['kept']} of {spec.n} images kept; run "
               "again with a larger --max-cost to go on", file=sys.stderr)  # fmt: skip
         return 1
     if summary["kept"] < spec.n:

@@ -148,8 +148,9 @@ def quarantined(path: Path) -> int:
 class RunLock:
     """An exclusive ``flock`` on ``<run>/.lock``, held by the one process writing the run."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, other: str = "choose another --run-name") -> None:
         self.path = folder / LOCK
+        self.other = other  # the way out the message offers
         self._fd: int | None = None
 
     def acquire(self, wait: bool = False, say: Callable[[str], None] | None = None) -> None:
@@ -169,7 +170,7 @@ class RunLock:
                         raise RunStateError(
                             f"{self.path.parent} is being written by another vad process "
                             f"({holder}): wait for it to finish, pass --wait to start when it "
-                            "does, or choose another --run-name"
+                            f"does, or {self.other}"
                         ) from None
                     if say is not None:
                         say(f"waiting for {holder} to finish writing {self.path.parent.name}")

@@ -156,13 +156,27 @@ def _candidate(run_dir: Path, record: dict[str, Any], label_by: str) -> Candidat
     return Candidate(path, status, "", meta)
 
 
-def set_candidates(folder: Path) -> Iterator[Candidate]:
+def set_candidates(folder: Path, prefix: str) -> Iterator[Candidate]:
     """The kept images of a training set (an export or a generation), for a merge.
 
     Read from its ``metadata.parquet``; an image file that is missing is a
-    ``missing_image`` candidate like any other."""
+    ``missing_image`` candidate like any other. ``prefix`` makes sample ids distinct
+    across the sets of one merge (two parts may hold the same ids)."""
     import pandas as pd
 
+    from vad.rundir import RunFolder, RunStateError, is_being_written
+
+    if is_being_written(folder):
+        raise DatasetError(f"{folder} is being written by another process: merge it when "
+                           "that run has finished")  # fmt: skip
+    if (folder / MANIFEST).is_file():
+        try:
+            status = RunFolder(folder).read_manifest().get("status")
+        except RunStateError as exc:
+            raise DatasetError(str(exc)) from None
+        if status not in ("finished", None):
+            raise DatasetError(f"{folder} did not finish (status {status}): run its command "
+                               "again until it does, then merge")  # fmt: skip
     table = folder / "metadata.parquet"
     if not table.is_file():
         raise DatasetError(f"{folder} is not a training set (no metadata.parquet): give "
@@ -172,7 +186,7 @@ def set_candidates(folder: Path) -> Iterator[Candidate]:
                 if k not in ("file", "shard", "phash", "sha256", "id")}  # fmt: skip
         meta["source"] = folder.name
         meta.setdefault("label", meta.get("concept", ""))
-        meta["sample_id"] = f"{folder.name}:{meta.get('sample_id', row.get('id'))}"
+        meta["sample_id"] = f"{prefix}:{meta.get('sample_id', row.get('id'))}"
         rel = row.get("file")
         path = contained(folder, rel) if isinstance(rel, str) and rel else None
         if path is None or path.is_symlink() or not path.is_file():

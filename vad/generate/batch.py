@@ -22,7 +22,7 @@ from typing import Any
 
 from vad.errors import ModelConfigError, VadError
 from vad.models import ResolvedModel
-from vad.models.client import Reply, SamplingParams
+from vad.models.client import Reply, SamplingParams, clean_text
 from vad.prompts import Prompt
 from vad.rundir import now_iso
 from vad.store import ResponseStore
@@ -244,7 +244,7 @@ class OpenAIBatches(BatchClient):
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             return key, None, "a reply without choices"
         cost = self._cost(prompt_tokens, completion_tokens)
-        return key, Reply(str(text), choice.get("finish_reason"), prompt_tokens,
+        return key, Reply(clean_text(text), choice.get("finish_reason"), prompt_tokens,
                           completion_tokens, cost, 0.0, 1), ""  # fmt: skip
 
 
@@ -321,7 +321,7 @@ class AnthropicBatches(BatchClient):
             except (KeyError, TypeError, AttributeError, ValueError):
                 out.append((key, None, "a message without content"))
                 continue
-            out.append((key, Reply(text, message.get("stop_reason"), *tokens,
+            out.append((key, Reply(clean_text(text), message.get("stop_reason"), *tokens,
                                    self._cost(*tokens), 0.0, 1), ""))  # fmt: skip
         return out
 

@@ -41,6 +41,7 @@ from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
 from vad.errors import SpecError, VadError
+from vad.fsutil import sha256_file
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
     NEEDS_SOURCE,
@@ -56,12 +57,13 @@ from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credent
 from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.prompts import load_prompts
-from vad.render import RenderPool, get_renderer
+from vad.render import RenderPool, RenderStatus, get_renderer
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
 from vad.store import ResponseStore, cache_key
 from vad.tasks.context import request_key, slug, stored_reply
 from vad.tasks.draw import extract
 
+Unit = tuple[Item, ResolvedModel, str, str]  # what to draw, by which model, style, language
 MAX_ERRORS_IN_A_ROW = 20  # failed model calls in a row: the provider is down
 
 
@@ -97,6 +99,10 @@ class GenerateSpec:
         data = asdict(self)
         for key in ("n", "shard_size", "max_connections", "slots", "max_requests"):
             data.pop(key)
+        # A concept file edited in place changes what the stream's positions mean.
+        data["concept_files_sha256"] = [
+            sha256_file(f) if Path(f).is_file() else None for f in self.concept_files
+        ]
         return data
 
     def settings_hash(self) -> str:
@@ -121,14 +127,18 @@ class Tally:
     kept_by: Counter[tuple[str, str]] = field(default_factory=Counter)
     programs: set[str] = field(default_factory=set)  # hashes of normalised kept programs
     tokens: int = 0
-    cost: float = 0.0
+    cost: float = 0.0  # of every reply, cached or not
+    spent: float = 0.0  # of the requests this set made
 
     def add(self, record: dict[str, Any]) -> None:
         group = (str(record.get("strategy")), str(record.get("language")))
         self.status[record["status"]] += 1
         self.requested[group] += 1
         self.tokens += int(record.get("completion_tokens") or 0)
-        self.cost += float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
+        cost = float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
+        self.cost += cost
+        if not record.get("cached"):
+            self.spent += cost  # what this set paid (a reply from the store is free)
         if record["status"] == "ok":
             self.kept.append(record)
             self.kept_by[group] += 1
@@ -176,6 +186,7 @@ class Generator:
         if spec.strategy in NEEDS_SOURCE:
             self.items = vary_stream(self._source_programs(), spec.seed)
         self.proposed: dict[str, Any] | None = None
+        self.shard_ids: dict[str, list[str]] | None = None  # shard name -> image ids
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
         self.stop = threading.Event()
@@ -191,7 +202,7 @@ class Generator:
     # -- the run -------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.folder.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.folder.path)
+        lock = RunLock(self.folder.path, "choose another --out")
         lock.acquire(self.wait_lock, self._say)
         try:
             return self._run_locked()
@@ -203,6 +214,7 @@ class Generator:
         done = self.folder.open()
         for record in done.values():
             self._restore(record)
+        self._remove_orphans()
         manifest["status"] = "running"
         manifest.setdefault("sessions", []).append({"started_at": now_iso()})
         self.folder.write_manifest(manifest)
@@ -218,7 +230,8 @@ class Generator:
         finally:
             self.pool.close()
             self.folder.close()
-            self._finish(manifest, status)
+            with _no_sigint():  # a Ctrl-C now would leave the set half described
+                self._finish(manifest, status)
         return self.summary()
 
     def _manifest(self) -> dict[str, Any]:
@@ -266,11 +279,11 @@ class Generator:
             raise SpecError(f"--from {source}: no kept drawing in {', '.join(self.spec.languages)}")
         return kept
 
-    def _units(self) -> Iterator[tuple[Item, ResolvedModel, str, str]]:
+    def _units(self) -> Iterator[Unit]:
         index, count = self.spec.shard
-        for position, item in enumerate(self.items):
-            if position % count != index:
-                continue  # another shard's: the split is a pure function of the position
+        for item in self.items:
+            if count > 1 and _part(item.key, count) != index:
+                continue  # another part's: a pure function of the item, mixing concepts
             for model, style in self.models:
                 for lang in self.spec.languages:
                     if item.extra.get("language", lang) == lang:  # a variation keeps its own
@@ -325,17 +338,9 @@ class Generator:
                         self.budget_hit = True
                         break
                     asked += 1
+                    unit = (item, model, style, lang)
                     pending.add(
-                        executor.submit(
-                            self._unit,
-                            item,
-                            model,
-                            style,
-                            lang,
-                            clients[model.name],
-                            store,
-                            reserve,
-                        )
+                        executor.submit(self._unit, unit, clients[model.name], store, reserve)
                     )
                     if len(pending) >= window:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -369,6 +374,17 @@ class Generator:
         price_in, price_out = self.prices[model.name]
         return len(json.dumps(prompt.payload())) * price_in + self.spec.max_tokens * price_out
 
+    def _cover(self, model: ResolvedModel, prompt: Any, max_tokens: int) -> None:
+        """Raise when the budget cannot cover one more request (for setup requests)."""
+        if self.max_cost is None:
+            return
+        price_in, price_out = self.prices[model.name]
+        worst = len(json.dumps(prompt.payload())) * price_in + max_tokens * price_out
+        if self.tally.spent + worst > self.max_cost:
+            self.budget_hit = True
+            raise VadError(f"--max-cost {self.max_cost:g} does not cover the requests that "
+                           "propose concepts: raise it")  # fmt: skip
+
     def _reserve(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
     ) -> float | None:
@@ -377,7 +393,7 @@ class Generator:
             return 0.0
         worst = self._worst(item, model, style, lang, store)
         with self._lock:
-            if self.tally.cost + self.reserved + worst > self.max_cost:
+            if self.tally.spent + self.reserved + worst > self.max_cost:
                 return None
             self.reserved += worst
         return worst
@@ -423,7 +439,7 @@ class Generator:
         self, chunk: list[tuple[Item, ResolvedModel, str, str]], store: ResponseStore
     ) -> list[tuple[Item, ResolvedModel, str, str]]:
         """The longest head of ``chunk`` whose worst cost the budget still covers."""
-        total, fitted = self.tally.cost, []
+        total, fitted = self.tally.spent, []
         for unit in chunk:
             total += self._worst(*unit, store)
             if total > (self.max_cost or 0.0):
@@ -443,7 +459,9 @@ class Generator:
                 key = request_key(model, prompt, params, index)
                 reply = stored_reply(store.get(key))
                 if reply is None:
+                    self._cover(model, prompt, 512)
                     reply = clients[model.name].complete(prompt, params)
+                    self.tally.spent += reply.cost_usd or 0.0
                     store.put(key, model.name, {"template": prompt.template_id,
                                                 **prompt.payload()}, reply.to_dict())  # fmt: skip
                 text = reply.text if prompt.style == "chat" else "- " + reply.text
@@ -475,7 +493,12 @@ class Generator:
             connections = self.spec.slots or DEFAULT_SLOTS  # one request per slot
         self.connections[model.name] = connections
         return ModelClient(
-            model, RateLimiter(connections, None, self.stop), RetryPolicy(), stop=self.stop
+            model,
+            RateLimiter(connections, None, self.stop),
+            # Under a budget every attempt is a request that may be billed: one per unit
+            # (the unit is asked again by a later run), each covered by its reservation.
+            RetryPolicy(max_retries=0) if self.max_cost is not None else RetryPolicy(),
+            stop=self.stop,
         )
 
     @contextlib.contextmanager
@@ -499,17 +522,11 @@ class Generator:
 
     # -- one unit ------------------------------------------------------------------------
     def _unit(
-        self,
-        item: Item,
-        model: ResolvedModel,
-        style: str,
-        lang: str,
-        client: ModelClient,
-        store: ResponseStore,
-        reserved: float = 0.0,
+        self, unit: Unit, client: ModelClient, store: ResponseStore, reserved: float = 0.0
     ) -> None:
+        """Ask (store first), render, judge and record one unit; give back its reservation."""
         try:
-            self._ask_and_judge(item, model, style, lang, client, store, reserved)
+            self._ask_and_judge(*unit, client, store, reserved)
         finally:
             with self._lock:
                 self.reserved -= reserved
@@ -575,11 +592,19 @@ class Generator:
                 )
         except Stopped:
             return
-        except VadError as exc:
-            self._write({**record, "status": "model_error", "error": str(exc)[:500]})
+        except VadError as exc:  # under a budget, the failed attempt may have been billed
+            bound = {"cost_bound_usd": reserved} if reserved else {}
+            self._write({**record, "status": "model_error", "error": str(exc)[:500], **bound})
             return
         if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
             record["cost_bound_usd"] = reserved
+        if reserved and not cached and (reply.cost_usd or 0.0) > reserved:
+            self.budget_hit = True  # the provider billed more than a request can cost
+            self.stop.set()
+            self._say(
+                f"stopping: a reply cost ${reply.cost_usd:.6f}, more than the "
+                f"${reserved:.6f} a request can cost; the budget is not trusted further"
+            )
         record.update(
             cached=cached,
             prompt_tokens=reply.prompt_tokens,
@@ -595,6 +620,8 @@ class Generator:
         work = self.folder.path / ".jobs" / f"{cache_key({'id': record['sample_id']})[:16]}.png"
         result = self.pool.render(lang, extraction.code, spec.width, spec.height, work)
         if not result.ok:
+            if result.status is RenderStatus.TOO_LARGE:
+                record["code"] = None  # not worth keeping: it may be enormous
             self._write({**record, "status": str(result.status), "reason": result.reason[:300]})
             return
         try:
@@ -634,7 +661,7 @@ class Generator:
             record["id"] = hashlib.sha256(record["sample_id"].encode()).hexdigest()[:16]
             record["sha256"] = hashlib.sha256(png).hexdigest()
             record["thumb"] = thumb.astype(np.uint8).tobytes().hex()
-            rel = Path("images") / slug(record["label"]) / f"{record['id']}.png"
+            rel = Path("images") / label_dir(record["label"]) / f"{record['id']}.png"
             dest = self.folder.path / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.tmp")
@@ -675,12 +702,24 @@ class Generator:
         made = sum(self.tally.status.values())
         return (
             f"rejected {self._rejections()} | {made / hours:,.0f} drawings/h | "
-            f"{self.tally.tokens:,} tokens | ${self.tally.cost:.4f}"
+            f"{self.tally.tokens:,} tokens | ${self.tally.spent:.4f}"
         )
 
     def _rejections(self) -> str:
         counts = {k: v for k, v in sorted(self.tally.status.items()) if k != "ok"}
         return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+    def _remove_orphans(self) -> None:
+        """Images no kept record names (written just before a kill): not in the set."""
+        kept = {str(r["image"]) for r in self.tally.kept}
+        images = self.folder.path / "images"
+        for path in images.glob("*/*") if images.is_dir() else ():
+            rel = str(path.relative_to(self.folder.path))
+            if rel not in kept and (path.is_file() or path.is_symlink()):
+                path.unlink()
+        for folder in images.iterdir() if images.is_dir() else ():
+            if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+                folder.rmdir()  # a class with no image left is no class
 
     def _restore(self, record: dict[str, Any]) -> None:
         """A record of an earlier session: count it, and index a kept image."""
@@ -695,6 +734,8 @@ class Generator:
         folder = self.folder.path / "shards"
         folder.mkdir(exist_ok=True)
         size, kept = self.spec.shard_size, self.tally.kept
+        if self.shard_ids is None:  # once per session: what the shards on disk hold
+            self.shard_ids = {p.name: _tar_ids(p) for p in folder.glob("shard-*.tar")}
         names = []
         for start in range(0, len(kept), size):
             group = kept[start : start + size]
@@ -703,7 +744,8 @@ class Generator:
             path = folder / name
             if len(group) < size and not final:
                 break
-            if path.is_file() and _tar_count(path) == len(group):
+            ids = [r["id"] for r in group]
+            if self.shard_ids.get(name) == ids and path.is_file():
                 continue
             tmp = folder / f".{name}.tmp"
             with tarfile.open(tmp, "w") as tar:
@@ -715,6 +757,12 @@ class Generator:
                         info.size, info.mode, info.mtime = len(data), 0o644, 0
                         tar.addfile(info, io.BytesIO(data))
             os.replace(tmp, path)
+            self.shard_ids[name] = ids
+        if final:  # shards of an earlier, longer layout (another --shard-size) go
+            for name in sorted(set(self.shard_ids) - set(names)):
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+                del self.shard_ids[name]
         return names
 
     def _finish(self, manifest: dict[str, Any], status: str) -> dict[str, Any]:
@@ -776,6 +824,7 @@ class Generator:
             ],
             "completion_tokens": t.tokens,
             "cost_usd": round(t.cost, 6),
+            "spent_usd": round(t.spent, 6),
             "max_cost_usd": self.max_cost,
             "stopped_at_budget": self.budget_hit,
         }
@@ -815,9 +864,37 @@ def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
         return None  # costs of replies then stay unknown
 
 
-def _tar_count(path: Path) -> int:
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """SIGINT held back (in the main thread) while the block runs, delivered after it."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def label_dir(label: str) -> str:
+    """A safe folder name for a class: a slug, cut short with a hash when long."""
+    name = slug(label).strip(".") or "_"
+    if len(name) > 80:
+        name = f"{name[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
+    return name
+
+
+def _part(key: str, count: int) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
+
+
+def _tar_ids(path: Path) -> list[str]:
+    """The image ids a shard holds, in order ([] for a damaged one: it is rewritten)."""
     try:
         with tarfile.open(path) as tar:
-            return sum(1 for m in tar.getmembers() if m.name.endswith(".png"))
+            return [m.name[:-4] for m in tar.getmembers() if m.name.endswith(".png")]
     except (OSError, tarfile.TarError):
-        return -1
+        return []

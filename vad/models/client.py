@@ -64,6 +64,11 @@ class Reply:
         return asdict(self)
 
 
+def clean_text(text: Any) -> str:
+    """A reply's text as valid UTF-8 (a lone surrogate could not be stored or written)."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
+
+
 class Stopped(Exception):
     """The run is stopping (Ctrl-C): no new request is sent and no retry is made."""
 
@@ -225,6 +230,7 @@ class ModelClient:
         choice = resp.choices[0]
         message = getattr(choice, "message", None)
         text = (message.content if message is not None else getattr(choice, "text", "")) or ""
+        text = clean_text(text)
         usage = getattr(resp, "usage", None)
         return Reply(
             text=text,

@@ -37,9 +37,11 @@ class ImageSet:
 
 
 def image_root(path: str | Path) -> Path:
-    """The ImageFolder root of ``path``: an export folder's ``images/`` or the folder."""
+    """The ImageFolder root of ``path``: the ``images/`` of a training set written by
+    vad (export, merge, generate), or the folder itself."""
     root = Path(path)
-    if (root / "export.json").is_file() and (root / "images").is_dir():
+    marker = any((root / name).is_file() for name in ("export.json", "metadata.parquet"))
+    if marker and (root / "images").is_dir():  # an export, a merge or a generation
         return root / "images"
     if not root.is_dir():
         raise DatasetError(
