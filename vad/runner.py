@@ -9,7 +9,6 @@ the response store are not requested twice.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from vad.spec import RunSpec
 from vad.store import ResponseStore
 from vad.tasks import Job, Task, get_task
 from vad.tasks.context import Counters, JobContext
+from vad.terminal import say
 
 GRACE_S = 10.0  # after a first Ctrl-C, how long replies in flight are awaited
 
@@ -307,13 +307,7 @@ class Runner:
 
     def _say(self, line: str) -> None:
         """A line on the terminal that does not tear the progress bar."""
-        from tqdm import tqdm
-
-        with contextlib.suppress(OSError):
-            if self._bar is not None and not self._bar.disable:
-                tqdm.write(line, file=sys.stderr)
-            else:
-                print(line, file=sys.stderr, flush=True)
+        say(self._bar, line)
 
     def _write(self, record: dict[str, Any]) -> None:
         self.folder.append(record)

@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import re
-import sys
 import tarfile
 import threading
 import time
@@ -62,6 +61,7 @@ from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_js
 from vad.store import ResponseStore, cache_key
 from vad.tasks.context import request_key, slug, stored_reply
 from vad.tasks.draw import extract
+from vad.terminal import say
 
 Unit = tuple[Item, ResolvedModel, str, str]  # what to draw, by which model, style, language
 MAX_ERRORS_IN_A_ROW = 20  # failed model calls in a row: the provider is down
@@ -830,13 +830,7 @@ class Generator:
         }
 
     def _say(self, line: str) -> None:
-        from tqdm import tqdm
-
-        with contextlib.suppress(OSError):
-            if self._bar is not None and not self._bar.disable:
-                tqdm.write(line, file=sys.stderr)
-            else:
-                print(line, file=sys.stderr, flush=True)
+        say(self._bar, line)
 
 
 def _prices(model: ResolvedModel) -> tuple[float, float]:
