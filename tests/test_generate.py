@@ -389,3 +389,15 @@ def test_replies_from_the_store_cost_no_budget(tmp_path: Path) -> None:
         assert len(server.requests) == asked
     summary = json.loads((tmp_path / "b" / "generate.json").read_text())
     assert summary["spent_usd"] == 0 and summary["cost_usd"] > 0
+
+
+@pytest.mark.slow
+def test_the_embedded_model_makes_a_set(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    code = main(["generate", "--n", "3", "--out", str(out), "--level", "shapes",
+                 "--max-tokens", "300", "--slots", "2", "--no-progress"])  # fmt: skip
+    assert code == 0
+    _check_set(out, 3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (engine,) = manifest["sessions"][-1]["engines"].values()
+    assert engine["slots"] == 2 and manifest["models"][0]["name"] == "local/qwen2.5-coder-0.5b"

@@ -187,6 +187,7 @@ class Generator:
             self.items = vary_stream(self._source_programs(), spec.seed)
         self.proposed: dict[str, Any] | None = None
         self.shard_ids: dict[str, list[str]] | None = None  # shard name -> image ids
+        self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
         self.stop = threading.Event()
@@ -518,6 +519,7 @@ class Generator:
                 )
                 client.model = model.with_api_base(server.api_base)
                 client.guard = server.check
+                self.engines[model.name] = server.describe()
             yield
 
     # -- one unit ------------------------------------------------------------------------
@@ -800,6 +802,8 @@ class Generator:
         manifest.update(status=status, ended_at=now_iso(), totals=summary)
         if self.proposed is not None:
             manifest["proposed_concepts"] = self.proposed
+        if self.engines:
+            manifest["sessions"][-1]["engines"] = self.engines
         self.folder.write_manifest(manifest)
         write_json_atomic(self.folder.path / "generate.json", summary)
         return summary
