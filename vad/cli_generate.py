@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -152,7 +153,10 @@ def generate_cmd(args: argparse.Namespace) -> int:
         summary = gen.run()
     except KeyboardInterrupt:
         print(f"\ninterrupted: run the same command again to resume {gen.folder.path}",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr, flush=True)  # fmt: skip
+        if gen.abandoned:  # requests still in flight: do not wait for their threads
+            sys.stdout.flush()
+            os._exit(130)
         return 130
     print(format_summary(summary))
     if args.estimate:

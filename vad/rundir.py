@@ -63,15 +63,15 @@ class SamplesScan:
 
         A torn last line counts once no process writes the run (while one does, it is
         a line being written)."""
+        damaged = list(self.damaged)
         if self.torn_tail and not is_being_written(path.parent):
-            self.damaged.append((self.lines + 1, "", "a partial last line"))
-            self.torn_tail = False
-        if not self.damaged:
+            damaged.append((self.lines + 1, "", "a partial last line"))
+        if not damaged:
             return ""
-        lines = ", ".join(str(n) for n, _, _ in self.damaged[:5])
-        more = f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
-        return (f"{path}: {len(self.damaged)} damaged line(s) skipped (line {lines}{more}: "
-                f"{self.damaged[0][2]}); run the same command again to move them to "
+        lines = ", ".join(str(n) for n, _, _ in damaged[:5])
+        more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+        return (f"{path}: {len(damaged)} damaged line(s) skipped (line {lines}{more}: "
+                f"{damaged[0][2]}); run the same command again to move them to "
                 f"{QUARANTINE} and redo those samples")  # fmt: skip
 
 

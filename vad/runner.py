@@ -29,12 +29,11 @@ from vad.render import RenderPool, get_renderer
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso
 from vad.spec import RunSpec
+from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore
 from vad.tasks import Job, Task, get_task
 from vad.tasks.context import Counters, JobContext
 from vad.terminal import say
-
-GRACE_S = 10.0  # after a first Ctrl-C, how long replies in flight are awaited
 
 
 @dataclass
@@ -263,7 +262,7 @@ class Runner:
             for fut in pending:
                 fut.result()
         except KeyboardInterrupt:
-            self._stop_gracefully(pending)
+            self.abandoned = drain(pending, self.stop, self.grace, self._say)
             if server is not None:
                 server.stop()
             raise
@@ -283,27 +282,6 @@ class Runner:
         # When the run is stopping, this sample is not asked now; the next run does it.
         with contextlib.suppress(Stopped):
             self.tasks[job.task].run(job, ctx)
-
-    def _stop_gracefully(self, pending: set[Future[None]]) -> None:
-        """First Ctrl-C: no new requests; keep what arrives within the grace period.
-
-        A second Ctrl-C (or the end of the grace period) gives up on what is still in
-        flight; every reply that arrived is already in the response store.
-        """
-        self.stop.set()
-        try:
-            for fut in pending:
-                fut.cancel()  # not started yet
-            running = [f for f in pending if not f.done()]
-            if running:
-                self._say(
-                    f"\nstopping: no new requests; waiting up to {self.grace:g} s for "
-                    f"{len(running)} samples in progress (Ctrl-C again to quit now)"
-                )
-                wait(running, timeout=self.grace)
-            self.abandoned = any(not f.done() for f in pending)
-        except KeyboardInterrupt:  # the second Ctrl-C, wherever it lands
-            self.abandoned = any(not f.done() for f in pending)
 
     def _say(self, line: str) -> None:
         """A line on the terminal that does not tear the progress bar."""

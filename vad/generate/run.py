@@ -58,6 +58,7 @@ from vad.models.registry import resolve_model
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus, get_renderer
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
+from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore, cache_key
 from vad.tasks.context import request_key, slug, stored_reply
 from vad.tasks.draw import extract
@@ -188,6 +189,7 @@ class Generator:
         self.proposed: dict[str, Any] | None = None
         self.shard_ids: dict[str, list[str]] | None = None  # shard name -> image ids
         self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
+        self.abandoned = False  # threads still in flight when Ctrl-C gave up on them
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
         self.stop = threading.Event()
@@ -350,17 +352,13 @@ class Generator:
                 for fut in pending:
                     fut.result()
         except KeyboardInterrupt:
-            self.stop.set()
-            for fut in pending:
-                fut.cancel()
-            with contextlib.suppress(KeyboardInterrupt):
-                wait(pending, timeout=10)
+            self.abandoned = drain(pending, self.stop, GRACE_S, self._say, "drawings")
             raise
         except BaseException:
             self.stop.set()
             raise
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=not self.abandoned, cancel_futures=True)
             self._bar.close()
             store.close()
 

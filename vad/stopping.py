@@ -1,0 +1,36 @@
+"""Stopping work in flight on Ctrl-C: one policy for runs and generations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, wait
+from threading import Event
+
+GRACE_S = 10.0  # after a first Ctrl-C, how long work in flight is awaited
+
+
+def drain(
+    pending: set[Future[None]],
+    stop: Event,
+    grace: float,
+    say: Callable[[str], None],
+    what: str = "samples",
+) -> bool:
+    """First Ctrl-C: no new requests; keep what arrives within ``grace`` seconds.
+
+    A second Ctrl-C (or the end of the grace period) gives up on what is still in
+    flight; every reply that arrived is already in the response store. Returns whether
+    work was abandoned (its threads must not be waited for).
+    """
+    stop.set()
+    try:
+        for fut in pending:
+            fut.cancel()  # not started yet
+        running = [f for f in pending if not f.done()]
+        if running:
+            say(f"\nstopping: no new requests; waiting up to {grace:g} s for "
+                f"{len(running)} {what} in progress (Ctrl-C again to quit now)")  # fmt: skip
+            wait(running, timeout=grace)
+    except KeyboardInterrupt:  # the second Ctrl-C, wherever it lands
+        pass
+    return any(not f.done() for f in pending)
