@@ -24,6 +24,8 @@ _HELP = {
     "session_minutes": "stop (checkpointed) after N minutes; run again to continue",
     "session_steps": "stop (checkpointed) after N steps; run again to continue",
     "device": "auto, cpu or cuda",
+    "backgrounds": "share of images whose flat background becomes a dead-leaves texture",
+    "mixup": "share of images blended with another image of the set (weight 0.3-0.7)",
     "save_every": "also checkpoint every N steps",
 }
 
@@ -166,8 +168,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=DIR",
-        help="a synthetic training set, repeatable (default: procedural shapes, "
-        "exported into the report folder)",
+        help="a synthetic training set, repeatable (an export, a generation or any "
+        "ImageFolder); the procedural shapes row, made into the report folder at the same "
+        "image count, is always there unless --no-shapes",
     )
     rep.add_argument(
         "--images",
@@ -184,6 +187,32 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rep.add_argument(
         "--photos",
         help="ImageFolder root with train/ and test/ (default: $VAD_PHOTOS or the shared CIFAR-10)",
+    )
+    rep.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="NAME=TRAIN_DIR,TEST_DIR",
+        help="a real-photo set to score on, repeatable (two ImageFolders with the same "
+        "classes; default: --photos). The first gives the linear probe, the curves and "
+        "the real row; each further one adds kNN columns",
+    )
+    rep.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        choices=["textures", "mixup"],
+        help="also train every --synthetic set under this remedy, repeatable: textures "
+        "(every image's flat background replaced by a dead-leaves texture) or mixup "
+        "(half the images blended with another image of the set, weight 0.3-0.7)",
+    )
+    rep.add_argument(
+        "--no-shapes",
+        action="store_true",
+        help="leave out the procedural shapes row (made at the same image count)",
+    )
+    rep.add_argument(
+        "--eval-every", type=int, default=1, help="kNN curve point every N epochs (default 1)"
     )
     rep.add_argument(
         "--eval-train-per-class",
@@ -303,15 +332,33 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from vad.errors import TrainError
     from vad.train.report import ReportOptions, pretrain_report
 
     synthetic = {}
     for item in args.synthetic:
         name, _, path = item.partition("=")
         synthetic[name if path else Path(name).name] = path or name
+    evals = {}
+    for item in args.eval:
+        name, _, pair = item.partition("=")
+        train_dir, comma, test_dir = pair.partition(",")
+        if not (name and train_dir and comma and test_dir):
+            raise TrainError(
+                f"--eval {item!r}: give NAME=TRAIN_DIR,TEST_DIR (two ImageFolders)"
+            )
+        if name in evals:
+            raise TrainError(f"--eval {name!r} is given twice: give each set a name once")
+        evals[name] = (train_dir, test_dir)
+    if args.eval_every < 1:
+        raise TrainError(f"--eval-every = {args.eval_every}: give a whole number from 1")
     opts = ReportOptions(
         out=Path(args.out),
         synthetic=synthetic,
+        evals=evals,
+        variants=list(dict.fromkeys(args.variant)),
+        shapes=not args.no_shapes,
+        eval_every=args.eval_every,
         images=args.images,
         epochs=args.epochs,
         method=args.method,

@@ -101,6 +101,9 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
     photos = tmp_path / "photos"
     image_folder("photos/train", 16, size=16, seed=1)
     image_folder("photos/test", 6, size=16, seed=2)
+    more = tmp_path / "more"  # a second real-photo set
+    image_folder("more/train", 10, size=16, seed=3)
+    image_folder("more/test", 4, size=16, seed=4)
     out = tmp_path / "report"
     args = [
         "pretrain-report",
@@ -108,8 +111,15 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
         str(out),
         "--synthetic",
         f"drawings={synthetic}",
-        "--photos",
-        str(photos),
+        "--eval",
+        f"photos={photos / 'train'},{photos / 'test'}",
+        "--eval",
+        f"more={more / 'train'},{more / 'test'}",
+        "--variant",
+        "textures",
+        "--variant",
+        "mixup",
+        "--no-shapes",
         "--images",
         "32",
         "--epochs",
@@ -134,12 +144,26 @@ def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path:
     assert [r["pretraining"] for r in record["rows"]] == [
         "random init",
         "drawings",
+        "drawings + textures",
+        "drawings + mixup",
         "real (photos train)",
     ]
-    assert record["rows"][1]["images"] == record["rows"][2]["images"] == 32  # one budget
+    assert {r["images"] for r in record["rows"][1:]} == {32}  # one budget
+    assert record["variants"] == {"textures": {"backgrounds": 1.0}, "mixup": {"mixup": 0.5}}
+    assert record["eval"]["more"]["test_images"] == 12
+    for row in record["rows"]:  # the second set: kNN for every row, a gain for the trained
+        assert 0 <= row["knn_top1 more"] <= 100
+        assert ("knn_gain more" in row) == (row["pretraining"] != "random init")
+    assert "knn_top1 more" in proc.stdout and "knn gain vs random more" in proc.stdout
+    saved = torch.load(out / "runs" / "drawings-textures" / "last.pt", weights_only=False)
+    assert saved["config"]["backgrounds"] == 1.0 and saved["config"]["mixup"] == 0.0
     assert [p[0] for p in record["curves"]["drawings"]] == [0, 1, 2]
     assert Image.open(out / "knn_vs_epochs.png").size[0] > 300
     assert (out / "report.csv").read_text().startswith("pretraining,images,epochs,knn_top1")
+    bad = _vad(*[a if a != "mixup" else "noise" for a in args])
+    assert bad.returncode == 2 and "invalid choice: 'noise'" in bad.stderr
+    odd = _vad(*[a.replace(",", ";") if a.startswith("more=") else a for a in args])
+    assert odd.returncode == 2 and "NAME=TRAIN_DIR,TEST_DIR" in odd.stderr
     again = _vad(*args)
     assert again.returncode == 0
     assert json.loads((out / "report.json").read_text())["rows"] == record["rows"]  # resumed

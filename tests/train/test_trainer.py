@@ -43,21 +43,31 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float) -
         assert torch.allclose(a[k].float(), b[k].float(), atol=atol), k
 
 
-@pytest.mark.parametrize("method", ["simclr", "moco"])
+@pytest.mark.parametrize(
+    ("method", "remedies"),
+    [("simclr", {}), ("moco", {}), ("simclr", {"backgrounds": 0.5, "mixup": 0.5})],
+    ids=["simclr", "moco", "simclr-textures-mixup"],
+)
 def test_resume_continues_exactly_where_it_stopped(
     image_folder: Callable[..., Path],
     tmp_path: Path,
     method: str,
+    remedies: dict[str, float],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = image_folder("shapes", 12, size=16)  # 36 images: 2 steps per epoch
-    straight = train(_cfg(data, tmp_path / "a", method=method, queue_size=64))
+    kw = dict(method=method, queue_size=64, **remedies)
+    straight = train(_cfg(data, tmp_path / "a", **kw))
     for steps in (1, 2):  # stop in epoch 1 (step 1 of 4), in epoch 2 (step 3), then finish
-        ckpt = train(_cfg(data, tmp_path / "b", method=method, queue_size=64, session_steps=steps))
+        ckpt = train(_cfg(data, tmp_path / "b", session_steps=steps, **kw))
         assert torch.load(ckpt, weights_only=False)["step"] == (1 if steps == 1 else 3)
     err = capsys.readouterr().err
     assert "step 1 of 4: run the same command" in err and "step 3 of 4" in err
-    resumed = train(_cfg(data, tmp_path / "b", method=method, queue_size=64))
+    resumed = train(_cfg(data, tmp_path / "b", **kw))
+    if remedies:  # the remedies change what is learned
+        plain = train(_cfg(data, tmp_path / "c", method=method, queue_size=64))
+        pairs = zip(_weights(plain).values(), _weights(straight).values(), strict=True)
+        assert any(not torch.allclose(a.float(), b.float()) for a, b in pairs)
     _same(_weights(straight), _weights(resumed), atol=1e-6)
     saved = torch.load(resumed, map_location="cpu", weights_only=False)
     assert saved["config"]["method"] == method and saved["step"] == 4
@@ -117,6 +127,10 @@ def test_two_process_ddp_matches_one_process(
         "cpu",
         "--max-images",
         "24",
+        "--backgrounds",  # the remedies draw for the global batch too
+        "0.5",
+        "--mixup",
+        "0.5",
         "--no-progress",
     ]
     ddp = _torchrun(2, *common, "--out", str(tmp_path / "ddp"))

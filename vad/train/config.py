@@ -42,6 +42,8 @@ class TrainConfig:
     queue_size: int = 4096  # MoCo negatives (65536 in the paper, for ImageNet)
     moco_momentum: float = 0.99
     blur: float = -1.0  # blur probability; -1: 0.5 at >= 64 px, else 0 (as for CIFAR)
+    backgrounds: float = 0.0  # share of images put over a dead-leaves texture (remedies.py)
+    mixup: float = 0.0  # share of images blended with another image of the set
     per_class: int | None = None  # cap images per class of the training folder
     max_images: int | None = None  # then at most N images in all (a seeded subset)
     seed: int = 0
@@ -60,6 +62,10 @@ class TrainConfig:
             raise TrainError(f"unknown method {self.method!r}: choose simclr or moco")
         if not self.data:
             raise TrainError("no training data: pass --data DIR (an ImageFolder or an export)")
+        for name in ("backgrounds", "mixup"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise TrainError(f"--{name} = {value}: give a share of images from 0 to 1")
         if self.batch_size < 2 or self.epochs < 1 or self.image_size < 8:
             raise TrainError("batch size must be >= 2, epochs >= 1 and image size >= 8")
 

@@ -6,6 +6,12 @@ of images for the same number of steps. kNN on real photos is measured after eve
 (epoch 0 is the shared random initialisation); the final encoders also get a linear
 probe. Outputs: report.md / .csv / .json and knn_vs_epochs.png. Re-running resumes: a
 finished training is read back from its checkpoint.
+
+Every synthetic set can also be trained under named variants (``VARIANTS``: drawings
+over dead-leaves textures, MixUp between drawings), each a row at the same budget. More
+than one real-photo set can score the encoders (``--eval NAME=TRAIN,TEST``): the first
+gives the linear probe, the kNN curves and the "real" row; each further one adds its kNN
+top-1 and gain columns.
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ COLUMNS = [
 ]
 
 
+# name -> TrainConfig fields of a variant of a synthetic set (see vad/train/remedies.py)
+VARIANTS: dict[str, dict[str, float]] = {
+    "textures": {"backgrounds": 1.0},
+    "mixup": {"mixup": 0.5},
+}
+
+
 @dataclass
 class ReportOptions:
     out: Path
@@ -60,6 +73,10 @@ class ReportOptions:
     image_size: int = 32
     batch_size: int = 128
     photos: str | None = None
+    evals: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (train, test)
+    variants: list[str] = field(default_factory=list)  # names of VARIANTS
+    shapes: bool = True  # the procedural shapes row, made at the same image count
+    eval_every: int = 1
     device: str = "auto"
     seed: int = 0
     eval_train_per_class: int | None = 1000
@@ -72,15 +89,16 @@ def gain_text(gain: dict[str, float]) -> str:
     return f"{gain['gain']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]"
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table of the columns that the rows have."""
-    cols = [c for c in [*COLUMNS, "encoder"] if any(c in r for r in rows)]
+def format_table(rows: list[dict[str, Any]], extra: list[str] = ()) -> str:  # type: ignore[assignment]
+    """A Markdown table of the columns that the rows have (``extra`` ones at the end)."""
+    cols = [c for c in [*COLUMNS, *extra, "encoder"] if any(c in r for r in rows)]
     cols = ["encoder", *[c for c in cols if c != "encoder"]] if "encoder" in cols else cols
 
     def cell(v: Any) -> str:
         return f"{v:.1f}" if isinstance(v, float) else str(v)
 
     names = {"knn_gain": "knn_gain vs random [95% CI]"}
+    names.update({c: c.replace("_gain ", " gain vs random ") for c in extra if "_gain " in c})
     lines = ["| " + " | ".join(names.get(c, c) for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -126,26 +144,64 @@ def _plot(curves: dict[str, list[tuple[int, float]]], baseline: float, path: Pat
     plt.close(fig)
 
 
+def _eval_sets(opts: ReportOptions) -> dict[str, tuple[Path, Path]]:
+    """Real-photo sets by name: ``opts.evals``, else --photos / the default photos."""
+    if opts.evals:
+        sets = {name: (Path(tr), Path(te)) for name, (tr, te) in opts.evals.items()}
+    else:
+        photos = Path(opts.photos) if opts.photos else default_photos()
+        sets = {photos.name: (photos / "train", photos / "test")}
+    for name, (tr, te) in sets.items():
+        for folder in (tr, te):
+            if not folder.is_dir():
+                raise DatasetError(
+                    f"no real photos at {folder} (evaluation set {name!r}): give "
+                    "--eval NAME=TRAIN_DIR,TEST_DIR with two ImageFolders, --photos DIR "
+                    "(with train/ and test/), or set VAD_PHOTOS"
+                )
+    return sets
+
+
+def _training_sets(
+    opts: ReportOptions, real_train: Path, real_name: str
+) -> list[tuple[str, str, dict[str, float]]]:
+    """(row name, folder, TrainConfig changes) for every row that trains."""
+    unknown = [v for v in opts.variants if v not in VARIANTS]
+    if unknown:
+        raise DatasetError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
+    synthetic = dict(opts.synthetic)
+    if opts.shapes or not synthetic:
+        shapes = _procedural(opts.out, opts.images, opts.image_size, opts.seed, opts.progress)
+        synthetic = {"procedural shapes": str(shapes), **synthetic}
+    rows = []
+    for name, folder in synthetic.items():
+        rows.append((name, folder, {}))
+        if name != "procedural shapes":
+            rows += [(f"{name} + {v}", folder, VARIANTS[v]) for v in opts.variants]
+    rows.append((f"real ({real_name} train)", str(real_train), {}))
+    return rows
+
+
 def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     """Train and score every set; returns paths and the printed table."""
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
-    photos = Path(opts.photos) if opts.photos else default_photos()
-    if not (photos / "train").is_dir() or not (photos / "test").is_dir():
-        raise DatasetError(
-            f"no real photos at {photos} (train/ and test/ ImageFolders): pass --photos DIR "
-            "or set VAD_PHOTOS"
-        )
+    eval_sets = _eval_sets(opts)
     started = time.perf_counter()
-    evals = load_eval_data(
-        photos / "train",
-        photos / "test",
-        opts.image_size,
-        opts.eval_train_per_class,
-        opts.eval_test_per_class,
-        opts.seed,
-    )
-    classes = len(evals.train.classes)
+    evals = {
+        name: load_eval_data(
+            tr,
+            te,
+            opts.image_size,
+            opts.eval_train_per_class,
+            opts.eval_test_per_class,
+            opts.seed,
+        )
+        for name, (tr, te) in eval_sets.items()
+    }
+    first = next(iter(evals))
+    main = evals[first]
+    classes = len(main.train.classes)
     base = TrainConfig(
         method=opts.method,
         arch=opts.arch,
@@ -154,36 +210,57 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         batch_size=opts.batch_size,
         seed=opts.seed,
         device=opts.device,
-        eval_every=1,
+        eval_every=opts.eval_every,
         progress=opts.progress,
         max_images=opts.images,
     )
     base.stem = resolve_stem(base.stem if opts.stem == "auto" else opts.stem, base)
-    sets = dict(opts.synthetic) or {
-        "procedural shapes": str(
-            _procedural(out, opts.images, opts.image_size, opts.seed, opts.progress)
-        )
-    }
-    sets[f"real ({photos.name} train)"] = str(photos / "train")
+    plan = _training_sets(opts, eval_sets[first][0], first)
+    others = [name for name in evals if name != first]
+    extra = [c for name in others for c in (f"knn_top1 {name}", f"knn_gain {name}")]
 
-    random_scores = score_encoder(random_encoder(base), evals)
+    def other_scores(encoder: torch.nn.Module, baseline: dict[str, Any] | None) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name in others:
+            scores = score_encoder(encoder, evals[name], probe=False)
+            row[f"knn_top1 {name}"] = scores["knn_top1"]
+            if baseline is None:
+                row[f"_hits {name}"] = scores["knn_hits"]
+            else:
+                gain = paired_gain(scores["knn_hits"], baseline[f"_hits {name}"])
+                row[f"knn_gain {name}"] = gain_text(gain)
+                row[f"knn_gain_ci {name}"] = gain
+        return row
+
+    random_net = random_encoder(base)
+    random_scores = score_encoder(random_net, main)
     random_hits = random_scores.pop("knn_hits")
-    rows = [{"pretraining": "random init", "images": 0, "epochs": 0, **random_scores}]
+    random_other = other_scores(random_net, None)
+    rows = [
+        {
+            "pretraining": "random init",
+            "images": 0,
+            "epochs": 0,
+            **random_scores,
+            **{k: v for k, v in random_other.items() if not k.startswith("_")},
+        }
+    ]
     curves: dict[str, list[tuple[int, float]]] = {}
-    for name, data in sets.items():
-        per_class = -(-opts.images // classes) if "real" in name else None
+    for name, data, changes in plan:
+        per_class = -(-opts.images // classes) if name.startswith("real (") else None
         cfg = dataclasses.replace(
             base,
             data=str(Path(data).resolve()),
             out=str(out / "runs" / _slug(name)),
             per_class=per_class,
+            **changes,
         )
         t0 = time.perf_counter()
-        ckpt = train(cfg, lambda backbone, epoch: _curve_point(backbone, evals))
+        ckpt = train(cfg, lambda backbone, epoch: _curve_point(backbone, main))
         saved = load_checkpoint(ckpt)
         history = saved["history"]
         encoder, _ = load_encoder(ckpt)
-        scores = score_encoder(encoder, evals)
+        scores = score_encoder(encoder, main)
         gain = paired_gain(scores.pop("knn_hits"), random_hits)
         rows.append(
             {
@@ -194,14 +271,16 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
                 "knn_gain": gain_text(gain),
                 "knn_gain_ci": gain,
                 "train_s": sum(h["seconds"] for h in history) or time.perf_counter() - t0,
+                **other_scores(encoder, random_other),
             }
         )
         curves[name] = [(0, random_scores["knn_top1"])] + [
             (h["epoch"], h["knn_top1"]) for h in history if "knn_top1" in h
         ]
-    table = format_table(rows)
+    table = format_table(rows, extra)
     plot = out / "knn_vs_epochs.png"
     _plot(curves, random_scores["knn_top1"], plot)
+    sets = {name: data for name, data, _ in plan}
     record = {
         "created_at": now_iso(),
         "git_commit": git_commit(),
@@ -210,24 +289,46 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
         "train_config": base.to_dict(),
         "sets": sets,
-        "photos": str(photos),
-        "eval": {"train_images": len(evals.train), "test_images": len(evals.test)},
+        "variants": {v: VARIANTS[v] for v in opts.variants},
+        "photos": str(eval_sets[first][0].parent),
+        "eval": {
+            name: {
+                "train": str(eval_sets[name][0]),
+                "test": str(eval_sets[name][1]),
+                "train_images": len(e.train),
+                "test_images": len(e.test),
+            }
+            for name, e in evals.items()
+        },
         "rows": rows,
         "curves": curves,
         "wall_s": time.perf_counter() - started,
     }
     write_json_atomic(out / "report.json", record)
     with (out / "report.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS + extra, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     md = out / "report.md"
+    scored_on = "; ".join(
+        f"{name}: {len(e.train)} train / {len(e.test)} test photos" for name, e in evals.items()
+    )
+    variants = "".join(
+        f" Variant `{v}`: {', '.join(f'{k}={x}' for k, x in VARIANTS[v].items())}."
+        for v in opts.variants
+    )
     md.write_text(
-        f"# Pretraining report\n\nkNN (k=200, T=0.1) and linear probe on {photos} "
-        f"({len(evals.train)} train / {len(evals.test)} test photos), accuracy in %. "
+        f"# Pretraining report\n\nkNN (k=200, T=0.1) and linear probe ({scored_on}), "
+        f"accuracy in %; the probe and the curves on {first}. "
         f"{opts.method}, {opts.arch} (stem {base.stem}), {opts.image_size} px, "
         f"batch {opts.batch_size}, {opts.epochs} epochs of at most {opts.images} images, "
-        f"seed {opts.seed}.\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
+        f"seed {opts.seed}.{variants}\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
         encoding="utf-8",
     )
-    return {"table": table, "markdown": md, "plot": plot, "rows": rows, "json": json.dumps(rows)}
+    return {
+        "table": table,
+        "markdown": md,
+        "plot": plot,
+        "rows": rows,
+        "json": json.dumps(rows, default=str),
+    }

@@ -34,6 +34,7 @@ from vad.train.backbones import build_backbone
 from vad.train.config import TrainConfig
 from vad.train.data import load_images
 from vad.train.methods import METHODS
+from vad.train.remedies import BANK_SIZE, dead_leaves, draw_params, mix, over_textures
 
 EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
 CHECKPOINT = "last.pt"
@@ -280,6 +281,18 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
                 over = bool(flag)
         return over
 
+    def gather(index: torch.Tensor) -> torch.Tensor:
+        """Images ``index`` of the set, uint8 NCHW on the training device."""
+        if isinstance(images, torch.Tensor):
+            x = images[index.to(images.device)]
+        else:
+            idx = index.numpy()
+            x = torch.from_numpy(images[np.sort(idx)][np.argsort(np.argsort(idx))])
+        return x.to(device, non_blocking=True).permute(0, 3, 1, 2)
+
+    remedies = cfg.backgrounds > 0 or cfg.mixup > 0
+    bank = dead_leaves(BANK_SIZE, cfg.image_size, cfg.seed, device) if cfg.backgrounds > 0 else None
+
     stop = False
     while step < total and not stop:
         epoch, offset = divmod(step, steps_per_epoch)
@@ -292,12 +305,18 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
             batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][
                 rank * local : (rank + 1) * local
             ]
-            if isinstance(images, torch.Tensor):
-                x = images[batch.to(images.device)]
-            else:
-                idx = batch.numpy()
-                x = torch.from_numpy(images[np.sort(idx)][np.argsort(np.argsort(idx))])
-            x = x.to(device, non_blocking=True).permute(0, 3, 1, 2)
+            x = gather(batch)
+            if remedies:
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2 * step + 7_919)
+                r = draw_params(cfg.batch_size, cfg.backgrounds, cfg.mixup, gen, len(data))
+                r = {k: t[rank * local : (rank + 1) * local] for k, t in r.items()}
+                x = x.float() / 255
+                x = over_textures(x, bank, r["bg"], r["texture"])
+                if bool(r["mix"].any()):
+                    other = over_textures(
+                        gather(r["partner"]).float() / 255, bank, r["bg"], r["texture"]
+                    )
+                    x = mix(x, other, r["mix"].to(device), r["lam"].to(device))
             views = []
             for v in (0, 1):
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2 * step + v)
