@@ -344,9 +344,7 @@ def _report(args: argparse.Namespace) -> int:
         name, _, pair = item.partition("=")
         train_dir, comma, test_dir = pair.partition(",")
         if not (name and train_dir and comma and test_dir):
-            raise TrainError(
-                f"--eval {item!r}: give NAME=TRAIN_DIR,TEST_DIR (two ImageFolders)"
-            )
+            raise TrainError(f"--eval {item!r}: give NAME=TRAIN_DIR,TEST_DIR (two ImageFolders)")
         if name in evals:
             raise TrainError(f"--eval {name!r} is given twice: give each set a name once")
         evals[name] = (train_dir, test_dir)
