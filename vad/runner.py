@@ -97,8 +97,9 @@ class Runner:
                 if level not in present:
                     raise SpecError(f"spec: field 'limit.{level}' = {spec.limit[level]!r}: "
                                     f"unknown level; valid: {', '.join(present)}")  # fmt: skip
+        root = self.folder.path.parent  # runs named by the spec are looked up beside this one
         self.jobs = [job for task in self.tasks.values()
-                     for job in task.jobs(spec, self.concepts, self.models)]  # fmt: skip
+                     for job in task.jobs(spec, self.concepts, self.models, root)]  # fmt: skip
         if not self.jobs:
             raise SpecError(
                 "the spec makes no samples (a recognize source with no rendered drawings "

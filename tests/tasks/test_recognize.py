@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from openai_server import FakeOpenAI
@@ -89,3 +93,53 @@ def test_bad_recognize_options() -> None:
 
     with pytest.raises(SpecError, match="recognize"):
         spec_from_dict({"recognize": {"colour": 1}})
+
+
+def test_recognize_through_the_cli_with_runs_dir_and_a_concept_file(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources are looked up in --runs-dir (not the default runs folder), and a custom
+    level from the spec's concept files feeds both the sources and the distractors."""
+    monkeypatch.setenv("VAD_RUNS_DIR", str(tmp_path / "not-here"))
+    concepts = tmp_path / "fruit.csv"
+    concepts.write_text(
+        "id,level,caption\napple,fruit,an apple\npear,fruit,a pear\nplum,fruit,a plum\n"
+        "fig,fruit,a fig\n",
+        encoding="utf-8",
+    )
+    runs = tmp_path / "my-runs"
+    model = ["--model", "openai/fake", "--api-base", fake_openai.api_base]
+    drawn = _cli("draw", *model, "--level", "fruit", "--concepts", str(concepts),
+                 "--runs-dir", str(runs), "--run-name", "fruit-drawn", "--no-progress")  # fmt: skip
+    assert drawn.returncode == 0, drawn.stderr
+    spec = tmp_path / "recognize.yaml"
+    spec.write_text(
+        "tasks: [recognize]\nlevels: [fruit]\n"
+        f"concept_files: ['{concepts}']\n"
+        f"models: [{{name: openai/fake, api_base: '{fake_openai.api_base}'}}]\n"
+        "recognize: {sources: [fruit-drawn], modes: [choice, free], options: 3}\n",
+        encoding="utf-8",
+    )
+    done = _cli("run", str(spec), "--runs-dir", str(runs), "--run-name", "seen", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    records = read_samples(runs / "seen" / "samples.jsonl")
+    assert Counter(r["mode"] for r in records) == {"choice": 4, "free": 4}
+    assert {r["source"] for r in records} == {"fruit-drawn"}
+    assert {r["concept_id"] for r in records} == {"apple", "pear", "plum", "fig"}
+    fruit = {"an apple", "a pear", "a plum", "a fig"}
+    for r in records:
+        if r["mode"] == "choice":  # distractors come from the custom level
+            assert set(r["options"]) <= fruit and r["caption"] in r["options"]
+    assert not (tmp_path / "not-here").exists()
+    elsewhere = _cli("run", str(spec), "--no-progress")  # the default runs folder lacks it
+    assert elsewhere.returncode == 2 and "fruit-drawn" in elsewhere.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vad.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )

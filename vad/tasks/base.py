@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vad.concepts import Concept
@@ -44,8 +45,14 @@ class Task:
     name: str = ""
 
     def jobs(
-        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+        self,
+        spec: RunSpec,
+        concepts: list[Concept],
+        models: list[tuple[ResolvedModel, str]],
+        runs_root: Path,
     ) -> list[Job]:
+        """The task's jobs for ``concepts`` x ``models`` under ``spec``; ``runs_root`` is the
+        runs folder of this run (where runs named by the spec are looked up)."""
         raise NotImplementedError
 
     def run(self, job: Job, ctx: JobContext) -> None:

@@ -9,6 +9,7 @@ killed run resumes at the first round that has no record.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vad.concepts import Concept
@@ -46,11 +47,15 @@ class CorrectTask(Task):
         return {"correct": self.prompts.version, "draw": self.draw.prompts.version}
 
     def jobs(
-        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+        self,
+        spec: RunSpec,
+        concepts: list[Concept],
+        models: list[tuple[ResolvedModel, str]],
+        runs_root: Path,
     ) -> list[Job]:
         rounds = int(spec.correct.get("rounds", 3))
         jobs = []
-        for job in self.draw.jobs(spec, concepts, models):
+        for job in self.draw.jobs(spec, concepts, models, runs_root):
             base = job.sample_id.replace("draw:", "correct:", 1)
             ids = [f"{base}:r{t}" for t in range(rounds + 1)]
             jobs.append(Job(ids[0], "correct", job.concept, job.model, job.style, job.language,

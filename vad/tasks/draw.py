@@ -66,7 +66,11 @@ class DrawTask(Task):
         self.prompts = load_prompts("draw")
 
     def jobs(
-        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+        self,
+        spec: RunSpec,
+        concepts: list[Concept],
+        models: list[tuple[ResolvedModel, str]],
+        runs_root: Path,
     ) -> list[Job]:
         for language in spec.languages:
             self.prompts.styles(language)  # fails early on a language without prompts

@@ -15,6 +15,7 @@ import random
 import re
 import sys
 import tokenize
+from pathlib import Path
 from typing import Any
 
 from vad.concepts import Concept, load_concepts
@@ -78,11 +79,15 @@ class RecognizeTask(Task):
     def versions(self) -> dict[str, Any]:
         return {"recognize": self.prompts.version}
 
-    def _sources(self, spec: RunSpec, concepts: list[Concept]) -> list[dict[str, Any]]:
+    def _sources(
+        self, spec: RunSpec, concepts: list[Concept], runs_root: Path
+    ) -> list[dict[str, Any]]:
         options = spec.recognize
         languages = list(options.get("languages") or spec.languages)
         items: list[dict[str, Any]] = []
-        by_id = {c.id: c for c in load_concepts(spec.levels or None)}
+        by_id = {
+            c.id: c for c in load_concepts(spec.levels or None, extra_files=spec.concept_files)
+        }
         for source in options.get("sources", ["reference"]):
             if source == "reference":
                 items += [{"concept": c, "language": lang, "code": reference_program(c, lang),
@@ -90,7 +95,7 @@ class RecognizeTask(Task):
                           for lang in languages for c in concepts
                           if c.level == "shapes" and "shape" in c.attrs]  # fmt: skip
                 continue
-            folder = find_run(spec_runs_root(), source)
+            folder = find_run(runs_root, source)
             scan = scan_samples(folder.samples_path)
             if note := scan.note(folder.samples_path):
                 print(f"warning: {note}", file=sys.stderr)
@@ -114,7 +119,11 @@ class RecognizeTask(Task):
         return items
 
     def jobs(
-        self, spec: RunSpec, concepts: list[Concept], models: list[tuple[ResolvedModel, str]]
+        self,
+        spec: RunSpec,
+        concepts: list[Concept],
+        models: list[tuple[ResolvedModel, str]],
+        runs_root: Path,
     ) -> list[Job]:
         modes = list(spec.recognize.get("modes", ["choice", "free"]))
         k = int(spec.recognize.get("options", 5))
@@ -122,10 +131,12 @@ class RecognizeTask(Task):
             raise SpecError("recognize: modes are choice/free and options between 2 and 10")
         pool_by_level: dict[str, list[Concept]] = {}
         jobs = []
-        for item in self._sources(spec, concepts):
+        for item in self._sources(spec, concepts, runs_root):
             concept = item["concept"]
             if concept.level not in pool_by_level:
-                pool_by_level[concept.level] = load_concepts([concept.level])
+                pool_by_level[concept.level] = load_concepts(
+                    [concept.level], extra_files=spec.concept_files
+                )
             tag = item.get("source_sample", f"reference:{item['language']}:{concept.id}")
             for model, style in models:
                 for mode in modes:
@@ -174,9 +185,3 @@ class RecognizeTask(Task):
                           correct_contains=bool(truth) and truth in said,
                           status="ok" if said else "no_answer")  # fmt: skip
         ctx.write(record)
-
-
-def spec_runs_root() -> Any:
-    from vad._paths import runs_dir
-
-    return runs_dir()

@@ -164,8 +164,9 @@ def _eval_sets(opts: ReportOptions) -> dict[str, tuple[Path, Path]]:
 
 def _training_sets(
     opts: ReportOptions, real_train: Path, real_name: str
-) -> list[tuple[str, str, dict[str, float]]]:
-    """(row name, folder, TrainConfig changes) for every row that trains."""
+) -> list[tuple[str, str, dict[str, float], bool]]:
+    """(row name, folder, TrainConfig changes, is the real-photo set) for every row that
+    trains."""
     unknown = [v for v in opts.variants if v not in VARIANTS]
     if unknown:
         raise DatasetError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
@@ -175,10 +176,10 @@ def _training_sets(
         synthetic = {"procedural shapes": str(shapes), **synthetic}
     rows = []
     for name, folder in synthetic.items():
-        rows.append((name, folder, {}))
+        rows.append((name, folder, {}, False))
         if name != "procedural shapes":
-            rows += [(f"{name} + {v}", folder, VARIANTS[v]) for v in opts.variants]
-    rows.append((f"real ({real_name} train)", str(real_train), {}))
+            rows += [(f"{name} + {v}", folder, VARIANTS[v], False) for v in opts.variants]
+    rows.append((f"real ({real_name} train)", str(real_train), {}, True))
     return rows
 
 
@@ -246,8 +247,8 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         }
     ]
     curves: dict[str, list[tuple[int, float]]] = {}
-    for name, data, changes in plan:
-        per_class = -(-opts.images // classes) if name.startswith("real (") else None
+    for name, data, changes, real in plan:
+        per_class = -(-opts.images // classes) if real else None  # balanced classes
         cfg = dataclasses.replace(
             base,
             data=str(Path(data).resolve()),
@@ -280,7 +281,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     table = format_table(rows, extra)
     plot = out / "knn_vs_epochs.png"
     _plot(curves, random_scores["knn_top1"], plot)
-    sets = {name: data for name, data, _ in plan}
+    sets = {name: data for name, data, _, _ in plan}
     record = {
         "created_at": now_iso(),
         "git_commit": git_commit(),
