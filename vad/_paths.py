@@ -5,19 +5,38 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vad.errors import InstallError
+
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DATA = Path(__file__).resolve().parent / "_data"  # a wheel's prompts and renderers
+
+
+def checkout() -> Path | None:
+    """The repository the package runs from (``pip install -e .``); None when installed."""
+    return ROOT if (ROOT / "pyproject.toml").is_file() and (ROOT / "vad").is_dir() else None
 
 
 def project_dir(name: str) -> Path:
-    """A top-level folder of the checkout (``prompts``, ``renderers``)."""
-    base = Path(os.environ.get("VAD_HOME", ROOT))
-    path = base / name
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"{path} not found: vad runs from a checkout (pip install -e .); "
-            "set VAD_HOME to the checkout's root if it lives elsewhere"
-        )
-    return path
+    """``prompts`` or ``renderers``: $VAD_HOME/name, else the checkout's, else the copy
+    a wheel installs as ``vad/_data/name``."""
+    home = os.environ.get("VAD_HOME")
+    if home:
+        path = Path(home) / name
+        if not path.is_dir():
+            raise InstallError(
+                f"{path} not found: VAD_HOME must be the root of a vad checkout (the "
+                "folder that holds prompts/ and renderers/); unset it to use the installed copy"
+            )
+        return path
+    root = checkout()
+    for path in [*([root / name] if root else []), PACKAGE_DATA / name]:
+        if path.is_dir():
+            return path
+    raise InstallError(
+        f"{name}/ is neither in a checkout ({ROOT}) nor in the installed package "
+        f"({PACKAGE_DATA}): reinstall vad (pip install -e . from a checkout, or a wheel "
+        "built with pip wheel .), or set VAD_HOME to a checkout's root"
+    )
 
 
 def cache_dir() -> Path:

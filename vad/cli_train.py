@@ -312,10 +312,9 @@ def _eval(args: argparse.Namespace) -> int:
     from vad.train.report import format_table, gain_text
 
     encoder, cfg = load_encoder(args.ckpt)
-    photos = default_photos()
     data = load_eval_data(
-        args.train or photos / "train",
-        args.test or photos / "test",
+        args.train or default_photos() / "train",
+        args.test or default_photos() / "test",
         cfg.image_size,
         args.train_per_class,
         args.test_per_class,

@@ -35,3 +35,7 @@ class TrainError(VadError):
 
 class EngineError(VadError):
     """The embedded model engine cannot be built or started, or it died during a run."""
+
+
+class InstallError(VadError, FileNotFoundError):
+    """A folder vad ships (prompts, renderers) is missing: the install is incomplete."""

@@ -9,19 +9,23 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from vad import __version__
-from vad._paths import ROOT
+from vad._paths import checkout
 from vad.rundir import now_iso
 
 PACKAGES = ("litellm", "openai", "cairosvg", "pyyaml", "pillow")
 
 
 def git_commit() -> dict[str, Any]:
-    """The checkout's commit and whether it has uncommitted changes (None outside git)."""
+    """The checkout's commit and whether it has uncommitted changes (None outside git, and
+    for an installed package, whatever repository its folder may sit in)."""
+    root = checkout()
+    if root is None:
+        return {"commit": None, "dirty": None}
 
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
-                ["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=10
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
             )
         except (OSError, subprocess.TimeoutExpired):
             return None

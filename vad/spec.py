@@ -280,7 +280,10 @@ def load_spec(path: str | Path) -> RunSpec:
     """Read ``runs/<name>.yaml``; the run's name defaults to the file's stem."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"run spec {path} does not exist")
+        raise SpecError(
+            f"run spec {path} does not exist: give the path of a YAML file (the examples "
+            "in runs/ come with the repository, not with an installed package)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -33,10 +33,20 @@ class EvalData:
 
 
 def default_photos() -> Path:
-    """The offline real-photo set: $VAD_PHOTOS, else ../shared/data/cifar10 of the checkout."""
-    from vad._paths import ROOT
+    """The offline real-photo set: $VAD_PHOTOS, else ../shared/data/cifar10 of the checkout
+    (an installed package has no such default)."""
+    from vad._paths import checkout
 
-    return Path(os.environ.get("VAD_PHOTOS") or ROOT.parent / "shared" / "data" / "cifar10")
+    if os.environ.get("VAD_PHOTOS"):
+        return Path(os.environ["VAD_PHOTOS"])
+    root = checkout()
+    if root is None:
+        raise TrainError(
+            "no real photos: set VAD_PHOTOS to a folder with train/ and test/ ImageFolders, "
+            "or give the folders (vad eval --train/--test, vad pretrain-report --photos or "
+            "--eval); the default beside a checkout does not exist for an installed package"
+        )
+    return root.parent / "shared" / "data" / "cifar10"
 
 
 def load_eval_data(
