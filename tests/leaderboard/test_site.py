@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from PIL import Image
 
 from vad.leaderboard import build_leaderboard
 from vad.leaderboard.tables import draw_table
+from vad.prompts import PromptSet, load_prompts
 from vad.rundir import read_samples
 from vad.runner import Runner
 from vad.spec import spec_from_dict
@@ -35,6 +37,54 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         })  # fmt: skip
         Runner(spec, root=base / "runs", progress=False).run()
     return build_leaderboard(["board"], base / "site", base / "runs")
+
+
+def _bumped(task: str, directory: str | None = None) -> PromptSet:
+    """The real prompts with their version bumped to 2, as if a template had changed."""
+    return dataclasses.replace(load_prompts(task, directory), version="2")
+
+
+@pytest.fixture(scope="module")
+def two_versions(site: Path) -> Path:
+    """The board run (prompts v1) beside a run of two models under prompts v2, in svg
+    and matplotlib (the fake answers in SVG only, so its matplotlib renders fail)."""
+    runs = site.parent / "runs"
+    with FakeOpenAI() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("vad.tasks.draw.load_prompts", _bumped)
+        patch.setattr("vad.tasks.correct.load_prompts", _bumped)
+        spec = spec_from_dict({
+            "name": "bumped", "tasks": ["draw", "correct"], "levels": ["shapes", "objects"],
+            "models": [{"name": n, "api_base": server.api_base}
+                       for n in ("openai/fake", "openai/other")],
+            "languages": ["svg", "matplotlib"], "limit": 2, "correct": {"rounds": 1},
+        })  # fmt: skip
+        Runner(spec, root=runs, progress=False).run()
+    return build_leaderboard(["board", "bumped"], site.parent / "site2", runs)
+
+
+def test_rows_are_keyed_by_model_and_prompt_version(site: Path, two_versions: Path) -> None:
+    draw = list(csv.DictReader((two_versions / "draw.csv").open()))
+    assert {(r["model"], r["prompt version"]) for r in draw} == {
+        ("openai/fake", "1"), ("openai/fake", "2"), ("openai/other", "2")
+    }  # fmt: skip
+    old = [r for r in draw if r["prompt version"] == "1"]
+    assert len(old) == 2 and all(r["n asked"] == "4" for r in old)  # the v1 run alone
+    correct = list(csv.DictReader((two_versions / "correct.csv").open()))
+    assert {r["prompt version"] for r in correct} == {"draw 1, correct 1", "draw 2, correct 2"}
+    new_svg = [r for r in correct if r["prompt version"] == "draw 2, correct 2"
+               and r["model"] == "openai/fake" and r["language"] == "svg"]  # fmt: skip
+    assert [(r["round"], r["n scored"]) for r in new_svg] == [("0", "4"), ("1", "4")]
+    assert new_svg[1]["change from round 0 (pts)"] == "0.00"
+    recognize = list(csv.DictReader((site / "recognize.csv").open()))
+    assert {r["prompt version"] for r in recognize} == {"1"}
+    md = (two_versions / "leaderboard.md").read_text()
+    assert "| model | prompt version | level | language |" in md
+    assert "| openai/other | 2 | shapes | matplotlib |" in md
+    index = (two_versions / "index.html").read_text()
+    assert "<th>prompt version</th>" in index and "<td>draw 2, correct 2</td>" in index
+    model_page = (two_versions / "model-openai_fake.html").read_text()
+    assert "draw: svg <small>(prompt version 1)" in model_page
+    assert "draw: svg <small>(prompt version 2)" in model_page
 
 
 def test_tables_are_traceable_to_sample_lines(site: Path) -> None:

@@ -14,6 +14,7 @@ from vad._paths import runs_dir
 from vad.fsutil import read_regular
 from vad.leaderboard.page import page, table_html
 from vad.leaderboard.tables import (
+    Field,
     Row,
     Sample,
     Table,
@@ -21,6 +22,7 @@ from vad.leaderboard.tables import (
     draw_table,
     is_percent,
     recognize_table,
+    version_field,
 )
 from vad.rundir import (
     QUARANTINE,
@@ -120,23 +122,29 @@ def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: li
     return "\n".join(out) + "\n"
 
 
-def _model_page(model: str, samples: list[Sample], folders: dict[str, Path], site: Path) -> str:
-    """Image grids: concept x sample per language, and concept x round for corrections."""
+def _model_page(
+    model: str, samples: list[Sample], folders: dict[str, Path], site: Path, version: Field
+) -> str:
+    """Image grids: concept x sample per language and prompt version, and concept x round
+    for corrections."""
     parts = [f"<h1>{html.escape(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
-    grids: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+    grids: dict[tuple[str, str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    for run, _, rec in samples:
+    for run, line, rec in samples:
         if rec.get("model") != model or rec.get("task") not in ("draw", "correct"):
             continue
         column = (f"s{rec['sample_index']}" if rec["task"] == "draw"
                   else f"s{rec['sample_index']} r{rec['round']}")  # fmt: skip
-        grids[(rec["task"], rec["language"])][rec["caption"]][column] = {**rec, "_run": run}
-    for (task, lang), rows in sorted(grids.items()):
+        grid = (rec["task"], rec["language"], version((run, line, rec)))
+        grids[grid][rec["caption"]][column] = {**rec, "_run": run}
+    for (task, lang, prompts), rows in sorted(grids.items()):
         columns = sorted({c for cells in rows.values() for c in cells})
         parts.append(
-            f"<h2>{task}: {html.escape(lang)}</h2><table class='grid'><tr><th>concept"
-            "</th>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+            f"<h2>{task}: {html.escape(lang)} <small>(prompt version {html.escape(prompts)})"
+            "</small></h2><table class='grid'><tr><th>concept</th>"
+            + "".join(f"<th>{c}</th>" for c in columns)
+            + "</tr>"
         )
         for caption, cells in sorted(rows.items()):
             parts.append(f"<tr><th>{html.escape(caption)}</th>")
@@ -185,8 +193,9 @@ def build_leaderboard(
         note = f"CLIP fidelity and diversity with {clip.name}."
         drawn = [s for s in samples if s[2].get("task") in ("draw", "correct")]
         scores = fidelity(drawn, folders, clip)
+    run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
     tables = [draw_table(samples, note, scores), recognize_table(samples),
-              correct_table(samples, scores)]  # fmt: skip
+              correct_table(samples, scores, run_versions)]  # fmt: skip
     models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
     model_pages = {m: f"model-{''.join(c if c.isalnum() else '_' for c in m)}.html"
                    for m in models}  # fmt: skip
@@ -210,8 +219,10 @@ def build_leaderboard(
     )
     body.append(_provenance_html(manifests))
     (site / "index.html").write_text(page("vad leaderboard", "\n".join(body)), encoding="utf-8")
+    version = version_field(samples, run_versions)
     for model, name in model_pages.items():
-        (site / name).write_text(_model_page(model, samples, folders, site), encoding="utf-8")
+        page_html = _model_page(model, samples, folders, site, version)
+        (site / name).write_text(page_html, encoding="utf-8")
     (site / "leaderboard.md").write_text(_markdown(tables, manifests, warnings), encoding="utf-8")
     return site
 
