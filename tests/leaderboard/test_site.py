@@ -20,6 +20,7 @@ from vad.leaderboard.tables import draw_table
 from vad.prompts import PromptSet, load_prompts
 from vad.rundir import read_samples
 from vad.runner import Runner
+from vad.scoring.stats import Estimate, wilson
 from vad.spec import spec_from_dict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -91,7 +92,8 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     rows = list(csv.DictReader((site / "draw.csv").open()))
     assert {r["level"] for r in rows} == {"shapes", "objects"}
     assert all(
-        r["render rate %"] == "100.00"
+        (r["render rate %"], r["render rate % low"], r["render rate % high"])
+        == ("100.00", "51.01", "100.00")  # Wilson: 4 of 4 is not certainty
         and r["n scored"] == "4"
         and r["n asked"] == "4"
         and r["not scored"] == "0"
@@ -113,6 +115,7 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     assert correct[1]["change from round 0 (pts)"] == "0.00"
     md = (site / "leaderboard.md").read_text()
     assert "## Draw" in md and "## Recognize" in md and "## Correct" in md
+    assert "| 100.0 [51.0, 100.0] |" in md and "Wilson score intervals" in md
     assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-3" in md
 
 
@@ -139,7 +142,9 @@ def test_draw_table_math() -> None:
                              "language": "svg", "status": "ok" if i < 3 else "syntax_error"})
                for i in range(4)]  # fmt: skip
     (row,) = draw_table(samples, "").rows
-    assert row.values["render rate %"].mean == 0.75 and row.evidence[-1] == ("r", 4)
+    rate = row.values["render rate %"]
+    assert isinstance(rate, Estimate) and rate == wilson(3, 4)
+    assert rate.format() == "75.0 [30.1, 95.4]" and row.evidence[-1] == ("r", 4)
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")

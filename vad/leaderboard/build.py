@@ -66,6 +66,11 @@ def _load(
     return samples, manifests, folders, warnings
 
 
+INTERVALS_NOTE = (
+    "Intervals are 95%: Wilson score intervals for rates of yes/no outcomes (render rate, "
+    "accuracy, contains, CLIP top-k), percentile bootstrap for continuous scores (CLIPScore, "
+    "diversity) and for paired changes from round 0."
+)
 SCORED_NOTE = (
     "Rates count scored samples only (the model answered: its drawing rendered or failed "
     "for a reason it caused); samples whose model call or host failed are not scored and "
@@ -102,7 +107,7 @@ def _write_csv(table: Table, path: Path) -> None:
 
 
 def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: list[str]) -> str:
-    out = ["# vad leaderboard", "", SCORED_NOTE, ""]
+    out = ["# vad leaderboard", "", INTERVALS_NOTE, SCORED_NOTE, ""]
     out += [f"> warning: {w}" for w in warnings] + ([""] if warnings else [])
     for table in tables:
         out += [f"## {table.title}", "", table.note, ""]
@@ -202,7 +207,8 @@ def build_leaderboard(
     body = [
         "<h1>vad leaderboard</h1>",
         f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
-        f"95% bootstrap intervals; click a header to sort. {html.escape(SCORED_NOTE)}</p>",
+        f"[low, high] intervals: {html.escape(INTERVALS_NOTE)} Click a header to sort. "
+        f"{html.escape(SCORED_NOTE)}</p>",
     ]
     body += [f"<p class='warn'>warning: {html.escape(w)}</p>" for w in warnings]  # fmt: skip
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:

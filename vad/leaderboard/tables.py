@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vad.outcomes import is_scored
-from vad.scoring.stats import Estimate, bootstrap_mean
+from vad.scoring.stats import Estimate, bootstrap_mean, proportion
 
 Key = tuple[str, ...]
 
@@ -108,8 +108,8 @@ def _clip_values(
         return dict.fromkeys(names, "unavailable")
     mine = [scores[(run, line)] for run, line, _ in items if (run, line) in scores]
     values: dict[str, Estimate | str] = {
-        "CLIP top-1 %": bootstrap_mean([m["top1"] for m in mine]),
-        "CLIP top-5 %": bootstrap_mean([m["top5"] for m in mine]),
+        "CLIP top-1 %": proportion([m["top1"] for m in mine]),
+        "CLIP top-5 %": proportion([m["top5"] for m in mine]),
         "CLIPScore": bootstrap_mean([m["clipscore"] for m in mine]),
     }
     if with_diversity:
@@ -129,7 +129,7 @@ def draw_table(
     for key, items in _group(samples, keys, lambda r: r.get("task") == "draw").items():
         scored = _scored(items)
         rendered = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in scored]
-        rows.append(_row(keys, key, items, {"render rate %": bootstrap_mean(rendered),
+        rows.append(_row(keys, key, items, {"render rate %": proportion(rendered),
                                             **_clip_values(scored, scores)}))  # fmt: skip
     return Table("draw", "Draw", keys,
                  ["render rate %", "CLIP top-1 %", "CLIP top-5 %", "CLIPScore", "diversity"],
@@ -142,9 +142,9 @@ def recognize_table(samples: list[Sample]) -> Table:
     for key, items in _group(samples, keys, lambda r: r.get("task") == "recognize").items():
         scored = _scored(items)
         correct = [1.0 if rec.get("correct") else 0.0 for _, _, rec in scored]
-        values: dict[str, Estimate | str] = {"accuracy %": bootstrap_mean(correct)}
+        values: dict[str, Estimate | str] = {"accuracy %": proportion(correct)}
         if key[2] == "free":
-            values["contains %"] = bootstrap_mean(
+            values["contains %"] = proportion(
                 [1.0 if rec.get("correct_contains") else 0.0 for _, _, rec in scored]
             )
         else:
@@ -235,7 +235,7 @@ def correct_table(
                 diffs.append(float(rounds[rnd]) - float(rounds[0]))
         fidelity = _clip_values(scored, scores, with_diversity=False)
         rows.append(_row(keys, key, items, {
-            "render rate %": bootstrap_mean(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
+            "render rate %": proportion(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
             "CLIP top-1 %": fidelity["CLIP top-1 %"], "CLIPScore": fidelity["CLIPScore"],
         }))  # fmt: skip
     return Table("correct", "Correct", keys,
