@@ -16,7 +16,7 @@ from openai_server import FakeOpenAI
 from PIL import Image
 
 from vad.leaderboard import build_leaderboard
-from vad.leaderboard.tables import draw_table
+from vad.leaderboard.tables import Sample, correct_table, draw_table
 from vad.prompts import PromptSet, load_prompts
 from vad.rundir import read_samples
 from vad.runner import Runner
@@ -135,6 +135,45 @@ def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
     )
     correct = list(csv.DictReader((out / "correct.csv").open()))
     assert all(r["CLIP top-1 %"] not in ("", "unavailable") for r in correct)
+    change = "CLIPScore change from round 0"
+    assert [r["round"] for r in correct] == ["0", "1"]
+    assert [correct[0][c] for c in (change, f"{change} low", f"{change} high")] == ["0.00"] * 3
+    assert np.isfinite(float(correct[1][change])) and float(correct[1]["CLIPScore"]) > 0
+    assert "| CLIPScore change from round 0 |" in (out / "leaderboard.md").read_text()
+    plain = list(csv.DictReader((site / "correct.csv").open()))
+    assert {r[change] for r in plain} == {"unavailable"}
+
+
+def _round(run: str, line: int, chain: str, rnd: int, status: str = "ok") -> Sample:
+    rec = {"task": "correct", "model": "m", "language": "svg", "sample_id": f"{chain}:r{rnd}",
+           "round": rnd, "status": status, "prompt_version": "1"}  # fmt: skip
+    return run, line, rec
+
+
+def test_correct_table_pairs_clip_scores_per_chain_and_run() -> None:
+    chains = [("r", "a", 1.0, 1.5), ("r", "b", 2.0, 2.5), ("q", "a", 0.0, 0.5)]
+    samples, scores = [], {}
+    for run, chain, before, after in chains:
+        for rnd, value in enumerate((before, after)):
+            samples.append(_round(run, len(samples) + 1, chain, rnd))
+            scores[samples[-1][:2]] = {"top1": 1.0, "top5": 1.0, "clipscore": value}
+    samples.append(_round("r", 90, "c", 0))  # its round 1 failed: no image, no CLIP pair
+    scores[("r", 90)] = {"top1": 0.0, "top5": 1.0, "clipscore": 9.0}
+    samples.append(_round("r", 91, "c", 1, "syntax_error"))
+    samples.append(_round("r", 92, "d", 0))  # no later round: its version from the manifest
+    scores[("r", 92)] = {"top1": 0.0, "top5": 0.0, "clipscore": 1.0}
+    table = correct_table(samples, scores, {"r": {"draw": "1", "correct": "1"},
+                                            "q": {"draw": "1", "correct": "1"}})  # fmt: skip
+    first, second = table.rows
+    assert first.key["prompt version"] == second.key["prompt version"] == "draw 1, correct 1"
+    change = second.values["CLIPScore change from round 0"]
+    assert isinstance(change, Estimate) and (change.mean, change.n) == (pytest.approx(0.5), 3)
+    rendered = second.values["change from round 0 (pts)"]
+    assert isinstance(rendered, Estimate) and (rendered.mean, rendered.n) == (-0.25, 4)
+    clip = first.values["CLIPScore change from round 0"]
+    assert isinstance(clip, Estimate) and (clip.mean, clip.n) == (0.0, 5)
+    (alone,) = {row.key["prompt version"] for row in correct_table(samples[-1:]).rows}
+    assert alone == "draw 1, correct ?"
 
 
 def test_draw_table_math() -> None:

@@ -206,39 +206,67 @@ def version_field(
     return field
 
 
+def _paired(
+    by_chain: dict[ChainKey, dict[int, float]], items: list[Sample], rnd: int
+) -> list[float]:
+    """Each chain's value at round ``rnd`` less its value at round 0 (both present)."""
+    diffs = []
+    for sample in items:
+        values = by_chain.get(_chain(sample), {})
+        if 0 in values and rnd in values:
+            diffs.append(values[rnd] - values[0])
+    return diffs
+
+
+def _by_chain(
+    samples: list[Sample], value: Callable[[Sample], float | None]
+) -> dict[ChainKey, dict[int, float]]:
+    """Per correct chain, round -> ``value`` of its scored records (None: left out)."""
+    out: dict[ChainKey, dict[int, float]] = defaultdict(dict)
+    for sample in samples:  # scored rounds only: a failed call is no round at all
+        rec = sample[2]
+        wanted = rec.get("task") == "correct" and is_scored(rec)
+        if wanted and (v := value(sample)) is not None:
+            out[_chain(sample)][int(rec["round"])] = v
+    return out
+
+
+CORRECT_COLUMNS = ["render rate %", "change from round 0 (pts)", "CLIP top-1 %", "CLIPScore",
+                   "CLIPScore change from round 0"]  # fmt: skip
+
+
 def correct_table(
     samples: list[Sample],
     scores: dict[tuple[str, int], dict[str, Any]] | None = None,
     run_versions: dict[str, dict[str, Any]] | None = None,
 ) -> Table:
-    """Per model, prompt versions, language and round: render rate, CLIP, change from round 0.
+    """Per model, prompt versions, language and round: render rate and CLIP, and the
+    change of each from round 0.
 
-    Changes are paired: each chain's round against its own round 0, within its run.
+    Changes are paired: each chain's round against its own round 0, within its run. The
+    render change counts every scored chain; the CLIPScore change the chains whose both
+    rounds rendered (a failed render has no image to score).
     """
     keys = ["model", "prompt version", "language", "round"]
     fields = {"prompt version": version_field(samples, run_versions)}
+    rendered = _by_chain(samples, lambda s: float(s[2]["status"] == "ok"))
+    clip = _by_chain(samples, lambda s: (scores or {}).get(s[:2], {}).get("clipscore"))
     rows = []
-    rendered: dict[ChainKey, dict[int, bool]] = defaultdict(dict)
-    for sample in samples:  # scored rounds only: a failed call is no round at all
-        rec = sample[2]
-        if rec.get("task") == "correct" and is_scored(rec):
-            rendered[_chain(sample)][int(rec["round"])] = rec["status"] == "ok"
     groups = _group(samples, keys, lambda r: r.get("task") == "correct", fields)
     for key, items in groups.items():
         rnd = int(key[3])
         scored = _scored(items)
         ok = [1.0 if rec["status"] == "ok" else 0.0 for _, _, rec in scored]
-        diffs = []
-        for sample in scored:
-            rounds = rendered[_chain(sample)]
-            if 0 in rounds:
-                diffs.append(float(rounds[rnd]) - float(rounds[0]))
         fidelity = _clip_values(scored, scores, with_diversity=False)
         rows.append(_row(keys, key, items, {
-            "render rate %": proportion(ok), "change from round 0 (pts)": bootstrap_mean(diffs),
+            "render rate %": proportion(ok),
+            "change from round 0 (pts)": bootstrap_mean(_paired(rendered, scored, rnd)),
             "CLIP top-1 %": fidelity["CLIP top-1 %"], "CLIPScore": fidelity["CLIPScore"],
+            "CLIPScore change from round 0": "unavailable" if scores is None
+            else bootstrap_mean(_paired(clip, scored, rnd)),
         }))  # fmt: skip
-    return Table("correct", "Correct", keys,
-                 ["render rate %", "change from round 0 (pts)", "CLIP top-1 %", "CLIPScore"], rows,
+    return Table("correct", "Correct", keys, CORRECT_COLUMNS, rows,
                  "Round 0 is a plain draw; each later round gets its own code and the "
-                 "renderer's verdict as text.")  # fmt: skip
+                 "renderer's verdict as text. Changes from round 0 are paired per sample: "
+                 "render rate (pts) over every scored sample, CLIPScore over the samples "
+                 "whose both rounds rendered.")  # fmt: skip
