@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -186,12 +187,57 @@ def test_draw_table_math() -> None:
     assert rate.format() == "75.0 [30.1, 95.4]" and row.evidence[-1] == ("r", 4)
 
 
+def _browser(tmp_path: Path) -> list[str]:
+    assert CHROMIUM, "chromium is required in CI (scripts/install.sh --dev installs it)"
+    return [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+
+
+def _dom(flags: list[str], url: str) -> str:
+    """The page's DOM after its scripts ran, as the browser serialises it."""
+    return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
+                          timeout=120).stdout  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
+def test_side_by_side_pages_in_a_real_browser(two_versions: Path, tmp_path: Path) -> None:
+    flags = _browser(tmp_path)
+    index = _dom(flags, (two_versions / "index.html").resolve().as_uri())
+    draw = list(csv.DictReader((two_versions / "draw.csv").open()))
+    for lang in ("svg", "matplotlib"):
+        assert f'<a href="compare-{lang}.html">{lang}</a>' in index
+        page = (two_versions / f"compare-{lang}.html").read_text()
+        assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)  # works offline
+        dom = _dom(flags, (two_versions / f"compare-{lang}.html").resolve().as_uri())
+        grid = dom.split('id="compare-draw"')[1].split("</table>")[0]
+        heads = re.findall(r'data-model="([^"]+)" data-version="([^"]+)"', grid)
+        assert heads == sorted({(r["model"], r["prompt version"]) for r in draw
+                                if r["language"] == lang})  # fmt: skip
+        rows = re.findall(r'<tr data-level="(\w+)">(.*?)</tr>', grid)
+        assert len(rows) == 4 and all(row.count("<td") == 1 + len(heads) for _, row in rows)
+        shown = "<img" if lang == "svg" else '<td class="fail">syntax_error</td>'
+        assert grid.count(shown) == 4 * len(heads)  # matplotlib fails: the fake answers SVG
+    correct = _dom(flags, (two_versions / "compare-matplotlib.html").resolve().as_uri())
+    correct = correct.split('id="compare-correct"')[1].split("</table>")[0]
+    assert correct.count('<td class="fail">syntax_error</td>') == 4 * 2 * 2  # 2 models, r0 r1
+    assert correct.count("<th>r0</th>") == correct.count("<th>r1</th>") == 2
+    shapes = _dom(flags, (two_versions / "compare-svg.html").resolve().as_uri() + "#level=shapes")
+    assert '<option value="shapes">' in shapes
+    levels = re.findall(r'<tr data-level="(\w+)"( hidden="")?>', shapes)
+    assert {(level, bool(hidden)) for level, hidden in levels} == {
+        ("shapes", False), ("objects", True)
+    }  # fmt: skip
+    assert len(levels) == 8  # 4 concepts, in the draw and the correct grid
+    for strip in re.findall(r'<span class="strip">(.*?)</span>', index):
+        srcs = re.findall(r'<img src="([^"]+)"', strip)
+        assert 1 <= len(srcs) <= 6 and all((two_versions / s).is_file() for s in srcs)
+    assert index.count('<span class="strip">') == 2  # one per model
+
+
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
 def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
-    assert CHROMIUM, "chromium is required in CI (scripts/install.sh --dev installs it)"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = _browser(tmp_path)
     url = (site / "index.html").resolve().as_uri()
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
                          timeout=120).stdout  # fmt: skip
