@@ -43,9 +43,7 @@ class Table:
 
 
 Sample = tuple[str, int, dict[str, Any]]  # run, line number (1-based), record
-
-
-Field = Callable[[Sample], str]
+Field = Callable[[Sample], str]  # a key column's value for one sample
 
 
 def prompt_version(rec: dict[str, Any]) -> str:
@@ -55,6 +53,7 @@ def prompt_version(rec: dict[str, Any]) -> str:
 
 
 def _field(column: str, fields: dict[str, Field]) -> Field:
+    """How a key column is read from a sample."""
     if column in fields:
         return fields[column]
     if column == "prompt version":
