@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,9 +17,11 @@ from openai_server import FakeOpenAI
 from PIL import Image
 
 from vad.leaderboard import build_leaderboard
-from vad.leaderboard.tables import draw_table
+from vad.leaderboard.tables import Sample, correct_table, draw_table
+from vad.prompts import PromptSet, load_prompts
 from vad.rundir import read_samples
 from vad.runner import Runner
+from vad.scoring.stats import Estimate, wilson
 from vad.spec import spec_from_dict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,11 +41,60 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_leaderboard(["board"], base / "site", base / "runs")
 
 
+def _bumped(task: str, directory: str | None = None) -> PromptSet:
+    """The real prompts with their version bumped to 2, as if a template had changed."""
+    return dataclasses.replace(load_prompts(task, directory), version="2")
+
+
+@pytest.fixture(scope="module")
+def two_versions(site: Path) -> Path:
+    """The board run (prompts v1) beside a run of two models under prompts v2, in svg
+    and matplotlib (the fake answers in SVG only, so its matplotlib renders fail)."""
+    runs = site.parent / "runs"
+    with FakeOpenAI() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("vad.tasks.draw.load_prompts", _bumped)
+        patch.setattr("vad.tasks.correct.load_prompts", _bumped)
+        spec = spec_from_dict({
+            "name": "bumped", "tasks": ["draw", "correct"], "levels": ["shapes", "objects"],
+            "models": [{"name": n, "api_base": server.api_base}
+                       for n in ("openai/fake", "openai/other")],
+            "languages": ["svg", "matplotlib"], "limit": 2, "correct": {"rounds": 1},
+        })  # fmt: skip
+        Runner(spec, root=runs, progress=False).run()
+    return build_leaderboard(["board", "bumped"], site.parent / "site2", runs)
+
+
+def test_rows_are_keyed_by_model_and_prompt_version(site: Path, two_versions: Path) -> None:
+    draw = list(csv.DictReader((two_versions / "draw.csv").open()))
+    assert {(r["model"], r["prompt version"]) for r in draw} == {
+        ("openai/fake", "1"), ("openai/fake", "2"), ("openai/other", "2")
+    }  # fmt: skip
+    old = [r for r in draw if r["prompt version"] == "1"]
+    assert len(old) == 2 and all(r["n asked"] == "4" for r in old)  # the v1 run alone
+    correct = list(csv.DictReader((two_versions / "correct.csv").open()))
+    assert {r["prompt version"] for r in correct} == {"draw 1, correct 1", "draw 2, correct 2"}
+    new_svg = [r for r in correct if r["prompt version"] == "draw 2, correct 2"
+               and r["model"] == "openai/fake" and r["language"] == "svg"]  # fmt: skip
+    assert [(r["round"], r["n scored"]) for r in new_svg] == [("0", "4"), ("1", "4")]
+    assert new_svg[1]["change from round 0 (pts)"] == "0.00"
+    recognize = list(csv.DictReader((site / "recognize.csv").open()))
+    assert {r["prompt version"] for r in recognize} == {"1"}
+    md = (two_versions / "leaderboard.md").read_text()
+    assert "| model | prompt version | level | language |" in md
+    assert "| openai/other | 2 | shapes | matplotlib |" in md
+    index = (two_versions / "index.html").read_text()
+    assert "<th>prompt version</th>" in index and "<td>draw 2, correct 2</td>" in index
+    model_page = (two_versions / "model-openai_fake.html").read_text()
+    assert "draw: svg <small>(prompt version 1)" in model_page
+    assert "draw: svg <small>(prompt version 2)" in model_page
+
+
 def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     rows = list(csv.DictReader((site / "draw.csv").open()))
     assert {r["level"] for r in rows} == {"shapes", "objects"}
     assert all(
-        r["render rate %"] == "100.00"
+        (r["render rate %"], r["render rate % low"], r["render rate % high"])
+        == ("100.00", "51.01", "100.00")  # Wilson: 4 of 4 is not certainty
         and r["n scored"] == "4"
         and r["n asked"] == "4"
         and r["not scored"] == "0"
@@ -63,6 +116,7 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     assert correct[1]["change from round 0 (pts)"] == "0.00"
     md = (site / "leaderboard.md").read_text()
     assert "## Draw" in md and "## Recognize" in md and "## Correct" in md
+    assert "| 100.0 [51.0, 100.0] |" in md and "Wilson score intervals" in md
     assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-3" in md
 
 
@@ -82,6 +136,45 @@ def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
     )
     correct = list(csv.DictReader((out / "correct.csv").open()))
     assert all(r["CLIP top-1 %"] not in ("", "unavailable") for r in correct)
+    change = "CLIPScore change from round 0"
+    assert [r["round"] for r in correct] == ["0", "1"]
+    assert [correct[0][c] for c in (change, f"{change} low", f"{change} high")] == ["0.00"] * 3
+    assert np.isfinite(float(correct[1][change])) and float(correct[1]["CLIPScore"]) > 0
+    assert "| CLIPScore change from round 0 |" in (out / "leaderboard.md").read_text()
+    plain = list(csv.DictReader((site / "correct.csv").open()))
+    assert {r[change] for r in plain} == {"unavailable"}
+
+
+def _round(run: str, line: int, chain: str, rnd: int, status: str = "ok") -> Sample:
+    rec = {"task": "correct", "model": "m", "language": "svg", "sample_id": f"{chain}:r{rnd}",
+           "round": rnd, "status": status, "prompt_version": "1"}  # fmt: skip
+    return run, line, rec
+
+
+def test_correct_table_pairs_clip_scores_per_chain_and_run() -> None:
+    chains = [("r", "a", 1.0, 1.5), ("r", "b", 2.0, 2.5), ("q", "a", 0.0, 0.5)]
+    samples, scores = [], {}
+    for run, chain, before, after in chains:
+        for rnd, value in enumerate((before, after)):
+            samples.append(_round(run, len(samples) + 1, chain, rnd))
+            scores[samples[-1][:2]] = {"top1": 1.0, "top5": 1.0, "clipscore": value}
+    samples.append(_round("r", 90, "c", 0))  # its round 1 failed: no image, no CLIP pair
+    scores[("r", 90)] = {"top1": 0.0, "top5": 1.0, "clipscore": 9.0}
+    samples.append(_round("r", 91, "c", 1, "syntax_error"))
+    samples.append(_round("r", 92, "d", 0))  # no later round: its version from the manifest
+    scores[("r", 92)] = {"top1": 0.0, "top5": 0.0, "clipscore": 1.0}
+    table = correct_table(samples, scores, {"r": {"draw": "1", "correct": "1"},
+                                            "q": {"draw": "1", "correct": "1"}})  # fmt: skip
+    first, second = table.rows
+    assert first.key["prompt version"] == second.key["prompt version"] == "draw 1, correct 1"
+    change = second.values["CLIPScore change from round 0"]
+    assert isinstance(change, Estimate) and (change.mean, change.n) == (pytest.approx(0.5), 3)
+    rendered = second.values["change from round 0 (pts)"]
+    assert isinstance(rendered, Estimate) and (rendered.mean, rendered.n) == (-0.25, 4)
+    clip = first.values["CLIPScore change from round 0"]
+    assert isinstance(clip, Estimate) and (clip.mean, clip.n) == (0.0, 5)
+    (alone,) = {row.key["prompt version"] for row in correct_table(samples[-1:]).rows}
+    assert alone == "draw 1, correct ?"
 
 
 def test_draw_table_math() -> None:
@@ -89,15 +182,62 @@ def test_draw_table_math() -> None:
                              "language": "svg", "status": "ok" if i < 3 else "syntax_error"})
                for i in range(4)]  # fmt: skip
     (row,) = draw_table(samples, "").rows
-    assert row.values["render rate %"].mean == 0.75 and row.evidence[-1] == ("r", 4)
+    rate = row.values["render rate %"]
+    assert isinstance(rate, Estimate) and rate == wilson(3, 4)
+    assert rate.format() == "75.0 [30.1, 95.4]" and row.evidence[-1] == ("r", 4)
+
+
+def _browser(tmp_path: Path) -> list[str]:
+    assert CHROMIUM, "chromium is required in CI (scripts/install.sh --dev installs it)"
+    return [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+
+
+def _dom(flags: list[str], url: str) -> str:
+    """The page's DOM after its scripts ran, as the browser serialises it."""
+    return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
+                          timeout=120).stdout  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
+def test_side_by_side_pages_in_a_real_browser(two_versions: Path, tmp_path: Path) -> None:
+    flags = _browser(tmp_path)
+    index = _dom(flags, (two_versions / "index.html").resolve().as_uri())
+    draw = list(csv.DictReader((two_versions / "draw.csv").open()))
+    for lang in ("svg", "matplotlib"):
+        assert f'<a href="compare-{lang}.html">{lang}</a>' in index
+        page = (two_versions / f"compare-{lang}.html").read_text()
+        assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)  # works offline
+        dom = _dom(flags, (two_versions / f"compare-{lang}.html").resolve().as_uri())
+        grid = dom.split('id="compare-draw"')[1].split("</table>")[0]
+        heads = re.findall(r'data-model="([^"]+)" data-version="([^"]+)"', grid)
+        assert heads == sorted({(r["model"], r["prompt version"]) for r in draw
+                                if r["language"] == lang})  # fmt: skip
+        rows = re.findall(r'<tr data-level="(\w+)">(.*?)</tr>', grid)
+        assert len(rows) == 4 and all(row.count("<td") == 1 + len(heads) for _, row in rows)
+        shown = "<img" if lang == "svg" else '<td class="fail">syntax_error</td>'
+        assert grid.count(shown) == 4 * len(heads)  # matplotlib fails: the fake answers SVG
+    correct = _dom(flags, (two_versions / "compare-matplotlib.html").resolve().as_uri())
+    correct = correct.split('id="compare-correct"')[1].split("</table>")[0]
+    assert correct.count('<td class="fail">syntax_error</td>') == 4 * 2 * 2  # 2 models, r0 r1
+    assert correct.count("<th>r0</th>") == correct.count("<th>r1</th>") == 2
+    shapes = _dom(flags, (two_versions / "compare-svg.html").resolve().as_uri() + "#level=shapes")
+    assert '<option value="shapes">' in shapes
+    levels = re.findall(r'<tr data-level="(\w+)"( hidden="")?>', shapes)
+    assert {(level, bool(hidden)) for level, hidden in levels} == {
+        ("shapes", False), ("objects", True)
+    }  # fmt: skip
+    assert len(levels) == 8  # 4 concepts, in the draw and the correct grid
+    for strip in re.findall(r'<span class="strip">(.*?)</span>', index):
+        srcs = re.findall(r'<img src="([^"]+)"', strip)
+        assert 1 <= len(srcs) <= 6 and all((two_versions / s).is_file() for s in srcs)
+    assert index.count('<span class="strip">') == 2  # one per model
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
 def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
-    assert CHROMIUM, "chromium is required in CI (scripts/install.sh --dev installs it)"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = _browser(tmp_path)
     url = (site / "index.html").resolve().as_uri()
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
                          timeout=120).stdout  # fmt: skip

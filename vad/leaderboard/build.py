@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from vad._paths import runs_dir
-from vad.fsutil import read_regular
+from vad.leaderboard.compare import compare_pages, file_name, strip
+from vad.leaderboard.images import Images
 from vad.leaderboard.page import page, table_html
 from vad.leaderboard.tables import (
+    Field,
     Row,
     Sample,
     Table,
@@ -21,6 +23,7 @@ from vad.leaderboard.tables import (
     draw_table,
     is_percent,
     recognize_table,
+    version_field,
 )
 from vad.rundir import (
     QUARANTINE,
@@ -64,6 +67,11 @@ def _load(
     return samples, manifests, folders, warnings
 
 
+INTERVALS_NOTE = (
+    "Intervals are 95%: Wilson score intervals for rates of yes/no outcomes (render rate, "
+    "accuracy, contains, CLIP top-k), percentile bootstrap for continuous scores (CLIPScore, "
+    "diversity) and for paired changes from round 0."
+)
 SCORED_NOTE = (
     "Rates count scored samples only (the model answered: its drawing rendered or failed "
     "for a reason it caused); samples whose model call or host failed are not scored and "
@@ -100,7 +108,7 @@ def _write_csv(table: Table, path: Path) -> None:
 
 
 def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: list[str]) -> str:
-    out = ["# vad leaderboard", "", SCORED_NOTE, ""]
+    out = ["# vad leaderboard", "", INTERVALS_NOTE, SCORED_NOTE, ""]
     out += [f"> warning: {w}" for w in warnings] + ([""] if warnings else [])
     for table in tables:
         out += [f"## {table.title}", "", table.note, ""]
@@ -120,43 +128,40 @@ def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: li
     return "\n".join(out) + "\n"
 
 
-def _model_page(model: str, samples: list[Sample], folders: dict[str, Path], site: Path) -> str:
-    """Image grids: concept x sample per language, and concept x round for corrections."""
+def _model_page(model: str, samples: list[Sample], images: Images, version: Field) -> str:
+    """Image grids: concept x sample per language and prompt version, and concept x round
+    for corrections."""
     parts = [f"<h1>{html.escape(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
-    grids: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+    grids: dict[tuple[str, str, str], dict[str, dict[str, Sample]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    for run, _, rec in samples:
+    for run, line, rec in samples:
         if rec.get("model") != model or rec.get("task") not in ("draw", "correct"):
             continue
         column = (f"s{rec['sample_index']}" if rec["task"] == "draw"
                   else f"s{rec['sample_index']} r{rec['round']}")  # fmt: skip
-        grids[(rec["task"], rec["language"])][rec["caption"]][column] = {**rec, "_run": run}
-    for (task, lang), rows in sorted(grids.items()):
+        grid = (rec["task"], rec["language"], version((run, line, rec)))
+        grids[grid][rec["caption"]][column] = (run, line, rec)
+    for (task, lang, prompts), rows in sorted(grids.items()):
         columns = sorted({c for cells in rows.values() for c in cells})
         parts.append(
-            f"<h2>{task}: {html.escape(lang)}</h2><table class='grid'><tr><th>concept"
-            "</th>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+            f"<h2>{task}: {html.escape(lang)} <small>(prompt version {html.escape(prompts)})"
+            "</small></h2><table class='grid'><tr><th>concept</th>"
+            + "".join(f"<th>{c}</th>" for c in columns)
+            + "</tr>"
         )
         for caption, cells in sorted(rows.items()):
             parts.append(f"<tr><th>{html.escape(caption)}</th>")
             for col in columns:
-                rec = cells.get(col)
-                if rec is None:
+                sample = cells.get(col)
+                src = sample and images.src(sample[0], sample[2])
+                if sample is None:
                     parts.append("<td></td>")
-                elif rec.get("image") and (
-                    data := read_regular(folders[rec["_run"]], rec["image"])
-                ):  # never through a symlink, never outside the run folder
-                    src = Path(rec["_run"]) / rec["image"]
-                    dest = site / "images" / src
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(data)
-                    parts.append(
-                        f"<td><img src='images/{html.escape(str(src))}' width='112' "
-                        f"height='112' alt='{html.escape(caption)}'></td>"
-                    )
+                elif src:
+                    parts.append(f"<td><img src='{html.escape(src)}' width='112' "
+                                 f"height='112' alt='{html.escape(caption)}'></td>")  # fmt: skip
                 else:
-                    parts.append(f"<td class='fail'>{html.escape(rec['status'])}</td>")
+                    parts.append(f"<td class='fail'>{html.escape(sample[2]['status'])}</td>")
             parts.append("</tr>")
         parts.append("</table>")
     return page(f"vad — {model}", "\n".join(parts))
@@ -169,7 +174,8 @@ def build_leaderboard(
     clip: ClipScorer | str | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write index.html, one page per model, <table>.csv, leaderboard.md, evidence.jsonl.
+    """Write index.html, one page per model, one side-by-side page per language,
+    <table>.csv, leaderboard.md and evidence.jsonl.
 
     ``clip`` is a scorer, or the reason there is none; by default the environment says.
     """
@@ -185,15 +191,19 @@ def build_leaderboard(
         note = f"CLIP fidelity and diversity with {clip.name}."
         drawn = [s for s in samples if s[2].get("task") in ("draw", "correct")]
         scores = fidelity(drawn, folders, clip)
+    run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
     tables = [draw_table(samples, note, scores), recognize_table(samples),
-              correct_table(samples, scores)]  # fmt: skip
+              correct_table(samples, scores, run_versions)]  # fmt: skip
     models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
-    model_pages = {m: f"model-{''.join(c if c.isalnum() else '_' for c in m)}.html"
-                   for m in models}  # fmt: skip
+    model_pages = {m: file_name("model", m) for m in models}
+    version, images = version_field(samples, run_versions), Images(site, folders)
+    sides = {lang: (file_name("compare", lang), html_text)
+             for lang, html_text in compare_pages(samples, version, images).items()}  # fmt: skip
     body = [
         "<h1>vad leaderboard</h1>",
         f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
-        f"95% bootstrap intervals; click a header to sort. {html.escape(SCORED_NOTE)}</p>",
+        f"[low, high] intervals: {html.escape(INTERVALS_NOTE)} Click a header to sort. "
+        f"{html.escape(SCORED_NOTE)}</p>",
     ]
     body += [f"<p class='warn'>warning: {html.escape(w)}</p>" for w in warnings]  # fmt: skip
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
@@ -203,17 +213,32 @@ def build_leaderboard(
             for row in table.rows:
                 ev.write(json.dumps({"table": table.name, **row.key,
                                      "lines": _compact(row)}) + "\n")  # fmt: skip
-    body.append(
-        "<h2>Models</h2><ul>"
-        + "".join(f"<li><a href='{p}'>{html.escape(m)}</a></li>" for m, p in model_pages.items())
-        + "</ul>"
-    )
-    body.append(_provenance_html(manifests))
+    body += [_sides_html({lang: name for lang, (name, _) in sides.items()}),
+             _models_html(model_pages, samples, images), _provenance_html(manifests)]  # fmt: skip
     (site / "index.html").write_text(page("vad leaderboard", "\n".join(body)), encoding="utf-8")
     for model, name in model_pages.items():
-        (site / name).write_text(_model_page(model, samples, folders, site), encoding="utf-8")
+        (site / name).write_text(_model_page(model, samples, images, version), encoding="utf-8")
+    for name, html_text in sides.values():
+        (site / name).write_text(html_text, encoding="utf-8")
     (site / "leaderboard.md").write_text(_markdown(tables, manifests, warnings), encoding="utf-8")
     return site
+
+
+def _sides_html(pages: dict[str, str]) -> str:
+    """Links to the side-by-side page of each language."""
+    links = "".join(f"<li><a href='{name}'>{html.escape(lang)}</a></li>"
+                    for lang, name in pages.items())  # fmt: skip
+    return ("<h2 id='side-by-side'>Side by side</h2><p class='note'>Per language, every "
+            "model's drawing of each concept, and its rounds of correction.</p>"
+            f"<ul>{links}</ul>")  # fmt: skip
+
+
+def _models_html(model_pages: dict[str, str], samples: list[Sample], images: Images) -> str:
+    """Links to the model pages, each with a strip of the model's drawings."""
+    items = "".join(f"<li><a href='{name}'>{html.escape(model)}</a> "
+                    f"{strip(model, samples, images)}</li>"
+                    for model, name in model_pages.items())  # fmt: skip
+    return f"<h2>Models</h2><ul class='models'>{items}</ul>"
 
 
 def _compact(row: Row) -> dict[str, list[int]]:

@@ -13,9 +13,12 @@ table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}
 table.scores th{cursor:pointer;background:#f3f3f3}
 td.na{color:#888;font-style:italic}
+td[data-v]{white-space:nowrap}
 td.fail{color:#a33;font-size:12px;width:112px;text-align:center}
 .note{color:#555;font-size:13px}
 .warn{color:#a33;font-weight:bold}
+.strip img{margin:0 2px;border:1px solid #ddd;vertical-align:middle}
+table.compare th small{color:#666;font-weight:normal}
 """
 SORT = """
 document.querySelectorAll('table.scores').forEach(function(t){
@@ -36,9 +39,10 @@ document.querySelectorAll('table.scores').forEach(function(t){
 """
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, script: str = "") -> str:
+    """A whole page: inline style and scripts only, so it works offline from file://."""
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body>{body}<script>{SORT}</script>"
+            f"</title><style>{STYLE}</style></head><body>{body}<script>{SORT}{script}</script>"
             "</body></html>")  # fmt: skip
 
 
