@@ -248,3 +248,20 @@ def test_parallel_slots_answer_concurrent_requests() -> None:
         slots = json.loads(urllib.request.urlopen(f"{server.api_base[:-3]}/props").read())
     assert all(r.completion_tokens > 0 for r in replies)
     assert slots["total_slots"] == 4
+
+
+def test_engine_threads_follow_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vad.errors import EngineError
+
+    monkeypatch.delenv("VAD_ENGINE_THREADS", raising=False)
+    assert local_mod.engine_threads() == local_mod.cpu_count()
+    monkeypatch.setenv("VAD_ENGINE_THREADS", "1")
+    server = local_mod.LocalServer(Path("m.gguf"), "m")
+    assert server.threads == 1
+    command = server.command(Path("llama-server"))
+    assert command[command.index("--threads") + 1] == "1"
+    assert command[command.index("--threads-batch") + 1] == "1"
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("VAD_ENGINE_THREADS", bad)
+        with pytest.raises(EngineError, match=f"VAD_ENGINE_THREADS={bad}: give a whole number"):
+            local_mod.engine_threads()

@@ -171,6 +171,23 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def engine_threads() -> int:
+    """Threads of the engine: $VAD_ENGINE_THREADS, else every core this process may use.
+
+    Fewer threads than cores leave room for the jailed renders and anything else on the
+    machine: the engine's threads wait for each other at every step, so a core taken by
+    another process slows all of them."""
+    value = os.environ.get("VAD_ENGINE_THREADS", "").strip()
+    if not value:
+        return cpu_count()
+    if not value.isdigit() or int(value) < 1:
+        raise EngineError(
+            f"VAD_ENGINE_THREADS={value}: give a whole number of threads from 1 "
+            f"(this process may use {cpu_count()} cores), or unset it"
+        )
+    return int(value)
+
+
 def describe_exit(returncode: int) -> str:
     """'signal SIGSEGV' or 'status 1'."""
     if returncode < 0:
@@ -241,7 +258,7 @@ class LocalServer:
     ) -> None:
         self.gguf, self.alias, self.n_ctx, self.slots = gguf, alias, n_ctx, max(1, slots)
         self.label = label or f"local/{alias}"
-        self.threads = threads or cpu_count()
+        self.threads = threads or engine_threads()
         self.log_path = log_path or cache_dir() / "logs" / f"server-{alias}.log"
         self.max_restarts, self.say = max_restarts, say
         self.port = 0
