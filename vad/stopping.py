@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from threading import Event
+from types import FrameType
 
 GRACE_S = 10.0  # after a first Ctrl-C, how long work in flight is awaited
+_TERMINATED = Event()  # a SIGTERM arrived
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (what ``kill``, Slurm's scancel and time limit, and Kubernetes send) stops
+    the command as Ctrl-C does: no new requests, work in flight awaited for the grace
+    period, a second signal quits at once. Exit codes then say which signal it was."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _TERMINATED.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def interrupted_exit_code() -> int:
+    """143 after a SIGTERM, else 130 (Ctrl-C): 128 + the signal's number."""
+    return 128 + signal.SIGTERM if _TERMINATED.is_set() else 128 + signal.SIGINT
 
 
 def drain(

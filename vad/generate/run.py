@@ -862,17 +862,19 @@ def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
 
 @contextlib.contextmanager
 def _no_sigint() -> Iterator[None]:
-    """SIGINT held back (in the main thread) while the block runs, delivered after it."""
+    """SIGINT and SIGTERM held back (in the main thread) while the block runs, delivered
+    after it."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def label_dir(label: str) -> str:
