@@ -38,7 +38,7 @@ class FakeOpenAI:
         self, fail_first: int = 0, fail_status: int = 429, delay: float = 0.0, broken: str = ""
     ) -> None:
         self.fail_first, self.fail_status, self.delay = fail_first, fail_status, delay
-        self.broken = broken  # "", "empty_choices", "invalid_json" or "surrogate"
+        self.broken = broken  # "", "empty_choices", "invalid_json", "surrogate" or "huge"
         self.gate = threading.Event()  # cleared: requests wait until it is set again
         self.gate.set()
         # The files + batches protocol: uploaded files, batches, and how batches misbehave.
@@ -93,6 +93,8 @@ class FakeOpenAI:
                 text = drawing_for(prompt)
             if self.broken == "surrogate":
                 text += "\ud800"  # a lone surrogate: valid JSON, not valid UTF-8 text
+            if self.broken == "huge":
+                text += "<!--" + "x" * 3_000_000 + "-->"  # a provider that ignores max_tokens
             choice = {
                 "index": 0,
                 "finish_reason": "stop",

@@ -61,6 +61,13 @@ def test_gives_up_after_max_retries() -> None:
         assert len(server.requests) == FAST.max_retries + 1
 
 
+def test_a_huge_reply_is_refused_and_not_retried() -> None:
+    with FakeOpenAI(broken="huge") as server:
+        with pytest.raises(ModelCallError, match=r"3,000,\d+ characters, over the cap"):
+            _client(server).complete(_prompt(), SamplingParams())
+        assert len(server.requests) == 1
+
+
 def test_client_errors_are_not_retried() -> None:
     with FakeOpenAI(fail_first=100, fail_status=400) as server:
         with pytest.raises(ModelCallError):

@@ -122,6 +122,13 @@ def _connection_error(exc: BaseException) -> bool:
     )
 
 
+MAX_REPLY_CHARS = 500_000  # far above any max_tokens; a larger reply is refused
+
+
+class ReplyTooLarge(ValueError):
+    """A reply longer than MAX_REPLY_CHARS (not retried: the same request repeats it)."""
+
+
 def _retryable(exc: BaseException) -> bool:
     litellm = quiet_litellm()
 
@@ -230,6 +237,11 @@ class ModelClient:
         choice = resp.choices[0]
         message = getattr(choice, "message", None)
         text = (message.content if message is not None else getattr(choice, "text", "")) or ""
+        if len(text) > MAX_REPLY_CHARS:
+            raise ReplyTooLarge(
+                f"the reply holds {len(text):,} characters, over the cap of "
+                f"{MAX_REPLY_CHARS:,}: the provider ignored max_tokens; nothing of it is kept"
+            )
         text = clean_text(text)
         usage = getattr(resp, "usage", None)
         return Reply(
