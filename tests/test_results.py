@@ -7,6 +7,7 @@ Ctrl-C keeps what arrived.
 
 from __future__ import annotations
 
+import base64
 import csv
 import errno
 import json
@@ -271,6 +272,8 @@ def test_a_garbled_middle_line_is_quarantined_and_redone(
     assert lost in {r["sample_id"] for _, r in scan.records}
     (moved,) = [json.loads(x) for x in (samples.parent / QUARANTINE).read_text().splitlines()]
     assert moved["line"] == 2 and "garbled" in moved["text"]
+    assert base64.b64decode(moved["bytes_b64"]) == b'{"sample_id": "x", "status": \xff garbled'
+
     assert main(["show", run]) == 0
     assert "quarantine: 1 damaged line(s) moved aside" in capsys.readouterr().out
 

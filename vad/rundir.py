@@ -5,13 +5,15 @@ the run's life (the OS releases it when the process dies, however it dies).
 
 samples.jsonl is append-only while a run is going. A run killed mid-write leaves at
 most one partial last line; opening the folder again drops it, moves any other damaged
-line aside into ``quarantine.jsonl`` (with its line number), keeps the last record of
-each sample and drops samples that were not scored so that they are redone.
+line aside into ``quarantine.jsonl`` (with its line number, its text and its exact bytes
+in base64), keeps the last record of each sample and drops samples that were not
+scored so that they are redone.
 Readers never fail on a damaged line: they skip it and say so.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
@@ -57,6 +59,7 @@ class SamplesScan:
     damaged: list[tuple[int, str, str]] = field(default_factory=list)  # line, text, reason
     torn_tail: bool = False  # a partial last line (a write cut short by a kill)
     lines: int = 0  # complete lines
+    raw: dict[int, bytes] = field(default_factory=dict)  # damaged lines' bytes, by number
 
     def note(self, path: Path) -> str:
         """One line for readers, or '' when nothing is damaged.
@@ -119,6 +122,7 @@ def scan_samples(path: Path) -> SamplesScan:
         record, reason = _parse_line(raw)
         if record is None:
             scan.damaged.append((number, raw.decode("utf-8", "replace"), reason))
+            scan.raw[number] = raw
         else:
             scan.records.append((number, record))
     return scan
@@ -272,7 +276,9 @@ class RunFolder:
         if scan.damaged:
             with (self.path / QUARANTINE).open("a", encoding="utf-8") as fh:
                 for number, text, reason in scan.damaged:
+                    raw = base64.b64encode(scan.raw.get(number, text.encode())).decode("ascii")
                     fh.write(json.dumps({"line": number, "reason": reason, "text": text,
+                                         "bytes_b64": raw,
                                          "quarantined_at": now_iso()}) + "\n")  # fmt: skip
         self.quarantined_now = len(scan.damaged)
         latest: dict[str, dict[str, Any]] = {}
