@@ -73,7 +73,7 @@ def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, Trai
     saved = load_checkpoint(ckpt, device)
     try:
         cfg = TrainConfig.from_dict(saved["config"])
-        backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+        backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem, cfg.device)
         prefix = "backbone."
         state = {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
         backbone.load_state_dict(state)
@@ -84,9 +84,9 @@ def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, Trai
 
 
 def random_encoder(cfg: TrainConfig) -> nn.Module:
-    """The untrained backbone a run starts from (same seed, same architecture)."""
+    """The untrained backbone a run starts from (same seed, same architecture and stem)."""
     torch.manual_seed(cfg.seed)
-    return build_backbone(cfg.arch, cfg.image_size, cfg.stem)[0]
+    return build_backbone(cfg.arch, cfg.image_size, cfg.stem, cfg.device)[0]
 
 
 @torch.no_grad()

@@ -38,7 +38,7 @@ from vad.train.evaluate import (
     load_eval_data,
     score_encoder,
 )
-from vad.train.trainer import load_checkpoint, resolve_stem, train
+from vad.train.trainer import load_checkpoint, train
 
 COLUMNS = [
     "pretraining",
@@ -200,6 +200,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     base = TrainConfig(
         method=opts.method,
         arch=opts.arch,
+        stem=opts.stem,
         image_size=opts.image_size,
         epochs=opts.epochs,
         batch_size=opts.batch_size,
@@ -209,7 +210,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         progress=opts.progress,
         max_images=opts.images,
     )
-    base.stem = resolve_stem(base.stem if opts.stem == "auto" else opts.stem, base)
+    built = base.resolved()  # the stem every run builds and records
     plan = _training_sets(opts, eval_sets[first][0], first)
     others = [name for name in evals if name != first]
     extra = [c for name in others for c in (f"knn_top1 {name}", f"knn_gain {name}")]
@@ -253,7 +254,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         "torch": torch.__version__,
         "device": "cuda" if base.device != "cpu" and torch.cuda.is_available() else "cpu",
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
-        "train_config": base.to_dict(),
+        "train_config": built.to_dict(),
         "sets": sets,
         "variants": {v: VARIANTS[v] for v in opts.variants},
         "photos": str(eval_sets[first][0].parent),
@@ -286,7 +287,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     md.write_text(
         f"# Pretraining report\n\nkNN (k=200, T=0.1) and linear probe ({scored_on}), "
         f"accuracy in %; the probe and the curves on {first}. "
-        f"{opts.method}, {opts.arch} (stem {base.stem}), {opts.image_size} px, "
+        f"{opts.method}, {opts.arch} (stem {built.stem}), {opts.image_size} px, "
         f"batch {opts.batch_size}, {opts.epochs} epochs of at most {opts.images} images, "
         f"seed {opts.seed}.{variants}\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
         encoding="utf-8",
