@@ -1,8 +1,9 @@
 """Shared by every renderer (runs inside the jail; imports nothing from vad).
 
-A language module defines ``VERSION``, ``CODE_FILE``, ``FORK`` (run each job in a
-forked child) and ``render(code, out_png, width, height)``, which raises
-:class:`RenderFailure` for a typed failure.
+A language module defines ``VERSION``, ``preload()`` (imports done once in the warm
+worker, before any job) and ``render(code, out_png, width, height)``, which raises
+:class:`RenderFailure` for a typed failure; it may set ``CHECKS_BLANK = True`` when
+``render`` reports a flat image itself. The worker runs every job in a forked child.
 """
 
 from __future__ import annotations

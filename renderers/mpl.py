@@ -14,8 +14,6 @@ import os
 from _protocol import EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
 
 VERSION = "matplotlib-1"
-CODE_FILE = "drawing.py"
-FORK = True
 DPI = 100
 
 

@@ -10,8 +10,6 @@ VERSION = "svg-3"
 MAX_INLINE_BYTES = 16 << 20  # decoded (and decompressed) size of one data: URI
 MAX_IMAGE_PIXELS = 4096 * 4096
 CHECKS_BLANK = True  # render() reports a flat image itself
-CODE_FILE = "drawing.svg"
-FORK = False  # no code runs: the warm worker renders directly, under a host timeout
 
 
 _DATA_URI = re.compile(r"data:[^,\"'\s]*?;base64,([A-Za-z0-9+/=\s]+)", re.I)

@@ -16,8 +16,6 @@ import subprocess
 from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, TOO_LARGE, RenderFailure, fit_png
 
 VERSION = "tikz-3"
-CODE_FILE = "drawing.tex"
-FORK = True
 PREAMBLE = r"""\documentclass[tikz,border=4pt]{standalone}
 \usetikzlibrary{arrows.meta,calc,positioning,shapes.geometric,shapes.misc,shapes.symbols,
   decorations.pathmorphing,decorations.markings,patterns,shadows,fit,backgrounds,

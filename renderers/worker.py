@@ -1,9 +1,9 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
 Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR`` (language ->
-module); it preloads every language module and then serves jobs: one JSON line on
-stdin per job, one JSON line back on its protocol channel (the original stdout; fd 1
-and 2 point at /dev/null so that nothing else reaches it).
+module); it preloads every language module and then serves jobs: one JSON line per job
+on the original stdin, one JSON line back on the original stdout (both kept as
+duplicates; fds 0, 1 and 2 then point at /dev/null so that nothing else reaches them).
 
 The worker is a zygote that never sees model-written code, and no job can reach it:
 
@@ -21,6 +21,11 @@ The worker is a zygote that never sees model-written code, and no job can reach 
   kills every process left in the job's pid namespace.
 - S copies the result out by file descriptor (no symlink followed, regular files of a
   capped size only) into the host's job folder, and answers the zygote.
+
+Without isolation (``VAD_ISOLATE`` not ``1``, or no capabilities to make namespaces;
+for trusted code only) the chain is S and K alone: no namespaces, tmpfs folders or
+dropped capabilities; K runs in a fresh folder ``w`` that S makes inside the job folder
+once the job starts, in its own process group, which S kills when K ends or times out.
 """
 
 from __future__ import annotations

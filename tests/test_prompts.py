@@ -45,3 +45,11 @@ def test_bad_prompt_files(tmp_path: Path) -> None:
         load_prompts("paint", str(tmp_path))
     with pytest.raises(SpecError, match="no draw prompt for language 'postscript'"):
         load_prompts("draw").render("postscript", "chat", VALUES)
+
+
+def test_recognize_templates_vary_by_mode_not_language() -> None:
+    prompts = load_prompts("recognize")
+    assert set(prompts.variants) == {"choice", "free"} and prompts.variant_kind == "variant"
+    assert set(load_prompts("draw").variants) == {"svg", "matplotlib", "tikz"}
+    with pytest.raises(SpecError, match="no recognize prompt for variant 'svg'"):
+        prompts.render("svg", "chat", VALUES)

@@ -103,6 +103,6 @@ def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
 
 def test_renderer_registry() -> None:
     assert renderer_names() == ["matplotlib", "svg", "tikz"]
-    assert get_renderer("matplotlib").code_file == "drawing.py"
+    assert get_renderer("matplotlib").module == "mpl"
     with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
         get_renderer("postscript")

@@ -301,15 +301,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from vad.train.evaluate import (
-        default_photos,
-        load_encoder,
-        load_eval_data,
-        paired_gain,
-        random_encoder,
-        score_encoder,
-    )
-    from vad.train.report import format_table, gain_text
+    from vad.train.evaluate import EncoderComparison, default_photos, load_encoder, load_eval_data
+    from vad.train.report import format_table
 
     encoder, cfg = load_encoder(args.ckpt)
     data = load_eval_data(
@@ -319,12 +312,12 @@ def _eval(args: argparse.Namespace) -> int:
         args.train_per_class,
         args.test_per_class,
     )
-    base = score_encoder(random_encoder(cfg), data, args.k)
-    mine = score_encoder(encoder, data, args.k)
-    gain = paired_gain(mine.pop("knn_hits"), base.pop("knn_hits"))
+    comparison = EncoderComparison({"photos": data}, cfg, args.k)
+    mine = comparison.score(encoder)
+    mine.pop("knn_gain_ci")  # the interval is in the knn_gain text
     rows = [
-        {"encoder": "random init", **base},
-        {"encoder": str(args.ckpt), **mine, "knn_gain": gain_text(gain)},
+        {"encoder": "random init", **comparison.baseline},
+        {"encoder": str(args.ckpt), **mine},
     ]
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
     return 0

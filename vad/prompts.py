@@ -51,30 +51,34 @@ def fill(text: str, values: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """All templates of one task, as loaded from its YAML file."""
+    """All templates of one task, as loaded from its YAML file: style -> template for each
+    variant, where a variant is a drawing language (a file with ``languages:``, as for
+    draw and correct) or a mode (a file with ``variants:``, as recognize's choice and
+    free); ``variant_kind`` is ``language`` or ``variant``, for messages."""
 
     task: str
     version: str
     path: Path
-    languages: dict[str, dict[str, dict[str, Any]]]
+    variants: dict[str, dict[str, dict[str, Any]]]
+    variant_kind: str = "language"
 
-    def styles(self, language: str) -> list[str]:
-        return list(self._language(language))
+    def styles(self, variant: str) -> list[str]:
+        return list(self._templates(variant))
 
-    def _language(self, language: str) -> dict[str, dict[str, Any]]:
-        if language not in self.languages:
+    def _templates(self, variant: str) -> dict[str, dict[str, Any]]:
+        if variant not in self.variants:
             raise SpecError(
-                f"{self.path} has no {self.task} prompt for language {language!r}: "
-                f"choose from {', '.join(self.languages)}"
+                f"{self.path} has no {self.task} prompt for {self.variant_kind} {variant!r}: "
+                f"choose from {', '.join(self.variants)}"
             )
-        return self.languages[language]
+        return self.variants[variant]
 
-    def render(self, language: str, style: str, values: dict[str, Any]) -> Prompt:
-        styles = self._language(language)
+    def render(self, variant: str, style: str, values: dict[str, Any]) -> Prompt:
+        styles = self._templates(variant)
         if style not in styles:
-            raise SpecError(f"{self.path}: no {style!r} template for {language}")
+            raise SpecError(f"{self.path}: no {style!r} template for {variant}")
         tpl = styles[style]
-        template_id = f"{self.task}/{language}/{style}"
+        template_id = f"{self.task}/{variant}/{style}"
         if style == "chat":
             messages = []
             if tpl.get("system"):
@@ -101,19 +105,21 @@ class PromptSet:
         )
 
 
-def _validate(data: Any, path: Path) -> None:
-    if isinstance(data, dict) and "variants" in data and "languages" not in data:
-        data["languages"] = data.pop("variants")  # a task whose templates vary by mode
-    if not isinstance(data, dict) or not {"task", "version", "languages"} <= set(data):
+def _validate(data: Any, path: Path) -> str:
+    """Check a prompt file's data; returns its variants' key (``languages`` or
+    ``variants``)."""
+    key = "variants" if isinstance(data, dict) and "languages" not in data else "languages"
+    if not isinstance(data, dict) or not {"task", "version", key} <= set(data):
         raise SpecError(f"{path}: a prompt file needs 'task', 'version' and 'languages'")
-    for lang, styles in data["languages"].items():
+    for variant, styles in data[key].items():
         for style, tpl in (styles or {}).items():
             if style not in STYLES:
-                raise SpecError(f"{path}: {lang}.{style}: style must be one of {STYLES}")
+                raise SpecError(f"{path}: {variant}.{style}: style must be one of {STYLES}")
             need = ("user",) if style == "chat" else ("prompt",)
             missing = [k for k in need if k not in tpl]
             if missing:
-                raise SpecError(f"{path}: {lang}.{style} lacks '{missing[0]}'")
+                raise SpecError(f"{path}: {variant}.{style} lacks '{missing[0]}'")
+    return key
 
 
 @cache
@@ -124,5 +130,6 @@ def load_prompts(task: str, directory: str | None = None) -> PromptSet:
     if not path.is_file():
         raise SpecError(f"no prompt file for task {task!r} at {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    _validate(data, path)
-    return PromptSet(data["task"], str(data["version"]), path, data["languages"])
+    key = _validate(data, path)
+    kind = key.removesuffix("s")  # language or variant
+    return PromptSet(data["task"], str(data["version"]), path, data[key], kind)

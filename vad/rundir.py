@@ -231,7 +231,7 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.images = path / "images"
-        self.jobs = path / ".jobs"
+        self.scratch = path / ".jobs"  # a render's PNG until it is checked; emptied at open/close
         self._lock = threading.Lock()
         self._fd: int | None = None
         self.quarantined_now = 0  # lines moved aside by the last open()
@@ -271,7 +271,7 @@ class RunFolder:
         """
         self.path.mkdir(parents=True, exist_ok=True)
         self.images.mkdir(exist_ok=True)
-        shutil.rmtree(self.jobs, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
         scan = scan_samples(self.samples_path)
         if scan.damaged:
             with (self.path / QUARANTINE).open("a", encoding="utf-8") as fh:
@@ -329,7 +329,7 @@ class RunFolder:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-        shutil.rmtree(self.jobs, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def totals(self) -> dict[str, Any]:
         """Counts and sums over samples.jsonl: the source of truth for a run."""

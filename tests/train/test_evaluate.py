@@ -181,3 +181,26 @@ def test_paired_gain_is_the_mean_difference_with_an_interval() -> None:
     better[1:21:2] = True  # 10 more right answers out of 100
     gain = paired_gain(better, base)
     assert gain["gain"] == 10.0 and 0 < gain["low"] < 10 < gain["high"] < 20
+
+
+def test_encoder_comparison_pairs_every_set_with_random_init(
+    image_folder: Callable[..., Path],
+) -> None:
+    from vad.train.evaluate import EncoderComparison, load_eval_data, random_encoder
+
+    sets = {
+        name: load_eval_data(
+            image_folder(f"{name}/train", 4, size=16, seed=seed),
+            image_folder(f"{name}/test", 2, size=16, seed=seed + 1),
+            16,
+        )
+        for name, seed in (("photos", 0), ("more", 2))
+    }
+    cfg = TrainConfig(arch="vit_micro", image_size=16)
+    comparison = EncoderComparison(sets, cfg, k=3)
+    plain = {"knn_top1", "knn_top5", "linear_top1", "linear_top5"}
+    assert set(comparison.baseline) == plain | {"knn_top1 more"}
+    same = comparison.score(random_encoder(cfg))  # the same random init: no gain anywhere
+    assert {k: same[k] for k in comparison.baseline} == comparison.baseline
+    assert same["knn_gain"] == "+0.0 [+0.0, +0.0]" == same["knn_gain more"]
+    assert same["knn_gain_ci"] == {"gain": 0.0, "low": 0.0, "high": 0.0} == same["knn_gain_ci more"]

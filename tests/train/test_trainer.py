@@ -88,6 +88,41 @@ def test_resume_refuses_other_settings_and_small_data_is_named(
         train(_cfg(data, tmp_path / "d", method="byol"))
 
 
+def test_stem_auto_resolves_without_touching_the_config_and_resumes(
+    image_folder: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = image_folder("shapes", 12, size=16)  # 36 images: 2 steps per epoch
+    cfg = _cfg(data, tmp_path / "a", stem="auto", device="cpu", session_steps=1)
+    ckpt = train(cfg)
+    assert cfg.stem == "auto"  # the caller's config is left as given
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert saved["config"]["stem"] == "imagenet" and saved["step"] == 1  # the built stem
+    # a checkpoint records the resolved stem (as every checkpoint has): `--stem auto`
+    # and the stem it resolves to both resume it; another stem is another model
+    train(_cfg(data, tmp_path / "a", stem="auto", device="cpu", session_steps=1))
+    resumed = train(_cfg(data, tmp_path / "a", stem="imagenet", device="cpu"))
+    assert torch.load(resumed, weights_only=False)["step"] == 4
+    with pytest.raises(TrainError, match=r"other settings \(stem\)"):
+        train(_cfg(data, tmp_path / "a", stem="cifar", device="cpu", epochs=3))
+
+
+def test_resolve_stem_picks_the_cifar_stem_only_on_a_gpu_for_small_resnets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vad.train.backbones import resolve_stem
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_stem("resnet18", 32, "auto", "auto") == "cifar"
+    assert resolve_stem("resnet18", 32, "auto", "cpu") == "imagenet"
+    assert resolve_stem("resnet18", 96, "auto", "cuda") == "imagenet"
+    assert resolve_stem("resnet18", 96, "cifar", "cpu") == "cifar"  # as given
+    assert resolve_stem("vit_tiny", 32, "auto", "cuda") == "auto"  # a ViT has no stem
+    cfg = TrainConfig(arch="resnet50", image_size=64)
+    assert cfg.resolved().stem == "cifar" and cfg.stem == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cfg.resolved().stem == "imagenet"
+
+
 def _torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable,

@@ -617,7 +617,7 @@ class Generator:
             self._write({**record, "status": "no_code", "reason": "; ".join(extraction.notes)})
             return
         record["program_hash"] = cache_key({"p": normalise_program(extraction.code)})[:16]
-        work = self.folder.path / ".jobs" / f"{cache_key({'id': record['sample_id']})[:16]}.png"
+        work = self.folder.scratch / f"{cache_key({'id': record['sample_id']})[:16]}.png"
         result = self.pool.render(lang, extraction.code, spec.width, spec.height, work)
         if not result.ok:
             if result.status is RenderStatus.TOO_LARGE:

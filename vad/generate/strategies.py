@@ -151,10 +151,6 @@ def stream(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
     return STRATEGIES.get(name)(concepts, seed)
 
 
-def strategy_names() -> list[str]:
-    return STRATEGIES.names()
-
-
 NEEDS_SOURCE = {"vary"}
 LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python matplotlib", "tikz": "TikZ"}
 

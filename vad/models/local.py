@@ -506,15 +506,6 @@ class LocalServer:
             "unexpected_exits": len(self.exits),
         }  # fmt: skip
 
-    def log_tail(self, size: int) -> str:
-        """The last ``size`` bytes of the server log."""
-        try:
-            with self.log_path.open("rb") as fh:
-                fh.seek(max(0, fh.seek(0, os.SEEK_END) - size))
-                return fh.read().decode(errors="replace")
-        except OSError:
-            return ""
-
 
 def embedded_gguf(local: str) -> tuple[Path, int]:
     """GGUF path and per-slot context of an embedded model key or a GGUF path."""

@@ -46,15 +46,14 @@ class RenderResult:
 
 
 class Renderer:
-    """A drawing language: the sandbox-side module in ``renderers/`` and its code file.
+    """A drawing language: the name of its sandbox-side module in ``renderers/``.
 
-    Adding a language is one module in ``renderers/`` (``VERSION``, ``CODE_FILE``,
-    ``FORK``, ``preload()``, ``render()``) plus a subclass registered by name here.
+    Adding a language is one module in ``renderers/`` (``VERSION``, ``preload()``,
+    ``render()``; see ``renderers/_protocol.py``) plus a subclass registered by name here.
     """
 
     name: str = ""
     module: str = ""
-    code_file: str = "drawing.txt"
 
 
 RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")

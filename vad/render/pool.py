@@ -1,15 +1,19 @@
 """A pool of warm render workers: start, feed, supervise and replace them.
 
 Each worker is one long-lived process (jailed by default) that preloads every
-renderer. A job is ``code.txt`` written by the host into the worker's job folder plus
-one JSON line (nonce, language, size, limits); the answer is one JSON line carrying
-the same nonce. Everything that comes back is hostile until checked: the answer is
-read with a whole-line deadline and a length cap and must be well formed with the
-job's nonce (else the worker is killed and the job is a crash); files are opened with
-``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap) and copied
-by descriptor. A worker that times out, dies, misbehaves or grows too large is
-killed with everything in its cgroups and replaced; the pool keeps serving. Every
-outcome is a typed :class:`RenderResult`.
+renderer. For a job the host empties the worker's job folder, writes the code there
+as ``code.txt`` and sends one JSON line on the worker's stdin (nonce, language, width
+and height, timeout and limits); the worker answers one JSON line on its stdout (the
+same nonce, a status and reason, timings and its peak RSS) and leaves ``out.png`` and
+``log.txt`` in the job folder. Everything that comes back is hostile until checked:
+the answer is read with a whole-line deadline and a length cap and must be well formed
+with the job's nonce (else the worker is killed and the job is a crash); files are
+opened with ``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap)
+and copied by descriptor, and the image must be a PNG within the pixel limit. A worker
+that times out, dies or misbehaves is killed with everything in its cgroups, and one
+that grows too large or has served its job limit likewise after answering; each is
+started again on its next job, so the pool keeps serving. Every outcome is a typed
+:class:`RenderResult`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 from vad.train.augment import augment, sample_params
 from vad.train.backbones import build_backbone
 from vad.train.config import TrainConfig
-from vad.train.trainer import augment_config, build_model, resolve_stem
+from vad.train.trainer import augment_config, build_model
 
 
 def _time(fn: Callable[[], object], steps: int, sync: Callable[[], None]) -> float:
@@ -40,8 +40,7 @@ def _bench_size(arch: str, size: int, batch: int, steps: int, dev: torch.device)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
     fmt = torch.channels_last if cuda else torch.contiguous_format
-    cfg = TrainConfig(data="-", arch=arch, image_size=size, device=str(dev.type))
-    cfg.stem = resolve_stem(cfg.stem, cfg)
+    cfg = TrainConfig(data="-", arch=arch, image_size=size, device=str(dev.type)).resolved()
     backbone = build_backbone(arch, size, cfg.stem)[0].to(dev, memory_format=fmt)
     # the same images per backbone call as the full pipeline (two views of ``batch``)
     x = torch.randn(2 * batch, 3, size, size, device=dev).contiguous(memory_format=fmt)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from vad.errors import TrainError
@@ -68,6 +68,14 @@ class TrainConfig:
                 raise TrainError(f"--{name} = {value}: give a share of images from 0 to 1")
         if self.batch_size < 2 or self.epochs < 1 or self.image_size < 8:
             raise TrainError("batch size must be >= 2, epochs >= 1 and image size >= 8")
+
+    def resolved(self) -> TrainConfig:
+        """A copy whose ``stem`` is the one the backbone is built with (``auto`` resolved
+        for this arch, image size and device by :func:`vad.train.backbones.resolve_stem`):
+        the config a checkpoint records. ``self`` is left as given."""
+        from vad.train.backbones import resolve_stem
+
+        return replace(self, stem=resolve_stem(self.arch, self.image_size, self.stem, self.device))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

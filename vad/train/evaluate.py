@@ -3,7 +3,9 @@
 kNN follows the instance-discrimination protocol: cosine similarity to every training
 feature, the k nearest vote with weight exp(similarity / T). The linear probe is a
 multinomial logistic regression on standardised frozen features, fitted with L-BFGS.
-A random-init encoder of the same architecture is scored alongside as the baseline.
+A random-init encoder of the same architecture is scored alongside as the baseline
+(:class:`EncoderComparison`): every encoder's kNN top-1 gain over it is paired over the
+same test photos.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, Trai
     saved = load_checkpoint(ckpt, device)
     try:
         cfg = TrainConfig.from_dict(saved["config"])
-        backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+        backbone, _ = build_backbone(cfg.arch, cfg.image_size, cfg.stem, cfg.device)
         prefix = "backbone."
         state = {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
         backbone.load_state_dict(state)
@@ -82,9 +84,9 @@ def load_encoder(ckpt: str | Path, device: str = "cpu") -> tuple[nn.Module, Trai
 
 
 def random_encoder(cfg: TrainConfig) -> nn.Module:
-    """The untrained backbone a run starts from (same seed, same architecture)."""
+    """The untrained backbone a run starts from (same seed, same architecture and stem)."""
     torch.manual_seed(cfg.seed)
-    return build_backbone(cfg.arch, cfg.image_size, cfg.stem)[0]
+    return build_backbone(cfg.arch, cfg.image_size, cfg.stem, cfg.device)[0]
 
 
 @torch.no_grad()
@@ -185,3 +187,55 @@ def paired_gain(hits: np.ndarray, baseline_hits: np.ndarray) -> dict[str, float]
 
     est = bootstrap_mean((hits.astype(float) - baseline_hits.astype(float)).tolist())
     return {"gain": 100 * est.mean, "low": 100 * est.low, "high": 100 * est.high}
+
+
+def gain_text(gain: dict[str, float]) -> str:
+    """kNN top-1 gain over random init: points with the bootstrap 95% interval."""
+    return f"{gain['gain']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]"
+
+
+class EncoderComparison:
+    """Encoders scored against the random init of one config, on one or more evaluation sets.
+
+    The random-init encoder (:func:`random_encoder`) is scored first, into ``baseline``;
+    :meth:`score` then scores an encoder on the same sets and pairs its kNN top-1 outcomes
+    with the baseline's over the same test photos. The first set gives the full score
+    under plain keys (``knn_top1``, ``knn_top5``, with ``probe`` ``linear_top1`` and
+    ``linear_top5``, and for a scored encoder ``knn_gain`` as text and ``knn_gain_ci`` as
+    numbers); each further set NAME adds ``knn_top1 NAME`` (and ``knn_gain NAME``,
+    ``knn_gain_ci NAME``).
+    """
+
+    def __init__(
+        self, sets: dict[str, EvalData], cfg: TrainConfig, k: int = 200, probe: bool = True
+    ) -> None:
+        if not sets:
+            raise TrainError("no evaluation set to compare encoders on: give at least one")
+        self.sets, self.k, self.probe = sets, k, probe
+        self.first = next(iter(sets))
+        random_init = random_encoder(cfg)
+        self.baseline: dict[str, Any] = {}
+        self._baseline_hits: dict[str, np.ndarray] = {}
+        for name in sets:
+            scores, self._baseline_hits[name] = self._scores_on(name, random_init)
+            self.baseline.update(scores)
+
+    def score(self, encoder: nn.Module) -> dict[str, Any]:
+        """Scores of ``encoder`` on every set, each with its paired gain over random init."""
+        row: dict[str, Any] = {}
+        for name in self.sets:
+            scores, hits = self._scores_on(name, encoder)
+            gain = paired_gain(hits, self._baseline_hits[name])
+            suffix = "" if name == self.first else f" {name}"
+            row.update(scores)
+            row[f"knn_gain{suffix}"] = gain_text(gain)
+            row[f"knn_gain_ci{suffix}"] = gain
+        return row
+
+    def _scores_on(self, name: str, encoder: nn.Module) -> tuple[dict[str, Any], np.ndarray]:
+        """Scores of ``encoder`` on set ``name``, keyed as in a row, and its per-test-image
+        kNN top-1 outcomes."""
+        first = name == self.first
+        scores = score_encoder(encoder, self.sets[name], self.k, probe=self.probe and first)
+        hits = scores.pop("knn_hits")
+        return (scores if first else {f"knn_top1 {name}": scores["knn_top1"]}), hits

@@ -32,14 +32,13 @@ from vad.provenance import git_commit
 from vad.rundir import now_iso, write_json_atomic
 from vad.train.config import TrainConfig
 from vad.train.evaluate import (
+    EncoderComparison,
     default_photos,
     load_encoder,
     load_eval_data,
-    paired_gain,
-    random_encoder,
     score_encoder,
 )
-from vad.train.trainer import load_checkpoint, resolve_stem, train
+from vad.train.trainer import load_checkpoint, train
 
 COLUMNS = [
     "pretraining",
@@ -82,11 +81,6 @@ class ReportOptions:
     eval_train_per_class: int | None = 1000
     eval_test_per_class: int | None = 500
     progress: bool = True
-
-
-def gain_text(gain: dict[str, float]) -> str:
-    """kNN top-1 gain over random init: points with the bootstrap 95% interval."""
-    return f"{gain['gain']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]"
 
 
 def format_table(rows: list[dict[str, Any]], extra: list[str] = ()) -> str:  # type: ignore[assignment]
@@ -206,6 +200,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     base = TrainConfig(
         method=opts.method,
         arch=opts.arch,
+        stem=opts.stem,
         image_size=opts.image_size,
         epochs=opts.epochs,
         batch_size=opts.batch_size,
@@ -215,37 +210,14 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         progress=opts.progress,
         max_images=opts.images,
     )
-    base.stem = resolve_stem(base.stem if opts.stem == "auto" else opts.stem, base)
+    built = base.resolved()  # the stem every run builds and records
     plan = _training_sets(opts, eval_sets[first][0], first)
     others = [name for name in evals if name != first]
     extra = [c for name in others for c in (f"knn_top1 {name}", f"knn_gain {name}")]
 
-    def other_scores(encoder: torch.nn.Module, baseline: dict[str, Any] | None) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for name in others:
-            scores = score_encoder(encoder, evals[name], probe=False)
-            row[f"knn_top1 {name}"] = scores["knn_top1"]
-            if baseline is None:
-                row[f"_hits {name}"] = scores["knn_hits"]
-            else:
-                gain = paired_gain(scores["knn_hits"], baseline[f"_hits {name}"])
-                row[f"knn_gain {name}"] = gain_text(gain)
-                row[f"knn_gain_ci {name}"] = gain
-        return row
-
-    random_net = random_encoder(base)
-    random_scores = score_encoder(random_net, main)
-    random_hits = random_scores.pop("knn_hits")
-    random_other = other_scores(random_net, None)
-    rows = [
-        {
-            "pretraining": "random init",
-            "images": 0,
-            "epochs": 0,
-            **random_scores,
-            **{k: v for k, v in random_other.items() if not k.startswith("_")},
-        }
-    ]
+    comparison = EncoderComparison(evals, base)
+    random_top1 = comparison.baseline["knn_top1"]
+    rows = [{"pretraining": "random init", "images": 0, "epochs": 0, **comparison.baseline}]
     curves: dict[str, list[tuple[int, float]]] = {}
     for name, data, changes, real in plan:
         per_class = -(-opts.images // classes) if real else None  # balanced classes
@@ -260,27 +232,21 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         ckpt = train(cfg, lambda backbone, epoch: _curve_point(backbone, main))
         saved = load_checkpoint(ckpt)
         history = saved["history"]
-        encoder, _ = load_encoder(ckpt)
-        scores = score_encoder(encoder, main)
-        gain = paired_gain(scores.pop("knn_hits"), random_hits)
         rows.append(
             {
                 "pretraining": name,
                 "images": saved["images"],
                 "epochs": len(history),
-                **scores,
-                "knn_gain": gain_text(gain),
-                "knn_gain_ci": gain,
+                **comparison.score(load_encoder(ckpt)[0]),
                 "train_s": sum(h["seconds"] for h in history) or time.perf_counter() - t0,
-                **other_scores(encoder, random_other),
             }
         )
-        curves[name] = [(0, random_scores["knn_top1"])] + [
+        curves[name] = [(0, random_top1)] + [
             (h["epoch"], h["knn_top1"]) for h in history if "knn_top1" in h
         ]
     table = format_table(rows, extra)
     plot = out / "knn_vs_epochs.png"
-    _plot(curves, random_scores["knn_top1"], plot)
+    _plot(curves, random_top1, plot)
     sets = {name: data for name, data, _, _ in plan}
     record = {
         "created_at": now_iso(),
@@ -288,7 +254,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         "torch": torch.__version__,
         "device": "cuda" if base.device != "cpu" and torch.cuda.is_available() else "cpu",
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
-        "train_config": base.to_dict(),
+        "train_config": built.to_dict(),
         "sets": sets,
         "variants": {v: VARIANTS[v] for v in opts.variants},
         "photos": str(eval_sets[first][0].parent),
@@ -321,7 +287,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     md.write_text(
         f"# Pretraining report\n\nkNN (k=200, T=0.1) and linear probe ({scored_on}), "
         f"accuracy in %; the probe and the curves on {first}. "
-        f"{opts.method}, {opts.arch} (stem {base.stem}), {opts.image_size} px, "
+        f"{opts.method}, {opts.arch} (stem {built.stem}), {opts.image_size} px, "
         f"batch {opts.batch_size}, {opts.epochs} epochs of at most {opts.images} images, "
         f"seed {opts.seed}.{variants}\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
         encoding="utf-8",

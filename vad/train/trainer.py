@@ -40,19 +40,10 @@ EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
 CHECKPOINT = "last.pt"
 
 
-def resolve_stem(stem: str, cfg: TrainConfig) -> str:
-    """``auto``: the CIFAR stem on a GPU at <= 64 px, else the ImageNet stem (on a CPU the
-    CIFAR stem costs 16x the compute at 32 px)."""
-    if stem != "auto" or not cfg.arch.startswith("resnet"):
-        return stem
-    on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
-    return "cifar" if on_gpu and cfg.image_size <= 64 else "imagenet"
-
-
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
     """The method module (backbone + head + loss), initialised from ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    backbone, dim = build_backbone(cfg.arch, cfg.image_size, cfg.stem)
+    backbone, dim = build_backbone(cfg.arch, cfg.image_size, cfg.stem, cfg.device)
     return METHODS.get(cfg.method)(
         backbone,
         dim,
@@ -177,8 +168,13 @@ def load_checkpoint(
 
 
 def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
-    """Pretrain per ``cfg``; returns the checkpoint path (``<out>/last.pt``)."""
+    """Pretrain per ``cfg``; returns the checkpoint path (``<out>/last.pt``).
+
+    ``cfg`` is left as given: the run uses, checkpoints and resumes against
+    ``cfg.resolved()``, whose stem is the effective one (``auto`` resolved), so a run
+    started with ``--stem auto`` resumes a checkpoint that recorded the stem it built."""
     cfg.check()
+    cfg = cfg.resolved()
     rank, world, local_rank = _setup()
     device = _device(cfg, local_rank)
     torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // world))
@@ -187,7 +183,6 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    cfg.stem = resolve_stem(cfg.stem, cfg)
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 decodes the folder into the cache first
     data = load_images(cfg.data, cfg.image_size, cfg.per_class, cfg.seed)
