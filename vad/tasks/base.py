@@ -43,6 +43,7 @@ class Task:
     """Base class; subclasses are registered with :func:`register_task`."""
 
     name: str = ""
+    draws_images = False  # its records carry a rendered drawing (render rate, CLIP, export)
 
     def jobs(
         self,
@@ -70,3 +71,9 @@ task_names = TASKS.names
 
 def get_task(name: str) -> Task:
     return TASKS.get(name)()
+
+
+def draws_images(name: str) -> bool:
+    """Whether the task called ``name`` draws images (False for a name not registered)."""
+    task = TASKS.all().get(name)
+    return task is not None and task.draws_images

@@ -39,6 +39,8 @@ def feedback(previous: dict[str, Any]) -> str:
 
 @register_task("correct")
 class CorrectTask(Task):
+    draws_images = True
+
     def __init__(self) -> None:
         self.prompts = load_prompts("correct")
         self.draw = DrawTask()

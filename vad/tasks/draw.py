@@ -62,6 +62,8 @@ def draw_once(
 
 @register_task("draw")
 class DrawTask(Task):
+    draws_images = True
+
     def __init__(self) -> None:
         self.prompts = load_prompts("draw")
 
