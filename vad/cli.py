@@ -335,7 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             site = build_leaderboard(args.runs, out, args.runs_dir, warn=warn)
             print(f"leaderboard: {site.resolve() / 'index.html'}")
-            names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
+            from vad.tasks import task_classes
+
+            names = [f"{t.name}.csv" for t in task_classes() if t.table] + ["leaderboard.md"]
             print("tables:", ", ".join(str(site / n) for n in names))
             return 0
         if args.command == "bench" and args.what == "generate":

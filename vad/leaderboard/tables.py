@@ -10,6 +10,7 @@ from typing import Any
 from vad.outcomes import is_scored
 from vad.scoring.base import ChainKey, Sample, ScoringContext, Value, chain, get_scorer
 from vad.scoring.stats import Estimate
+from vad.tasks import task_class, task_classes
 
 Key = tuple[str, ...]
 
@@ -115,108 +116,72 @@ def _values(items: list[Sample], columns: Columns, ctx: ScoringContext) -> dict[
     return values
 
 
-def scored_table(
-    name: str,
-    title: str,
-    keys: list[str],
-    columns: Columns,
-    note: str,
+def task_table(
+    task: str,
     ctx: ScoringContext,
-    fields: dict[str, Field] | None = None,
+    run_versions: dict[str, dict[str, Any]] | None = None,
+    clip_note: str = "",
 ) -> Table:
-    """One row per group of the task's samples by ``keys``; each value from its scorer."""
-    groups = _group(ctx.samples, keys, lambda r: r.get("task") == name, fields)
+    """The table the task ``task`` declares (``Task.table``): one row per group of its
+    samples by the table's keys, each column from its scorer."""
+    spec = task_class(task).table  # type: ignore[union-attr]
+    keys = list(spec.keys)
+    fields = {"prompt version": version_field(ctx.samples, run_versions)}
+    groups = _group(ctx.samples, keys, lambda r: r.get("task") == task, fields)
+    columns = list(spec.columns)
     rows = [_row(keys, key, items, _values(items, columns, ctx)) for key, items in groups.items()]
-    return Table(name, title, keys, [column for column, _ in columns], rows, note)
+    return Table(task, spec.title, keys, [column for column, _ in columns], rows,
+                 spec.note.format(clip=clip_note))  # fmt: skip
 
 
-DRAW_COLUMNS = [("render rate %", "render"), ("CLIP top-1 %", "clip"), ("CLIP top-5 %", "clip"),
-                ("CLIPScore", "clip"), ("diversity", "diversity")]  # fmt: skip
-
-
-def draw_table(
-    samples: list[Sample],
-    clip_note: str,
-    scores: dict[tuple[str, int], dict[str, Any]] | None = None,
-) -> Table:
-    ctx = ScoringContext(samples, scores)
-    keys = ["model", "prompt version", "level", "language"]
-    return scored_table("draw", "Draw", keys, DRAW_COLUMNS, clip_note, ctx)
-
-
-def recognize_table(samples: list[Sample]) -> Table:
-    keys = ["model", "prompt version", "mode", "source_model", "language"]
-    return scored_table(
-        "recognize",
-        "Recognize",
-        keys,
-        [("accuracy %", "accuracy"), ("contains %", "contains")],
-        "Multiple choice among the options shown; free answers by normalised exact "
-        "match and by containment of the caption.",
-        ScoringContext(samples),
-    )
+def tables(
+    ctx: ScoringContext, run_versions: dict[str, dict[str, Any]] | None = None, clip_note: str = ""
+) -> list[Table]:
+    """The table of every registered task that has one, in the tasks' order."""
+    return [task_table(task.name, ctx, run_versions, clip_note)
+            for task in task_classes() if task.table is not None]  # fmt: skip
 
 
 def _chain_versions(
     samples: Iterable[Sample], run_versions: dict[str, dict[str, Any]]
 ) -> dict[ChainKey, str]:
-    """'draw V, correct W' for each correct chain: the prompts of its round 0 and later.
+    """'draw V, correct W' for each chain of a task in rounds: the versions of the prompts
+    of its round 0 and of its later rounds (``Task.round_prompts``).
 
-    Round 0 is asked with the draw prompt and later rounds with the correct prompt, so
-    each chain's records name both; a chain lacking a round takes that version from its
+    Each chain's records name both; a chain lacking a round takes that version from its
     run's manifest (``run_versions``: run -> prompt_versions).
     """
     found: dict[ChainKey, dict[str, str]] = defaultdict(dict)
+    prompts: dict[ChainKey, tuple[str, str]] = {}
     for sample in samples:
         rec = sample[2]
-        if rec.get("task") == "correct":
-            prompt = "draw" if str(rec.get("round")) == "0" else "correct"
-            found[chain(sample)][prompt] = prompt_version(rec)
+        if pair := _round_prompts(rec):
+            key = chain(sample)
+            found[key][pair[0] if str(rec.get("round")) == "0" else pair[1]] = prompt_version(rec)
+            prompts[key] = pair
     labels = {}
     for key, versions in found.items():
         manifest = run_versions.get(key[0]) or {}
-        draw, correct = (versions.get(p, str(manifest.get(p, "?"))) for p in ("draw", "correct"))
-        labels[key] = f"draw {draw}, correct {correct}"
+        labels[key] = ", ".join(f"{p} {versions.get(p, str(manifest.get(p, '?')))}"
+                                for p in prompts[key])  # fmt: skip
     return labels
+
+
+def _round_prompts(rec: dict[str, Any]) -> tuple[str, str] | None:
+    task = task_class(str(rec.get("task")))
+    return task.round_prompts if task is not None else None
 
 
 def version_field(
     samples: list[Sample], run_versions: dict[str, dict[str, Any]] | None = None
 ) -> Field:
-    """The "prompt version" of any sample's row: its record's, or its correct chain's."""
+    """The "prompt version" of any sample's row: its record's, or its chain's (a task in
+    rounds)."""
     chains = _chain_versions(samples, run_versions or {})
 
     def field(sample: Sample) -> str:
-        if sample[2].get("task") == "correct":
+        if _round_prompts(sample[2]):
             return chains[chain(sample)]
         return prompt_version(sample[2])
 
     return field
-
-
-CORRECT_COLUMNS = [("render rate %", "render"), ("change from round 0 (pts)", "render_change"),
-                   ("CLIP top-1 %", "clip"), ("CLIPScore", "clip"),
-                   ("CLIPScore change from round 0", "clip_change")]  # fmt: skip
-
-
-def correct_table(
-    samples: list[Sample],
-    scores: dict[tuple[str, int], dict[str, Any]] | None = None,
-    run_versions: dict[str, dict[str, Any]] | None = None,
-) -> Table:
-    """Per model, prompt versions, language and round: render rate and CLIP, and the
-    change of each from round 0.
-
-    Changes are paired: each chain's round against its own round 0, within its run. The
-    render change counts every scored chain; the CLIPScore change the chains whose both
-    rounds rendered (a failed render has no image to score).
-    """
-    keys = ["model", "prompt version", "language", "round"]
-    fields = {"prompt version": version_field(samples, run_versions)}
-    note = (
-        "Round 0 is a plain draw; each later round gets its own code and the renderer's "
-        "verdict as text. Changes from round 0 are paired per sample: render rate (pts) "
-        "over every scored sample, CLIPScore over the samples whose both rounds rendered."
-    )
-    ctx = ScoringContext(samples, scores)
-    return scored_table("correct", "Correct", keys, CORRECT_COLUMNS, note, ctx, fields)
