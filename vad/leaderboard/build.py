@@ -24,7 +24,7 @@ from vad.rundir import (
     scan_samples,
 )
 from vad.scoring.base import ScoringContext
-from vad.scoring.clip import ClipScorer, scorer_from_env
+from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
 from vad.tasks import draws_images
@@ -168,14 +168,15 @@ def build_leaderboard(
     """Write index.html, one page per model, one side-by-side page per language,
     <table>.csv, leaderboard.md and evidence.jsonl.
 
-    ``clip`` is a scorer, or the reason there is none; by default the environment says.
+    ``clip`` is a scorer (see vad.scoring.clip.clip_scorer), or the reason there is
+    none; None: no CLIP was asked for.
     """
     site = Path(out)
     site.mkdir(parents=True, exist_ok=True)
     samples, manifests, folders, warnings = _load(runs, runs_dir(root))
     for line in warnings if warn is not None else ():
         warn(line)
-    clip = scorer_from_env() if clip is None else clip
+    clip = unavailable("no CLIP weights given") if clip is None else clip
     if isinstance(clip, str):
         note, scores = clip, None
     else:

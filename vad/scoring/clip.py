@@ -83,16 +83,30 @@ class ClipScorer:
         return _normalise(np.concatenate(out)) if out else np.zeros((0, 0))
 
 
+def unavailable(reason: str) -> str:
+    """The note every CLIP cell points to when there is no scorer: why, and the fix."""
+    return f"CLIP scores unavailable: {reason}; to enable, {HOW_TO}."
+
+
+def clip_scorer(
+    model: str | None = None, weights: str | None = None, pretrained: str | None = None
+) -> ClipScorer | str:
+    """The scorer that the arguments ask for (each defaulting to its VAD_CLIP_* variable),
+    or the reason there is none."""
+    if importlib.util.find_spec("open_clip") is None:
+        return unavailable("open_clip_torch is not installed")
+    model = model or os.environ.get("VAD_CLIP_MODEL", "ViT-B-32")
+    weights = weights or os.environ.get("VAD_CLIP_WEIGHTS")
+    pretrained = pretrained or os.environ.get("VAD_CLIP_PRETRAINED")
+    try:
+        return ClipScorer(model, weights, pretrained)
+    except ClipUnavailable as exc:
+        return unavailable(str(exc))
+
+
 def scorer_from_env() -> ClipScorer | str:
     """The scorer the environment asks for, or the reason there is none."""
-    if importlib.util.find_spec("open_clip") is None:
-        return f"CLIP scores unavailable: open_clip_torch is not installed; to enable, {HOW_TO}."
-    weights = os.environ.get("VAD_CLIP_WEIGHTS")
-    pretrained = os.environ.get("VAD_CLIP_PRETRAINED")
-    try:
-        return ClipScorer(os.environ.get("VAD_CLIP_MODEL", "ViT-B-32"), weights, pretrained)
-    except ClipUnavailable as exc:
-        return f"CLIP scores unavailable: {exc}; to enable, {HOW_TO}."
+    return clip_scorer()
 
 
 def clip_status() -> str:
