@@ -202,11 +202,15 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from vad.scoring.clip import clip_scorer
     from vad.tasks import task_classes
 
-    clip = clip_scorer(args.clip_model, args.clip_weights, args.clip_pretrained)
-    out = args.out or runs_dir(args.runs_dir) / "leaderboard"
-
     def warn(line: str) -> None:
         print(f"warning: {line}", file=sys.stderr)
+
+    clip = clip_scorer(args.clip_model, args.clip_weights, args.clip_pretrained)
+    asked = (args.clip_model, args.clip_weights, args.clip_pretrained,
+             os.environ.get("VAD_CLIP_WEIGHTS"), os.environ.get("VAD_CLIP_PRETRAINED"))  # fmt: skip
+    if isinstance(clip, str) and any(asked):  # asked for and not there: say so at once
+        warn(clip)
+    out = args.out or runs_dir(args.runs_dir) / "leaderboard"
 
     site = build_leaderboard(args.runs, out, args.runs_dir, clip=clip, warn=warn)
     print(f"leaderboard: {site.resolve() / 'index.html'}")
@@ -233,8 +237,9 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     board.add_argument(
         "--clip-pretrained",
         metavar="TAG",
-        help="open_clip pretrained tag, loaded from the local cache only "
-        "(default $VAD_CLIP_PRETRAINED)",
+        help="open_clip pretrained tag, e.g. laion2b_s34b_b79k with ViT-B-32 (about 605 MB): "
+        "fetched once with a network, then read from open_clip's cache; only a tag named "
+        "here or in $VAD_CLIP_PRETRAINED is ever fetched",
     )
     board.set_defaults(func=_leaderboard)
 
