@@ -63,6 +63,20 @@ class Scorer:
         raise NotImplementedError
 
 
+class DrawingScorer(Scorer):
+    """A scorer of the records of tasks that draw images."""
+
+    def applies(self, record: dict[str, Any]) -> bool:
+        return draws_images(record)
+
+
+class RoundScorer(DrawingScorer):
+    """A scorer of drawings made in rounds (records with ``round``), against round 0."""
+
+    def applies(self, record: dict[str, Any]) -> bool:
+        return draws_images(record) and "round" in record
+
+
 SCORERS: Registry[Scorer] = Registry("unknown scorer {name}: choose from {choices}")
 register_scorer = SCORERS.register
 

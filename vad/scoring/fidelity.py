@@ -18,12 +18,12 @@ from vad.concepts import load_concepts
 from vad.errors import VadError
 from vad.scoring.base import (
     UNAVAILABLE,
+    DrawingScorer,
+    RoundScorer,
     Sample,
-    Scorer,
     ScoringContext,
     Value,
     by_chain,
-    draws_images,
     paired,
     register_scorer,
 )
@@ -80,13 +80,10 @@ def group_diversity(
 
 
 @register_scorer("clip")
-class Fidelity(Scorer):
+class Fidelity(DrawingScorer):
     """CLIP top-1 / top-5 retrieval of the own caption (Wilson) and CLIPScore (bootstrap)."""
 
     columns = ("CLIP top-1 %", "CLIP top-5 %", "CLIPScore")
-
-    def applies(self, record: dict[str, Any]) -> bool:
-        return draws_images(record)
 
     def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
         if ctx.clip_scores is None:
@@ -100,13 +97,10 @@ class Fidelity(Scorer):
 
 
 @register_scorer("diversity")
-class Diversity(Scorer):
+class Diversity(DrawingScorer):
     """Mean pairwise cosine distance of the CLIP image embeddings of each concept."""
 
     columns = ("diversity",)
-
-    def applies(self, record: dict[str, Any]) -> bool:
-        return draws_images(record)
 
     def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
         if ctx.clip_scores is None:
@@ -115,14 +109,11 @@ class Diversity(Scorer):
 
 
 @register_scorer("clip_change")
-class FidelityChange(Scorer):
+class FidelityChange(RoundScorer):
     """CLIPScore of a round less that of round 0, paired per sample whose both rounds
     rendered (bootstrap)."""
 
     columns = ("CLIPScore change from round 0",)
-
-    def applies(self, record: dict[str, Any]) -> bool:
-        return draws_images(record) and "round" in record
 
     def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
         scores = ctx.clip_scores

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from vad.scoring.base import (
+    DrawingScorer,
+    RoundScorer,
     Sample,
-    Scorer,
     ScoringContext,
     Value,
     by_chain,
-    draws_images,
     paired,
     register_scorer,
 )
@@ -22,26 +20,20 @@ def _rendered(sample: Sample) -> float:
 
 
 @register_scorer("render")
-class RenderRate(Scorer):
+class RenderRate(DrawingScorer):
     """Rendered / scored, with its Wilson interval."""
 
     columns = ("render rate %",)
-
-    def applies(self, record: dict[str, Any]) -> bool:
-        return draws_images(record)
 
     def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
         return {"render rate %": proportion([_rendered(s) for s in items])}
 
 
 @register_scorer("render_change")
-class RenderChange(Scorer):
+class RenderChange(RoundScorer):
     """Render rate of a round less that of round 0, paired per sample (bootstrap)."""
 
     columns = ("change from round 0 (pts)",)
-
-    def applies(self, record: dict[str, Any]) -> bool:
-        return draws_images(record) and "round" in record
 
     def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
         chains = ctx.once(self.name, lambda: by_chain(ctx.samples, _rendered))
