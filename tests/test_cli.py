@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from openai_server import FakeOpenAI
 
 from vad.rundir import read_samples
@@ -205,3 +207,62 @@ def test_some_failed_samples_are_reported_and_not_results(tmp_path: Path) -> Non
         "warning: 1 of 3 samples could not be scored (1 model_error) and are not results; "
         "first model_error: openai/fake: BadRequestError" in done.stderr
     )
+
+
+def _subparsers(parser: Any) -> dict[str, Any]:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_command_has_its_handler() -> None:
+    from vad.cli import _build_parser
+
+    def leaves(parser: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+        subs = _subparsers(parser)
+        if not subs:
+            return [(path, parser)]
+        return [leaf for name, p in subs.items() for leaf in leaves(p, (*path, name))]
+
+    found = leaves(_build_parser(), ())
+    paths = {path for path, _ in found}
+    assert {("bench", "render"), ("bench", "train"), ("bench", "generate"), ("draw",),
+            ("leaderboard",), ("dataset", "export"), ("engine", "build")} <= paths  # fmt: skip
+    for path, parser in found:
+        assert callable(parser.get_default("func")), path
+
+
+def test_bench_subcommands_keep_their_options() -> None:
+    from vad.cli import _build_parser
+
+    parse = _build_parser().parse_args
+    args = parse(["bench", "train", "--arch", "resnet50", "--sizes", "224"])
+    assert (args.arch, args.sizes, args.batch_size, args.steps) == ("resnet50", "224", 128, 5)
+    args = parse(["bench", "render", "--n", "4", "--lang", "svg", "--repeat", "1"])
+    assert (args.n, args.lang, args.repeat) == (4, ["svg"], 1)
+    args = parse(["bench", "generate", "--slots", "1,2", "--max-tokens", "32"])
+    assert (args.slots, args.max_tokens, args.samples, args.n) == ("1,2", 32, 2, 20)
+
+
+def test_leaderboard_gets_its_clip_scorer_as_an_argument(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from vad import cli
+
+    seen: dict[str, Any] = {}
+
+    def build(runs: list[str], out: Path, root: str | None, clip: Any, warn: Any) -> Path:
+        seen["clip"] = clip
+        return Path(out)
+
+    monkeypatch.setattr("vad.leaderboard.build_leaderboard", build)
+    for name in ("VAD_CLIP_MODEL", "VAD_CLIP_WEIGHTS", "VAD_CLIP_PRETRAINED"):
+        monkeypatch.delenv(name, raising=False)
+    missing = str(tmp_path / "missing.pt")
+    argv = ["leaderboard", "x", "--out", str(tmp_path), "--clip-weights", missing]
+    assert cli.main(argv) == 0
+    assert isinstance(seen["clip"], str) and "CLIP scores unavailable" in seen["clip"]
+    assert "VAD_CLIP_WEIGHTS" not in os.environ

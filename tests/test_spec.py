@@ -88,7 +88,8 @@ def test_valid_nested_values_are_kept() -> None:
     })  # fmt: skip
     assert spec.limit == {"shapes": 2, "objects": 3}
     assert spec.retry == {"timeout": 5.0, "max_retries": 0}
-    assert spec.recognize == {"modes": ["choice"], "options": 4}
+    assert spec.task_options("recognize") == {"modes": ["choice"], "options": 4}
+    assert spec.task_options("correct") == {"rounds": 2}
     assert spec.rate_limits == {"openai": {"rpm": 60.0, "max_connections": 2}}
 
 

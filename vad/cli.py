@@ -1,4 +1,9 @@
-"""The `vad` command: thin subcommands that parse, call one function and print."""
+"""The `vad` command: thin subcommands that parse, call one function and print.
+
+Each subcommand's parser is defined beside its handler (``set_defaults(func=...)``);
+``main`` calls ``args.func(args)``. The other commands live in cli_engine, cli_generate,
+cli_train and cli_bench.
+"""
 
 from __future__ import annotations
 
@@ -73,7 +78,23 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_draw, _add_run, _add_listings, _add_leaderboard):
+        add(sub)
 
+    from vad import cli_bench, cli_engine, cli_generate, cli_train
+
+    cli_generate.add_parsers(sub)
+    cli_train.add_parsers(sub)
+    cli_engine.add_parsers(sub)
+    cli_bench.add_parsers(sub)
+    return parser
+
+
+def _draw(args: argparse.Namespace) -> int:
+    return _run(_spec_from_draw(args), args)
+
+
+def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     draw = sub.add_parser(
         "draw",
         help="ask models to draw concepts in code, render and record",
@@ -129,6 +150,16 @@ def _build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--name", default="draw", help="run name prefix (default draw)")
     _add_run_options(draw)
 
+    draw.set_defaults(func=_draw)
+
+
+def _run_file(args: argparse.Namespace) -> int:
+    from vad.spec import load_spec
+
+    return _run(load_spec(args.spec), args)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser(
         "run",
         help="run a spec file (runs/<name>.yaml)",
@@ -137,20 +168,58 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("spec", help="path to a run spec YAML")
     _add_run_options(run)
 
+    run.set_defaults(func=_run_file)
+
+
+def _add_listings(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`vad runs`, `vad show`, `vad concepts`, `vad models`: each a call into vad.commands."""
+    from vad import commands
+
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--runs-dir", metavar="DIR")
+    runs.set_defaults(func=lambda args: commands.list_runs_cmd(args.runs_dir))
 
     show = sub.add_parser("show", help="summary of one run")
     show.add_argument("run", help="run folder name, prefix or path")
     show.add_argument("--runs-dir", metavar="DIR")
+    show.set_defaults(func=lambda args: commands.show_cmd(args.run, args.runs_dir))
 
     concepts = sub.add_parser("concepts", help="list concepts of the dataset")
     concepts.add_argument("--level", action="append")
     concepts.add_argument("--limit", type=int)
     concepts.add_argument("--concepts", action="append", metavar="FILE")
+    concepts.set_defaults(
+        func=lambda args: commands.concepts_cmd(args.level, args.limit, args.concepts)
+    )
 
-    sub.add_parser("models", help="list embedded models and aliases")
+    models = sub.add_parser("models", help="list embedded models and aliases")
+    models.set_defaults(func=lambda args: commands.models_cmd())
 
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from vad._paths import runs_dir
+    from vad.leaderboard import build_leaderboard
+    from vad.scoring.clip import clip_scorer
+    from vad.tasks import task_classes
+
+    def warn(line: str) -> None:
+        print(f"warning: {line}", file=sys.stderr)
+
+    clip = clip_scorer(args.clip_model, args.clip_weights, args.clip_pretrained)
+    asked = (args.clip_model, args.clip_weights, args.clip_pretrained,
+             os.environ.get("VAD_CLIP_WEIGHTS"), os.environ.get("VAD_CLIP_PRETRAINED"))  # fmt: skip
+    if isinstance(clip, str) and any(asked):  # asked for and not there: say so at once
+        warn(clip)
+    out = args.out or runs_dir(args.runs_dir) / "leaderboard"
+
+    site = build_leaderboard(args.runs, out, args.runs_dir, clip=clip, warn=warn)
+    print(f"leaderboard: {site.resolve() / 'index.html'}")
+    names = [f"{t.name}.csv" for t in task_classes() if t.table] + ["leaderboard.md"]
+    print("tables:", ", ".join(str(site / n) for n in names))
+    return 0
+
+
+def _add_leaderboard(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     board = sub.add_parser(
         "leaderboard",
         help="build the leaderboard site from runs",
@@ -168,47 +237,11 @@ def _build_parser() -> argparse.ArgumentParser:
     board.add_argument(
         "--clip-pretrained",
         metavar="TAG",
-        help="open_clip pretrained tag, loaded from the local cache only "
-        "(default $VAD_CLIP_PRETRAINED)",
+        help="open_clip pretrained tag, e.g. laion2b_s34b_b79k with ViT-B-32 (about 605 MB): "
+        "fetched once with a network, then read from open_clip's cache; only a tag named "
+        "here or in $VAD_CLIP_PRETRAINED is ever fetched",
     )
-
-    from vad import cli_engine, cli_generate, cli_train
-
-    cli_generate.add_parsers(sub)
-    cli_train.add_parsers(sub)
-    cli_engine.add_parsers(sub)
-
-    bench = sub.add_parser(
-        "bench",
-        help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
-        "generate: drawings/hour of the embedded engine per slot count)",
-    )
-    bench.add_argument("what", choices=["render", "train", "generate"])
-    bench.add_argument(
-        "--n",
-        type=int,
-        help="render: programs per language (default 60); generate: concepts (default 20)",
-    )
-    bench.add_argument("--lang", action="append", help="languages (default all)")
-    bench.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept")
-    bench.add_argument("--arch", default="resnet18", help="train: backbone (default resnet18)")
-    bench.add_argument("--sizes", default="32,64", help="train: image sizes (default 32,64)")
-    bench.add_argument("--batch-size", type=int, default=128, help="train: batch (default 128)")
-    bench.add_argument("--steps", type=int, default=5, help="train: timed steps (default 5)")
-    bench.add_argument("--device", default="auto", help="train: auto, cpu or cuda")
-    bench.add_argument(
-        "--model", default="local/qwen2.5-coder-0.5b", help="generate: an embedded model"
-    )
-    bench.add_argument(
-        "--slots", default="1,2,4,8", help="generate: slot counts to compare (default 1,2,4,8)"
-    )
-    bench.add_argument(
-        "--max-tokens", type=int, default=512, help="generate: per drawing (default 512)"
-    )
-    bench.add_argument(
-        "--samples", type=int, default=2, help="generate: drawings per concept (default 2)"
-    )
-    return parser
+    board.set_defaults(func=_leaderboard)
 
 
 def _spec_from_draw(args: argparse.Namespace) -> Any:
@@ -296,71 +329,7 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
-        if args.command == "draw":
-            return _run(_spec_from_draw(args), args)
-        if args.command == "run":
-            from vad.spec import load_spec
-
-            return _run(load_spec(args.spec), args)
-        if getattr(args, "func", None) is not None:
-            return int(args.func(args))
-        from vad import cli_train, commands
-
-        done = cli_train.dispatch(args)
-        if done is not None:
-            return done
-        if args.command == "runs":
-            return commands.list_runs_cmd(args.runs_dir)
-        if args.command == "show":
-            return commands.show_cmd(args.run, args.runs_dir)
-        if args.command == "concepts":
-            return commands.concepts_cmd(args.level, args.limit, args.concepts)
-        if args.command == "models":
-            return commands.models_cmd()
-        if args.command == "leaderboard":
-            from vad._paths import runs_dir
-            from vad.leaderboard import build_leaderboard
-
-            for flag, env in (
-                ("clip_model", "VAD_CLIP_MODEL"),
-                ("clip_weights", "VAD_CLIP_WEIGHTS"),
-                ("clip_pretrained", "VAD_CLIP_PRETRAINED"),
-            ):
-                if getattr(args, flag):
-                    os.environ[env] = getattr(args, flag)
-            out = args.out or runs_dir(args.runs_dir) / "leaderboard"
-
-            def warn(line: str) -> None:
-                print(f"warning: {line}", file=sys.stderr)
-
-            site = build_leaderboard(args.runs, out, args.runs_dir, warn=warn)
-            print(f"leaderboard: {site.resolve() / 'index.html'}")
-            names = ("draw.csv", "recognize.csv", "correct.csv", "leaderboard.md")
-            print("tables:", ", ".join(str(site / n) for n in names))
-            return 0
-        if args.command == "bench" and args.what == "generate":
-            from vad.bench_generate import format_generate, generate_benchmark
-
-            slots = [int(s) for s in args.slots.split(",") if s.strip()]
-            langs = tuple(v for item in args.lang or ["svg"] for v in item.split(",") if v)
-            rows = generate_benchmark(
-                args.model, slots, args.n or 20, langs, args.max_tokens, samples=args.samples
-            )
-            print(format_generate(rows))
-            return 0
-        if args.command == "bench" and args.what == "train":
-            from vad.train.bench import format_bench, train_benchmark
-
-            sizes = [int(s) for s in args.sizes.split(",")]
-            rows = train_benchmark(args.arch, sizes, args.batch_size, args.steps, args.device)
-            print(format_bench(rows))
-            return 0
-        if args.command == "bench":
-            from vad.bench import format_table, render_benchmark
-
-            langs = tuple(args.lang) if args.lang else ("svg", "matplotlib", "tikz")
-            print(format_table(render_benchmark(args.n or 60, langs, args.repeat)))
-            return 0
+        return int(args.func(args))
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -380,7 +349,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: internal error: {type(exc).__name__}: {text} (a bug in vad: run again "
               "with VAD_DEBUG=1 for the traceback and report it)", file=sys.stderr)  # fmt: skip
         return EXIT_INTERNAL
-    return 1
 
 
 EXIT_INTERNAL = 70

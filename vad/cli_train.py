@@ -1,5 +1,8 @@
 """`vad dataset`, `vad train`, `vad eval` and `vad pretrain-report`: from drawings to a
-vision model. Parsers and thin handlers; the work is in vad.dataset and vad.train."""
+vision model. Parsers and thin handlers; the work is in vad.dataset and vad.train.
+
+Each parser is defined beside its handler (``set_defaults(func=...)``).
+"""
 
 from __future__ import annotations
 
@@ -77,6 +80,71 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    for add in (_add_dataset, _add_train, _add_eval, _add_report):
+        add(sub)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from vad._paths import runs_dir
+    from vad.dataset.export import ExportOptions, export, run_candidates
+    from vad.rundir import find_run
+
+    opts = ExportOptions(
+        size=args.size,
+        dedupe_distance=args.dedupe,
+        shard_size=args.shard_size,
+        overwrite=args.overwrite,
+        allow_missing=getattr(args, "allow_missing", False),
+    )
+    out = Path(args.out)
+    if args.dataset_command == "export":
+        folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
+        # a list, not a generator: the export checks for missing images before any work
+        candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
+        record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
+    elif args.dataset_command == "merge":
+        import hashlib
+
+        from vad.dataset.export import set_candidates
+        from vad.errors import DatasetError
+
+        sets = [Path(name).resolve() for name in args.sets]
+        twice = [f for i, f in enumerate(sets) if f in sets[:i]]
+        if twice:
+            raise DatasetError(f"{twice[0]} is given twice: give each set once")
+        candidates = [
+            c for i, folder in enumerate(sets)
+            for c in set_candidates(folder, f"{i}-{hashlib.sha256(bytes(folder)).hexdigest()[:8]}")
+        ]  # fmt: skip
+        record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress)
+    else:
+        from vad.dataset.procedural import export_shapes
+
+        record = export_shapes(
+            out, args.n, opts, args.seed, args.clutter, args.leaves, not args.no_progress
+        )
+    _print_export_summary(out, record)
+    return 0
+
+
+def _print_export_summary(out: Path, record: dict[str, Any]) -> None:
+    from vad.dataset.export import lost_warning
+
+    counts = record["counts"]
+    damaged = counts.get("damaged_lines", 0)
+    skipped = ""
+    if damaged:
+        skipped = f"; damaged lines skipped: {damaged} (first: {record['damaged_lines'][0]})"
+    print(
+        f"{out}: {counts['kept']} images in {counts['labels']} classes, "
+        f"{counts['shards']} shards; dropped {counts['dropped'] or 'none'}{skipped}"
+    )
+    warning = lost_warning(record)
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def _add_dataset(sub: argparse._SubParsersAction) -> None:
     dataset = sub.add_parser("dataset", help="export rendered images as a training set")
     dsub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
     exp = dsub.add_parser(
@@ -136,7 +204,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="primitives in a dead-leaves background (default 60,150)",
     )
     _add_export_options(shapes)
+    for action in (exp, merge, shapes):
+        action.set_defaults(func=_export)
 
+
+def _train(args: argparse.Namespace) -> int:
+    from vad.train.trainer import train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values["data"] = str(Path(args.data).resolve())
+    values["progress"] = not args.no_progress
+    ckpt = train(TrainConfig(**values))
+    if os.environ.get("RANK", "0") == "0":
+        print(f"checkpoint: {ckpt}")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser(
         "train",
         help="contrastive pretraining (SimCLR / MoCo v2)",
@@ -148,7 +232,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--out", required=True, help="run folder: last.pt, metrics.jsonl")
     _add_train_options(tr)
     tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(func=_train)
 
+
+def _eval(args: argparse.Namespace) -> int:
+    from vad.train.evaluate import EncoderComparison, default_photos, load_encoder, load_eval_data
+    from vad.train.report import format_table
+
+    encoder, cfg = load_encoder(args.ckpt)
+    data = load_eval_data(
+        args.train or default_photos() / "train",
+        args.test or default_photos() / "test",
+        cfg.image_size,
+        args.train_per_class,
+        args.test_per_class,
+    )
+    comparison = EncoderComparison({"photos": data}, cfg, args.k)
+    mine = comparison.score(encoder)
+    mine.pop("knn_gain_ci")  # the interval is in the knn_gain text
+    rows = [
+        {"encoder": "random init", **comparison.baseline},
+        {"encoder": str(args.ckpt), **mine},
+    ]
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("eval", help="kNN and linear probe of an encoder on real photos")
     ev.add_argument("--ckpt", required=True, help="a checkpoint from `vad train`")
     ev.add_argument("--train", help="ImageFolder of labelled photos (default: CIFAR-10 train)")
@@ -157,7 +267,56 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--test-per-class", type=int, help="cap test images per class")
     ev.add_argument("--k", type=int, default=200, help="kNN neighbours (default 200)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(func=_eval)
 
+
+def _report(args: argparse.Namespace) -> int:
+    from vad.errors import TrainError
+    from vad.train.report import ReportOptions, pretrain_report
+
+    synthetic = {}
+    for item in args.synthetic:
+        name, _, path = item.partition("=")
+        synthetic[name if path else Path(name).name] = path or name
+    evals = {}
+    for item in args.eval:
+        name, _, pair = item.partition("=")
+        train_dir, comma, test_dir = pair.partition(",")
+        if not (name and train_dir and comma and test_dir):
+            raise TrainError(f"--eval {item!r}: give NAME=TRAIN_DIR,TEST_DIR (two ImageFolders)")
+        if name in evals:
+            raise TrainError(f"--eval {name!r} is given twice: give each set a name once")
+        evals[name] = (train_dir, test_dir)
+    if args.eval_every < 1:
+        raise TrainError(f"--eval-every = {args.eval_every}: give a whole number from 1")
+    opts = ReportOptions(
+        out=Path(args.out),
+        synthetic=synthetic,
+        evals=evals,
+        variants=list(dict.fromkeys(args.variant)),
+        shapes=not args.no_shapes,
+        eval_every=args.eval_every,
+        images=args.images,
+        epochs=args.epochs,
+        method=args.method,
+        arch=args.arch,
+        stem=args.stem,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        photos=args.photos,
+        device=args.device,
+        seed=args.seed,
+        eval_train_per_class=args.eval_train_per_class,
+        eval_test_per_class=args.eval_test_per_class,
+        progress=not args.no_progress,
+    )
+    result = pretrain_report(opts)
+    print(result["table"])
+    print(f"report: {result['markdown']}\nplot: {result['plot']}", file=sys.stderr)
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser(
         "pretrain-report",
         help="random vs synthetic vs real pretraining, side by side (table + kNN-vs-epochs plot)",
@@ -226,151 +385,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--device", default="auto")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
-
-
-def _export(args: argparse.Namespace) -> int:
-    from vad._paths import runs_dir
-    from vad.dataset.export import ExportOptions, export, run_candidates
-    from vad.rundir import find_run
-
-    opts = ExportOptions(
-        size=args.size,
-        dedupe_distance=args.dedupe,
-        shard_size=args.shard_size,
-        overwrite=args.overwrite,
-        allow_missing=getattr(args, "allow_missing", False),
-    )
-    out = Path(args.out)
-    if args.dataset_command == "export":
-        folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
-        # a list, not a generator: the export checks for missing images before any work
-        candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
-        record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
-    elif args.dataset_command == "merge":
-        import hashlib
-
-        from vad.dataset.export import set_candidates
-        from vad.errors import DatasetError
-
-        sets = [Path(name).resolve() for name in args.sets]
-        twice = [f for i, f in enumerate(sets) if f in sets[:i]]
-        if twice:
-            raise DatasetError(f"{twice[0]} is given twice: give each set once")
-        candidates = [
-            c for i, folder in enumerate(sets)
-            for c in set_candidates(folder, f"{i}-{hashlib.sha256(bytes(folder)).hexdigest()[:8]}")
-        ]  # fmt: skip
-        record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress)
-    else:
-        from vad.dataset.procedural import export_shapes
-
-        record = export_shapes(
-            out, args.n, opts, args.seed, args.clutter, args.leaves, not args.no_progress
-        )
-    _print_export_summary(out, record)
-    return 0
-
-
-def _print_export_summary(out: Path, record: dict[str, Any]) -> None:
-    from vad.dataset.export import lost_warning
-
-    counts = record["counts"]
-    damaged = counts.get("damaged_lines", 0)
-    skipped = ""
-    if damaged:
-        skipped = f"; damaged lines skipped: {damaged} (first: {record['damaged_lines'][0]})"
-    print(
-        f"{out}: {counts['kept']} images in {counts['labels']} classes, "
-        f"{counts['shards']} shards; dropped {counts['dropped'] or 'none'}{skipped}"
-    )
-    warning = lost_warning(record)
-    if warning:
-        print(warning, file=sys.stderr)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from vad.train.trainer import train
-
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    values["data"] = str(Path(args.data).resolve())
-    values["progress"] = not args.no_progress
-    ckpt = train(TrainConfig(**values))
-    if os.environ.get("RANK", "0") == "0":
-        print(f"checkpoint: {ckpt}")
-    return 0
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from vad.train.evaluate import EncoderComparison, default_photos, load_encoder, load_eval_data
-    from vad.train.report import format_table
-
-    encoder, cfg = load_encoder(args.ckpt)
-    data = load_eval_data(
-        args.train or default_photos() / "train",
-        args.test or default_photos() / "test",
-        cfg.image_size,
-        args.train_per_class,
-        args.test_per_class,
-    )
-    comparison = EncoderComparison({"photos": data}, cfg, args.k)
-    mine = comparison.score(encoder)
-    mine.pop("knn_gain_ci")  # the interval is in the knn_gain text
-    rows = [
-        {"encoder": "random init", **comparison.baseline},
-        {"encoder": str(args.ckpt), **mine},
-    ]
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from vad.errors import TrainError
-    from vad.train.report import ReportOptions, pretrain_report
-
-    synthetic = {}
-    for item in args.synthetic:
-        name, _, path = item.partition("=")
-        synthetic[name if path else Path(name).name] = path or name
-    evals = {}
-    for item in args.eval:
-        name, _, pair = item.partition("=")
-        train_dir, comma, test_dir = pair.partition(",")
-        if not (name and train_dir and comma and test_dir):
-            raise TrainError(f"--eval {item!r}: give NAME=TRAIN_DIR,TEST_DIR (two ImageFolders)")
-        if name in evals:
-            raise TrainError(f"--eval {name!r} is given twice: give each set a name once")
-        evals[name] = (train_dir, test_dir)
-    if args.eval_every < 1:
-        raise TrainError(f"--eval-every = {args.eval_every}: give a whole number from 1")
-    opts = ReportOptions(
-        out=Path(args.out),
-        synthetic=synthetic,
-        evals=evals,
-        variants=list(dict.fromkeys(args.variant)),
-        shapes=not args.no_shapes,
-        eval_every=args.eval_every,
-        images=args.images,
-        epochs=args.epochs,
-        method=args.method,
-        arch=args.arch,
-        stem=args.stem,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        photos=args.photos,
-        device=args.device,
-        seed=args.seed,
-        eval_train_per_class=args.eval_train_per_class,
-        eval_test_per_class=args.eval_test_per_class,
-        progress=not args.no_progress,
-    )
-    result = pretrain_report(opts)
-    print(result["table"])
-    print(f"report: {result['markdown']}\nplot: {result['plot']}", file=sys.stderr)
-    return 0
-
-
-def dispatch(args: argparse.Namespace) -> int | None:
-    """Run a command of this module, or None if ``args.command`` is not one."""
-    handlers = {"dataset": _export, "train": _train, "eval": _eval, "pretrain-report": _report}
-    handler = handlers.get(args.command)
-    return handler(args) if handler else None
+    rep.set_defaults(func=_report)

@@ -254,7 +254,7 @@ def check_clip() -> Iterator[Check]:
     else:
         yield Check("clip", WARNING, status.split(";")[0],
                     "--clip-weights FILE or VAD_CLIP_WEIGHTS, or --clip-pretrained TAG "
-                    "with weights in open_clip's cache")  # fmt: skip
+                    "(VAD_CLIP_PRETRAINED), fetched once with a network")  # fmt: skip
 
 
 CHECKS: list[tuple[str, Callable[[], Iterator[Check]]]] = [

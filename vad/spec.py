@@ -14,7 +14,6 @@ from vad.concepts.loader import LEVELS
 from vad.errors import SpecError
 from vad.store import cache_key
 
-TASKS = ("draw", "recognize", "correct")
 STYLES = ("auto", "chat", "completion")
 
 
@@ -46,15 +45,29 @@ class RunSpec:
     seed: int = 0
     width: int = 224
     height: int = 224
-    recognize: dict[str, Any] = field(default_factory=dict)  # modes, options, sources
-    correct: dict[str, Any] = field(default_factory=dict)  # rounds
+    # each task's block (``recognize: {...}``), as given; the task owns its keys
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_connections: int = 4
     sandbox: bool = True
     rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     retry: dict[str, float] = field(default_factory=dict)
 
+    def task_options(self, task: str) -> dict[str, Any]:
+        """The block of ``task`` as the spec gives it (its defaults are the task's)."""
+        return self.options.get(task, {})
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a spec file writes them: each task's block under its name."""
+        out: dict[str, Any] = {}
+        for key, value in dataclasses.asdict(self).items():
+            if key != "options":
+                out[key] = value
+                continue
+            for task in _option_tasks():
+                block = self.options.get(task.name, {})
+                if block or task.hash_empty_options:
+                    out[task.name] = block
+        return out
 
     def spec_hash(self) -> str:
         """Hash of the output-affecting fields: same hash, same run folder."""
@@ -66,6 +79,14 @@ class RunSpec:
 
 
 _NOT_IN_HASH = {"name", "max_connections", "rate_limits", "retry", "sandbox"}
+
+
+def _option_tasks() -> list[Any]:
+    """The registered tasks that take a block of options, in their order."""
+    from vad.tasks import task_classes  # the tasks import this module: looked up late
+
+    return [task for task in task_classes() if task.options]
+
 
 # The flag that sets a field, for messages about the command line.
 FLAGS = {"models": "--model", "levels": "--level", "languages": "--lang",
@@ -203,7 +224,11 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     check = FieldCheck(source)
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a run spec is a mapping of fields")
-    known = [f.name for f in dataclasses.fields(RunSpec)] + ["task"]
+    blocks = _option_tasks()
+    known: list[str] = []
+    for f in dataclasses.fields(RunSpec):
+        known += [task.name for task in blocks] if f.name == "options" else [f.name]
+    known.append("task")
     unknown = [k for k in data if k not in known]
     if unknown:
         raise check.bad(unknown[0], data[unknown[0]], f"unknown field; valid: {', '.join(known)}")
@@ -218,7 +243,9 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
             raise check.bad("name", v["name"], "must be letters, digits, '.', '_' or '-'")
         out["name"] = v["name"]
     if "tasks" in v:
-        out["tasks"] = check.names("tasks", v["tasks"], TASKS, nonempty=True)
+        from vad.tasks import task_names
+
+        out["tasks"] = check.names("tasks", v["tasks"], tuple(task_names()), nonempty=True)
     if "models" in v:
         out["models"] = tuple(_model_entry(m, check) for m in _as_tuple(v["models"], "models",
                                                                          check))  # fmt: skip
@@ -261,15 +288,8 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
         str(provider): c.mapping(f"rate_limits.{provider}", value, limits)
         for provider, value in c.mapping("rate_limits", v.get("rate_limits"), None).items()
     }
-    out["recognize"] = c.mapping("recognize", v.get("recognize"), {
-        "modes": lambda f, x: list(c.names(f, x, ("choice", "free"), nonempty=True)),
-        "options": lambda f, x: c.integer(f, x, 2, 10),
-        "sources": lambda f, x: list(c.names(f, x, nonempty=True)),
-        "languages": lambda f, x: list(c.names(f, x, nonempty=True)),
-    })  # fmt: skip
-    out["correct"] = c.mapping("correct", v.get("correct"), {
-        "rounds": lambda f, x: c.integer(f, x, 1, 20),
-    })  # fmt: skip
+    options = {task.name: task.check_options(c, v.get(task.name)) for task in blocks}
+    out["options"] = {name: block for name, block in options.items() if block}
     return RunSpec(**out)
 
 

@@ -17,10 +17,11 @@ from openai_server import FakeOpenAI
 from PIL import Image
 
 from vad.leaderboard import build_leaderboard
-from vad.leaderboard.tables import Sample, correct_table, draw_table
+from vad.leaderboard.tables import Sample, task_table
 from vad.prompts import PromptSet, load_prompts
 from vad.rundir import read_samples
 from vad.runner import Runner
+from vad.scoring.base import ScoringContext
 from vad.scoring.stats import Estimate, wilson
 from vad.spec import spec_from_dict
 
@@ -121,9 +122,12 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
 
 
 def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
+    import torch
+
     from vad.scoring.clip import ClipScorer
 
     tiny = Path(__file__).resolve().parent.parent / "data" / "tiny-clip.json"
+    torch.manual_seed(0)  # a random model: the same one whatever ran before
     scorer = ClipScorer("tiny-clip", config=tiny, random_init=True, device="cpu")
     out = build_leaderboard(["board"], tmp_path / "clip-site", site.parent / "runs", clip=scorer)
     rows = list(csv.DictReader((out / "draw.csv").open()))
@@ -163,8 +167,8 @@ def test_correct_table_pairs_clip_scores_per_chain_and_run() -> None:
     samples.append(_round("r", 91, "c", 1, "syntax_error"))
     samples.append(_round("r", 92, "d", 0))  # no later round: its version from the manifest
     scores[("r", 92)] = {"top1": 0.0, "top5": 0.0, "clipscore": 1.0}
-    table = correct_table(samples, scores, {"r": {"draw": "1", "correct": "1"},
-                                            "q": {"draw": "1", "correct": "1"}})  # fmt: skip
+    versions = {"r": {"draw": "1", "correct": "1"}, "q": {"draw": "1", "correct": "1"}}
+    table = task_table("correct", ScoringContext(samples, scores), versions)
     first, second = table.rows
     assert first.key["prompt version"] == second.key["prompt version"] == "draw 1, correct 1"
     change = second.values["CLIPScore change from round 0"]
@@ -173,7 +177,8 @@ def test_correct_table_pairs_clip_scores_per_chain_and_run() -> None:
     assert isinstance(rendered, Estimate) and (rendered.mean, rendered.n) == (-0.25, 4)
     clip = first.values["CLIPScore change from round 0"]
     assert isinstance(clip, Estimate) and (clip.mean, clip.n) == (0.0, 5)
-    (alone,) = {row.key["prompt version"] for row in correct_table(samples[-1:]).rows}
+    alone_table = task_table("correct", ScoringContext(samples[-1:]))
+    (alone,) = {row.key["prompt version"] for row in alone_table.rows}
     assert alone == "draw 1, correct ?"
 
 
@@ -181,7 +186,7 @@ def test_draw_table_math() -> None:
     samples = [("r", i + 1, {"task": "draw", "model": "m", "level": "shapes",
                              "language": "svg", "status": "ok" if i < 3 else "syntax_error"})
                for i in range(4)]  # fmt: skip
-    (row,) = draw_table(samples, "").rows
+    (row,) = task_table("draw", ScoringContext(samples)).rows
     rate = row.values["render rate %"]
     assert isinstance(rate, Estimate) and rate == wilson(3, 4)
     assert rate.format() == "75.0 [30.1, 95.4]" and row.evidence[-1] == ("r", 4)

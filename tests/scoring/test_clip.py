@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,5 +84,51 @@ def test_weights_load_from_a_local_file_only(tiny: ClipScorer, tmp_path: Path) -
         ClipScorer("tiny-clip", config=TINY)
     with pytest.raises(ClipUnavailable, match="does not exist"):
         ClipScorer("tiny-clip", weights=str(tmp_path / "missing.pt"), config=TINY)
-    with pytest.raises(ClipUnavailable, match="cannot load"):
-        ClipScorer("ViT-B-32", pretrained="laion2b_s34b_b79k")  # not cached: no download
+    with pytest.raises(ClipUnavailable, match="no pretrained tag 'nope' for ViT-B-32"):
+        ClipScorer("ViT-B-32", pretrained="nope")
+
+
+GUARDED = """
+import json, socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(repr(args)[:80])
+    raise OSError("the network is blocked by the test")
+socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse
+from vad.scoring.clip import clip_scorer
+model, weights, tag, network = json.loads(sys.argv[1])
+found = clip_scorer(model, weights, tag, network=network)
+print(json.dumps({"found": found if isinstance(found, str) else found.name,
+                  "attempts": attempts}))
+"""
+
+
+def _guarded(tmp_path: Path, args: list, offline: bool) -> dict:
+    """clip_scorer(*args) in a fresh process whose sockets refuse every connection, with
+    an empty Hugging Face cache (and the hub's offline mode if ``offline``)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VAD_CLIP_", "HF_", "HUGGINGFACE_"))}  # fmt: skip
+    env["HF_HOME"] = str(tmp_path / "hf")
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    done = subprocess.run([sys.executable, "-c", GUARDED, json.dumps(args)], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_named_tag_that_cannot_be_fetched_says_so_in_one_line(tmp_path: Path) -> None:
+    # The hub's offline mode: the same answer as no network, without the retries.
+    got = _guarded(tmp_path, ["ViT-B-32", None, "laion2b_s34b_b79k", True], offline=True)
+    note = got["found"]
+    assert note.startswith("CLIP scores unavailable: cannot fetch the CLIP weights "
+                           "'laion2b_s34b_b79k' of ViT-B-32")  # fmt: skip
+    assert str(tmp_path / "hf" / "hub") in note and "--clip-weights FILE" in note
+    assert "\n" not in note and got["attempts"] == []
+
+
+def test_without_a_named_tag_the_network_is_never_touched(tmp_path: Path) -> None:
+    got = _guarded(tmp_path, ["ViT-B-32", None, None, True], offline=False)
+    assert "no CLIP weights given" in got["found"] and got["attempts"] == []
+    got = _guarded(tmp_path, ["ViT-B-32", None, "laion2b_s34b_b79k", False], offline=False)
+    assert "are not in" in got["found"] and got["attempts"] == []  # the cache only

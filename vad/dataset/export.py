@@ -54,6 +54,7 @@ from vad.rundir import (
     scan_samples,
     write_json_atomic,
 )
+from vad.tasks import draws_images
 
 LABEL_FIELDS = ("concept", "level", "model", "language", "task")
 MISSING = "missing_image"
@@ -88,7 +89,7 @@ class ExportOptions:
 
 
 def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candidate]:
-    """The drawn images of a run folder (draw and correct records), in file order.
+    """The drawn images of a run folder (records of tasks that draw), in file order.
 
     A line of samples.jsonl that is not a sample record comes as a ``DAMAGED``
     candidate: the export counts it and goes on."""
@@ -97,7 +98,7 @@ def run_candidates(run_dir: Path, label_by: str = "concept") -> Iterator[Candida
     if not (run_dir / MANIFEST).is_file():
         raise DatasetError(f"{run_dir} is not a run folder (no {MANIFEST}): see `vad runs`")
     for number, record in _sample_lines(run_dir / SAMPLES):
-        if isinstance(record, dict) and record.get("task") not in ("draw", "correct"):
+        if isinstance(record, dict) and not draws_images(str(record.get("task"))):
             continue
         try:
             if isinstance(record, str):

@@ -14,17 +14,7 @@ from vad._paths import runs_dir
 from vad.leaderboard.compare import compare_pages, file_name, strip
 from vad.leaderboard.images import Images
 from vad.leaderboard.page import page, table_html
-from vad.leaderboard.tables import (
-    Field,
-    Row,
-    Sample,
-    Table,
-    correct_table,
-    draw_table,
-    is_percent,
-    recognize_table,
-    version_field,
-)
+from vad.leaderboard.tables import Field, Row, Sample, Table, is_percent, tables, version_field
 from vad.rundir import (
     QUARANTINE,
     RunStateError,
@@ -33,9 +23,11 @@ from vad.rundir import (
     quarantined,
     scan_samples,
 )
-from vad.scoring.clip import ClipScorer, scorer_from_env
+from vad.scoring.base import ScoringContext
+from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
+from vad.tasks import draws_images
 
 
 def _load(
@@ -136,10 +128,9 @@ def _model_page(model: str, samples: list[Sample], images: Images, version: Fiel
         lambda: defaultdict(dict)
     )
     for run, line, rec in samples:
-        if rec.get("model") != model or rec.get("task") not in ("draw", "correct"):
+        if rec.get("model") != model or not draws_images(str(rec.get("task"))):
             continue
-        column = (f"s{rec['sample_index']}" if rec["task"] == "draw"
-                  else f"s{rec['sample_index']} r{rec['round']}")  # fmt: skip
+        column = f"s{rec['sample_index']}" + (f" r{rec['round']}" if "round" in rec else "")
         grid = (rec["task"], rec["language"], version((run, line, rec)))
         grids[grid][rec["caption"]][column] = (run, line, rec)
     for (task, lang, prompts), rows in sorted(grids.items()):
@@ -177,23 +168,23 @@ def build_leaderboard(
     """Write index.html, one page per model, one side-by-side page per language,
     <table>.csv, leaderboard.md and evidence.jsonl.
 
-    ``clip`` is a scorer, or the reason there is none; by default the environment says.
+    ``clip`` is a scorer (see vad.scoring.clip.clip_scorer), or the reason there is
+    none; None: no CLIP was asked for.
     """
     site = Path(out)
     site.mkdir(parents=True, exist_ok=True)
     samples, manifests, folders, warnings = _load(runs, runs_dir(root))
     for line in warnings if warn is not None else ():
         warn(line)
-    clip = scorer_from_env() if clip is None else clip
+    clip = unavailable("no CLIP weights given") if clip is None else clip
     if isinstance(clip, str):
         note, scores = clip, None
     else:
         note = f"CLIP fidelity and diversity with {clip.name}."
-        drawn = [s for s in samples if s[2].get("task") in ("draw", "correct")]
+        drawn = [s for s in samples if draws_images(str(s[2].get("task")))]
         scores = fidelity(drawn, folders, clip)
     run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
-    tables = [draw_table(samples, note, scores), recognize_table(samples),
-              correct_table(samples, scores, run_versions)]  # fmt: skip
+    boards = tables(ScoringContext(samples, scores), run_versions, note)
     models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}
     version, images = version_field(samples, run_versions), Images(site, folders)
@@ -207,7 +198,7 @@ def build_leaderboard(
     ]
     body += [f"<p class='warn'>warning: {html.escape(w)}</p>" for w in warnings]  # fmt: skip
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
-        for table in tables:
+        for table in boards:
             body.append(table_html(table, model_pages))
             _write_csv(table, site / f"{table.name}.csv")
             for row in table.rows:
@@ -220,7 +211,7 @@ def build_leaderboard(
         (site / name).write_text(_model_page(model, samples, images, version), encoding="utf-8")
     for name, html_text in sides.values():
         (site / name).write_text(html_text, encoding="utf-8")
-    (site / "leaderboard.md").write_text(_markdown(tables, manifests, warnings), encoding="utf-8")
+    (site / "leaderboard.md").write_text(_markdown(boards, manifests, warnings), encoding="utf-8")
     return site
 
 

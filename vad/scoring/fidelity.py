@@ -16,9 +16,19 @@ import numpy as np
 
 from vad.concepts import load_concepts
 from vad.errors import VadError
+from vad.scoring.base import (
+    UNAVAILABLE,
+    DrawingScorer,
+    RoundScorer,
+    Sample,
+    ScoringContext,
+    Value,
+    by_chain,
+    paired,
+    register_scorer,
+)
 from vad.scoring.clip import ClipScorer, caption_ranks, clip_score, diversity, top_k
-
-Sample = tuple[str, int, dict[str, Any]]
+from vad.scoring.stats import bootstrap_mean, proportion
 
 
 def _captions_by_level(samples: list[Sample]) -> dict[str, list[str]]:
@@ -67,3 +77,48 @@ def group_diversity(
         if (run, line) in scores:
             by_concept[rec["concept_id"]].append(scores[(run, line)]["embedding"])
     return [diversity(np.stack(embs)) for embs in by_concept.values() if len(embs) >= 2]
+
+
+@register_scorer("clip")
+class Fidelity(DrawingScorer):
+    """CLIP top-1 / top-5 retrieval of the own caption (Wilson) and CLIPScore (bootstrap)."""
+
+    columns = ("CLIP top-1 %", "CLIP top-5 %", "CLIPScore")
+
+    def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
+        if ctx.clip_scores is None:
+            return dict.fromkeys(self.columns, UNAVAILABLE)
+        mine = [ctx.clip_scores[s[:2]] for s in items if s[:2] in ctx.clip_scores]
+        return {
+            "CLIP top-1 %": proportion([m["top1"] for m in mine]),
+            "CLIP top-5 %": proportion([m["top5"] for m in mine]),
+            "CLIPScore": bootstrap_mean([m["clipscore"] for m in mine]),
+        }
+
+
+@register_scorer("diversity")
+class Diversity(DrawingScorer):
+    """Mean pairwise cosine distance of the CLIP image embeddings of each concept."""
+
+    columns = ("diversity",)
+
+    def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
+        if ctx.clip_scores is None:
+            return {"diversity": UNAVAILABLE}
+        return {"diversity": bootstrap_mean(group_diversity(items, ctx.clip_scores))}
+
+
+@register_scorer("clip_change")
+class FidelityChange(RoundScorer):
+    """CLIPScore of a round less that of round 0, paired per sample whose both rounds
+    rendered (bootstrap)."""
+
+    columns = ("CLIPScore change from round 0",)
+
+    def score(self, items: list[Sample], ctx: ScoringContext) -> dict[str, Value]:
+        scores = ctx.clip_scores
+        if scores is None:
+            return {self.columns[0]: UNAVAILABLE}
+        value = lambda s: scores.get(s[:2], {}).get("clipscore")  # noqa: E731
+        chains = ctx.once(self.name, lambda: by_chain(ctx.samples, value))
+        return {self.columns[0]: bootstrap_mean(paired(chains, items))}

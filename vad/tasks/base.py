@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from vad.concepts import Concept
 from vad.models import ResolvedModel
 from vad.registry import Registry
-from vad.spec import RunSpec
+from vad.spec import FieldCheck, RunSpec
 from vad.tasks.context import JobContext
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a task's block in the run spec: its default and its check.
+
+    ``check(fields, name, value)`` returns the value to keep or raises ``fields.bad``
+    (``<file>: field '<task>.<key>' = <value>: <what is allowed>``).
+    """
+
+    default: Any
+    check: Callable[[FieldCheck, str, Any], Any]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A task's leaderboard table: one row per group of its records by ``keys``, and
+    ``columns`` as (column, the name of the scorer that fills it, see vad.scoring).
+    In ``note``, ``{clip}`` becomes what CLIP says (the model used, or why none)."""
+
+    title: str
+    keys: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,29 @@ class Task:
     """Base class; subclasses are registered with :func:`register_task`."""
 
     name: str = ""
+    order = 100  # where it comes in lists (the spec's choices, the leaderboard): lower first
+    draws_images = False  # its records carry a rendered drawing (render rate, CLIP, export)
+    options: ClassVar[dict[str, Option]] = {}  # its block in a run spec: ``<name>: {...}``
+    # True only for blocks that were always hashed before tasks owned their options
+    # (recognize, correct): the hash keeps them, empty or not, so run folders keep their
+    # names. Any other block enters the spec hash only when given.
+    hash_empty_options = False
+    table: TableSpec | None = None  # its leaderboard table, if any
+    # A task that redoes one sample in rounds (records with ``round``): the prompt set of
+    # round 0 and of the later rounds; its rows' prompt version names both.
+    round_prompts: tuple[str, str] | None = None
+
+    @classmethod
+    def check_options(cls, fields: FieldCheck, block: Any) -> dict[str, Any]:
+        """The task's block of a run spec, checked key by key (unknown keys refused)."""
+        checks = {key: _bound(fields, option) for key, option in cls.options.items()}
+        return fields.mapping(cls.name, block, checks)
+
+    @classmethod
+    def settings(cls, spec: RunSpec) -> dict[str, Any]:
+        """The task's options under ``spec``: what the spec gives, else the defaults."""
+        return {key: spec.task_options(cls.name).get(key, option.default)
+                for key, option in cls.options.items()}  # fmt: skip
 
     def jobs(
         self,
@@ -63,10 +111,42 @@ class Task:
         return {}
 
 
+def _bound(fields: FieldCheck, option: Option) -> Callable[[str, Any], Any]:
+    return lambda name, value: option.check(fields, name, value)
+
+
+def names_option(default: list[str] | None, choices: tuple[str, ...] | None = None) -> Option:
+    """A list of names (entries among ``choices``, when given), at least one."""
+    return Option(default, lambda f, name, x: list(f.names(name, x, choices, nonempty=True)))
+
+
+def integer_option(default: int, low: int, high: int) -> Option:
+    return Option(default, lambda f, name, x: f.integer(name, x, low, high))
+
+
 TASKS: Registry[Task] = Registry("unknown task {name}: choose from {choices}")
 register_task = TASKS.register
-task_names = TASKS.names
+
+
+def task_classes() -> list[type[Task]]:
+    """Every registered task, in its ``order``."""
+    return sorted(TASKS.all().values(), key=lambda task: (task.order, task.name))
+
+
+def task_names() -> list[str]:
+    return [task.name for task in task_classes()]
+
+
+def task_class(name: str) -> type[Task] | None:
+    """The task registered as ``name``, or None (a record of a task not known here)."""
+    return TASKS.all().get(name)
 
 
 def get_task(name: str) -> Task:
     return TASKS.get(name)()
+
+
+def draws_images(name: str) -> bool:
+    """Whether the task called ``name`` draws images (False for a name not registered)."""
+    task = task_class(name)
+    return task is not None and task.draws_images

@@ -10,14 +10,14 @@ killed run resumes at the first round that has no record.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from vad.concepts import Concept
 from vad.models import ResolvedModel
 from vad.outcomes import is_scored
 from vad.prompts import load_prompts
 from vad.spec import RunSpec
-from vad.tasks.base import Job, Task, register_task
+from vad.tasks.base import Job, Option, TableSpec, Task, integer_option, register_task
 from vad.tasks.context import JobContext
 from vad.tasks.draw import DrawTask, draw_once
 from vad.tasks.recognize import LANGUAGE_NAMES
@@ -39,6 +39,22 @@ def feedback(previous: dict[str, Any]) -> str:
 
 @register_task("correct")
 class CorrectTask(Task):
+    order = 30
+    draws_images = True
+    options: ClassVar[dict[str, Option]] = {"rounds": integer_option(3, 1, 20)}
+    hash_empty_options = True
+    round_prompts = ("draw", "correct")
+    table = TableSpec(
+        "Correct",
+        ("model", "prompt version", "language", "round"),
+        (("render rate %", "render"), ("change from round 0 (pts)", "render_change"),
+         ("CLIP top-1 %", "clip"), ("CLIPScore", "clip"),
+         ("CLIPScore change from round 0", "clip_change")),
+        "Round 0 is a plain draw; each later round gets its own code and the renderer's "
+        "verdict as text. Changes from round 0 are paired per sample: render rate (pts) "
+        "over every scored sample, CLIPScore over the samples whose both rounds rendered.",
+    )  # fmt: skip
+
     def __init__(self) -> None:
         self.prompts = load_prompts("correct")
         self.draw = DrawTask()
@@ -53,7 +69,7 @@ class CorrectTask(Task):
         models: list[tuple[ResolvedModel, str]],
         runs_root: Path,
     ) -> list[Job]:
-        rounds = int(spec.correct.get("rounds", 3))
+        rounds = int(self.settings(spec)["rounds"])
         jobs = []
         for job in self.draw.jobs(spec, concepts, models, runs_root):
             base = job.sample_id.replace("draw:", "correct:", 1)

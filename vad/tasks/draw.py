@@ -10,7 +10,7 @@ from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import ResolvedModel
 from vad.prompts import Prompt, load_prompts
 from vad.spec import RunSpec
-from vad.tasks.base import Job, Task, register_task
+from vad.tasks.base import Job, TableSpec, Task, register_task
 from vad.tasks.context import JobContext, slug
 
 
@@ -62,6 +62,16 @@ def draw_once(
 
 @register_task("draw")
 class DrawTask(Task):
+    order = 10
+    draws_images = True
+    table = TableSpec(
+        "Draw",
+        ("model", "prompt version", "level", "language"),
+        (("render rate %", "render"), ("CLIP top-1 %", "clip"), ("CLIP top-5 %", "clip"),
+         ("CLIPScore", "clip"), ("diversity", "diversity")),
+        "{clip}",
+    )  # fmt: skip
+
     def __init__(self) -> None:
         self.prompts = load_prompts("draw")
 

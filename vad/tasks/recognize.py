@@ -16,19 +16,27 @@ import re
 import sys
 import tokenize
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from vad.concepts import Concept, load_concepts
 from vad.concepts.reference import reference_program
-from vad.errors import SpecError
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
 from vad.rundir import find_run, latest, scan_samples
 from vad.spec import RunSpec
-from vad.tasks.base import Job, Task, register_task
+from vad.tasks.base import (
+    Job,
+    Option,
+    TableSpec,
+    Task,
+    integer_option,
+    names_option,
+    register_task,
+)
 from vad.tasks.context import JobContext
 
 LETTERS = "ABCDEFGHIJ"
+MODES = ("choice", "free")
 LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python (matplotlib)", "tikz": "TikZ"}
 _ARTICLES = {"a", "an", "the"}
 
@@ -73,6 +81,22 @@ def _seeded(text: str) -> random.Random:
 
 @register_task("recognize")
 class RecognizeTask(Task):
+    order = 20
+    options: ClassVar[dict[str, Option]] = {
+        "modes": names_option(["choice", "free"], MODES),
+        "options": integer_option(5, 2, len(LETTERS)),  # K, the options of a choice
+        "sources": names_option(["reference"]),  # reference, or earlier runs
+        "languages": names_option(None),  # of the code read (default: the run's)
+    }
+    hash_empty_options = True
+    table = TableSpec(
+        "Recognize",
+        ("model", "prompt version", "mode", "source_model", "language"),
+        (("accuracy %", "accuracy"), ("contains %", "contains")),
+        "Multiple choice among the options shown; free answers by normalised exact "
+        "match and by containment of the caption.",
+    )
+
     def __init__(self) -> None:
         self.prompts = load_prompts("recognize")
 
@@ -82,13 +106,13 @@ class RecognizeTask(Task):
     def _sources(
         self, spec: RunSpec, concepts: list[Concept], runs_root: Path
     ) -> list[dict[str, Any]]:
-        options = spec.recognize
-        languages = list(options.get("languages") or spec.languages)
+        options = self.settings(spec)
+        languages = list(options["languages"] or spec.languages)
         items: list[dict[str, Any]] = []
         by_id = {
             c.id: c for c in load_concepts(spec.levels or None, extra_files=spec.concept_files)
         }
-        for source in options.get("sources", ["reference"]):
+        for source in options["sources"]:
             if source == "reference":
                 items += [{"concept": c, "language": lang, "code": reference_program(c, lang),
                            "source": "reference", "source_model": "reference"}
@@ -125,10 +149,8 @@ class RecognizeTask(Task):
         models: list[tuple[ResolvedModel, str]],
         runs_root: Path,
     ) -> list[Job]:
-        modes = list(spec.recognize.get("modes", ["choice", "free"]))
-        k = int(spec.recognize.get("options", 5))
-        if set(modes) - {"choice", "free"} or not 2 <= k <= len(LETTERS):
-            raise SpecError("recognize: modes are choice/free and options between 2 and 10")
+        settings = self.settings(spec)
+        modes, k = list(settings["modes"]), int(settings["options"])
         pool_by_level: dict[str, list[Concept]] = {}
         jobs = []
         for item in self._sources(spec, concepts, runs_root):

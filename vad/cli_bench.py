@@ -1,0 +1,96 @@
+"""`vad bench render|train|generate`: benchmarks, each with its own options.
+
+Each parser is defined beside its handler (``set_defaults(func=...)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v for item in values or [] for v in item.split(",") if v]
+
+
+def _render(args: argparse.Namespace) -> int:
+    from vad.bench import format_table, render_benchmark
+
+    langs = tuple(_split(args.lang)) or ("svg", "matplotlib", "tikz")
+    print(format_table(render_benchmark(args.n, langs, args.repeat)))
+    return 0
+
+
+def _add_render(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "render",
+        help="images/s of each language: raw, a warm worker, a warm jailed worker",
+        description="Render the same corpus (reference drawings of shape concepts) raw, "
+        "through one warm worker without the jail, and through one warm jailed worker.",
+    )
+    p.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
+    p.add_argument("--lang", action="append", help="languages (default all)")
+    p.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept (default 3)")
+    p.set_defaults(func=_render)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vad.train.bench import format_bench, train_benchmark
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = train_benchmark(args.arch, sizes, args.batch_size, args.steps, args.device)
+    print(format_bench(rows))
+    return 0
+
+
+def _add_train(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "train",
+        help="images/s of each training stage (bare backbone, augmentation, full step)",
+        description="Time the backbone alone, the augmentation and the whole training "
+        "step, per image size, in one run.",
+    )
+    p.add_argument("--arch", default="resnet18", help="backbone (default resnet18)")
+    p.add_argument("--sizes", default="32,64", help="image sizes (default 32,64)")
+    p.add_argument("--batch-size", type=int, default=128, help="batch (default 128)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=_train)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from vad.bench_generate import format_generate, generate_benchmark
+
+    slots = [int(s) for s in args.slots.split(",") if s.strip()]
+    langs = tuple(_split(args.lang)) or ("svg",)
+    rows = generate_benchmark(
+        args.model, slots, args.n, langs, args.max_tokens, samples=args.samples
+    )
+    print(format_generate(rows))
+    return 0
+
+
+def _add_generate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "generate",
+        help="drawings/hour of the embedded engine per slot count",
+        description="Draw the same concepts with the embedded model under each slot count.",
+    )
+    p.add_argument("--model", default="local/qwen2.5-coder-0.5b", help="an embedded model")
+    p.add_argument("--n", type=int, default=20, help="concepts (default 20)")
+    p.add_argument("--lang", action="append", help="languages (default svg)")
+    p.add_argument("--slots", default="1,2,4,8", help="slot counts to compare (default 1,2,4,8)")
+    p.add_argument("--max-tokens", type=int, default=512, help="per drawing (default 512)")
+    p.add_argument("--samples", type=int, default=2, help="drawings per concept (default 2)")
+    p.set_defaults(func=_generate)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
+        "generate: drawings/hour of the embedded engine per slot count)",
+        description="Benchmarks; `vad bench WHAT --help` lists each one's options.",
+    )
+    verbs = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
+    for add in (_add_render, _add_train, _add_generate):
+        add(verbs)
