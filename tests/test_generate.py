@@ -107,6 +107,27 @@ def test_kill_9_then_resume_keeps_every_image_exactly_once(tmp_path: Path) -> No
     assert len(list((out / "shards").glob("*.tar"))) == 3
 
 
+def test_sigterm_stops_cleanly_and_the_set_resumes(tmp_path: Path) -> None:
+    """What scancel, a Slurm time limit or a Kubernetes eviction sends."""
+    out = tmp_path / "set"
+    with FakeOpenAI(delay=0.3) as server:
+        args = [*VAD, *_args(server, out, 8)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(server.requests) < 3:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert "interrupted: run the same command again to resume" in err
+        asked = len(server.requests)
+        kept = [r for r in read_samples(out / "samples.jsonl") if r["status"] == "ok"]
+        assert 0 < len(kept) < 8 and len(server.requests) == asked, err  # nothing after the stop
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    _check_set(out, 8)
+
+
 def test_compose_captions_are_seeded_and_recorded(tmp_path: Path) -> None:
     concepts = load_concepts(["shapes"])
     first = [next(stream("compose", concepts, 7)) for _ in range(1)]

@@ -384,12 +384,16 @@ def _start_slow(server: FakeOpenAI, extra: list[str]) -> subprocess.Popen[str]:
     return proc
 
 
-def test_ctrl_c_keeps_the_replies_in_flight(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_ctrl_c_keeps_the_replies_in_flight(tmp_path: Path, sent: int, code: int) -> None:
+    """Ctrl-C, and SIGTERM (scancel, a Slurm time limit, a Kubernetes eviction) alike."""
     with FakeOpenAI(delay=2.0) as server:
         proc = _start_slow(server, [])
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sent)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
+        assert proc.returncode == code, err
         assert "stopping: no new requests; waiting up to 10 s for " in err
         assert len(server.requests) == 2  # nothing new after the Ctrl-C
         assert len(read_samples(_samples(tmp_path))) == 2  # both replies kept

@@ -16,6 +16,7 @@ from typing import Any
 
 from vad import __version__
 from vad.errors import VadError
+from vad.stopping import interrupted_exit_code, stop_on_sigterm
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -74,7 +75,8 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 done; 1 a run in which no sample could be scored; 2 an error "
         "(bad spec or flag, missing key, damaged state: the message names the fix); 3 a run "
         "in which some samples could not be scored (a re-run redoes them); 70 an internal error "
-        "(a bug: VAD_DEBUG=1 shows the traceback); 130 interrupted",
+        "(a bug: VAD_DEBUG=1 shows the traceback); 130 interrupted (Ctrl-C), 143 stopped by "
+        "SIGTERM (both stop new requests and keep what arrived)",
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -321,15 +323,19 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         )
         if runner.abandoned:  # requests still in flight: do not wait for their threads
             sys.stdout.flush()
-            os._exit(130)
-        return 130
+            os._exit(interrupted_exit_code())
+        return interrupted_exit_code()
     return runner.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    stop_on_sigterm()
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:  # outside a run's own handling (starting, describing)
+        print("\ninterrupted", file=sys.stderr)
+        return interrupted_exit_code()
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from vad.errors import SpecError
+from vad.stopping import interrupted_exit_code
 
 
 def add_parsers(sub: Any) -> None:
@@ -156,8 +157,8 @@ def generate_cmd(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)  # fmt: skip
         if gen.abandoned:  # requests still in flight: do not wait for their threads
             sys.stdout.flush()
-            os._exit(130)
-        return 130
+            os._exit(interrupted_exit_code())
+        return interrupted_exit_code()
     print(format_summary(summary))
     if args.estimate:
         print(format_estimate(summary, spec.n))

@@ -193,6 +193,7 @@ class Generator:
         ResponseStore(self.store_path).close()
         self.pool = RenderPool(sandbox=sandbox)
         self.stop = threading.Event()
+        self.closing = False  # set when the stream ends: drawings that finish later are dropped
         self.tally = Tally()
         self.index = PHashIndex(spec.dedupe_distance) if spec.dedupe_distance >= 0 else None
         self._lock = threading.Lock()
@@ -358,6 +359,8 @@ class Generator:
             self.stop.set()
             raise
         finally:
+            with self._lock:  # what finishes from here on is not kept
+                self.closing = True
             executor.shutdown(wait=not self.abandoned, cancel_futures=True)
             self._bar.close()
             store.close()
@@ -643,8 +646,10 @@ class Generator:
         h, thumb = phash(img), colour_thumb(img)
         record["phash"] = f"{h:016x}"
         with self._lock:
-            if len(self.tally.kept) >= self.spec.n or self.stop.is_set():
-                return  # surplus: not written, so a larger --n later asks it again (cached)
+            if len(self.tally.kept) >= self.spec.n or self.closing:
+                # surplus, or late (the stream is closed, the set being described): not
+                # written, so a later run asks it again (a cache hit)
+                return
             if self.index is not None:
                 match = self.index.match(h, thumb)
                 if match >= 0:
