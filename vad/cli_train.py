@@ -206,6 +206,29 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
     _add_export_options(shapes)
     for action in (exp, merge, shapes):
         action.set_defaults(func=_export)
+    sheet = dsub.add_parser(
+        "grid",
+        help="a PNG contact sheet of N random images of a training set",
+        description="N images drawn at random (seeded) from a training set (an export, a "
+        "merge, a generation or any ImageFolder), in a square grid.",
+    )
+    sheet.add_argument("set", metavar="DIR", help="the training set")
+    sheet.add_argument("--out", required=True, metavar="PNG", help="the sheet to write")
+    sheet.add_argument("--n", type=int, default=64, help="images (default 64)")
+    sheet.add_argument("--seed", type=int, default=0, help="which images (default 0)")
+    sheet.add_argument("--cell", type=int, default=64, help="px per image (default 64)")
+    sheet.set_defaults(func=_grid)
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from vad.dataset.grid import grid
+
+    counts = grid(args.set, args.out, args.n, args.seed, args.cell)
+    print(
+        f"{args.out}: {counts['shown']} of {counts['images']} images, "
+        f"{counts['columns']} x {counts['rows']}"
+    )
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

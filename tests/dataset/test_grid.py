@@ -64,3 +64,15 @@ def test_bad_sets_are_named(tmp_path: Path) -> None:
     (tmp_path / "set" / "images" / "class0" / "0.png").symlink_to(target)
     with pytest.raises(DatasetError, match="not a regular image file"):
         grid(tmp_path / "set", tmp_path / "x.png")
+
+
+def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from vad.cli import main
+
+    _set(tmp_path / "set", 9)
+    out = tmp_path / "sheet.png"
+    assert main(["dataset", "grid", str(tmp_path / "set"), "--out", str(out), "--n", "9"]) == 0
+    assert f"{out}: 9 of 9 images, 3 x 3" in capsys.readouterr().out
+    assert len(set(_cells(out, 3, 3))) == 9
+    assert main(["dataset", "grid", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
