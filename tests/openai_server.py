@@ -48,6 +48,8 @@ class FakeOpenAI:
         self.batch_fail_every = 0  # every k-th line of a batch fails (0: none)
         self.expire_first_batch = False  # the first batch expires half way
         self.answered = 0
+        self.in_flight = 0  # requests being answered now (the delay included)
+        self.peak = 0  # the most requests answered at once
         self.requests: list[dict[str, Any]] = []
         self.failures_sent = 0
         self._lock = threading.Lock()
@@ -76,7 +78,12 @@ class FakeOpenAI:
                 return self.fail_status, {"error": {"message": "slow down", "type": "rate"}}
         self.gate.wait(120)
         if self.delay:
+            with self._lock:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
             time.sleep(self.delay)
+            with self._lock:
+                self.in_flight -= 1
         if self.broken == "empty_choices":
             return 200, {"id": "fake-0", "object": "chat.completion", "created": 0,
                          "model": "fake", "choices": [], "usage": {}}  # fmt: skip

@@ -266,3 +266,22 @@ def test_leaderboard_gets_its_clip_scorer_as_an_argument(
     assert cli.main(argv) == 0
     assert isinstance(seen["clip"], str) and "CLIP scores unavailable" in seen["clip"]
     assert "VAD_CLIP_WEIGHTS" not in os.environ
+
+
+def test_the_max_connections_flag_wins_over_the_specs_provider_cap(tmp_path: Path) -> None:
+    with FakeOpenAI(delay=0.5) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            f"models: [{{name: openai/fake, api_base: '{server.api_base}'}}]\n"
+            "tasks: [draw]\nlevels: [shapes]\nlimit: 6\n"
+            "rate_limits: {openai: {max_connections: 1, rpm: 6000}}\n",
+            encoding="utf-8",
+        )
+        capped = _vad("run", str(spec), "--run-name", "capped", "--no-progress")
+        assert capped.returncode == 0, capped.stderr
+        assert server.peak == 1  # the spec's cap
+        server.peak = 0
+        wide = _vad("run", str(spec), "--run-name", "wide", "--max-connections", "3",
+                    "--cache", str(tmp_path / "other.sqlite"), "--no-progress")  # fmt: skip
+        assert wide.returncode == 0, wide.stderr
+        assert server.peak == 3  # the flag

@@ -282,11 +282,16 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     from vad.runner import Runner
 
     overrides: dict[str, Any] = {}
-    if args.max_connections is not None:
+    limits = {provider: dict(v) for provider, v in spec.rate_limits.items()}
+    if args.max_connections is not None:  # the flag wins over the spec's per-provider caps
         overrides["max_connections"] = args.max_connections
+        for provider, entry in limits.items():
+            if provider != "local":  # local models take --slots
+                entry.pop("max_connections", None)
+        overrides["rate_limits"] = {p: v for p, v in limits.items() if v}
     if args.slots is not None:
-        local = {**spec.rate_limits.get("local", {}), "max_connections": args.slots}
-        overrides["rate_limits"] = {**spec.rate_limits, "local": local}
+        local = {**limits.get("local", {}), "max_connections": args.slots}
+        overrides["rate_limits"] = {**overrides.get("rate_limits", limits), "local": local}
     if overrides:  # the flags go through the same checks as the spec's fields
         from vad.spec import spec_from_dict
 
