@@ -15,6 +15,14 @@ from itertools import zip_longest
 from vad.leaderboard.images import Images
 from vad.leaderboard.page import page
 from vad.leaderboard.tables import Field, Sample
+from vad.tasks.base import draws_images, task_class, task_names
+
+
+def _in_rounds(task: str) -> bool:
+    """Whether the task redoes each sample in rounds (its grid has a column per round)."""
+    cls = task_class(task)
+    return cls is not None and cls.round_prompts is not None
+
 
 Column = tuple[str, str]  # model, prompt version
 Concept = tuple[str, str]  # level, caption
@@ -83,7 +91,7 @@ def _concept_cells(concept: Concept) -> str:
     return f"<tr data-level='{level}'><td>{level}</td><th>{caption}</th>"
 
 
-def _draw_grid(samples: list[Sample], version: Field, images: Images) -> str:
+def _draw_grid(samples: list[Sample], version: Field, images: Images, task: str) -> str:
     """Concept rows x (model, prompt version) columns, the first sample in each cell."""
     cells: dict[tuple[Concept, Column], list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -99,10 +107,11 @@ def _draw_grid(samples: list[Sample], version: Field, images: Images) -> str:
         + "</tr>"
         for concept in concepts
     ]
-    return f"<table class='grid compare' id='compare-draw'>{head}{''.join(rows)}</table>"
+    table_id = f"compare-{html.escape(task)}"
+    return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
 
 
-def _correct_grid(samples: list[Sample], version: Field, images: Images) -> str:
+def _rounds_grid(samples: list[Sample], version: Field, images: Images, task: str) -> str:
     """Concept rows x (model, prompt version) x round columns: the first sample's chain."""
     chains: dict[tuple[Concept, Column], Chains] = defaultdict(lambda: defaultdict(dict))
     rounds: dict[Column, int] = defaultdict(int)  # rounds shown per column
@@ -125,7 +134,8 @@ def _correct_grid(samples: list[Sample], version: Field, images: Images) -> str:
             chain = by_start[min(by_start)] if by_start else {}
             row += [_cell(chain.get(r), images) for r in range(rounds[c])]
         rows.append("".join(row) + "</tr>")
-    return f"<table class='grid compare' id='compare-correct'>{head}{''.join(rows)}</table>"
+    table_id = f"compare-{html.escape(task)}"
+    return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
 
 
 def _filter(levels: list[str]) -> str:
@@ -136,9 +146,10 @@ def _filter(levels: list[str]) -> str:
 
 
 def compare_page(language: str, samples: list[Sample], version: Field, images: Images) -> str:
-    """The side-by-side page of one language (``samples``: its draw and correct ones)."""
-    draw = [s for s in samples if s[2].get("task") == "draw"]
-    correct = [s for s in samples if s[2].get("task") == "correct"]
+    """The side-by-side page of one language (``samples``: those of tasks that draw)."""
+    by_task: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_task[str(sample[2].get("task"))].append(sample)
     levels = sorted({str(s[2].get("level")) for s in samples})
     lang = html.escape(language)
     parts = [
@@ -148,18 +159,23 @@ def compare_page(language: str, samples: list[Sample], version: Field, images: I
         "page.</p>",
         _filter(levels),
     ]
-    if draw:
-        parts += ["<h2>draw</h2>", _draw_grid(draw, version, images)]
-    if correct:
-        parts += ["<h2>correct: rounds</h2>", _correct_grid(correct, version, images)]
+    for task in task_names():
+        items = by_task.get(task)
+        if not items:
+            continue
+        name = html.escape(task)
+        if _in_rounds(task):  # a column per round of each model
+            parts += [f"<h2>{name}: rounds</h2>", _rounds_grid(items, version, images, task)]
+        else:
+            parts += [f"<h2>{name}</h2>", _draw_grid(items, version, images, task)]
     return page(f"vad — side by side: {language}", "\n".join(parts), FILTER)
 
 
 def compare_pages(samples: list[Sample], version: Field, images: Images) -> dict[str, str]:
-    """Language -> its side-by-side page, for each language drawn or corrected."""
+    """Language -> its side-by-side page, for each language of a task that draws."""
     by_language: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
-        if sample[2].get("task") in ("draw", "correct"):
+        if draws_images(str(sample[2].get("task"))):
             by_language[str(sample[2].get("language"))].append(sample)
     return {lang: compare_page(lang, items, version, images)
             for lang, items in sorted(by_language.items())}  # fmt: skip
@@ -171,7 +187,9 @@ def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) 
     firsts: dict[Concept, list[Sample]] = defaultdict(list)
     for sample in samples:
         rec = sample[2]
-        if rec.get("model") == model and rec.get("task") == "draw" and rec.get("status") == "ok":
+        task = str(rec.get("task"))
+        first_try = draws_images(task) and not _in_rounds(task)  # a drawing, not a redraw
+        if rec.get("model") == model and first_try and rec.get("status") == "ok":
             firsts[(str(rec.get("level")), str(rec.get("caption")))].append(sample)
     by_level: dict[str, list[Sample]] = defaultdict(list)
     for (level, _), items in sorted(firsts.items()):
