@@ -62,7 +62,8 @@ class Asked:
 
 @dataclass
 class Counters:
-    model_calls: int = 0
+    """Replies a model's jobs took from the response store (calls are the client's)."""
+
     cache_hits: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
