@@ -25,7 +25,10 @@ from vad.errors import VadError
 from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf")
+RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf",
+           # the huge-page settings (read-only): glibc reads them before it asks for huge
+           # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
+           "/sys/kernel/mm/transparent_hugepage")  # fmt: skip
 
 
 @dataclass(frozen=True)
