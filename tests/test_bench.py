@@ -18,6 +18,18 @@ def test_render_benchmark_measures_every_mode() -> None:
 
 
 @pytest.mark.slow
+def test_render_benchmark_measures_tikz_with_and_without_the_format() -> None:
+    rows = render_benchmark(n=2, languages=("tikz",), repeat=1)
+    assert [r.get("variant") for r in rows] == ["no format", "format"]
+    assert all(r["ok"] == 2 and r["jailed_per_s"] > 0 for r in rows)
+    speedup = rows[1]["format_speedup"]
+    assert speedup == pytest.approx(rows[1]["jailed_per_s"] / rows[0]["jailed_per_s"])
+    table = format_table(rows)
+    assert "| tikz, no format |" in table and "| tikz, format |" in table
+    assert f"{speedup:.2f}x" in table
+
+
+@pytest.mark.slow
 def test_generate_benchmark_compares_slot_counts_on_the_same_prompts() -> None:
     from vad.bench_generate import format_generate, generate_benchmark
 

@@ -63,3 +63,11 @@ def engine_dir() -> Path:
     path = Path(os.environ.get("VAD_ENGINE_DIR") or cache_dir() / "engine")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def tex_formats_dir() -> Path:
+    """The TikZ preamble dumped into pdfTeX formats: $VAD_TEX_FORMATS_DIR or
+    <cache_dir>/tex-formats."""
+    path = Path(os.environ.get("VAD_TEX_FORMATS_DIR") or cache_dir() / "tex-formats")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

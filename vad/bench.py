@@ -5,15 +5,22 @@ language). "raw" is the renderer's own work with no worker and no jail: cairosvg
 this process, matplotlib exec + savefig in this process, pdflatex + pdftoppm as plain
 subprocesses. "warm, no jail" and "warm, jailed" go through one pool worker (one
 core). Each is timed ``repeat`` times over the corpus and the best time is kept.
+
+TikZ is measured twice in the same run: every job compiling the whole preamble
+($VAD_TIKZ_FORMAT=0, as before the preamble format existed) and every job loading the
+preamble's format file (vad/render/texformat.py); the second row's target compares
+the two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +28,14 @@ from vad._paths import project_dir
 from vad.concepts import load_concepts
 from vad.concepts.reference import reference_program
 from vad.render import RenderPool
+from vad.render.texformat import SWITCH, tikz_format
 
 TARGETS = {
     "svg": "jailed <= 1.5x raw time",
     "matplotlib": ">= 20 images/s per core jailed",
     "tikz": "jailed <= 1.3x raw time",
 }
+FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, same run
 
 
 def _raw_svg(codes: list[str], out: Path) -> None:
@@ -54,19 +63,18 @@ def _raw_matplotlib(codes: list[str], out: Path) -> None:
 
 def _raw_tikz(codes: list[str], out: Path) -> None:
     sys.path.insert(0, str(project_dir("renderers")))
-    import tikz  # the same preamble as the jailed renderer
+    import tikz  # the same preamble and document as the jailed renderer
 
+    fmt = tikz_format()  # None when $VAD_TIKZ_FORMAT=0 (or no format can be had)
     for i, code in enumerate(codes):
         job = out / str(i)
         job.mkdir()
-        (job / "doc.tex").write_text(tikz.PREAMBLE + code + "\n\\end{document}\n")
+        (job / "doc.tex").write_text(tikz.document(code, fmt is not None))
         subprocess.run(
-            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "doc.tex"],
-            cwd=job,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            check=True,
-        )
+            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode",
+             *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
+            cwd=job, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
+        )  # fmt: skip
         subprocess.run(["pdftoppm", "-png", "-singlefile", "-scale-to", "224", "doc.pdf", "page"],
                        cwd=job, check=True)  # fmt: skip
 
@@ -74,56 +82,115 @@ def _raw_tikz(codes: list[str], out: Path) -> None:
 RAW = {"svg": _raw_svg, "matplotlib": _raw_matplotlib, "tikz": _raw_tikz}
 
 
-def _pool_rate(
-    codes: list[str], lang: str, sandbox: bool, out: Path, repeat: int
-) -> tuple[float, int]:
-    """Best time of ``repeat`` passes over the corpus through one warm worker."""
-    with RenderPool(size=1, sandbox=sandbox) as pool:
-        pool.render(lang, codes[0], 224, 224, out / "warmup.png")  # start the worker
-        times, ok = [], 0
+@contextlib.contextmanager
+def _format_switch(on: bool | None) -> Iterator[None]:
+    """Set $VAD_TIKZ_FORMAT while a pool starts or a raw pass runs (None: leave it)."""
+    before = os.environ.get(SWITCH)
+    if on is not None:
+        os.environ[SWITCH] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SWITCH, None)
+        else:
+            os.environ[SWITCH] = before
+
+
+def _pool_rates(
+    codes: list[str],
+    lang: str,
+    sandbox: bool,
+    out: Path,
+    repeat: int,
+    variants: tuple[bool | None, ...],
+) -> list[tuple[float, int]]:
+    """Best time of ``repeat`` passes over the corpus through one warm worker per
+    variant, the variants' passes taking turns (so a change of load hits them alike)."""
+    with contextlib.ExitStack() as stack:
+        pools = []
+        for k, on in enumerate(variants):
+            with _format_switch(on):  # the pool reads the switch when it starts
+                pool = stack.enter_context(RenderPool(size=1, sandbox=sandbox))
+                pool.render(lang, codes[0], 224, 224, out / f"warmup{k}.png")  # start it
+            pools.append(pool)
+        times: list[list[float]] = [[] for _ in variants]
+        oks = [0] * len(variants)
         for _ in range(repeat):
-            started = time.perf_counter()
-            ok = sum(pool.render(lang, code, 224, 224, out / f"{i}.png").ok
-                     for i, code in enumerate(codes))  # fmt: skip
-            times.append(time.perf_counter() - started)
-        return min(times), ok
+            for k, pool in enumerate(pools):
+                started = time.perf_counter()
+                oks[k] = sum(pool.render(lang, code, 224, 224, out / f"{k}-{i}.png").ok
+                             for i, code in enumerate(codes))  # fmt: skip
+                times[k].append(time.perf_counter() - started)
+        return [(min(t), ok) for t, ok in zip(times, oks, strict=True)]
 
 
-def _raw_rate(codes: list[str], lang: str, out: Path, repeat: int) -> float:
-    (out / "warmup").mkdir()
-    RAW[lang](codes[:2], out / "warmup")  # imports and caches, as the pool's warm-up
-    times = []
+def _raw_rates(
+    codes: list[str], lang: str, out: Path, repeat: int, variants: tuple[bool | None, ...]
+) -> list[float]:
+    """Best time of ``repeat`` raw passes per variant, the variants taking turns."""
+    for k, on in enumerate(variants):
+        (out / f"warmup{k}").mkdir()
+        with _format_switch(on):
+            RAW[lang](codes[:2], out / f"warmup{k}")  # imports and caches, as the pool's
+    times: list[list[float]] = [[] for _ in variants]
     for r in range(repeat):
-        (out / str(r)).mkdir()
-        started = time.perf_counter()
-        RAW[lang](codes, out / str(r))
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for k, on in enumerate(variants):
+            (out / f"{k}-{r}").mkdir()
+            with _format_switch(on):
+                started = time.perf_counter()
+                RAW[lang](codes, out / f"{k}-{r}")
+                times[k].append(time.perf_counter() - started)
+    return [min(t) for t in times]
+
+
+def _measure(
+    codes: list[str], lang: str, repeat: int, variants: tuple[bool | None, ...]
+) -> list[dict[str, Any]]:
+    """One row per variant: the corpus raw, warm without jail and warm in the jail."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        for sub in ("raw", "warm", "jail"):
+            (base / sub).mkdir()
+        raws = _raw_rates(codes, lang, base / "raw", repeat, variants)
+        warms = _pool_rates(codes, lang, False, base / "warm", repeat, variants)
+        jails = _pool_rates(codes, lang, True, base / "jail", repeat, variants)
+    rows = []
+    for on, raw_s, (warm_s, _), (jail_s, jail_ok) in zip(variants, raws, warms, jails, strict=True):
+        rows.append({
+            "language": lang, "programs": len(codes), "ok": jail_ok,
+            "raw_per_s": len(codes) / raw_s, "warm_per_s": len(codes) / warm_s,
+            "jailed_per_s": len(codes) / jail_s, "jailed_vs_raw": jail_s / raw_s,
+            "target": TARGETS[lang],
+            **({} if on is None else {"variant": "format" if on else "no format"}),
+        })  # fmt: skip
+    return rows
 
 
 def render_benchmark(
     n: int = 60,
     languages: tuple[str, ...] = ("svg", "matplotlib", "tikz"),
     repeat: int = 3,
+    tikz_formats: tuple[bool, ...] = (False, True),
 ) -> list[dict[str, Any]]:
-    """Time the same corpus raw, warm without jail, and warm in the jail (best of N)."""
+    """Time the same corpus raw, warm without jail, and warm in the jail (best of N);
+    TikZ once per entry of ``tikz_formats`` (without, then with the preamble format),
+    their passes taking turns in one run."""
     concepts = load_concepts(["shapes"], limit=n, seed=7)
     rows = []
     for lang in languages:
         codes = [reference_program(c, lang) for c in concepts]
-        with tempfile.TemporaryDirectory() as tmp:
-            base = Path(tmp)
-            for sub in ("raw", "warm", "jail"):
-                (base / sub).mkdir()
-            raw_s = _raw_rate(codes, lang, base / "raw", repeat)
-            warm_s, _ = _pool_rate(codes, lang, False, base / "warm", repeat)
-            jail_s, jail_ok = _pool_rate(codes, lang, True, base / "jail", repeat)
-        rows.append({
-            "language": lang, "programs": len(codes), "ok": jail_ok,
-            "raw_per_s": len(codes) / raw_s, "warm_per_s": len(codes) / warm_s,
-            "jailed_per_s": len(codes) / jail_s, "jailed_vs_raw": jail_s / raw_s,
-            "target": TARGETS[lang],
-        })  # fmt: skip
+        variants: tuple[bool | None, ...] = tikz_formats if lang == "tikz" else (None,)
+        rows += _measure(codes, lang, repeat, variants)
+    plain = [r for r in rows if r.get("variant") == "no format"]
+    for row in rows:
+        if row.get("variant") == "format" and plain:
+            row["format_speedup"] = row["jailed_per_s"] / plain[0]["jailed_per_s"]
+            met = "met" if row["format_speedup"] >= FORMAT_TARGET else "**not met**"
+            row["target"] = (
+                f">= {FORMAT_TARGET:g}x jailed img/s of no format: "
+                f"{row['format_speedup']:.2f}x, {met}"
+            )
     return rows
 
 
@@ -134,8 +201,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     )
     lines = [header, "|" + "---|" * 8]
     for r in rows:
+        name = r["language"] + (f", {r['variant']}" if r.get("variant") else "")
         lines.append(
-            f"| {r['language']} | {r['programs']} | {r['ok']} | {r['raw_per_s']:.1f} | "
+            f"| {name} | {r['programs']} | {r['ok']} | {r['raw_per_s']:.1f} | "
             f"{r['warm_per_s']:.1f} | {r['jailed_per_s']:.1f} | {r['jailed_vs_raw']:.2f}x | "
             f"{r['target']} |"
         )

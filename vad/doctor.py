@@ -162,6 +162,22 @@ def check_tex() -> Iterator[Check]:
         yield Check("tex", WARNING, f"missing: {', '.join(missing)} (TikZ cannot render)", fixes)
     else:
         yield Check("tex", OK, ", ".join(f"{n} {w}" for n, (w, _) in pieces.items()))
+        yield check_tex_format()
+
+
+def check_tex_format() -> Check:
+    """Whether TikZ jobs load the preamble from a format (vad/render/texformat.py)."""
+    from vad.render.texformat import SWITCH, enabled, tikz_format
+
+    fmt = tikz_format()
+    if fmt is not None:
+        return Check("tex format", OK, f"TikZ preamble dumped once, read-only in the jail: {fmt}")
+    if not enabled():
+        return Check("tex format", WARNING, f"{SWITCH}=0: every TikZ job compiles the whole "
+                     "preamble (about 3x slower)", f"unset {SWITCH}")  # fmt: skip
+    return Check("tex format", WARNING, "the TikZ preamble could not be dumped into a format: "
+                 "every TikZ job compiles the whole preamble (about 3x slower)",
+                 "see the warning above (pdftex -ini on renderers/tikz.py's HEAD)")  # fmt: skip
 
 
 def _kpsewhich(name: str) -> str | None:

@@ -1,6 +1,7 @@
 """The jail: bubblewrap around a warm worker, with rlimits and cgroup limits.
 
-Inside: a read-only view of /usr and the Python install, the renderers, no network
+Inside: a read-only view of /usr and the Python install, the renderers, the TikZ
+preamble's format file (read-only, alone, outside every job folder), no network
 (every namespace unshared), an empty environment, uid nobody, a read-only root, and
 two writable folders: the job folder (/job, emptied by the host between jobs) and the
 worker's private state (/state, matplotlib's font cache). Processes are limited by a
@@ -21,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vad.errors import VadError
+from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf")
+RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf",
+           # the huge-page settings (read-only): glibc reads them before it asks for huge
+           # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
+           "/sys/kernel/mm/transparent_hugepage")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,20 @@ def isolates_jobs() -> bool:
     return os.geteuid() == 0
 
 
-def bwrap_command(job_dir: Path, state_dir: Path, renderers: Path, argv: list[str]) -> list[str]:
+def bwrap_command(
+    job_dir: Path,
+    state_dir: Path,
+    renderers: Path,
+    argv: list[str],
+    tex_format: Path | None = None,
+) -> list[str]:
     """The bwrap command line that runs ``argv`` in the jail.
 
     Run by root, the worker keeps one capability, CAP_SYS_ADMIN inside the jail's own
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
+    ``tex_format`` (the TikZ preamble's format file) is bound read-only, alone, at
+    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
     """
     cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
            "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
@@ -109,6 +122,9 @@ def bwrap_command(job_dir: Path, state_dir: Path, renderers: Path, argv: list[st
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl", "VAD_JAILED": "1",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
+    if tex_format is not None:
+        cmd += ["--ro-bind", str(tex_format), JAIL_PATH]
+        env[RENDERER_VAR] = JAIL_PATH
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += ["--bind", str(job_dir), "/job", "--bind", str(state_dir), "/state",

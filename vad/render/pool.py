@@ -13,7 +13,8 @@ and copied by descriptor, and the image must be a PNG within the pixel limit. A 
 that times out, dies or misbehaves is killed with everything in its cgroups, and one
 that grows too large or has served its job limit likewise after answering; each is
 started again on its next job, so the pool keeps serving. Every outcome is a typed
-:class:`RenderResult`.
+:class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
+format file (vad/render/texformat.py), which every worker then sees read-only.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
 from vad.render.base import RenderResult, RenderStatus, all_renderers
 from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
+from vad.render.texformat import RENDERER_VAR, tikz_format
 
 READY_TIMEOUT_S = 120.0
 GRACE_S = 25.0  # beyond the job's timeout: the worker's own deadline is 15 s past it
@@ -102,8 +104,11 @@ def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) 
 class Worker:
     """One warm worker process and its folders."""
 
-    def __init__(self, index: int, sandbox: bool, limits: Limits) -> None:
+    def __init__(
+        self, index: int, sandbox: bool, limits: Limits, tex_format: Path | None = None
+    ) -> None:
         self.index, self.sandbox, self.limits = index, sandbox, limits
+        self.tex_format = tex_format  # the TikZ preamble's format file, or None
         self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{index}-"))
         self.job_dir, self.state_dir = self.root / "job", self.root / "state"
         self.job_dir.mkdir()
@@ -123,7 +128,7 @@ class Worker:
         argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
         limits = self.limits
         if self.sandbox:
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv)
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format)
             cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
@@ -137,6 +142,8 @@ class Worker:
                 "MPLCONFIGDIR": str(self.state_dir / "mpl"),
                 "OPENBLAS_NUM_THREADS": "1",
             }
+            if self.tex_format is not None:  # unjailed (trusted code only): the host's path
+                env[RENDERER_VAR] = str(self.tex_format)
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
@@ -343,14 +350,16 @@ class RenderPool:
         self._workers: list[Worker] = []
         self._lock = threading.Lock()
         self._started = False
+        self.tex_format: Path | None = None  # found or built when the pool starts
 
     def _start(self) -> None:
         with self._lock:
             if self._started:
                 return
             sweep_stale_folders()
+            self.tex_format = tikz_format()
             for index in range(self.size):
-                worker = Worker(index, self.sandbox, self.limits)
+                worker = Worker(index, self.sandbox, self.limits, self.tex_format)
                 self._workers.append(worker)
                 self._idle.put(worker)
             self._started = True

@@ -1,0 +1,237 @@
+"""The TikZ preamble, dumped once into a pdfTeX format file that every TikZ job loads.
+
+pdflatex spends most of a TikZ job reading the fixed preamble (the standalone class,
+TikZ and its libraries). The host dumps that preamble once, with its own code and the
+renderer's exact text (``HEAD`` in renderers/tikz.py, read without running the
+module), into ``<tex_formats_dir>/<key>/vad-tikz.fmt``. The key covers the pdfTeX
+version, the base format it starts from (path, size, time), the preamble and the
+build flags, so another TeX Live or another preamble gets a file of its own. The file
+is stored uncompressed: pdfTeX reads formats through zlib, which reads data that is
+not gzip as it is, and that halves the time to load it.
+
+A format is built in a temporary folder beside the others and renamed into place,
+under a lock so that two processes never build at once; before a pool uses it, its
+SHA-256 is checked against the one recorded at build time, and a missing or damaged
+format is built again. The file is read-only (0444); a jailed worker sees it
+read-only bound at :data:`JAIL_PATH`, outside every job folder, and nothing of the
+cache around it, so model code can never write it. When no format can be had, jobs
+compile the whole preamble as before (said once in the log), never failing for it.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import functools
+import gzip
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from vad._paths import project_dir, tex_formats_dir
+
+NAME = "vad-tikz"
+JAIL_PATH = f"/texformat/{NAME}.fmt"  # where a jailed worker sees it, read-only
+SWITCH = "VAD_TIKZ_FORMAT"  # "0": every job compiles the whole preamble
+RENDERER_VAR = "VAD_TEX_FORMAT"  # what renderers/tikz.py reads: the format's path
+LAYOUT = 1  # the build recipe's version: part of the key
+BUILD_ARGS = ("-ini", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+              f"-jobname={NAME}", "&pdflatex")  # fmt: skip
+SMOKE = (
+    "\\begin{document}\n\\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}\n"
+    "\\end{document}\n"
+)
+TIMEOUT_S = 300.0
+
+log = logging.getLogger(__name__)
+_said: set[str] = set()
+_verified: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime) -> sha256
+
+
+class FormatError(Exception):
+    """The format could not be built or checked (the reason names the step)."""
+
+
+def enabled() -> bool:
+    """Whether TikZ jobs use the format ($VAD_TIKZ_FORMAT is not 0)."""
+    return os.environ.get(SWITCH, "1").strip() != "0"
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning(message)
+
+
+def tex_env(home: Path) -> dict[str, str]:
+    """The environment pdfTeX runs in on the host: like the jail's, nothing of the user's."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+            "openin_any": "p", "openout_any": "p", "shell_escape": "f", "MKTEXTFM": "0",
+            "MKTEXPK": "0", "MKTEXMF": "0", "MKTEXFMT": "0",
+            "TEXMFVAR": str(home / ".texmf-var")}  # fmt: skip
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=tex_env(cwd), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, errors="replace",
+                          timeout=TIMEOUT_S, check=False)  # fmt: skip
+
+
+def preamble() -> str:
+    """The renderer's preamble (``HEAD`` in renderers/tikz.py), read as a literal."""
+    source = project_dir("renderers") / "tikz.py"
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "HEAD" for t in node.targets
+        ):
+            return str(ast.literal_eval(node.value))
+    raise FormatError(f"{source} defines no HEAD: the TikZ renderer's preamble is missing")
+
+
+@functools.cache
+def tex_identity() -> str | None:
+    """pdfTeX's version line and the base format's path, size and time; None without TeX."""
+    if not shutil.which("pdftex", path="/usr/bin:/bin"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="vad-tex-") as tmp:
+        version = _run(["pdftex", "--version"], Path(tmp))
+        where = _run(["kpsewhich", "-engine=pdftex", "pdflatex.fmt"], Path(tmp))
+    base = where.stdout.strip()
+    if version.returncode != 0 or where.returncode != 0 or not base:
+        raise FormatError("pdftex --version or kpsewhich pdflatex.fmt failed")
+    info = os.stat(base)
+    return f"{version.stdout.splitlines()[0]} | {base} {info.st_size} {info.st_mtime_ns}"
+
+
+def format_key(identity: str, head: str) -> str:
+    """The cache key: TeX identity, preamble text, build flags and recipe version."""
+    blob = json.dumps({"layout": LAYOUT, "tex": identity, "head": head, "args": BUILD_ARGS})
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _loads(fmt: Path, folder: Path) -> bool:
+    """Whether pdflatex compiles a small TikZ picture with the format ``fmt``."""
+    (folder / "smoke.tex").write_text(SMOKE, encoding="utf-8")
+    done = _run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+                 f"-fmt={fmt}", "smoke.tex"], folder)  # fmt: skip
+    return done.returncode == 0 and (folder / "smoke.pdf").is_file()
+
+
+def checked(folder: Path) -> Path | None:
+    """The folder's format if it matches the SHA-256 recorded at build time, else None."""
+    fmt = folder / f"{NAME}.fmt"
+    try:
+        meta = json.loads((folder / "format.json").read_text(encoding="utf-8"))
+        info = os.lstat(fmt)
+    except (OSError, ValueError):
+        return None
+    if not fmt.is_file() or fmt.is_symlink() or not isinstance(meta, dict):
+        return None
+    seen = (str(fmt), info.st_ino, info.st_size, info.st_mtime_ns)
+    if seen not in _verified:
+        _verified[seen] = _sha256(fmt)
+    return fmt if _verified[seen] == meta.get("sha256") else None
+
+
+def build(root: Path, key: str, head: str, identity: str) -> Path:
+    """Dump ``head`` into ``root/key/vad-tikz.fmt``: built aside, checked, renamed in."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=root))
+    try:
+        (tmp / f"{NAME}.tex").write_text(head + "\\dump\n", encoding="utf-8")
+        done = _run(["pdftex", *BUILD_ARGS, f"{NAME}.tex"], tmp)
+        fmt = tmp / f"{NAME}.fmt"
+        if done.returncode != 0 or not fmt.is_file():
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("!")]
+            raise FormatError(f"pdftex -ini stopped ({done.returncode}): {lines[:1]}")
+        packed = fmt.with_suffix(".fmt.gz")
+        fmt.rename(packed)
+        with gzip.open(packed, "rb") as src, fmt.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        compressed = not _loads(fmt, tmp)
+        if compressed:  # this pdfTeX wants it as written: keep it so
+            packed.replace(fmt)
+            if not _loads(fmt, tmp):
+                raise FormatError("pdflatex cannot compile a TikZ picture with the new format")
+        for entry in tmp.iterdir():  # the log, the smoke test, kpathsea's folder
+            if entry != fmt:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        fmt.chmod(0o444)
+        meta = {"sha256": _sha256(fmt), "tex": identity, "layout": LAYOUT,
+                "compressed": compressed,
+                "head_sha256": hashlib.sha256(head.encode()).hexdigest()}  # fmt: skip
+        (tmp / "format.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        tmp.chmod(0o755)
+        tmp.rename(root / key)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root / key / f"{NAME}.fmt"
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold ``root/.lock`` exclusively: one process builds at a time."""
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _clear(root: Path, key: str) -> None:
+    """With the lock held: remove builds that died halfway, and set aside and remove the
+    key's folder when its format is damaged (a running jail keeps the file it bound)."""
+    for entry in [*root.glob(".build-*"), *root.glob(".damaged-*")]:
+        shutil.rmtree(entry, ignore_errors=True)
+    folder = root / key
+    if folder.exists() and checked(folder) is None:
+        aside = root / f".damaged-{key}-{secrets.token_hex(4)}"
+        folder.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def tikz_format() -> Path | None:
+    """The checked format file for the current TeX and preamble, built when missing or
+    damaged; None (said once in the log) when it cannot be had or $VAD_TIKZ_FORMAT=0."""
+    if not enabled():
+        return None
+    try:
+        identity = tex_identity()
+        if identity is None:
+            return None  # no TeX at all: `vad doctor` says so, TikZ jobs fail anyway
+        head = preamble()
+        root = tex_formats_dir()
+        key = format_key(identity, head)
+        found = checked(root / key)
+        if found is not None:
+            return found
+        with _locked(root):
+            _clear(root, key)
+            found = checked(root / key)
+            if found is None:
+                found = build(root, key, head, identity)
+                if checked(found.parent) is None:
+                    raise FormatError("the format changed while it was being recorded")
+        return found
+    except (OSError, subprocess.SubprocessError, FormatError, ValueError) as exc:
+        _say_once(
+            f"TikZ jobs compile the whole preamble (slower): no preamble format ({exc}). "
+            f"Check that pdflatex compiles TikZ (`vad doctor`), or set {SWITCH}=0 to skip it."
+        )
+        return None
