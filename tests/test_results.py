@@ -374,9 +374,16 @@ def test_a_failed_append_leaves_no_partial_line(
 # 6. Ctrl-C --------------------------------------------------------------------------
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_slow(server: FakeOpenAI, extra: list[str]) -> subprocess.Popen[str]:
+    # A shell started in the background hands its children SIGINT ignored (POSIX), and
+    # Python keeps it so: give the run the default, as a terminal would.
     proc = subprocess.Popen(_draw_args(server, 6, "--max-connections", "2", *extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)  # fmt: skip
     deadline = time.monotonic() + 60
     while len(server.requests) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
