@@ -13,7 +13,7 @@ every image, edges are rare). The literature points at two fixes, both here:
 * **MixUp** (``TrainConfig.mixup = p``): with probability ``p`` an image is blended with
   another image of the set, ``lam * x + (1 - lam) * other``, ``lam ~ U(0.3, 0.7)``, as
   in the Shaders21k MixUp of images of different programs; both views are cut from the
-  blend.
+  blend. With both remedies on, the two images of a blend share one texture.
 
 All randomness is drawn for the global batch from a CPU generator seeded by (seed,
 step), like the augmentations, so a resumed run and a DDP run draw exactly what one
@@ -75,7 +75,7 @@ def foreground(x: torch.Tensor) -> torch.Tensor:
 
 def draw_params(
     n: int, backgrounds: float, mixup: float, gen: torch.Generator, images: int
-) -> dict:
+) -> dict[str, torch.Tensor]:
     """The random choices of both remedies for a global batch of ``n`` (CPU tensors)."""
     return {
         "bg": torch.rand(n, generator=gen) < backgrounds,

@@ -38,6 +38,9 @@ from vad.train.remedies import BANK_SIZE, dead_leaves, draw_params, mix, over_te
 
 EvalHook = Callable[[torch.nn.Module, int], dict[str, Any]]
 CHECKPOINT = "last.pt"
+# The remedies draw from their own seeds, far above the views' (seed * 1_000_003 + 2 * step
+# + view), so no step's remedy draw repeats another step's view draw.
+REMEDY_SEEDS = 2**62
 
 
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
@@ -302,7 +305,7 @@ def train(cfg: TrainConfig, eval_hook: EvalHook | None = None) -> Path:
             ]
             x = gather(batch)
             if remedies:
-                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 2 * step + 7_919)
+                gen = torch.Generator().manual_seed(REMEDY_SEEDS + cfg.seed * 1_000_003 + step)
                 r = draw_params(cfg.batch_size, cfg.backgrounds, cfg.mixup, gen, len(data))
                 r = {k: t[rank * local : (rank + 1) * local] for k, t in r.items()}
                 x = x.float() / 255
