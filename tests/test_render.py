@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vad.errors import SpecError
-from vad.render import Limits, RenderPool, RenderStatus, get_renderer, renderer_names
+from vad.render import Limits, RenderPool, RenderStatus
 
 CIRCLE = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
@@ -99,10 +98,3 @@ def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
     with RenderPool(size=1, sandbox=False) as raw:  # one worker: every job reuses its folder
         results = [raw.render("svg", CIRCLE, 32, 32, tmp_path / f"raw{i}.png") for i in range(4)]
     assert [r.status for r in results] == [RenderStatus.OK] * 4, [r.reason for r in results]
-
-
-def test_renderer_registry() -> None:
-    assert renderer_names() == ["matplotlib", "svg", "tikz"]
-    assert get_renderer("matplotlib").module == "mpl"
-    with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
-        get_renderer("postscript")

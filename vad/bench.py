@@ -1,20 +1,21 @@
 """`vad bench render`: images per second per core, sandboxed vs unsandboxed, one run.
 
 The corpus is the reference drawings of shape concepts (valid programs in every
-language). "raw" is the renderer's own work with no worker and no jail: cairosvg in
-this process, matplotlib exec + savefig in this process, pdflatex + pdftoppm as plain
-subprocesses. "warm, no jail" and "warm, jailed" go through one pool worker (one
-core). Each is timed ``repeat`` times over the corpus and the best time is kept.
+language). "raw" is the renderer's own work with no worker and no jail: the language's
+module of renderers/ in one plain process, each program in a folder of its own. "warm,
+no jail" and "warm, jailed" go through one pool worker (one core). Each is timed
+``repeat`` times over the corpus and the best time is kept.
 
 TikZ is measured twice in the same run: every job compiling the whole preamble
 ($VAD_TIKZ_FORMAT=0, as before the preamble format existed) and every job loading the
-preamble's format file (vad/render/texformat.py); the second row's target compares
-the two.
+preamble's format file (vad/render/texformat.py); the second row's target compares the
+two.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -27,59 +28,65 @@ from typing import Any
 from vad._paths import project_dir
 from vad.concepts import load_concepts
 from vad.concepts.reference import reference_program
+from vad.languages import get_language, language_names
 from vad.render import RenderPool
-from vad.render.texformat import SWITCH, tikz_format
+from vad.render.texformat import RENDERER_VAR, SWITCH, tikz_format
 
-TARGETS = {
-    "svg": "jailed <= 1.5x raw time",
-    "matplotlib": ">= 20 images/s per core jailed",
-    "tikz": "jailed <= 1.3x raw time",
-}
 FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, same run
 
 
-def _raw_svg(codes: list[str], out: Path) -> None:
-    import cairosvg
-
+# "raw": the language's renderer module itself (renderers/<module>.py), in one plain
+# process with no worker and no jail: preload() once, then render() each program in a
+# folder of its own. The host sends "pass N" lines and reads back the seconds taken.
+_RAW_SCRIPT = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+module = __import__(sys.argv[2])
+module.preload()
+codes, out = json.loads(sys.stdin.readline()), sys.argv[3]
+for line in sys.stdin:
+    folder = os.path.join(out, line.split()[1])
+    started = time.perf_counter()
     for i, code in enumerate(codes):
-        cairosvg.svg2png(bytestring=code.encode(), write_to=str(out / f"{i}.png"),
-                         output_width=224, output_height=224, background_color="white",
-                         unsafe=False)  # fmt: skip
+        os.makedirs(os.path.join(folder, str(i)))
+        os.chdir(os.path.join(folder, str(i)))
+        module.render(code, "out.png", 224, 224)
+    print(time.perf_counter() - started, flush=True)
+"""
 
 
-def _raw_matplotlib(codes: list[str], out: Path) -> None:
-    import matplotlib
+class _RawRenderer:
+    """One plain process running a language's renderer module over the corpus."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for i, code in enumerate(codes):
-        exec(compile(code, "drawing.py", "exec"), {"__name__": "__main__"})
-        fig = plt.gcf()
-        fig.set_size_inches(2.24, 2.24)
-        fig.savefig(out / f"{i}.png", dpi=100, facecolor="white")
-        plt.close("all")
-
-
-def _raw_tikz(codes: list[str], out: Path) -> None:
-    sys.path.insert(0, str(project_dir("renderers")))
-    import tikz  # the same preamble and document as the jailed renderer
-
-    fmt = tikz_format()  # None when $VAD_TIKZ_FORMAT=0 (or no format can be had)
-    for i, code in enumerate(codes):
-        job = out / str(i)
-        job.mkdir()
-        (job / "doc.tex").write_text(tikz.document(code, fmt is not None))
-        subprocess.run(
-            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode",
-             *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
-            cwd=job, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
+    def __init__(self, lang: str, codes: list[str], out: Path, tex_format: bool | None) -> None:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(out),
+               "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(out / "mpl")}  # fmt: skip
+        fmt = tikz_format() if tex_format else None
+        if fmt is not None:
+            env[RENDERER_VAR] = str(fmt)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _RAW_SCRIPT, str(project_dir("renderers")),
+             get_language(lang).module, str(out)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=out,
         )  # fmt: skip
-        subprocess.run(["pdftoppm", "-png", "-singlefile", "-scale-to", "224", "doc.pdf", "page"],
-                       cwd=job, check=True)  # fmt: skip
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(codes) + "\n")
+        self.passes = 0
 
+    def timed_pass(self) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"pass {self.passes}\n")
+        self.proc.stdin.flush()
+        self.passes += 1
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the raw renderer failed (run the corpus through vad doctor)")
+        return float(line)
 
-RAW = {"svg": _raw_svg, "matplotlib": _raw_matplotlib, "tikz": _raw_tikz}
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 @contextlib.contextmanager
@@ -128,19 +135,22 @@ def _pool_rates(
 def _raw_rates(
     codes: list[str], lang: str, out: Path, repeat: int, variants: tuple[bool | None, ...]
 ) -> list[float]:
-    """Best time of ``repeat`` raw passes per variant, the variants taking turns."""
+    """Best time of ``repeat`` raw passes per variant, the variants taking turns (a warm-up
+    pass first: imports and caches, as the pool's)."""
+    runners = []
     for k, on in enumerate(variants):
-        (out / f"warmup{k}").mkdir()
-        with _format_switch(on):
-            RAW[lang](codes[:2], out / f"warmup{k}")  # imports and caches, as the pool's
-    times: list[list[float]] = [[] for _ in variants]
-    for r in range(repeat):
-        for k, on in enumerate(variants):
-            (out / f"{k}-{r}").mkdir()
-            with _format_switch(on):
-                started = time.perf_counter()
-                RAW[lang](codes, out / f"{k}-{r}")
-                times[k].append(time.perf_counter() - started)
+        (out / str(k)).mkdir()
+        runners.append(_RawRenderer(lang, codes, out / str(k), on))
+    try:
+        for runner in runners:
+            runner.timed_pass()
+        times: list[list[float]] = [[] for _ in variants]
+        for _ in range(repeat):
+            for k, runner in enumerate(runners):
+                times[k].append(runner.timed_pass())
+    finally:
+        for runner in runners:
+            runner.close()
     return [min(t) for t in times]
 
 
@@ -161,7 +171,7 @@ def _measure(
             "language": lang, "programs": len(codes), "ok": jail_ok,
             "raw_per_s": len(codes) / raw_s, "warm_per_s": len(codes) / warm_s,
             "jailed_per_s": len(codes) / jail_s, "jailed_vs_raw": jail_s / raw_s,
-            "target": TARGETS[lang],
+            "target": get_language(lang).bench_target,
             **({} if on is None else {"variant": "format" if on else "no format"}),
         })  # fmt: skip
     return rows
@@ -169,7 +179,7 @@ def _measure(
 
 def render_benchmark(
     n: int = 60,
-    languages: tuple[str, ...] = ("svg", "matplotlib", "tikz"),
+    languages: tuple[str, ...] | None = None,
     repeat: int = 3,
     tikz_formats: tuple[bool, ...] = (False, True),
 ) -> list[dict[str, Any]]:
@@ -178,7 +188,7 @@ def render_benchmark(
     their passes taking turns in one run."""
     concepts = load_concepts(["shapes"], limit=n, seed=7)
     rows = []
-    for lang in languages:
+    for lang in languages or language_names():
         codes = [reference_program(c, lang) for c in concepts]
         variants: tuple[bool | None, ...] = tikz_formats if lang == "tikz" else (None,)
         rows += _measure(codes, lang, repeat, variants)

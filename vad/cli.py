@@ -16,6 +16,7 @@ from typing import Any
 
 from vad import __version__
 from vad.errors import VadError
+from vad.languages import language_names
 from vad.stopping import interrupted_exit_code, stop_on_sigterm
 
 
@@ -119,7 +120,7 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         "--lang",
         action="append",
         metavar="LANG",
-        help="svg, matplotlib or tikz, repeatable or comma-separated (default svg)",
+        help=f"{', '.join(language_names())}; repeatable or comma-separated (default svg)",
     )
     draw.add_argument("--samples", type=int, default=1, help="samples per concept (default 1)")
     draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")

@@ -15,7 +15,7 @@ def _split(values: list[str] | None) -> list[str]:
 def _render(args: argparse.Namespace) -> int:
     from vad.bench import format_table, render_benchmark
 
-    langs = tuple(_split(args.lang)) or ("svg", "matplotlib", "tikz")
+    langs = tuple(_split(args.lang)) or None
     print(format_table(render_benchmark(args.n, langs, args.repeat)))
     return 0
 

@@ -190,11 +190,12 @@ def _kpsewhich(name: str) -> str | None:
 def check_renders() -> Iterator[Check]:
     from vad.concepts import load_concepts
     from vad.concepts.reference import reference_program
-    from vad.render import RenderPool, renderer_names
+    from vad.languages import language_names
+    from vad.render import RenderPool
 
     concept = load_concepts(["shapes"], None, 1, 0)[0]
     with tempfile.TemporaryDirectory() as tmp, RenderPool(size=1, sandbox=True) as pool:
-        for lang in renderer_names():
+        for lang in language_names():
             started = time.monotonic()
             try:
                 result = pool.render(lang, reference_program(concept, lang), 224, 224,

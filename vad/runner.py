@@ -22,10 +22,11 @@ from vad import provenance
 from vad._paths import cache_dir, runs_dir
 from vad.concepts import load_concepts
 from vad.errors import SpecError
+from vad.languages import get_language
 from vad.models import ModelClient, ResolvedModel, check_credentials
 from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
-from vad.render import RenderPool, get_renderer
+from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso
 from vad.spec import RunSpec
@@ -82,7 +83,7 @@ class Runner:
         for model, _ in self.models:
             check_credentials(model)
         for lang in spec.languages:
-            get_renderer(lang)
+            get_language(lang)
         if spec.sandbox:
             bwrap_path()
         ResponseStore(self.store_path).close()  # a damaged store fails here, before the run

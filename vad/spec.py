@@ -12,6 +12,7 @@ import yaml
 
 from vad.concepts.loader import LEVELS
 from vad.errors import SpecError
+from vad.languages import aliases, canonical, language_names
 from vad.store import cache_key
 
 STYLES = ("auto", "chat", "completion")
@@ -163,6 +164,16 @@ class FieldCheck:
             raise self.bad(field_name, seen[0], "appears twice")
         return tuple(items)
 
+    def languages(self, field_name: str, value: Any) -> tuple[str, ...]:
+        """Registered drawing languages (an alias becomes the language's own name)."""
+        names = self.names(field_name, value, nonempty=True)
+        found = []
+        for name in names:
+            if name not in aliases():
+                raise self.bad(field_name, name, f"must be among {', '.join(language_names())}")
+            found.append(canonical(name))
+        return self.names(field_name, found)
+
 
 def _as_tuple(value: Any, key: str, check: FieldCheck) -> tuple[Any, ...]:
     if value is None:
@@ -259,7 +270,7 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
         if key in v:  # given: at least one entry (leave it out for the default)
             out[key] = check.names(key, v[key], nonempty=v[key] is not None)
     if "languages" in v:
-        out["languages"] = check.names("languages", v["languages"], nonempty=True)
+        out["languages"] = check.languages("languages", v["languages"])
     out["limit"] = _limit(
         check, v.get("limit"), out.get("levels", RunSpec.levels), out.get("concept_files", ())
     )

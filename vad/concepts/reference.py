@@ -2,13 +2,12 @@
 
 A shape concept's ``attrs`` (shape, colour, position, size, count, arrangement,
 relation) become a layout of primitives on a unit canvas (y grows downwards), which
-each emitter writes as SVG, matplotlib or TikZ code.
+each language's ``reference`` (vad/languages) writes as code.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from vad.concepts.loader import Concept
 
@@ -46,7 +45,7 @@ def layout(concept: Concept) -> list[Prim]:
     return [(a["shape"], a["color"], cx, cy, radius)]
 
 
-def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]] | None:
+def polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]] | None:
     def ring(n: int, start: float, radii: tuple[float, ...] = (1.0,)) -> list[tuple[float, float]]:
         pts = []
         for i in range(n * len(radii)):
@@ -72,80 +71,10 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     return shapes.get(shape)
 
 
-def _svg(prims: list[Prim], size: int = 224) -> str:
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}">',
-             f'<rect width="{size}" height="{size}" fill="white"/>']  # fmt: skip
-    for shape, color, cx, cy, r in prims:
-        fill = HEX[color]
-        if shape == "circle":
-            parts.append(
-                f'<circle cx="{cx * size:.1f}" cy="{cy * size:.1f}" r="{r * size:.1f}" '
-                f'fill="{fill}"/>'
-            )
-        elif shape == "ellipse":
-            parts.append(
-                f'<ellipse cx="{cx * size:.1f}" cy="{cy * size:.1f}" '
-                f'rx="{r * size:.1f}" ry="{r * size * 0.6:.1f}" fill="{fill}"/>'
-            )
-        else:
-            pts = " ".join(f"{x * size:.1f},{y * size:.1f}" for x, y in _polygon(shape, cx, cy, r))
-            parts.append(f'<polygon points="{pts}" fill="{fill}"/>')
-    return "\n".join([*parts, "</svg>"])
-
-
-def _matplotlib(prims: list[Prim]) -> str:
-    lines = ["import matplotlib.pyplot as plt",
-             "from matplotlib.patches import Circle, Ellipse, Polygon",
-             "fig, ax = plt.subplots(figsize=(4, 4))"]  # fmt: skip
-    for shape, color, cx, cy, r in prims:
-        y = 1 - cy
-        fill = HEX[color]
-        if shape == "circle":
-            lines.append(f"ax.add_patch(Circle(({cx:.3f}, {y:.3f}), {r:.3f}, color='{fill}'))")
-        elif shape == "ellipse":
-            lines.append(
-                f"ax.add_patch(Ellipse(({cx:.3f}, {y:.3f}), {2 * r:.3f}, "
-                f"{1.2 * r:.3f}, color='{fill}'))"
-            )
-        else:
-            pts = ", ".join(f"({x:.3f}, {1 - yy:.3f})" for x, yy in _polygon(shape, cx, cy, r))
-            lines.append(f"ax.add_patch(Polygon([{pts}], color='{fill}'))")
-    lines += ["ax.set_xlim(0, 1)", "ax.set_ylim(0, 1)", "ax.set_aspect('equal')", "ax.axis('off')"]
-    return "\n".join(lines) + "\n"
-
-
-def _tikz(prims: list[Prim], scale: float = 5.0) -> str:
-    lines = ["\\begin{tikzpicture}",
-             f"\\useasboundingbox (0,0) rectangle ({scale},{scale});"]  # fmt: skip
-    for shape, color, cx, cy, r in prims:
-        fill = HEX[color].lstrip("#").upper()
-        col = (
-            f"{{rgb,255:red,{int(fill[0:2], 16)};green,{int(fill[2:4], 16)};"
-            f"blue,{int(fill[4:6], 16)}}}"
-        )
-        x, y, rr = cx * scale, (1 - cy) * scale, r * scale
-        if shape == "circle":
-            lines.append(f"\\fill[color={col}] ({x:.2f},{y:.2f}) circle ({rr:.2f});")
-        elif shape == "ellipse":
-            lines.append(
-                f"\\fill[color={col}] ({x:.2f},{y:.2f}) ellipse ({rr:.2f} and {rr * 0.6:.2f});"
-            )
-        else:
-            pts = " -- ".join(
-                f"({px * scale:.2f},{(1 - py) * scale:.2f})"
-                for px, py in _polygon(shape, cx, cy, r)
-            )
-            lines.append(f"\\fill[color={col}] {pts} -- cycle;")
-    return "\n".join([*lines, "\\end{tikzpicture}"])
-
-
-EMITTERS: dict[str, Callable[[list[Prim]], str]] = {
-    "svg": _svg, "matplotlib": _matplotlib, "tikz": _tikz,
-}  # fmt: skip
-
-
 def reference_program(concept: Concept, language: str) -> str:
     """Code in ``language`` that draws the shape concept exactly as its attrs say."""
     if concept.level != "shapes" or "shape" not in concept.attrs:
         raise ValueError(f"{concept.id}: reference drawings exist for shape concepts only")
-    return EMITTERS[language](layout(concept))
+    from vad.languages import get_language  # the languages draw with this module's layout
+
+    return get_language(language).reference(layout(concept))

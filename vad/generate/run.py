@@ -52,11 +52,12 @@ from vad.generate.strategies import (
     vary_prompt,
     vary_stream,
 )
+from vad.languages import get_language
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
 from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.prompts import load_prompts
-from vad.render import RenderPool, RenderStatus, get_renderer
+from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
 from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore, cache_key
@@ -176,7 +177,7 @@ class Generator:
             check_credentials(model)
             self.models.append((model, model.default_style))
         for lang in spec.languages:
-            get_renderer(lang)
+            get_language(lang)
             for _, style in self.models:
                 self.prompts.render(lang, style, {"caption": "x", "width": 1, "height": 1})
         self.prices = {m.name: _prices(m) for m, _ in self.models} if max_cost is not None else {}

@@ -10,13 +10,13 @@ import yaml
 from vad.errors import SpecError
 from vad.spec import FieldCheck
 
-# field -> (flag, kind, low, high); kinds: int, number, names, name, path, shard, bool
+# field -> (flag, kind, low, high); kinds: int, number, names, languages, name, path, shard, bool
 FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
     "out": ("--out", "path", None, None),
     "n": ("--n", "int", 1, 10**9),
     "models": ("--model", "names", None, None),
     "api_base": ("--api-base", "name", None, None),
-    "languages": ("--lang", "names", None, None),
+    "languages": ("--lang", "languages", None, None),
     "strategy": ("--strategy", "name", None, None),
     "levels": ("--level", "names", None, None),
     "concept_files": ("--concepts", "names", None, None),
@@ -58,6 +58,8 @@ def check_value(check: FieldCheck, name: str, value: Any) -> Any:
         return check.number(name, value, 0, above=True)
     if kind == "names":
         return check.names(name, value, nonempty=True)
+    if kind == "languages":
+        return check.languages(name, value)
     if kind == "shard":
         return _shard(check, name, value)
     if kind == "bool":

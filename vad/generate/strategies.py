@@ -19,6 +19,7 @@ import yaml
 from vad._paths import project_dir
 from vad.concepts import Concept
 from vad.errors import SpecError
+from vad.languages import get_language
 from vad.prompts import fill
 from vad.registry import Registry
 
@@ -152,7 +153,8 @@ def stream(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
 
 
 NEEDS_SOURCE = {"vary"}
-LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python matplotlib", "tikz": "TikZ"}
+# generate's v1 prompts wrote "Python matplotlib"; kept so that their cache keys hold
+_WRITTEN_AS = {"matplotlib": "Python matplotlib"}
 
 
 def vary_stream(kept: list[dict[str, Any]], seed: int) -> Iterator[Item]:
@@ -182,7 +184,8 @@ def vary_prompt(item: Item, width: int, height: int) -> Any:
 
     template = _settings("vary")["chat"]
     lang = str(item.extra["language"])
-    values = {"language": LANGUAGE_NAMES.get(lang, lang), "caption": item.caption,
+    named = _WRITTEN_AS.get(lang) or get_language(lang).display
+    values = {"language": named, "caption": item.caption,
               "code": item.extra["program"], "variation": item.extra["variation"],
               "width": width, "height": height}  # fmt: skip
     messages = [{"role": "system", "content": template["system"]},

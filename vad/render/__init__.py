@@ -1,27 +1,10 @@
-"""Host side of rendering: typed results, languages registered by name, a warm pool."""
+"""Host side of rendering: typed results, a warm pool of jailed workers.
 
-from vad.render import languages as _languages  # noqa: F401  (registers svg, matplotlib, tikz)
-from vad.render.base import (
-    Renderer,
-    RenderResult,
-    RenderStatus,
-    all_renderers,
-    get_renderer,
-    register_renderer,
-    renderer_names,
-)
+The languages themselves are described in vad/languages.
+"""
+
+from vad.render.base import RenderResult, RenderStatus
 from vad.render.jail import JailUnavailable, Limits
 from vad.render.pool import RenderPool
 
-__all__ = [
-    "JailUnavailable",
-    "Limits",
-    "RenderPool",
-    "RenderResult",
-    "RenderStatus",
-    "Renderer",
-    "all_renderers",
-    "get_renderer",
-    "register_renderer",
-    "renderer_names",
-]
+__all__ = ["JailUnavailable", "Limits", "RenderPool", "RenderResult", "RenderStatus"]

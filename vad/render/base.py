@@ -1,4 +1,4 @@
-"""Renderer interface: one class per language, registered by name; failures are data."""
+"""Typed render results: a failed render is data (a status and a reason)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import enum
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-from vad.registry import Registry
 
 
 class RenderStatus(enum.StrEnum):
@@ -43,21 +41,3 @@ class RenderResult:
         record["status"] = str(self.status)
         record.pop("image")
         return record
-
-
-class Renderer:
-    """A drawing language: the name of its sandbox-side module in ``renderers/``.
-
-    Adding a language is one module in ``renderers/`` (``VERSION``, ``preload()``,
-    ``render()``; see ``renderers/_protocol.py``) plus a subclass registered by name here.
-    """
-
-    name: str = ""
-    module: str = ""
-
-
-RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")
-register_renderer = RENDERERS.register  # class decorator: available as --lang NAME
-renderer_names = RENDERERS.names
-all_renderers = RENDERERS.all
-get_renderer = RENDERERS.get

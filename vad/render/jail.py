@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vad.errors import VadError
+from vad.languages import all_languages
 from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf",
+RO_DIRS = ("/usr", "/etc/fonts",
            # the huge-page settings (read-only): glibc reads them before it asks for huge
            # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
            "/sys/kernel/mm/transparent_hugepage")  # fmt: skip
+# and each language's own read-only paths (Language.jail_paths)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Limits:
 
     def for_worker(self) -> dict[str, int]:
         keys = ("memory_bytes", "cpu_s", "file_bytes", "open_files", "max_code_bytes",
-                "max_png_bytes", "audit_hook")  # fmt: skip
+                "max_png_bytes")  # fmt: skip
         return {k: int(getattr(self, k)) for k in keys}
 
 
@@ -111,7 +113,8 @@ def bwrap_command(
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
     seen: set[str] = set()
-    for path in (*RO_DIRS, sys.base_prefix, sys.prefix, str(renderers)):
+    extra = [p for lang in all_languages().values() for p in lang.jail_paths]
+    for path in (*RO_DIRS, *extra, sys.base_prefix, sys.prefix, str(renderers)):
         real = os.path.realpath(path)
         if os.path.isdir(real) and real not in seen:
             seen.add(real)

@@ -39,7 +39,8 @@ from typing import Any
 
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
-from vad.render.base import RenderResult, RenderStatus, all_renderers
+from vad.languages import all_languages
+from vad.render.base import RenderResult, RenderStatus
 from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
 from vad.render.texformat import RENDERER_VAR, tikz_format
 
@@ -123,7 +124,7 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         renderers = project_dir("renderers")
-        modules = json.dumps({name: cls.module for name, cls in all_renderers().items()})
+        modules = json.dumps({name: lang.module for name, lang in all_languages().items()})
         job_path = "/job" if self.sandbox else str(self.job_dir)
         argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
         limits = self.limits
@@ -230,13 +231,16 @@ class Worker:
             self.start()
         started = time.monotonic()
         nonce = secrets.token_hex(12)
+        language = all_languages()[lang]
         job = {
             "nonce": nonce,
             "lang": lang,
             "width": width,
             "height": height,
             "timeout_s": self.limits.timeout_s,
-            "limits": self.limits.for_worker(),
+            "limits": {**self.limits.for_worker(), **language.job_limits},
+            "guard": language.guard if self.limits.audit_hook else "",
+            "proc": language.job_proc,
         }
         assert self.proc is not None and self.proc.stdin is not None
         self._clear_job_dir()
@@ -377,7 +381,7 @@ class RenderPool:
 
     def render(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
         """Render ``code`` in ``lang``; on success the PNG is moved to ``dest``."""
-        if lang not in all_renderers():
+        if lang not in all_languages():
             return RenderResult(RenderStatus.CRASH, f"no renderer for {lang!r}")
         if width * height > self.limits.max_image_pixels or min(width, height) < 1:
             return RenderResult(RenderStatus.TOO_LARGE, f"image size {width}x{height}")

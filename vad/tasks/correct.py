@@ -20,7 +20,7 @@ from vad.spec import RunSpec
 from vad.tasks.base import Job, Option, TableSpec, Task, integer_option, register_task
 from vad.tasks.context import JobContext
 from vad.tasks.draw import DrawTask, draw_once
-from vad.tasks.recognize import LANGUAGE_NAMES
+from vad.tasks.recognize import language_name
 
 
 def feedback(previous: dict[str, Any]) -> str:
@@ -96,7 +96,7 @@ class CorrectTask(Task):
             if previous is None or not previous.get("code"):
                 prompt = self.draw.prompt(job, ctx.spec)  # round 0, or start over
             else:
-                values = {"language": LANGUAGE_NAMES.get(job.language, job.language),
+                values = {"language": language_name(job.language),
                           "caption": job.concept.caption, "code": previous["code"],
                           "feedback": feedback(previous), "width": ctx.spec.width,
                           "height": ctx.spec.height}  # fmt: skip

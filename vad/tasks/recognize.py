@@ -10,16 +10,15 @@ sample); free answers are scored by normalised exact match and by containment.
 from __future__ import annotations
 
 import hashlib
-import io
 import random
 import re
 import sys
-import tokenize
 from pathlib import Path
 from typing import Any, ClassVar
 
 from vad.concepts import Concept, load_concepts
 from vad.concepts.reference import reference_program
+from vad.languages import get_language
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
 from vad.rundir import find_run, latest, scan_samples
@@ -37,26 +36,17 @@ from vad.tasks.context import JobContext
 
 LETTERS = "ABCDEFGHIJ"
 MODES = ("choice", "free")
-LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python (matplotlib)", "tikz": "TikZ"}
 _ARTICLES = {"a", "an", "the"}
+
+
+def language_name(language: str) -> str:
+    """How prompts name a language ("Python (matplotlib)")."""
+    return get_language(language).display
 
 
 def strip_hints(code: str, language: str) -> str:
     """Remove comments (and SVG title/desc) that could name what is drawn."""
-    if language == "svg":
-        code = re.sub(r"<!--.*?-->", "", code, flags=re.S)
-        return re.sub(r"<(title|desc)\b[^>]*>.*?</\1\s*>", "", code, flags=re.S | re.I)
-    if language == "tikz":
-        return "\n".join(re.sub(r"(?<!\\)%.*$", "", line) for line in code.splitlines())
-    if language == "matplotlib":
-        try:
-            tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline)
-                      if t.type != tokenize.COMMENT]  # fmt: skip
-            return tokenize.untokenize(tokens)
-        except (tokenize.TokenError, SyntaxError, IndentationError):
-            return "\n".join(line for line in code.splitlines()
-                             if not line.lstrip().startswith("#"))  # fmt: skip
-    return code
+    return get_language(language).strip_hints(code)
 
 
 def normalise(text: str) -> str:
@@ -181,7 +171,7 @@ class RecognizeTask(Task):
         x = job.extra
         code = strip_hints(x["code"], job.language)
         values: dict[str, Any] = {
-            "language": LANGUAGE_NAMES.get(job.language, job.language),
+            "language": language_name(job.language),
             "code": code,
         }
         if x["mode"] == "choice":

@@ -1,0 +1,235 @@
+"""The contract every registered language keeps (vad/languages): a new language gets these
+tests by registering, with nothing to add here.
+
+For each language: its description is complete (renderer module, prompt templates of
+draw and correct, limits the worker knows); its reference drawings of shape concepts
+render in the jail; fenced and bare replies give back the code; comments are stripped
+for recognize; and its containment probes (a read of a host file, a write into a host
+folder, a request to a server on the host's loopback, an endless loop, a fork bomb)
+fail, leak nothing, and leave the worker able to render the next drawing. Languages
+with an in-jail guard run their probes with the guard off as well: the jail alone holds.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import yaml
+
+from vad._paths import project_dir
+from vad.concepts import load_concepts
+from vad.concepts.reference import reference_program
+from vad.errors import SpecError
+from vad.extract import extract_chat, extract_completion
+from vad.languages import PROBES, all_languages, canonical, fill_probe, get_language
+from vad.prompts import load_prompts
+from vad.render import Limits, RenderPool, RenderStatus
+from vad.spec import RunSpec, load_spec
+
+LANGS = sorted(all_languages())
+SECRET = "sk-contract-secret-5f1e2d"
+SHAPES = load_concepts(["shapes"], limit=5, seed=3)
+LIMITS = Limits(timeout_s=5.0, cpu_s=4, memory_bytes=1 << 30)
+PROBE_CASES = [(lang, probe) for lang in LANGS for probe in sorted(all_languages()[lang].probes)]
+UNGUARDED = [(lang, probe) for lang, probe in PROBE_CASES if all_languages()[lang].guard]
+
+
+def test_the_registry_names_every_language_and_refuses_unknown_ones() -> None:
+    assert {"svg", "matplotlib", "tikz"} <= set(LANGS)
+    assert canonical("mpl") == "matplotlib" and get_language("latex").name == "tikz"
+    with pytest.raises(SpecError, match="no renderer for language 'postscript': choose from"):
+        get_language("postscript")
+
+
+def test_a_spec_takes_aliases_and_names_the_choices(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nlanguages: [mpl, svg]\n")
+    assert load_spec(spec).languages == ("matplotlib", "svg")
+    spec.write_text("name: s\nlanguages: [svg, postscript]\n")
+    with pytest.raises(SpecError, match=r"'languages' = 'postscript': must be among .*tikz"):
+        load_spec(spec)
+    spec.write_text("name: s\nlanguages: [mpl, matplotlib]\n")
+    with pytest.raises(SpecError, match="appears twice"):
+        load_spec(spec)
+    assert RunSpec().languages == ("svg",)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_description_is_complete(lang: str) -> None:
+    language = get_language(lang)
+    assert (project_dir("renderers") / f"{language.module}.py").is_file()
+    assert language.display and language.suffix.startswith(".") and language.fences
+    assert language.markers and language.comment[0] and language.bench_target
+    assert set(language.probes) <= set(PROBES)
+    assert set(language.job_limits) <= set(Limits().for_worker())
+    for task in ("draw", "correct"):
+        prompts = load_prompts(task)
+        assert lang in prompts.variants, f"prompts/{task}.yaml has no templates for {lang}"
+        styles = prompts.styles(lang)
+        assert "chat" in styles, f"prompts/{task}.yaml: {lang} has no chat template"
+        for style in styles:
+            prompt = prompts.render(lang, style, {"caption": "a red circle", "width": 224,
+                                                  "height": 224, "code": "x", "feedback": "y",
+                                                  "language": language.display})  # fmt: skip
+            assert prompt.payload()
+    draw = yaml.safe_load((project_dir("prompts") / "draw.yaml").read_text())
+    assert "completion" in draw["languages"][lang], f"no completion template for {lang}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_fenced_and_bare_replies_give_back_the_code(lang: str) -> None:
+    language = get_language(lang)
+    code = reference_program(SHAPES[0], lang).strip()
+    for fence in (language.fences[0], ""):  # an info string, and none
+        found = extract_chat(f"Here you go:\n```{fence}\n{code}\n```\nEnjoy!", lang)
+        assert found.code is not None and found.code.strip() == code, (fence, found)
+        assert found.method == "fenced"
+    truncated = extract_chat(f"```{language.fences[0]}\n{code}", lang)
+    assert truncated.method == "fenced-unclosed" and truncated.code
+    bare = extract_chat(f"Sure! Here is the drawing.\n\n{code}\n", lang)
+    assert bare.method == "bare" and bare.code is not None and code in bare.code.strip()
+    assert extract_chat("I cannot draw that, sorry.", lang).code is None
+
+
+def test_a_completion_is_rebuilt_from_the_prompt_code_start() -> None:
+    for lang in LANGS:
+        prompts = load_prompts("draw")
+        if "completion" not in prompts.styles(lang):
+            continue
+        prompt = prompts.render(lang, "completion", {"caption": "x", "width": 224, "height": 224})
+        assert prompt.code_start, lang
+        found = extract_completion("", lang, prompt.code_start, prompt.code_end, prompt.stop,
+                                   truncated=False)  # fmt: skip
+        assert found.method in ("completion", "none"), (lang, found)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_comments_are_stripped_for_recognize(lang: str) -> None:
+    language = get_language(lang)
+    code = reference_program(SHAPES[1], lang)
+    opening, closing = language.comment
+    lines = code.splitlines()
+    commented = "\n".join([lines[0], f"{opening} a drawing of a giraffe {closing}", *lines[1:]])
+    stripped = language.strip_hints(commented)
+    assert "giraffe" not in stripped
+    assert language.strip_hints(code).split() == code.split()  # nothing else is touched
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[RenderPool]:
+    with RenderPool(size=1, limits=LIMITS) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def unguarded_pool() -> Iterator[RenderPool]:
+    limits = Limits(timeout_s=5.0, cpu_s=4, memory_bytes=1 << 30, audit_hook=False)
+    with RenderPool(size=1, limits=limits) as p:
+        yield p
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_reference_drawings_render_in_the_jail(pool: RenderPool, tmp_path: Path, lang: str) -> None:
+    for concept in SHAPES:
+        code = reference_program(concept, lang)
+        result = pool.render(lang, code, 96, 96, tmp_path / f"{concept.id}.png")
+        assert result.status is RenderStatus.OK, (concept.id, result)
+        comment = get_language(lang).comment
+        hinted = code.replace("\n", f"\n{comment[0]} {concept.id} {comment[1]}\n", 1)
+        stripped = get_language(lang).strip_hints(hinted)
+        again = pool.render(lang, stripped, 96, 96, tmp_path / f"{concept.id}-s.png")
+        assert again.status is RenderStatus.OK, (concept.id, again)
+
+
+class _Counter(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(SECRET.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[tuple[str, list[str]]]:
+    _Counter.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/x.png", _Counter.hits
+    server.shutdown()
+
+
+def _probe(pool: RenderPool, lang: str, probe: str, tmp_path: Path, url: str) -> RenderStatus:
+    secret_file, outside = tmp_path / "secret.txt", tmp_path / "outside"
+    secret_file.write_text(SECRET)
+    outside.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(outside, 0o777)  # the jail's uid could write here, were it reachable
+    code = fill_probe(get_language(lang).probes[probe], str(secret_file), str(outside), url)
+    result = pool.render(lang, code, 64, 64, tmp_path / "probe.png")
+    assert result.status is not RenderStatus.OK, (probe, result)
+    if probe == "endless_loop":
+        assert result.status in (RenderStatus.TIMEOUT, RenderStatus.MEMORY), result
+    text = f"{result.reason}\n{result.stderr_tail}"
+    assert SECRET not in text, text
+    assert list(outside.iterdir()) == []
+    follow = pool.render(lang, reference_program(SHAPES[0], lang), 64, 64, tmp_path / "next.png")
+    assert follow.status is RenderStatus.OK, follow
+    return result.status
+
+
+@pytest.mark.parametrize(("lang", "probe"), PROBE_CASES)
+def test_containment_probes(
+    pool: RenderPool, loopback: tuple[str, list[str]], tmp_path: Path, lang: str, probe: str
+) -> None:
+    url, hits = loopback
+    _probe(pool, lang, probe, tmp_path, url)
+    assert hits == []
+
+
+@pytest.mark.parametrize(("lang", "probe"), UNGUARDED)
+def test_containment_probes_without_the_guard(
+    unguarded_pool: RenderPool,
+    loopback: tuple[str, list[str]],
+    tmp_path: Path,
+    lang: str,
+    probe: str,
+) -> None:
+    url, hits = loopback
+    status = _probe(unguarded_pool, lang, probe, tmp_path, url)
+    assert status is not RenderStatus.BLOCKED  # the guard was off: the jail refused it
+    assert hits == []
+
+
+def test_the_probes_have_teeth(loopback: tuple[str, list[str]], tmp_path: Path) -> None:
+    """Unjailed and unguarded (trusted code only), the harmless probes succeed: so a
+    breach would show as an image, a file in the folder or a hit on the server."""
+    url, hits = loopback
+    secret_file, outside = tmp_path / "secret.txt", tmp_path / "outside"
+    secret_file.write_text(SECRET)
+    outside.mkdir()
+    limits = Limits(timeout_s=5.0, cpu_s=4, audit_hook=False)
+    with RenderPool(size=1, sandbox=False, limits=limits) as raw:
+        for probe in ("read_outside", "write_outside", "network"):
+            code = fill_probe(get_language("matplotlib").probes[probe], str(secret_file),
+                              str(outside), url)  # fmt: skip
+            result = raw.render("matplotlib", code, 64, 64, tmp_path / f"{probe}.png")
+            assert result.status is RenderStatus.OK, (probe, result)
+    assert [p.name for p in outside.iterdir()] == ["written"] and hits == ["/x.png"]
+
+
+def test_every_language_has_probes_for_what_it_can_do() -> None:
+    for lang, language in all_languages().items():
+        assert "read_outside" in language.probes, lang
+        if language.guard:  # a general-purpose language: every probe applies
+            assert set(language.probes) == set(PROBES), lang

@@ -1,0 +1,88 @@
+"""TikZ: a tikzpicture compiled by pdflatex against a fixed preamble (renderers/tikz.py)."""
+
+from __future__ import annotations
+
+import re
+
+from vad.concepts.reference import HEX, polygon
+from vad.languages.base import Language, Prim, register_language
+
+BEGIN, END = r"\begin{tikzpicture}", r"\end{tikzpicture}"
+MARKERS = (BEGIN, "\\draw", "\\fill", "\\node")
+
+
+def repair(code: str, notes: list[str]) -> str | None:
+    """One tikzpicture: taken out of a whole document, wrapped around bare commands, or
+    closed after its last complete statement when truncated."""
+    doc = re.search(r"\\begin\{document\}(.*?)(\\end\{document\}|$)", code, re.S)
+    if doc:
+        code = doc.group(1)
+        notes.append("took the body of a full LaTeX document")
+    if BEGIN not in code and re.search(r"\\tikzpicture\b", code):
+        code = re.sub(r"\\tikzpicture\b", lambda _: BEGIN, code, count=1)
+        code = re.sub(r"\\endtikzpicture\b", lambda _: END, code, count=1)
+        notes.append("read plain \\tikzpicture as \\begin{tikzpicture}")
+    start = code.find(BEGIN)
+    if start < 0:
+        if not any(marker in code for marker in MARKERS):
+            return None
+        notes.append("wrapped commands in a tikzpicture")
+        return f"{BEGIN}\n{code.strip()}\n{END}"
+    if code[:start].strip():
+        notes.append("dropped text before \\begin{tikzpicture}")
+    code = code[start:]
+    end = code.find(END)
+    if end >= 0:
+        if code[end + len(END) :].strip():
+            notes.append("dropped text after \\end{tikzpicture}")
+        return code[: end + len(END)]
+    body = code[len(BEGIN) :]
+    cut = body.rfind(";")
+    body = body[: cut + 1] if cut >= 0 else ""
+    notes.append("closed a truncated tikzpicture")
+    return f"{BEGIN}{body}\n{END}"
+
+
+def strip_hints(code: str) -> str:
+    return "\n".join(re.sub(r"(?<!\\)%.*$", "", line) for line in code.splitlines())
+
+
+def reference(prims: list[Prim], scale: float = 5.0) -> str:
+    lines = [BEGIN, f"\\useasboundingbox (0,0) rectangle ({scale},{scale});"]
+    for shape, color, cx, cy, r in prims:
+        fill = HEX[color].lstrip("#").upper()
+        col = (
+            f"{{rgb,255:red,{int(fill[0:2], 16)};green,{int(fill[2:4], 16)};"
+            f"blue,{int(fill[4:6], 16)}}}"
+        )
+        x, y, rr = cx * scale, (1 - cy) * scale, r * scale
+        if shape == "circle":
+            lines.append(f"\\fill[color={col}] ({x:.2f},{y:.2f}) circle ({rr:.2f});")
+        elif shape == "ellipse":
+            lines.append(
+                f"\\fill[color={col}] ({x:.2f},{y:.2f}) ellipse ({rr:.2f} and {rr * 0.6:.2f});"
+            )
+        else:
+            pts = " -- ".join(
+                f"({px * scale:.2f},{(1 - py) * scale:.2f})" for px, py in polygon(shape, cx, cy, r)
+            )
+            lines.append(f"\\fill[color={col}] {pts} -- cycle;")
+    return "\n".join([*lines, END])
+
+
+_DRAW = "\\draw (0,0) -- (1,1);"
+TIKZ = register_language(Language(
+    name="tikz", display="TikZ", module="tikz", suffix=".tex",
+    aliases=("latex",), fences=("latex", "tex", "tikz"), markers=MARKERS,
+    repair=repair, strip_hints=strip_hints, reference=reference, comment=("%", ""),
+    programs=("pdflatex", "pdftoppm"),
+    jail_paths=("/etc/texmf", "/var/lib/texmf", "/usr/share/texmf"),
+    probes={  # no network in TeX; \write18 is its only way to run a program
+        "read_outside": f"{BEGIN}\\node {{\\input{{@SECRET_FILE@}}}};{END}",
+        "write_outside": f"{BEGIN}\\immediate\\openout5=@OUTSIDE_DIR@/written "
+                         f"\\immediate\\write5{{x}}{_DRAW}{END}",
+        "endless_loop": f"{BEGIN}{_DRAW}\\def\\x{{\\x}}\\x{END}",
+        "fork": f"{BEGIN}\\immediate\\write18{{touch @OUTSIDE_DIR@/written}}{_DRAW}{END}",
+    },
+    bench_target="jailed <= 1.3x raw time",
+))  # fmt: skip
