@@ -50,6 +50,6 @@ def test_bad_prompt_files(tmp_path: Path) -> None:
 def test_recognize_templates_vary_by_mode_not_language() -> None:
     prompts = load_prompts("recognize")
     assert set(prompts.variants) == {"choice", "free"} and prompts.variant_kind == "variant"
-    assert set(load_prompts("draw").variants) == {"svg", "matplotlib", "tikz"}
+    assert {"svg", "matplotlib", "tikz"} <= set(load_prompts("draw").variants)
     with pytest.raises(SpecError, match="no recognize prompt for variant 'svg'"):
         prompts.render("svg", "chat", VALUES)
