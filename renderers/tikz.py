@@ -17,10 +17,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 
-from _protocol import BLOCKED, MEMORY, SYNTAX, TIMEOUT, TOO_LARGE, RenderFailure, fit_png
+from _protocol import (
+    BLOCKED,
+    MEMORY,
+    SYNTAX,
+    TIMEOUT,
+    TOO_LARGE,
+    RenderFailure,
+    fit_png,
+    run_program,
+)
 
 VERSION = "tikz-3"
 HEAD = r"""\documentclass[tikz,border=4pt]{standalone}
@@ -70,27 +78,26 @@ def document(code: str, with_format: bool) -> str:
     return head + BEGIN + code + END
 
 
-def _pdflatex(code: str, fmt: str) -> subprocess.CompletedProcess[bytes]:
+def _pdflatex(code: str, fmt: str) -> int:
     """Write doc.tex and compile it (with the format file ``fmt`` unless empty)."""
     with open("doc.tex", "w", encoding="utf-8") as fh:
         fh.write(document(code, bool(fmt)))
-    try:
-        return subprocess.run(
-            ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
-             *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=ENV, timeout=float(os.environ.get("VAD_TEX_TIMEOUT", "60")), check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise RenderFailure(TIMEOUT, "pdflatex did not finish") from None
+    done = run_program(
+        ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+         *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
+        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")),
+    )  # fmt: skip
+    if done is None:
+        raise RenderFailure(TIMEOUT, "pdflatex did not finish")
+    return done
 
 
-def _compile(code: str) -> subprocess.CompletedProcess[bytes]:
+def _compile(code: str) -> int:
     """pdflatex on the code: with the host's format when there is one that loads."""
     fmt = os.environ.get(FORMAT_VAR, "")
     if fmt and os.path.isfile(fmt):
         done = _pdflatex(code, fmt)
-        if done.returncode <= 0 or os.path.exists("doc.log"):
+        if done <= 0 or os.path.exists("doc.log"):
             return done
         print(f"the TeX format {fmt} did not load: compiled with the whole preamble",
               file=sys.stderr)  # fmt: skip
@@ -108,31 +115,29 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     if os.path.exists("doc.log"):
         with open("doc.log", encoding="utf-8", errors="replace") as fh:
             log = fh.read()
-    if done.returncode < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit
-        if -done.returncode == signal.SIGXFSZ:
+    if done < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit
+        if -done == signal.SIGXFSZ:
             raise RenderFailure(TOO_LARGE, "pdflatex hit the file size limit")
-        raise RenderFailure(TIMEOUT, f"pdflatex killed by signal {-done.returncode}")
-    if done.returncode != 0 or not os.path.exists("doc.pdf"):
+        raise RenderFailure(TIMEOUT, f"pdflatex killed by signal {-done}")
+    if done != 0 or not os.path.exists("doc.pdf"):
         if "TeX capacity exceeded" in log:
             raise RenderFailure(MEMORY, _error(log))
         if "openin_any" in log or "openout_any" in log or "not allowed" in log:
             raise RenderFailure(BLOCKED, _error(log))
         raise RenderFailure(SYNTAX, _error(log) or "pdflatex produced no PDF")
     side = max(width, height)
-    try:
-        done = subprocess.run(
-            ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
-             "doc.pdf", "page"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=ENV, timeout=30, check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise RenderFailure(TIMEOUT, "pdftoppm did not finish") from None
-    if done.returncode < 0:  # the CPU limit (SIGXCPU, then SIGKILL) or the file size limit
-        if -done.returncode == signal.SIGXFSZ:
+    done = run_program(
+        ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
+         "doc.pdf", "page"],
+        ENV, 30.0,
+    )  # fmt: skip
+    if done is None:
+        raise RenderFailure(TIMEOUT, "pdftoppm did not finish")
+    if done < 0:  # the CPU limit (SIGXCPU, then SIGKILL) or the file size limit
+        if -done == signal.SIGXFSZ:
             raise RenderFailure(TOO_LARGE, "pdftoppm hit the file size limit")
-        raise RenderFailure(TIMEOUT, f"pdftoppm killed by signal {-done.returncode}")
-    if done.returncode != 0 or not os.path.exists("page.png"):
-        raise RenderFailure(SYNTAX, f"pdftoppm could not rasterise the PDF ({done.returncode})")
+        raise RenderFailure(TIMEOUT, f"pdftoppm killed by signal {-done}")
+    if done != 0 or not os.path.exists("page.png"):
+        raise RenderFailure(SYNTAX, f"pdftoppm could not rasterise the PDF ({done})")
     os.replace("page.png", out_png)
     fit_png(out_png, width, height)
