@@ -150,7 +150,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os.setpgid(0, 0)
         gc.disable()  # a collection would touch (and copy) every page shared with the zygote
         _limits(meta)
-        if meta["lang"] == "matplotlib" and meta["limits"].get("audit_hook", 1):
+        if meta.get("guard") == "python-audit" and meta["limits"].get("audit_hook", 1):
             _guard.install(work)
         result = _render(meta, code)
         if _guard.TRIPPED:

@@ -54,6 +54,7 @@ class Renderer:
 
     name: str = ""
     module: str = ""
+    guard: str = ""  # "python-audit": the job installs the audit hook (renderers/_guard.py)
 
 
 RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")

@@ -13,8 +13,15 @@ class Svg(Renderer):
 @register_renderer("matplotlib")
 class Matplotlib(Renderer):
     module = "mpl"
+    guard = "python-audit"
 
 
 @register_renderer("tikz")
 class Tikz(Renderer):
     module = "tikz"
+
+
+@register_renderer("turtle")
+class Turtle(Renderer):
+    module = "pyturtle"
+    guard = "python-audit"

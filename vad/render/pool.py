@@ -233,6 +233,7 @@ class Worker:
         job = {
             "nonce": nonce,
             "lang": lang,
+            "guard": getattr(all_renderers().get(lang), "guard", ""),
             "width": width,
             "height": height,
             "timeout_s": self.limits.timeout_s,
