@@ -18,7 +18,8 @@ CIRCLE = (
 )
 MPL = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [0, 1])\n"
 TIKZ = "\\begin{tikzpicture}\\fill[red] (0,0) circle (1);\\end{tikzpicture}"
-GOOD = {"svg": CIRCLE, "matplotlib": MPL, "tikz": TIKZ}
+TURTLE = "from turtle import *\ncolor('red')\nbegin_fill()\ncircle(80)\nend_fill()\n"
+GOOD = {"svg": CIRCLE, "matplotlib": MPL, "tikz": TIKZ, "turtle": TURTLE}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def pool() -> Iterator[RenderPool]:
         yield p
 
 
-@pytest.mark.parametrize("lang", ["svg", "matplotlib", "tikz"])
+@pytest.mark.parametrize("lang", ["svg", "matplotlib", "tikz", "turtle"])
 def test_each_language_renders_a_png_of_the_requested_size(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:
@@ -102,7 +103,7 @@ def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
 
 
 def test_renderer_registry() -> None:
-    assert renderer_names() == ["matplotlib", "svg", "tikz"]
+    assert renderer_names() == ["matplotlib", "svg", "tikz", "turtle"]
     assert get_renderer("matplotlib").module == "mpl"
     with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
         get_renderer("postscript")

@@ -2,7 +2,7 @@
 
 A shape concept's ``attrs`` (shape, colour, position, size, count, arrangement,
 relation) become a layout of primitives on a unit canvas (y grows downwards), which
-each emitter writes as SVG, matplotlib or TikZ code.
+each emitter writes as SVG, matplotlib, TikZ or Python turtle code.
 """
 
 from __future__ import annotations
@@ -139,8 +139,32 @@ def _tikz(prims: list[Prim], scale: float = 5.0) -> str:
     return "\n".join([*lines, "\\end{tikzpicture}"])
 
 
+def _turtle(prims: list[Prim], size: int = 400) -> str:
+    lines = ["import turtle", "screen = turtle.Screen()", f"screen.setup({size}, {size})",
+             "screen.tracer(0)", "t = turtle.Turtle()", "t.hideturtle()", "t.penup()"]  # fmt: skip
+
+    def xy(px: float, py: float) -> str:  # unit canvas (y down) to turtle's (origin centred)
+        return f"{(px - 0.5) * size:.1f}, {(0.5 - py) * size:.1f}"
+
+    for shape, color, cx, cy, r in prims:
+        lines.append(f"t.fillcolor('{HEX[color]}')")
+        if shape == "circle":
+            lines += [f"t.goto({xy(cx, cy + r)})", "t.setheading(0)", "t.begin_fill()",
+                      f"t.circle({r * size:.1f})", "t.end_fill()"]  # fmt: skip
+            continue
+        if shape == "ellipse":
+            pts = [(cx + r * math.cos(a), cy + 0.6 * r * math.sin(a))
+                   for a in (2 * math.pi * i / 48 for i in range(48))]  # fmt: skip
+        else:
+            pts = _polygon(shape, cx, cy, r) or []
+        lines += [f"t.goto({xy(*pts[0])})", "t.begin_fill()"]
+        lines += [f"t.goto({xy(*p)})" for p in pts[1:]]
+        lines.append("t.end_fill()")
+    return "\n".join([*lines, "screen.update()", "turtle.done()"]) + "\n"
+
+
 EMITTERS: dict[str, Callable[[list[Prim]], str]] = {
-    "svg": _svg, "matplotlib": _matplotlib, "tikz": _tikz,
+    "svg": _svg, "matplotlib": _matplotlib, "tikz": _tikz, "turtle": _turtle,
 }  # fmt: skip
 
 
