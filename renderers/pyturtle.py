@@ -70,7 +70,8 @@ def _cursors(turtle) -> dict[int, set[int]]:
     """Canvas item ids of every turtle's own shape, by id() of the canvas."""
     found: dict[int, set[int]] = {}
     try:
-        for screen in list(turtle.RawTurtle.screens):
+        screens = [*turtle.RawTurtle.screens, turtle.Turtle._screen]  # the Screen() is not listed
+        for screen in filter(None, screens):
             canvas = getattr(screen.cv, "_canvas", screen.cv)
             ids = found.setdefault(id(canvas), set())
             for pen in list(screen._turtles):
