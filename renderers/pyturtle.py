@@ -12,9 +12,9 @@ SVG and rasterised with cairosvg at width x height, scaled to fit on white.
 
 What the window would show is what is drawn, turtle's quirks included: with
 ``tracer(0)`` and no ``update()`` the last stretch of each turtle's line is not on the
-canvas yet, and a visible turtle's cursor is drawn (but alone it counts as nothing
-drawn: "empty_image"). An exception, ``turtle.Terminator`` and SystemExit included, is
-a "runtime_error".
+canvas yet, and a visible turtle is drawn (but alone, as turtle's default arrow, it
+counts as nothing drawn: "empty_image"). An exception, ``turtle.Terminator`` and
+SystemExit included, is a "runtime_error".
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def _sleep(seconds: float) -> None:
 
 
 def _cursors(turtle) -> dict[int, set[int]]:
-    """Canvas item ids of every turtle's own shape, by id() of the canvas."""
+    """Canvas item ids of the turtles shown as turtle's default arrow, by id() of the canvas.
+
+    A turtle given another shape ("circle", "turtle", a registered one) is a drawing: a
+    sprite, a ball. The default arrow alone is not.
+    """
     found: dict[int, set[int]] = {}
     try:
         screens = [*turtle.RawTurtle.screens, turtle.Turtle._screen]  # the Screen() is not listed
@@ -75,6 +79,8 @@ def _cursors(turtle) -> dict[int, set[int]]:
             canvas = getattr(screen.cv, "_canvas", screen.cv)
             ids = found.setdefault(id(canvas), set())
             for pen in list(screen._turtles):
+                if pen.turtle.shapeIndex != "classic":
+                    continue
                 item = pen.turtle._item
                 ids.update(item if isinstance(item, list | tuple) else [item])
     except Exception:  # the code may have broken turtle's internals: no cursor known

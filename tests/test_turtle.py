@@ -169,6 +169,10 @@ def test_turtles_own_shapes_are_drawn_but_are_not_a_drawing(stub) -> None:
     assert canvas.drawn_items(cursors) == 1
     pen.hideturtle()
     assert canvas.drawn_items() == 1
+    ball = turtle.Turtle(shape="circle")  # a turtle shaped as something is a drawing: a ball
+    assert canvas.drawn_items(pyturtle._cursors(turtle)[id(canvas)]) == 2
+    ball.hideturtle()
+    assert canvas.drawn_items(pyturtle._cursors(turtle)[id(canvas)]) == 1
 
 
 def test_tracer_0_without_update_leaves_the_last_stretch_off_the_canvas(stub) -> None:
