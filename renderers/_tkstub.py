@@ -25,6 +25,7 @@ the loop goes on; SystemExit ends it. Events (keys, clicks) never happen.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -84,6 +85,11 @@ def parse_color(color: object) -> tuple[int, int, int]:
     """A Tk colour as 8-bit (r, g, b); TclError if Tk would not know it."""
     if not isinstance(color, str):
         raise TclError(f'unknown color name "{color}"')
+    return _parse_color(str.__str__(color))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_color(color: str) -> tuple[int, int, int]:
     text = color.strip()
     if text.startswith("#"):
         digits = text[1:]
@@ -192,12 +198,25 @@ _ALIASES = {"bg": "background", "fg": "foreground", "bd": "borderwidth"}
 
 
 def _flatten(values: Iterable[Any]) -> list[float]:
+    """Coordinates as floats (nested sequences and "x y" strings flattened), clamped."""
+    values = list(values)
+    try:  # the usual case, turtle's: numbers only
+        out = [float(v) for v in values]
+        total = sum(out)  # NaN or infinite if any is
+        if math.isfinite(total) and (not out or -MAX_COORD <= min(out) <= max(out) <= MAX_COORD):
+            return out
+    except (TypeError, ValueError):
+        pass
+    return _flatten_slowly(values)
+
+
+def _flatten_slowly(values: Iterable[Any]) -> list[float]:
     out: list[float] = []
     for value in values:
         if isinstance(value, str) and " " in value.strip():
             value = value.split()
         if isinstance(value, list | tuple):
-            out.extend(_flatten(value))
+            out.extend(_flatten_slowly(value))
         else:
             try:
                 number = float(value)

@@ -184,6 +184,29 @@ def test_tracer_0_without_update_leaves_the_last_stretch_off_the_canvas(stub) ->
     assert _canvas(tk).drawn_items() == 2  # the line and the turtle
 
 
+def test_animation_frames_are_skipped_and_the_canvas_ends_the_same(stub) -> None:
+    turtle, tk, pyturtle = stub
+
+    def draw() -> str:
+        pen = turtle.Turtle()
+        pen.speed(1)  # the slowest: many hops and steps
+        pen.color("red", "blue")
+        pen.begin_fill()
+        pen.circle(60)
+        pen.end_fill()
+        pen.left(30)
+        pen.forward(150)
+        pen.stamp()
+        return _canvas(tk).to_svg(100, 100)
+
+    animated = draw()
+    turtle.clearscreen()
+    raw = turtle.RawTurtle
+    raw._goto = pyturtle._without_animation(raw._goto)  # as the worker's preload does
+    raw._rotate = pyturtle._without_animation(raw._rotate)
+    assert draw() == animated
+
+
 def test_timers_run_in_virtual_time(stub, capsys) -> None:
     turtle, tk, _ = stub
     screen = turtle.Screen()
