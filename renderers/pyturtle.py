@@ -41,14 +41,20 @@ _WARM_UP = (
 )
 
 
+_MISSING: list[str] = []  # why this Python cannot draw turtle (a machine's fault: "crash")
+
+
 def preload() -> None:
     import _tkstub
 
     _tkstub.install()
-    import turtle  # on the stand-in, once, before any job
-
-    turtle.RawTurtle._goto = _without_animation(turtle.RawTurtle._goto)
-    turtle.RawTurtle._rotate = _without_animation(turtle.RawTurtle._rotate)
+    try:
+        import turtle  # on the stand-in, once, before any job
+    except ImportError as exc:  # a Python without turtle.py: every other language still works
+        _MISSING.append(f"this Python has no turtle module: {exc}")
+    else:
+        turtle.RawTurtle._goto = _without_animation(turtle.RawTurtle._goto)
+        turtle.RawTurtle._rotate = _without_animation(turtle.RawTurtle._rotate)
 
     import cairosvg.parser
     import cairosvg.surface  # noqa: F401
@@ -127,6 +133,8 @@ def _window_canvas(turtle):
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
+    if _MISSING:
+        raise RenderFailure("crash", _MISSING[0])
     import time
     import turtle
 

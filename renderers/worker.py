@@ -14,7 +14,8 @@ The worker is a zygote that never sees model-written code, and no job can reach 
   tmpfs folders over the job folder, ``/state`` (matplotlib's config) and ``/dev/shm``,
   with ``/dev`` read-only; J, pid 1 of the new pid namespace, which hides ``/proc``
   and reaps; and K, the job itself, with every capability dropped, no new privileges,
-  rlimits, and for Python languages an audit hook (a hint layer, not the boundary).
+  rlimits, and for Python languages an audit hook (a hint layer, not the boundary;
+  the host asks for it in the job's meta, ``guard``).
 - K cannot name the zygote or S (another pid namespace, no /proc), so it cannot signal,
   trace, ``prlimit`` or read their memory (they are not dumpable either). Its files
   live in a tmpfs that disappears with the job, and when K and J are gone the kernel
