@@ -878,6 +878,7 @@ def _font(spec: object) -> tuple[str, float, bool, bool]:
     return family, pixels, "bold" in styles, "italic" in styles
 
 
+_QUOTES = {'"': "&quot;", "'": "&apos;"}
 _ASCENT, _DESCENT = 0.93, 0.24  # of a font's size in pixels (DejaVu Sans, Liberation Sans)
 
 
@@ -1009,11 +1010,11 @@ def _text_svg(item: _Item) -> str:
         attrs += f' transform="rotate({_num(-angle)} {_num(x)} {_num(item.coords[1])})"'
     lines = []
     for i, line in enumerate(text.split("\n")):
-        baseline = top + px * (_ASCENT + i * (_ASCENT + _DESCENT))
-        lines.append(
-            f'<text x="{_num(x)}" y="{_num(baseline)}"{attrs}>{escape(line)}</text>' if line else ""
-        )
-    return "\n".join(line for line in lines if line)
+        if line:
+            baseline = top + px * (_ASCENT + i * (_ASCENT + _DESCENT))
+            body = escape(line, _QUOTES)
+            lines.append(f'<text x="{_num(x)}" y="{_num(baseline)}"{attrs}>{body}</text>')
+    return "\n".join(lines)
 
 
 # -- installing ------------------------------------------------------------------------

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
-from _protocol import EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
+from _protocol import BLOCKED, EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
 
 VERSION = "turtle-1"
 CHECKS_BLANK = True  # render() reports a flat image itself
 MAX_POINTS = 200_000  # canvas points in all items: more takes cairosvg too long
 MAX_SVG_BYTES = 16 << 20
+# As in svg.py: the canvas writes none, but the code may have patched the writer.
+_EXTERNAL = re.compile(
+    r"""(?:href\s*=\s*["']|url\(\s*["']?|@import\s+["']?)\s*(?!#|data:)[a-z][a-z0-9+.-]*:""",
+    re.I,
+)
 
 _WARM_UP = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="-50 -50 100 100">'
@@ -172,6 +178,8 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     svg = canvas.to_svg(width, height)
     if len(svg) > MAX_SVG_BYTES:
         raise RenderFailure(TOO_LARGE, "the drawing is too large")
+    if _EXTERNAL.search(svg) or "<!" in svg:
+        raise RenderFailure(BLOCKED, "the drawing refers to something outside it")
     surface = _rasterise(svg, width, height)
     data = bytes(surface.cairo.get_data())
     if data == data[:4] * (len(data) // 4):

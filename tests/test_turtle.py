@@ -442,6 +442,12 @@ HOSTILE = {
     "real-tkinter": ("import sys\nfor name in ['tkinter', '_tkinter', 'tkinter.constants']:\n"
                      "    sys.modules.pop(name, None)\nimport tkinter\ntkinter.Tk()" + DRAW,
                      {S.RUNTIME_ERROR}),
+    "patched-writer": ("import tkinter, turtle\nturtle.forward(50)\n"
+                       "tkinter.Canvas.to_svg = lambda self, w, h: '<svg xmlns=\"http://www.w3.org/"
+                       "2000/svg\"><image href=\"file:///etc/passwd\" width=\"9\" height=\"9\"/>"
+                       "</svg>'\n", {S.BLOCKED}),
+    "href-in-text": ("import turtle\nturtle.write('<image href=\"file:///etc/passwd\"/>', "
+                     "font=('Arial', 20))\n", {S.OK}),
     "x11-socket": ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
                    "s.connect('/tmp/.X11-unix/X0')" + DRAW, {S.BLOCKED}),
     "print-env": ("import os, turtle\nturtle.write(str(dict(os.environ)))\n"
