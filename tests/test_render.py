@@ -17,7 +17,8 @@ CIRCLE = (
 )
 MPL = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [0, 1])\n"
 TIKZ = "\\begin{tikzpicture}\\fill[red] (0,0) circle (1);\\end{tikzpicture}"
-GOOD = {"svg": CIRCLE, "matplotlib": MPL, "tikz": TIKZ}
+TURTLE = "from turtle import *\ncolor('red')\nbegin_fill()\ncircle(80)\nend_fill()\n"
+GOOD = {"svg": CIRCLE, "matplotlib": MPL, "tikz": TIKZ, "turtle": TURTLE}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def pool() -> Iterator[RenderPool]:
         yield p
 
 
-@pytest.mark.parametrize("lang", ["svg", "matplotlib", "tikz"])
+@pytest.mark.parametrize("lang", sorted(GOOD))
 def test_each_language_renders_a_png_of_the_requested_size(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:

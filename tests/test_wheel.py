@@ -226,6 +226,7 @@ GOOD = {
     '<circle cx="5" cy="5" r="3" fill="red"/></svg>',
     "matplotlib": "import matplotlib.pyplot as plt\nplt.plot([0, 1], [0, 1])\n",
     "tikz": "\\begin{tikzpicture}\\fill[red] (0,0) circle (1);\\end{tikzpicture}",
+    "turtle": "import turtle\nturtle.pensize(9)\nturtle.forward(200)\n",
 }
 
 

@@ -1,0 +1,45 @@
+"""turtle: a Python turtle script, drawn by the standard library's turtle on a recording
+stand-in for Tk and rasterised from SVG (renderers/pyturtle.py)."""
+
+from __future__ import annotations
+
+import math
+
+from vad.concepts.reference import HEX, polygon
+from vad.languages._python import python_probes, repair_python, strip_python_comments
+from vad.languages.base import Language, Prim, register_language
+
+
+def reference(prims: list[Prim], size: int = 400) -> str:
+    lines = ["import turtle", "screen = turtle.Screen()", f"screen.setup({size}, {size})",
+             "screen.tracer(0)", "t = turtle.Turtle()", "t.hideturtle()", "t.penup()"]  # fmt: skip
+
+    def xy(px: float, py: float) -> str:  # unit canvas (y down) to turtle's (origin centred)
+        return f"{(px - 0.5) * size:.1f}, {(0.5 - py) * size:.1f}"
+
+    for shape, color, cx, cy, r in prims:
+        lines.append(f"t.fillcolor('{HEX[color]}')")
+        if shape == "circle":
+            lines += [f"t.goto({xy(cx, cy + r)})", "t.setheading(0)", "t.begin_fill()",
+                      f"t.circle({r * size:.1f})", "t.end_fill()"]  # fmt: skip
+            continue
+        if shape == "ellipse":
+            pts = [(cx + r * math.cos(a), cy + 0.6 * r * math.sin(a))
+                   for a in (2 * math.pi * i / 48 for i in range(48))]  # fmt: skip
+        else:
+            pts = polygon(shape, cx, cy, r) or []
+        lines += [f"t.goto({xy(*pts[0])})", "t.begin_fill()"]
+        lines += [f"t.goto({xy(*p)})" for p in pts[1:]]
+        lines.append("t.end_fill()")
+    return "\n".join([*lines, "screen.update()", "turtle.done()"]) + "\n"
+
+
+TURTLE = register_language(Language(
+    name="turtle", display="Python (turtle)", module="pyturtle", suffix=".py",
+    fences=("python", "py", "python3", "turtle"),
+    markers=("import turtle", "from turtle", "turtle.", ".forward(", ".circle("),
+    repair=repair_python, strip_hints=strip_python_comments, reference=reference,
+    comment=("#", ""), guard="python-audit",
+    probes=python_probes("import turtle\nturtle.pensize(9)\nturtle.forward(200)"),
+    bench_target=">= 10 images/s per core jailed",
+))  # fmt: skip
