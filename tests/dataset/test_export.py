@@ -290,3 +290,32 @@ def test_a_garbled_line_is_skipped_and_reported(
     )
     record = json.loads((tmp_path / "cli-out" / "export.json").read_text())
     assert record["counts"]["damaged_lines"] == 3 and record["counts"]["candidates"] == 6
+
+
+def test_a_merge_keeps_what_its_set_found_not_blank(tmp_path: Path) -> None:
+    """A fine grid has content at its rendered size and is one flat grey at 32 px: the
+    export judges it at full size and keeps it, and a merge of that export keeps it too
+    (it used to judge the set's small copy again and drop it as near-uniform)."""
+    from vad.dataset.export import set_candidates
+    from vad.dataset.images import blank_reason
+
+    run = tmp_path / "runs" / "grid-1"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name}))
+    img = Image.new("RGB", (224, 224), "white")
+    d = ImageDraw.Draw(img)
+    for x in range(0, 224, 7):
+        d.line((x, 0, x, 223), fill="black")
+    (run / "images").mkdir()
+    img.save(run / "images" / "g.png")
+    record = {"sample_id": "draw:m:svg:g:0", "task": "draw", "concept_id": "g", "level": "shapes",
+              "caption": "a grid", "model": "m", "language": "svg", "status": "ok",
+              "image": "images/g.png", "render": {"status": "ok", "reason": ""}}  # fmt: skip
+    (run / "samples.jsonl").write_text(json.dumps(record) + "\n")
+    export(run_candidates(run, "level"), tmp_path / "set", ExportOptions(size=32), [str(run)],
+           False)  # fmt: skip
+    small = Image.open(next((tmp_path / "set" / "images").rglob("*.png")))
+    assert blank_reason(small)  # near-uniform at the set's size
+    merged = export(set_candidates(tmp_path / "set", "0"), tmp_path / "merged",
+                    ExportOptions(size=32), [str(tmp_path / "set")], False)  # fmt: skip
+    assert merged["counts"]["kept"] == 1 and merged["counts"]["dropped"] == {}

@@ -68,13 +68,17 @@ class Candidate:
     """One image offered for export: ``image`` is None when there is none to export.
 
     ``drop`` says why, then: ``render_failed`` (the model's drawing did not render), or
-    one of ``LOST_DROPS``. A ``DAMAGED`` candidate is an unreadable samples line."""
+    one of ``LOST_DROPS``. A ``DAMAGED`` candidate is an unreadable samples line.
+    ``judged``: the image was already found not blank, at its full rendered size, by the
+    set it comes from (a merge): judged again on the set's small copy, a thin drawing
+    could look near-uniform and be dropped by one and kept by the other."""
 
     image: Path | None
     status: str
     reason: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     drop: str = "render_failed"
+    judged: bool = False
 
 
 @dataclass
@@ -194,7 +198,7 @@ def set_candidates(folder: Path, prefix: str) -> Iterator[Candidate]:
             why = f"{folder / str(rel)} is not a regular file in the training set"
             yield Candidate(None, MISSING, why, meta, drop=MISSING)
         else:
-            yield Candidate(path, "ok", "", meta)
+            yield Candidate(path, "ok", "", meta, judged=True)
 
 
 def _slug(text: str) -> str:
@@ -375,7 +379,7 @@ def _keep(
     if isinstance(img, str):
         return {**row, "status": MISSING, "drop": MISSING, "drop_reason": img[:300]}
     row["orig_width"], row["orig_height"] = img.size
-    reason = blank_reason(img, opts.min_std, opts.max_dominant)
+    reason = "" if cand.judged else blank_reason(img, opts.min_std, opts.max_dominant)
     if reason:
         return {**row, "drop": "blank", "drop_reason": reason}
     img = fit_square(img, opts.size)
