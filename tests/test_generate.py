@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from openai_server import FakeOpenAI
 
 from vad.cli import main
@@ -193,6 +194,34 @@ def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
     phashes = {r["phash"] for part in parts for r in part if r["status"] == "ok"}
     assert len(meta) == len(phashes) and set(meta["source"]) <= {"part-0", "part-1"}
     assert len(_shard_ids(out / "all")) == len(meta)
+
+
+def test_the_kubernetes_indexed_job_runs_the_same_parts(tmp_path: Path) -> None:
+    """runs/generate-job.yaml: an Indexed Job whose pods run the Slurm script; each pod's
+    command and environment, as Kubernetes would give them, make one disjoint part."""
+    root = Path(__file__).resolve().parent.parent
+    job = yaml.safe_load((root / "runs" / "generate-job.yaml").read_text())
+    spec = job["spec"]
+    assert job["kind"] == "Job" and spec["completionMode"] == "Indexed"
+    container = spec["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert int(env["VAD_PARTS"]) == spec["completions"] == spec["parallelism"]
+    assert container["command"] == ["bash", "runs/generate.sbatch"]
+    out = tmp_path / "gen"
+    with FakeOpenAI() as server:
+        for index in range(2):  # two of the parts, each as its pod would run it
+            pod_env = {**os.environ, **env, "JOB_COMPLETION_INDEX": str(index),
+                       "VAD": f"{sys.executable} -m vad.cli", "VAD_MODEL": "openai/fake",
+                       "VAD_API_BASE": server.api_base, "VAD_N": "2", "VAD_OUT": str(out),
+                       "VAD_LANG": "svg,tikz"}  # fmt: skip
+            done = subprocess.run(container["command"], cwd=root, env=pod_env,
+                                  capture_output=True, text=True, timeout=180)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    parts = [_check_set(out / f"part-{i}", 2) for i in (0, 1)]
+    keys = [{r["sample_id"].split(":openai/")[0] for r in part} for part in parts]
+    assert not keys[0] & keys[1]
+    for index, part_keys in enumerate(keys):
+        assert {_part(key, int(env["VAD_PARTS"])) for key in part_keys} == {index}
 
 
 def test_max_cost_is_never_exceeded_and_a_larger_budget_goes_on(
