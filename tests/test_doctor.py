@@ -50,3 +50,17 @@ def test_doctor_reports_every_check_on_this_machine() -> None:
     assert lines[-1] == "all checks passed"
     model_line = next(line for line in lines if "model qwen2.5-coder-0.5b" in line)
     assert "tokens/s" in model_line and "CPU variant" in model_line
+
+
+def test_doctor_probes_runs_every_languages_containment_probes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from vad import doctor
+    from vad.cli import main
+
+    monkeypatch.setattr(doctor, "CHECKS", [])  # the probes alone
+    assert main(["doctor", "--probes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    contained = [ln.split()[2] for ln in lines if ln.startswith("ok") and "contain" in ln]
+    assert contained == language_names(), lines
+    assert lines[-1] == "all checks passed"

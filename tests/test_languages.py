@@ -12,12 +12,8 @@ with an in-jail guard run their probes with the guard off as well: the jail alon
 
 from __future__ import annotations
 
-import http.server
-import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import yaml
@@ -27,13 +23,13 @@ from vad.concepts import load_concepts
 from vad.concepts.reference import reference_program
 from vad.errors import SpecError
 from vad.extract import extract_chat, extract_completion
-from vad.languages import PROBES, all_languages, canonical, fill_probe, get_language
+from vad.languages import PROBES, all_languages, canonical, get_language
 from vad.prompts import load_prompts
 from vad.render import Limits, RenderPool, RenderStatus
+from vad.render.probes import LoopbackCounter, run_probe
 from vad.spec import RunSpec, load_spec
 
 LANGS = sorted(all_languages())
-SECRET = "sk-contract-secret-5f1e2d"
 SHAPES = load_concepts(["shapes"], limit=5, seed=3)
 LIMITS = Limits(timeout_s=5.0, cpu_s=4, memory_bytes=1 << 30)
 PROBE_CASES = [(lang, probe) for lang in LANGS for probe in sorted(all_languages()[lang].probes)]
@@ -147,85 +143,39 @@ def test_reference_drawings_render_in_the_jail(pool: RenderPool, tmp_path: Path,
         assert again.status is RenderStatus.OK, (concept.id, again)
 
 
-class _Counter(http.server.BaseHTTPRequestHandler):
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.hits.append(self.path)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(SECRET.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def loopback() -> Iterator[tuple[str, list[str]]]:
-    _Counter.hits = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/x.png", _Counter.hits
-    server.shutdown()
-
-
-def _probe(pool: RenderPool, lang: str, probe: str, tmp_path: Path, url: str) -> RenderStatus:
-    secret_file, outside = tmp_path / "secret.txt", tmp_path / "outside"
-    secret_file.write_text(SECRET)
-    outside.mkdir()
-    os.chmod(tmp_path, 0o755)
-    os.chmod(outside, 0o777)  # the jail's uid could write here, were it reachable
-    code = fill_probe(get_language(lang).probes[probe], str(secret_file), str(outside), url)
-    result = pool.render(lang, code, 64, 64, tmp_path / "probe.png")
-    assert result.status is not RenderStatus.OK, (probe, result)
-    if probe == "endless_loop":
-        assert result.status in (RenderStatus.TIMEOUT, RenderStatus.MEMORY), result
-    text = f"{result.reason}\n{result.stderr_tail}"
-    assert SECRET not in text, text
-    assert list(outside.iterdir()) == []
-    follow = pool.render(lang, reference_program(SHAPES[0], lang), 64, 64, tmp_path / "next.png")
-    assert follow.status is RenderStatus.OK, follow
-    return result.status
+def loopback() -> Iterator[LoopbackCounter]:
+    with LoopbackCounter() as server:
+        yield server
 
 
 @pytest.mark.parametrize(("lang", "probe"), PROBE_CASES)
 def test_containment_probes(
-    pool: RenderPool, loopback: tuple[str, list[str]], tmp_path: Path, lang: str, probe: str
+    pool: RenderPool, loopback: LoopbackCounter, tmp_path: Path, lang: str, probe: str
 ) -> None:
-    url, hits = loopback
-    _probe(pool, lang, probe, tmp_path, url)
-    assert hits == []
+    result = run_probe(pool, lang, probe, tmp_path, loopback)
+    assert result.contained, result
 
 
 @pytest.mark.parametrize(("lang", "probe"), UNGUARDED)
 def test_containment_probes_without_the_guard(
-    unguarded_pool: RenderPool,
-    loopback: tuple[str, list[str]],
-    tmp_path: Path,
-    lang: str,
-    probe: str,
+    unguarded_pool: RenderPool, loopback: LoopbackCounter, tmp_path: Path, lang: str, probe: str
 ) -> None:
-    url, hits = loopback
-    status = _probe(unguarded_pool, lang, probe, tmp_path, url)
-    assert status is not RenderStatus.BLOCKED  # the guard was off: the jail refused it
-    assert hits == []
+    result = run_probe(unguarded_pool, lang, probe, tmp_path, loopback)
+    assert result.contained, result
+    assert result.status is not RenderStatus.BLOCKED  # the guard was off: the jail held
 
 
-def test_the_probes_have_teeth(loopback: tuple[str, list[str]], tmp_path: Path) -> None:
-    """Unjailed and unguarded (trusted code only), the harmless probes succeed: so a
-    breach would show as an image, a file in the folder or a hit on the server."""
-    url, hits = loopback
-    secret_file, outside = tmp_path / "secret.txt", tmp_path / "outside"
-    secret_file.write_text(SECRET)
-    outside.mkdir()
+def test_the_probes_have_teeth(loopback: LoopbackCounter, tmp_path: Path) -> None:
+    """Unjailed and unguarded (trusted code only), the harmless probes get through, and
+    run_probe names each breach: so a jail that let them through would be caught."""
     limits = Limits(timeout_s=5.0, cpu_s=4, audit_hook=False)
     with RenderPool(size=1, sandbox=False, limits=limits) as raw:
-        for probe in ("read_outside", "write_outside", "network"):
-            code = fill_probe(get_language("matplotlib").probes[probe], str(secret_file),
-                              str(outside), url)  # fmt: skip
-            result = raw.render("matplotlib", code, 64, 64, tmp_path / f"{probe}.png")
-            assert result.status is RenderStatus.OK, (probe, result)
-    assert [p.name for p in outside.iterdir()] == ["written"] and hits == ["/x.png"]
+        found = {probe: run_probe(raw, "matplotlib", probe, tmp_path / probe, loopback)
+                 for probe in ("read_outside", "write_outside", "network")}  # fmt: skip
+    assert found["read_outside"].breaches == ("it rendered",)
+    assert found["write_outside"].breaches == ("it rendered", "it wrote into the host folder")
+    assert found["network"].breaches == ("it rendered", "it reached the host's loopback server")
 
 
 def test_every_language_has_probes_for_what_it_can_do() -> None:

@@ -37,7 +37,7 @@ def _engine_info(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from vad.doctor import run_doctor
 
-    return run_doctor()
+    return run_doctor(probes=args.probes)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,5 +61,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="check this machine: packages, jail, TeX, engine, embedded models, CLIP",
         description="Check everything vad needs; one line per check (ok, warning, error) "
         "with the fix. Exits 1 if any check is an error.",
+    )
+    doctor.add_argument(
+        "--probes",
+        action="store_true",
+        help="also run every language's containment probes through the jail (a read of a "
+        "host file, a write, a request to a loopback server, an endless loop, a fork bomb): "
+        "about a minute",
     )
     doctor.set_defaults(func=_doctor)

@@ -274,6 +274,29 @@ def check_clip() -> Iterator[Check]:
                     "(VAD_CLIP_PRETRAINED), fetched once with a network")  # fmt: skip
 
 
+def check_containment() -> Iterator[Check]:
+    """Every language's containment probes through the jail (``vad doctor --probes``)."""
+    from vad.languages import all_languages
+    from vad.render import Limits, RenderPool
+    from vad.render.probes import LoopbackCounter, run_probe
+
+    limits = Limits(timeout_s=4.0, cpu_s=3)
+    with (tempfile.TemporaryDirectory() as tmp, LoopbackCounter() as server,
+          RenderPool(size=1, sandbox=True, limits=limits) as pool):  # fmt: skip
+        for lang, language in all_languages().items():
+            results = [run_probe(pool, lang, probe, Path(tmp) / lang / probe, server)
+                       for probe in sorted(language.probes)]  # fmt: skip
+            broken = [r for r in results if not r.contained]
+            if broken:
+                what = "; ".join(f"{r.probe}: {', '.join(r.breaches)}" for r in broken)
+                yield Check(f"contain {lang}", ERROR, what,
+                            "do not render model code on this machine until the jail holds "
+                            "(see the jail line above)")  # fmt: skip
+            else:
+                tried = ", ".join(f"{r.probe} ({r.status})" for r in results)
+                yield Check(f"contain {lang}", OK, f"contained: {tried}")
+
+
 CHECKS: list[tuple[str, Callable[[], Iterator[Check]]]] = [
     ("python", check_python), ("packages", check_packages), ("cpu", check_cpu),
     ("engine", check_engine), ("jail", check_jail), ("tex", check_tex),
@@ -281,10 +304,11 @@ CHECKS: list[tuple[str, Callable[[], Iterator[Check]]]] = [
 ]  # fmt: skip
 
 
-def run_doctor(say: Callable[[str], None] = print) -> int:
-    """Run every check, printing a line each; 1 if any check is an error."""
+def run_doctor(say: Callable[[str], None] = print, probes: bool = False) -> int:
+    """Run every check (and the containment probes if asked), printing a line each; 1 if
+    any check is an error."""
     errors = 0
-    for group, check in CHECKS:
+    for group, check in [*CHECKS, *([("contain", check_containment)] if probes else [])]:
         try:
             for result in check():
                 errors += result.status == ERROR
