@@ -1,7 +1,7 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
-Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR`` (language ->
-module); it preloads every language module and then serves jobs: one JSON line per job
+Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR [--alone]`` (language
+-> module); it preloads every language module and then serves jobs: one JSON line per job
 on the original stdin, one JSON line back on the original stdout (both kept as
 duplicates; fds 0, 1 and 2 then point at /dev/null so that nothing else reaches them).
 
@@ -21,6 +21,11 @@ The worker is a zygote that never sees model-written code, and no job can reach 
   kills every process left in the job's pid namespace.
 - S copies the result out by file descriptor (no symlink followed, regular files of a
   capped size only) into the host's job folder, and answers the zygote.
+
+With ``--alone`` the jail was started for one job (a language whose jobs need what the
+chain above hides; see vad/render/languages.py): the worker serves that job and exits,
+and S makes no pid namespace and J hides no ``/proc``, so the job sees the jail's own
+pid namespace and procfs, which hold this one job's processes and nothing else.
 
 Without isolation (``VAD_ISOLATE`` not ``1``, or no capabilities to make namespaces;
 for trusted code only) the chain is S and K alone: no namespaces, tmpfs folders or
@@ -46,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _guard
 import _ns
+import _protocol
 from _protocol import (
     BLOCKED,
     EMPTY,
@@ -150,6 +156,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os.setpgid(0, 0)
         gc.disable()  # a collection would touch (and copy) every page shared with the zygote
         _limits(meta)
+        _protocol.JOB.update(timeout_s=meta["timeout_s"], limits=meta["limits"])
         if meta["lang"] == "matplotlib" and meta["limits"].get("audit_hook", 1):
             _guard.install(work)
         result = _render(meta, code)
@@ -162,11 +169,13 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os._exit(70)
 
 
-def _init(job_r: int, report_w: int, work: str) -> None:
-    """J: pid 1 of the job's pid namespace. Hides /proc, starts K, reaps. Never returns."""
+def _init(job_r: int, report_w: int, work: str, alone: bool) -> None:
+    """J: pid 1 of the job's pid namespace (unless ``alone``: then the jail's namespace is
+    the job's). Hides /proc (unless ``alone``), starts K, reaps. Never returns."""
     try:
         _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole job goes
-        _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
+        if not alone:
+            _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
         kpid = os.fork()
         if kpid == 0:
             os.close(report_w)
@@ -283,7 +292,7 @@ def _seal_dev(below: dict[str, int]) -> None:
     _ns.mount("none", "/dev", None, flags)
 
 
-def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
+def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) -> None:
     """S: prepare the job's world ahead of time, run the job, copy its output out."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
     # Under memory pressure this job dies first, never the zygote.
@@ -291,7 +300,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
         fh.write("1000")
     if isolate:
         below_dev = _mounts_below("/dev")
-        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
+        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWIPC | (0 if alone else _ns.CLONE_NEWPID))
         _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
         _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
         _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
@@ -310,7 +319,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
             if fd >= 0:
                 os.close(fd)
         if isolate:
-            _init(job_r, report_w, work)
+            _init(job_r, report_w, work, alone)
         os.close(report_w)
         _job(job_r, work, False)
     for fd in (job_r, report_w):
@@ -367,7 +376,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
 class Standby:
     """A job's supervisor, forked (and its namespaces and folders made) ahead of time."""
 
-    def __init__(self, job_dir: str, isolate: bool) -> None:
+    def __init__(self, job_dir: str, isolate: bool, alone: bool = False) -> None:
         go_r, self.go_w = os.pipe()
         self.res_r, res_w = os.pipe()
         self.pid = os.fork()
@@ -378,7 +387,7 @@ class Standby:
                 os.close(self.go_w)
                 os.close(self.res_r)
                 _close_fds({go_r, res_w})
-                _supervise(job_dir, isolate, go_r, res_w)
+                _supervise(job_dir, isolate, go_r, res_w, alone)
                 code = 0
             except BaseException as exc:
                 reason = f"job supervisor: {type(exc).__name__}: {exc}"[:500]
@@ -417,6 +426,7 @@ class Standby:
 
 def main() -> None:
     languages, job_dir = json.loads(sys.argv[1]), sys.argv[2]
+    alone = sys.argv[3:] == ["--alone"]  # this jail serves one job
     isolate = os.environ.get("VAD_ISOLATE") == "1"
     _ns.prctl(_ns.PR_SET_DUMPABLE, 0)  # no same-uid process may read or write our memory
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -431,7 +441,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     gc.freeze()  # forked children then leave the preloaded objects' pages alone
     proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
-    standby = Standby(job_dir, isolate)
+    standby = Standby(job_dir, isolate, alone)
     while True:
         line = jobs.readline(MAX_LINE)
         if not line:
@@ -439,11 +449,14 @@ def main() -> None:
         meta = json.loads(line)
         started = time.monotonic()
         result = standby.run(meta)
-        standby = Standby(job_dir, isolate)  # ready while the host reads this answer
+        if not alone:
+            standby = Standby(job_dir, isolate)  # ready while the host reads this answer
         result["nonce"] = meta["nonce"]
         result["elapsed_s"] = round(time.monotonic() - started, 4)
         result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         proto.write(json.dumps(result) + "\n")
+        if alone:
+            break
 
 
 if __name__ == "__main__":

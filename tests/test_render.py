@@ -102,7 +102,7 @@ def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
 
 
 def test_renderer_registry() -> None:
-    assert renderer_names() == ["matplotlib", "svg", "tikz"]
+    assert renderer_names() == ["matplotlib", "p5", "processing", "svg", "tikz"]
     assert get_renderer("matplotlib").module == "mpl"
     with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
         get_renderer("postscript")

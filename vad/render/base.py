@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from vad.registry import Registry
@@ -50,10 +52,21 @@ class Renderer:
 
     Adding a language is one module in ``renderers/`` (``VERSION``, ``preload()``,
     ``render()``; see ``renderers/_protocol.py``) plus a subclass registered by name here.
+
+    A language may relax the jail for its own jobs only: ``job_proc`` runs each job in a
+    jail started for that job alone, whose pid namespace and ``/proc`` the job sees (they
+    hold that job's processes and nothing else), instead of in the warm worker, where a
+    job sees no ``/proc``; ``limit_overrides`` replaces fields of
+    :class:`~vad.render.jail.Limits` for its jobs (and for that jail, whose cgroups they
+    size), and ``jail_ro_dirs`` are more host folders that jail shows read-only. Every
+    other language keeps the warm worker and the pool's limits.
     """
 
     name: str = ""
     module: str = ""
+    job_proc: bool = False
+    limit_overrides: Mapping[str, int] = MappingProxyType({})
+    jail_ro_dirs: tuple[str, ...] = ()
 
 
 RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")

@@ -1,12 +1,13 @@
 """The jail: bubblewrap around a warm worker, with rlimits and cgroup limits.
 
 Inside: a read-only view of /usr and the Python install, the renderers, the TikZ
-preamble's format file (read-only, alone, outside every job folder), no network
+preamble's format file (read-only, alone, outside every job folder), the npm folder of
+the sketch languages' JavaScript libraries (read-only, at :data:`JS_JAIL_PATH`), no network
 (every namespace unshared), an empty environment, uid nobody, a read-only root, and
 two writable folders: the job folder (/job, emptied by the host between jobs) and the
 worker's private state (/state, matplotlib's font cache). Processes are limited by a
 pids cgroup (RLIMIT_NPROC does not bind root), memory by a memory cgroup where one
-can be made, and by RLIMIT_AS always.
+can be made, and by RLIMIT_AS always (per language: see vad/render/languages.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from vad.errors import VadError
 from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+JS_VAR = "VAD_JS_DIR"  # what renderers/_browser.py reads: the npm folder (node_modules)
+JS_JAIL_PATH = "/js"  # where a jailed worker sees it, read-only
 RO_DIRS = ("/usr", "/etc/fonts", "/etc/texmf", "/var/lib/texmf", "/usr/share/texmf",
            # the huge-page settings (read-only): glibc reads them before it asks for huge
            # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
@@ -44,7 +47,8 @@ class Limits:
     max_image_pixels: int = 4096 * 4096
     max_png_bytes: int = 16 << 20
     max_pids: int = 64
-    worker_memory_bytes: int = 3 << 30
+    worker_memory_bytes: int = 3 << 30  # the worker's memory cgroup, and its RLIMIT_AS
+    worker_address_bytes: int = 0  # the worker's RLIMIT_AS instead, when not 0
     worker_max_rss_kb: int = 1_500_000
     worker_max_jobs: int = 2000
     audit_hook: bool = True  # the Python hint layer (off only to test the jail without it)
@@ -57,6 +61,13 @@ class Limits:
 
 class JailUnavailable(VadError):
     pass
+
+
+def js_dir() -> Path:
+    """The npm folder that scripts/install.sh fills with p5.js and Processing.js:
+    ``$VAD_JS_DIR`` if set, else ``share/vad/js/node_modules`` under the Python prefix."""
+    override = os.environ.get(JS_VAR)
+    return Path(override) if override else Path(sys.prefix, "share", "vad", "js", "node_modules")
 
 
 def bwrap_path() -> str:
@@ -88,6 +99,7 @@ def bwrap_command(
     renderers: Path,
     argv: list[str],
     tex_format: Path | None = None,
+    extra_ro: tuple[str, ...] = (),
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` in the jail.
 
@@ -95,7 +107,9 @@ def bwrap_command(
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
     ``tex_format`` (the TikZ preamble's format file) is bound read-only, alone, at
-    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
+    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT; the JavaScript libraries'
+    npm folder likewise at JS_JAIL_PATH, named by $VAD_JS_DIR. ``extra_ro`` are more
+    folders shown read-only (a language's ``jail_ro_dirs``, for a jail of its own).
     """
     cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
            "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
@@ -111,7 +125,7 @@ def bwrap_command(
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
     seen: set[str] = set()
-    for path in (*RO_DIRS, sys.base_prefix, sys.prefix, str(renderers)):
+    for path in (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers)):
         real = os.path.realpath(path)
         if os.path.isdir(real) and real not in seen:
             seen.add(real)
@@ -125,6 +139,9 @@ def bwrap_command(
     if tex_format is not None:
         cmd += ["--ro-bind", str(tex_format), JAIL_PATH]
         env[RENDERER_VAR] = JAIL_PATH
+    if js_dir().is_dir():  # else the sketch languages say how to install it
+        cmd += ["--ro-bind", str(js_dir().resolve()), JS_JAIL_PATH]
+        env[JS_VAR] = JS_JAIL_PATH
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += ["--bind", str(job_dir), "/job", "--bind", str(state_dir), "/state",

@@ -20,6 +20,7 @@ format file (vad/render/texformat.py), which every worker then sees read-only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -39,8 +40,8 @@ from typing import Any
 
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
-from vad.render.base import RenderResult, RenderStatus, all_renderers
-from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
+from vad.render.base import RenderResult, RenderStatus, all_renderers, get_renderer
+from vad.render.jail import JS_VAR, Cgroups, JailUnavailable, Limits, bwrap_command, js_dir
 from vad.render.texformat import RENDERER_VAR, tikz_format
 
 READY_TIMEOUT_S = 120.0
@@ -102,13 +103,20 @@ def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) 
 
 
 class Worker:
-    """One warm worker process and its folders."""
+    """One warm worker process and its folders; or, with ``alone`` (a language), a worker
+    in a jail of its own that serves one job of that language."""
 
     def __init__(
-        self, index: int, sandbox: bool, limits: Limits, tex_format: Path | None = None
+        self,
+        index: int,
+        sandbox: bool,
+        limits: Limits,
+        tex_format: Path | None = None,
+        alone: str = "",
     ) -> None:
         self.index, self.sandbox, self.limits = index, sandbox, limits
         self.tex_format = tex_format  # the TikZ preamble's format file, or None
+        self.alone = alone
         self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{index}-"))
         self.job_dir, self.state_dir = self.root / "job", self.root / "state"
         self.job_dir.mkdir()
@@ -123,12 +131,18 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         renderers = project_dir("renderers")
-        modules = json.dumps({name: cls.module for name, cls in all_renderers().items()})
+        languages = {name: cls.module for name, cls in all_renderers().items()}
+        if self.alone:
+            languages = {self.alone: languages[self.alone]}
         job_path = "/job" if self.sandbox else str(self.job_dir)
-        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
+        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), json.dumps(languages),
+                job_path, *(["--alone"] if self.alone else [])]  # fmt: skip
         limits = self.limits
         if self.sandbox:
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format)
+            extra = get_renderer(self.alone).jail_ro_dirs if self.alone else ()
+            cmd = bwrap_command(
+                self.job_dir, self.state_dir, renderers, argv, self.tex_format, extra
+            )
             cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
@@ -144,13 +158,15 @@ class Worker:
             }
             if self.tex_format is not None:  # unjailed (trusted code only): the host's path
                 env[RENDERER_VAR] = str(self.tex_format)
+            env[JS_VAR] = str(js_dir())
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
             os.setsid()
             if cgroups is not None:
                 cgroups.join()
-            resource.setrlimit(resource.RLIMIT_AS, (limits.worker_memory_bytes,) * 2)
+            address = limits.worker_address_bytes or limits.worker_memory_bytes
+            resource.setrlimit(resource.RLIMIT_AS, (address,) * 2)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes,) * 2)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -225,6 +241,8 @@ class Worker:
             fh.write(code.encode("utf-8", errors="surrogateescape"))
 
     def run(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
+        if not self.alone and get_renderer(lang).job_proc:
+            return self._run_alone(lang, code, width, height, dest)
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             self.start()
@@ -272,6 +290,29 @@ class Worker:
         return _result(
             status, reason, log, started, version, dest if status is RenderStatus.OK else None
         )
+
+    def _run_alone(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
+        """One job in a jail started for it alone, with its language's limits; then the
+        jail is killed, with everything in its cgroups, and its folders removed."""
+        limits = dataclasses.replace(self.limits, **get_renderer(lang).limit_overrides)
+        alone = Worker(self.index, self.sandbox, limits, alone=lang)
+        started = time.monotonic()
+        try:
+            alone.start()
+            if self.sandbox and not alone.memory_bounded():
+                reason = f"{lang} jobs need a memory cgroup, and none could be made here"
+                return _result(RenderStatus.CRASH, reason, "", started, "")
+            return alone.run(lang, code, width, height, dest)
+        except JailUnavailable as exc:
+            return _result(RenderStatus.CRASH, str(exc), "", started, "")
+        finally:
+            alone.close()
+
+    def memory_bounded(self) -> bool:
+        """Whether the jobs' memory is bounded: by their address space, or else (a limit
+        above the worker's memory) by the worker's memory cgroup."""
+        kinds = self.cgroups.kinds if self.cgroups is not None else []
+        return self.limits.memory_bytes <= self.limits.worker_memory_bytes or "memory" in kinds
 
     def _collect(self, dest: Path) -> tuple[RenderStatus, str]:
         """Copy out.png to ``dest``: by fd, never through a symlink, checked as a PNG."""
