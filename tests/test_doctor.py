@@ -40,8 +40,8 @@ def test_doctor_reports_every_check_on_this_machine() -> None:
     expected = [
         "python", "packages", "optional packages", "cpu", "engine", "engine variant x64",
         "engine variant haswell", "engine variant icelake", "jail", "cgroups", "tex",
-        "tex format", "render svg", "render matplotlib", "render tikz", "model qwen2.5-coder-0.5b",
-        "model gemma-3-270m", "clip",
+        "tex format", "render svg", "render matplotlib", "render tikz", "render p5",
+        "render processing", "model qwen2.5-coder-0.5b", "model gemma-3-270m", "clip",
     ]  # fmt: skip
     assert sorted(status) == sorted(expected), done.stdout
     errors = [line for line in lines if line.startswith("error")]

@@ -29,7 +29,7 @@ def test_only_shapes_have_reference_drawings() -> None:
         reference_program(cat, "svg")
 
 
-@pytest.mark.parametrize("lang", ["svg", "matplotlib", "tikz"])
+@pytest.mark.parametrize("lang", ["svg", "matplotlib", "tikz", "p5", "processing"])
 def test_reference_drawings_render_in_their_colour(lang: str, tmp_path: Path) -> None:
     concepts = load_concepts(["shapes"], limit=6, seed=3)
     with RenderPool(size=2) as pool:

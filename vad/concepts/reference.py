@@ -2,7 +2,7 @@
 
 A shape concept's ``attrs`` (shape, colour, position, size, count, arrangement,
 relation) become a layout of primitives on a unit canvas (y grows downwards), which
-each emitter writes as SVG, matplotlib or TikZ code.
+each emitter writes as SVG, matplotlib, TikZ, p5.js or Processing code.
 """
 
 from __future__ import annotations
@@ -139,8 +139,37 @@ def _tikz(prims: list[Prim], scale: float = 5.0) -> str:
     return "\n".join([*lines, "\\end{tikzpicture}"])
 
 
+def _sketch(prims: list[Prim], head: list[str], size: int = 224) -> list[str]:
+    """The drawing statements of a p5.js or Processing setup() (one API for shapes)."""
+    lines = [*head, "  background(255);", "  noStroke();"]
+    for shape, color, cx, cy, r in prims:
+        fill = HEX[color].lstrip("#")
+        rgb = ", ".join(str(int(fill[i : i + 2], 16)) for i in (0, 2, 4))
+        lines.append(f"  fill({rgb});")
+        x, y, d = cx * size, cy * size, 2 * r * size
+        if shape in ("circle", "ellipse"):
+            h = d if shape == "circle" else d * 0.6
+            lines.append(f"  ellipse({x:.1f}, {y:.1f}, {d:.1f}, {h:.1f});")
+        else:
+            lines.append("  beginShape();")
+            lines += [f"  vertex({px * size:.1f}, {py * size:.1f});"
+                      for px, py in _polygon(shape, cx, cy, r)]  # fmt: skip
+            lines.append("  endShape(CLOSE);")
+    return [*lines, "}"]
+
+
+def _p5(prims: list[Prim], size: int = 224) -> str:
+    head = ["function setup() {", f"  createCanvas({size}, {size});"]
+    return "\n".join(_sketch(prims, head, size)) + "\n"
+
+
+def _processing(prims: list[Prim], size: int = 224) -> str:
+    head = ["void setup() {", f"  size({size}, {size});"]
+    return "\n".join(_sketch(prims, head, size)) + "\n"
+
+
 EMITTERS: dict[str, Callable[[list[Prim]], str]] = {
-    "svg": _svg, "matplotlib": _matplotlib, "tikz": _tikz,
+    "svg": _svg, "matplotlib": _matplotlib, "tikz": _tikz, "p5": _p5, "processing": _processing,
 }  # fmt: skip
 
 

@@ -68,6 +68,11 @@ class Renderer:
     limit_overrides: Mapping[str, int] = MappingProxyType({})
     jail_ro_dirs: tuple[str, ...] = ()
 
+    @classmethod
+    def unavailable(cls) -> str:
+        """Why this language cannot render on this host, with the fix ("" if it can)."""
+        return ""
+
 
 RENDERERS: Registry[Renderer] = Registry("no renderer for language {name}: choose from {choices}")
 register_renderer = RENDERERS.register  # class decorator: available as --lang NAME

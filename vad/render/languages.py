@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from vad.render.base import Renderer, register_renderer
+from vad.render.jail import js_dir
 
 
 @register_renderer("svg")
@@ -37,17 +38,28 @@ CHROMIUM_LIMITS = MappingProxyType(
 )
 
 
-@register_renderer("p5")
-class P5(Renderer):
-    module = "p5js"
+class _Sketch(Renderer):
+    """A sketch language: Chromium in a jail of its own, a library from npm."""
+
     job_proc = True
     limit_overrides = CHROMIUM_LIMITS
     jail_ro_dirs = ("/var/cache/fontconfig",)
+    package = ""  # the npm package, in js_dir()
+
+    @classmethod
+    def unavailable(cls) -> str:
+        if (js_dir() / cls.package / "package.json").is_file():
+            return ""
+        return f"{cls.package} is not installed in {js_dir()}: run scripts/install.sh"
+
+
+@register_renderer("p5")
+class P5(_Sketch):
+    module = "p5js"
+    package = "p5"
 
 
 @register_renderer("processing")
-class Processing(Renderer):
+class Processing(_Sketch):
     module = "pde"
-    job_proc = True
-    limit_overrides = CHROMIUM_LIMITS
-    jail_ro_dirs = ("/var/cache/fontconfig",)
+    package = "processing-js"

@@ -420,6 +420,9 @@ class RenderPool:
         """Render ``code`` in ``lang``; on success the PNG is moved to ``dest``."""
         if lang not in all_renderers():
             return RenderResult(RenderStatus.CRASH, f"no renderer for {lang!r}")
+        missing = get_renderer(lang).unavailable()
+        if missing:
+            return RenderResult(RenderStatus.CRASH, missing)
         if width * height > self.limits.max_image_pixels or min(width, height) < 1:
             return RenderResult(RenderStatus.TOO_LARGE, f"image size {width}x{height}")
         if len(code.encode("utf-8")) > self.limits.max_code_bytes:
