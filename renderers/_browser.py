@@ -24,15 +24,18 @@ import binascii
 import json
 import os
 import re
+import resource
 import signal
 import struct
 import subprocess
 import sys
 
 from _protocol import (
+    BLOCKED,
     CRASH,
     EMPTY,
     JOB,
+    MEMORY,
     OK,
     RUNTIME,
     SYNTAX,
@@ -65,6 +68,7 @@ FLAGS = (
     "--disable-breakpad",
     "--disable-crash-reporter",
     "--noerrdialogs",
+    "--js-flags=--max-old-space-size=1024",  # a memory bomb fails fast, as out of memory
     "--dump-dom",
 )
 VIRTUAL_BUDGET_MS = 5000  # virtual time: spent at once by an idle page
@@ -136,7 +140,8 @@ def _timeout() -> float:
     return max(1.0, float(JOB.get("timeout_s", 20)) - MARGIN_S)
 
 
-def _run_chromium(url: str) -> subprocess.CompletedProcess[bytes]:
+def _run_chromium(url: str) -> tuple[int, float]:
+    """Run Chromium on the page: its exit status and the CPU seconds it used."""
     binary, own = _chromium()
     work = os.getcwd()
     env = {
@@ -149,16 +154,20 @@ def _run_chromium(url: str) -> subprocess.CompletedProcess[bytes]:
     }
     argv = [binary, *own, *FLAGS, f"--user-data-dir={work}/profile",
             f"--virtual-time-budget={VIRTUAL_BUDGET_MS}", url]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open("dom.html", "wb") as out, open("chromium.log", "wb") as err:
         try:
-            return subprocess.run(
+            done = subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                timeout=_timeout(), check=False, start_new_session=True,
+                timeout=_timeout(), check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise RenderFailure(
                 TIMEOUT, f"the sketch did not finish its first frame in {_timeout():.0f} s"
             ) from None
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done.returncode, cpu
 
 
 def _log_tail() -> str:
@@ -168,23 +177,35 @@ def _log_tail() -> str:
     return "\n".join(lines[-10:])
 
 
-def _result(done: subprocess.CompletedProcess[bytes]) -> dict:
-    if done.returncode < 0:
-        sig = -done.returncode
-        if sig == signal.SIGXFSZ:
-            raise RenderFailure(TOO_LARGE, "Chromium hit the file size limit")
-        if sig in (signal.SIGXCPU, signal.SIGKILL):
-            raise RenderFailure(TIMEOUT, f"Chromium killed by signal {sig}")
+def _failure(returncode: int, cpu_s: float) -> RenderFailure:
+    """Why Chromium left no result."""
+    print(_log_tail(), file=sys.stderr)
+    if "V8 javascript OOM" in (_read("chromium.log") or "")[-4000:]:
+        return RenderFailure(MEMORY, "the sketch ran out of JavaScript memory")
+    sig = -returncode if returncode < 0 else 0
+    if sig == signal.SIGXFSZ:
+        return RenderFailure(TOO_LARGE, "Chromium hit the file size limit")
+    limit = float(JOB.get("limits", {}).get("cpu_s", 0)) or float("inf")
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_s >= limit - 0.5):
+        return RenderFailure(TIMEOUT, "the sketch hit the CPU time limit")
+    if sig == signal.SIGKILL:  # by the kernel: the jail's memory cgroup was full
+        return RenderFailure(MEMORY, "Chromium was killed (out of memory)")
+    if returncode != 0:
+        return RenderFailure(RUNTIME, f"Chromium failed (exit status {returncode})")
+    return RenderFailure(BLOCKED, "the sketch left its page (navigation is not allowed)")
+
+
+def _result(returncode: int, cpu_s: float) -> dict:
+    """The harness's result in the page that Chromium printed: checked, never trusted."""
     with open("dom.html", "rb") as fh:
         raw = fh.read(MAX_DOM + 1)
     if len(raw) > MAX_DOM:
         raise RenderFailure(TOO_LARGE, f"the page printed more than {MAX_DOM} bytes")
     found = _RESULT.findall(raw)
     if len(found) != 1:
-        print(_log_tail(), file=sys.stderr)
-        if done.returncode != 0:
-            raise RenderFailure(RUNTIME, f"Chromium failed (exit status {done.returncode})")
-        raise RenderFailure(RUNTIME, "the page left no result (did the sketch replace it?)")
+        if found or b'id="vad-job"' in raw:  # still our page, or two results: not ours
+            raise RenderFailure(RUNTIME, "the page was changed: it holds no single result")
+        raise _failure(returncode, cpu_s)
     try:
         result = json.loads(found[0])
         status, reason = result["status"], result["reason"]
@@ -216,8 +237,7 @@ def render(mode: str, library: str, code: str, out_png: str, width: int, height:
     """Run the sketch in Chromium; save its canvas after one frame, fitted to the size."""
     with open("page.html", "w", encoding="utf-8") as fh:
         fh.write(page(mode, library, code))
-    done = _run_chromium("file://" + os.path.join(os.getcwd(), "page.html"))
-    result = _result(done)
+    result = _result(*_run_chromium("file://" + os.path.join(os.getcwd(), "page.html")))
     if result["status"] != OK:
         raise RenderFailure(result["status"], result["reason"][:500])
     _save_png(result, out_png)

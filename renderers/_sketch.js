@@ -10,14 +10,24 @@
 (function () {
   const job = JSON.parse(document.getElementById("vad-job").textContent);
   const toDataURL = HTMLCanvasElement.prototype.toDataURL;
-  const state = { done: false, error: null, injecting: false, started: false, sketches: 0 };
+  const state = {
+    done: false,
+    error: null,
+    injecting: false,
+    started: false,
+    loaded: false,
+    sketches: 0,
+  };
 
+  // The sketch's own line where the error was thrown, when its stack shows one.
   function describe(err, line) {
     let text;
     if (err instanceof Error) {
       // a syntax error in the injected script comes wrapped in appendChild's failure
       const message = String(err.message).replace(/^Failed to execute '\w+' on '\w+': /, "");
       text = `${err.name}: ${message}`;
+      const frame = /sketch\.js:(\d+):\d+/.exec(String(err.stack));
+      line = line || (frame ? Number(frame[1]) : 0);
     } else {
       text = String(err);
     }
@@ -27,11 +37,13 @@
   // An exception that escapes the sketch: the first one is its result.
   function onError(event) {
     if (state.done || state.error) return;
-    const line = event.filename === location.href ? event.lineno : 0;
+    const ours = state.injecting || /sketch\.js$/.test(event.filename || "");
+    const line = ours ? event.lineno : 0;
     state.error = {
       syntax: state.injecting && !state.started,
       text: describe(event.error === undefined ? event.message : event.error, line),
     };
+    if (state.loaded) failed();
   }
   window.addEventListener("error", onError, true);
   window.addEventListener(
@@ -94,7 +106,7 @@
   // declarations are globals, and a syntax error stops it before any statement runs.
   function inject(code) {
     const script = document.createElement("script");
-    script.textContent = "window.__vadStarted();" + code;
+    script.textContent = "window.__vadStarted();" + code + "\n//# sourceURL=sketch.js";
     state.injecting = true;
     document.body.appendChild(script);
     state.injecting = false;
@@ -117,16 +129,7 @@
     p5.prototype.registerMethod("post", function () {
       finish("ok", "", this.canvas);
     });
-    inject(job.code);
-    if (failed()) return;
-    const hasSketch = typeof window.setup === "function" || typeof window.draw === "function";
-    if (hasSketch && !p5.instance) {
-      try {
-        new p5(); // global mode, started on the load event (as p5 itself would)
-      } catch (err) {
-        finish("runtime_error", describe(err));
-      }
-    }
+    inject(job.code); // p5 starts a global-mode sketch once the page has loaded
   }
 
   function runProcessing() {
@@ -166,6 +169,7 @@
   // After the load event the sketch has had its setup() and draw(), unless it preloads
   // files (which never arrive), waits for a timer, or failed.
   function afterLoad() {
+    state.loaded = true;
     if (failed() || state.done) return;
     if (job.mode === "p5" && !state.sketches) {
       finish("empty_image", "the sketch defines neither setup() nor draw()");
@@ -184,7 +188,7 @@
       finish("runtime_error", describe(err));
     }
     failed();
-    // registered last: p5 starts the sketch in a listener of its own, before this one
+    // registered last: p5 starts the sketch on the load event, before this listener
     window.addEventListener("load", afterLoad);
   };
 })();

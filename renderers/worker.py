@@ -22,10 +22,12 @@ The worker is a zygote that never sees model-written code, and no job can reach 
 - S copies the result out by file descriptor (no symlink followed, regular files of a
   capped size only) into the host's job folder, and answers the zygote.
 
-With ``--alone`` the jail was started for one job (a language whose jobs need what the
-chain above hides; see vad/render/languages.py): the worker serves that job and exits,
-and S makes no pid namespace and J hides no ``/proc``, so the job sees the jail's own
-pid namespace and procfs, which hold this one job's processes and nothing else.
+With ``--alone`` the jail was started for one job (a language whose jobs need a
+``/proc``; see vad/render/languages.py): the worker serves that job and exits, and J
+hides no ``/proc``. The job then sees the jail's procfs (a new one cannot be mounted
+inside bwrap's jail), whose processes are this jail's: bwrap's init, the zygote, S, J
+and the job; it can name none of them but its own (they are in an outer pid namespace),
+and the zygote, S and J are not dumpable.
 
 Without isolation (``VAD_ISOLATE`` not ``1``, or no capabilities to make namespaces;
 for trusted code only) the chain is S and K alone: no namespaces, tmpfs folders or
@@ -170,8 +172,8 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
 
 
 def _init(job_r: int, report_w: int, work: str, alone: bool) -> None:
-    """J: pid 1 of the job's pid namespace (unless ``alone``: then the jail's namespace is
-    the job's). Hides /proc (unless ``alone``), starts K, reaps. Never returns."""
+    """J: pid 1 of the job's pid namespace. Hides /proc (unless the jail is the job's
+    ``alone``), starts K, reaps. Never returns."""
     try:
         _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole job goes
         if not alone:
@@ -300,7 +302,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
         fh.write("1000")
     if isolate:
         below_dev = _mounts_below("/dev")
-        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWIPC | (0 if alone else _ns.CLONE_NEWPID))
+        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
         _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
         _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
         _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
