@@ -119,7 +119,7 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         "--lang",
         action="append",
         metavar="LANG",
-        help="svg, matplotlib or tikz, repeatable or comma-separated (default svg)",
+        help="svg, matplotlib, tikz, p5 or processing, repeatable or comma-separated (default svg)",
     )
     draw.add_argument("--samples", type=int, default=1, help="samples per concept (default 1)")
     draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")

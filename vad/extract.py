@@ -20,6 +20,8 @@ LANG_MARKERS = {
     "svg": ("<svg",),
     "matplotlib": ("matplotlib", "plt.", "import numpy"),
     "tikz": (_TIKZ_BEGIN, "\\draw", "\\fill", "\\node"),
+    "p5": ("createCanvas", "function setup", "function draw"),
+    "processing": ("void setup", "void draw", "size("),
 }
 
 

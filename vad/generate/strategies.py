@@ -152,7 +152,8 @@ def stream(name: str, concepts: list[Concept], seed: int) -> Iterator[Item]:
 
 
 NEEDS_SOURCE = {"vary"}
-LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python matplotlib", "tikz": "TikZ"}
+LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python matplotlib", "tikz": "TikZ",
+                  "p5": "p5.js", "processing": "Processing"}  # fmt: skip
 
 
 def vary_stream(kept: list[dict[str, Any]], seed: int) -> Iterator[Item]:

@@ -1,6 +1,6 @@
 """Host side of rendering: typed results, languages registered by name, a warm pool."""
 
-from vad.render import languages as _languages  # noqa: F401  (registers svg, matplotlib, tikz)
+from vad.render import languages as _languages  # noqa: F401  (registers the languages)
 from vad.render.base import (
     Renderer,
     RenderResult,

@@ -37,7 +37,8 @@ from vad.tasks.context import JobContext
 
 LETTERS = "ABCDEFGHIJ"
 MODES = ("choice", "free")
-LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python (matplotlib)", "tikz": "TikZ"}
+LANGUAGE_NAMES = {"svg": "SVG", "matplotlib": "Python (matplotlib)", "tikz": "TikZ",
+                  "p5": "p5.js", "processing": "Processing"}  # fmt: skip
 _ARTICLES = {"a", "an", "the"}
 
 
