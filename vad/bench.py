@@ -6,6 +6,9 @@ this process, matplotlib exec + savefig in this process, pdflatex + pdftoppm as 
 subprocesses. "warm, no jail" and "warm, jailed" go through one pool worker (one
 core). Each is timed ``repeat`` times over the corpus and the best time is kept.
 
+For p5 and Processing, "raw" is Chromium as a plain subprocess on the renderer's own
+page (renderers/_browser.py); jailed, each job starts a jail of its own.
+
 TikZ is measured twice in the same run: every job compiling the whole preamble
 ($VAD_TIKZ_FORMAT=0, as before the preamble format existed) and every job loading the
 preamble's format file (vad/render/texformat.py); the second row's target compares
@@ -15,25 +18,29 @@ the two.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
 from vad.concepts.reference import reference_program
-from vad.render import RenderPool
+from vad.render import RenderPool, get_renderer
+from vad.render.jail import JS_VAR, js_dir
 from vad.render.texformat import SWITCH, tikz_format
 
 TARGETS = {
     "svg": "jailed <= 1.5x raw time",
     "matplotlib": ">= 20 images/s per core jailed",
     "tikz": "jailed <= 1.3x raw time",
+    "p5": "none (measured)",
+    "processing": "none (measured)",
 }
 FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, same run
 
@@ -79,7 +86,29 @@ def _raw_tikz(codes: list[str], out: Path) -> None:
                        cwd=job, check=True)  # fmt: skip
 
 
-RAW = {"svg": _raw_svg, "matplotlib": _raw_matplotlib, "tikz": _raw_tikz}
+def _raw_sketch(lang: str) -> Callable[[list[str], Path], None]:
+    def run(codes: list[str], out: Path) -> None:
+        sys.path.insert(0, str(project_dir("renderers")))
+        module = importlib.import_module(get_renderer(lang).module)
+        before = os.environ.get(JS_VAR)
+        os.environ[JS_VAR] = str(js_dir())  # the folder the pool binds into the jail
+        try:
+            module.preload()
+        finally:
+            if before is None:
+                os.environ.pop(JS_VAR)
+            else:
+                os.environ[JS_VAR] = before
+        for i, code in enumerate(codes):
+            (out / str(i)).mkdir()
+            with contextlib.chdir(out / str(i)):  # the page and Chromium's profile
+                module.render(code, "out.png", 224, 224)
+
+    return run
+
+
+RAW = {"svg": _raw_svg, "matplotlib": _raw_matplotlib, "tikz": _raw_tikz,
+       "p5": _raw_sketch("p5"), "processing": _raw_sketch("processing")}  # fmt: skip
 
 
 @contextlib.contextmanager
