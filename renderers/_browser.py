@@ -78,6 +78,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096
 MARGIN_S = 1.5  # of the job's timeout, left to report a timeout ourselves
 STATUSES = {OK, SYNTAX, RUNTIME, EMPTY, TOO_LARGE, TIMEOUT}
 _RESULT = re.compile(rb'<pre id="vad-result">([\x20-\x7e]*)</pre>')
+_INLINE_BREAK = re.compile(r"</script|<!--", re.I)
 _HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sketch.js")
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -100,9 +101,13 @@ def library_path(rel: str) -> str:
 
 def preload(library: str) -> str:
     """Read the harness and the library (by its path in the npm folder) once, in the
-    zygote; return the library's version ("" when it is missing)."""
+    zygote; return the library's version ("" when it is missing).
+
+    Both go into the page as inline scripts, which must not hold ``</script`` or ``<!--``
+    (a library that does is refused as not installed: no rewriting of its text)."""
     _TEXTS["harness"] = _read(_HARNESS)
-    _TEXTS[library] = _read(library_path(library)) if os.environ.get(JS_VAR) else None
+    text = _read(library_path(library)) if os.environ.get(JS_VAR) else None
+    _TEXTS[library] = None if text is None or _INLINE_BREAK.search(text) else text
     package = library.split("/", 1)[0]
     try:
         return str(json.loads(_read(library_path(f"{package}/package.json")) or "")["version"])
@@ -125,13 +130,13 @@ def page(mode: str, library: str, code: str) -> str:
         raise RenderFailure(CRASH, f"{library} is not installed ({where}): {INSTALL_HINT}")
     job = {"mode": mode, "code": code, "maxPixels": MAX_IMAGE_PIXELS, "waitMs": WAIT_MS}
     data = json.dumps(job, ensure_ascii=True).replace("<", "\\u003c").replace(">", "\\u003e")
-    harness, library_js = _TEXTS["harness"] or "", text.replace("</script", "<\\/script")
+    harness = _TEXTS["harness"] or ""
     return (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
         "<style>html, body { margin: 0; }</style>\n"
         f'<script type="application/json" id="vad-job">{data}</script>\n'
-        f"<script>{harness}</script>\n<script>{library_js}</script>\n"
+        f"<script>{harness}</script>\n<script>{text}</script>\n"
         "</head><body><script>__vadRun();</script></body></html>\n"
     )
 

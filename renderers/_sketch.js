@@ -127,6 +127,7 @@
       if (typeof scope.draw !== "function") finish("ok", "", this.canvas);
     });
     p5.prototype.registerMethod("post", function () {
+      this.noLoop(); // even if draw() called loop(): no frame after the first
       finish("ok", "", this.canvas);
     });
     inject(job.code); // p5 starts a global-mode sketch once the page has loaded
@@ -148,6 +149,7 @@
     let setupDone = false;
     sketch.onLoad = (p) => {
       instance = p;
+      if (typeof p.setup !== "function") p.noLoop(); // then draw() runs once, at once
     };
     sketch.onSetup = () => {
       setupDone = true;

@@ -132,6 +132,30 @@ def test_an_endless_animation_gives_its_first_frame(
     assert _near(_rgb(tmp_path / "f.png")[25, 25], (255, 0, 0))  # frame 1, not a later one
 
 
+SHAPES = [
+    # draw() alone, and a draw() that asks for more frames (slowly): one frame each
+    ("p5", "function draw() { background(255); fill(255, 0, 0); rect(10, 10, 30, 30); }"),
+    ("processing", "void draw() { background(255); fill(255, 0, 0); rect(10, 10, 30, 30); }"),
+    ("p5", "function setup() { createCanvas(100, 100); }\nfunction draw() { loop(); "
+     "const t = Date.now(); while (Date.now() - t < 300) {} background(255); "
+     "fill(255, 0, 0); rect(10, 10, 30, 30); }"),
+    ("processing", "void setup() { size(100, 100); }\nvoid draw() { loop(); int t = millis(); "
+     "while (millis() - t < 300) {} background(255); fill(255, 0, 0); rect(10, 10, 30, 30); }"),
+    # Processing's static mode: no setup(), no draw()
+    ("processing", "size(100, 100);\nbackground(255);\nfill(255, 0, 0);\nrect(10, 10, 30, 30);\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lang", "code"), SHAPES)
+def test_every_kind_of_sketch_draws_one_frame(
+    pool: RenderPool, tmp_path: Path, lang: str, code: str
+) -> None:
+    result = pool.render(lang, code, 100, 100, tmp_path / "s.png")
+    assert result.status is S.OK, result
+    rgb = _rgb(tmp_path / "s.png")
+    assert _near(rgb[25, 25], (255, 0, 0)) and _near(rgb[80, 80], (255, 255, 255))
+
+
 @pytest.mark.parametrize(
     ("lang", "code", "status", "reason"),
     [
