@@ -45,6 +45,12 @@
     };
     if (state.loaded) failed();
   }
+  // Dialogs and printing would wait for a person forever: they answer at once.
+  window.alert = () => undefined;
+  window.confirm = () => false;
+  window.prompt = () => null;
+  window.print = () => undefined;
+
   window.addEventListener("error", onError, true);
   window.addEventListener(
     "unhandledrejection",

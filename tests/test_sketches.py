@@ -220,6 +220,10 @@ HOSTILE = {
     "p5-window-open": ("p5", P5_SETUP.format("window.open('file:///etc/passwd');"), {S.OK}),
     "p5-navigate": ("p5", P5_SETUP.format("location.href = 'file:///etc/passwd';"),
                     {S.BLOCKED}),
+    "p5-reload-forever": ("p5", P5_SETUP.format("location.reload();"), {S.TIMEOUT}),
+    "p5-dialogs": ("p5", P5_SETUP.format(
+        "alert('hi'); text(String(confirm('x')) + prompt('y'), 0, 50); print(); window.print();"),
+        {S.OK}),
     "p5-memory-bomb": ("p5", "const a = [];\nfunction setup() { createCanvas(100, 100);"
                        " while (true) a.push(new Array(1e6).fill(1.5)); }", {S.MEMORY}),
     "p5-buffer-bomb": ("p5", "const a = [];\nfunction setup() { createCanvas(100, 100);"
@@ -293,6 +297,13 @@ def test_missing_libraries_name_the_fix(tmp_path: Path, monkeypatch: pytest.Monk
             result = bare.render(lang, GOOD[lang], 64, 64, tmp_path / "x.png")
             assert result.status is S.CRASH and "run scripts/install.sh" in result.reason
             assert str(tmp_path / "nothing") in result.reason
+
+
+def test_the_libraries_live_in_the_virtualenv_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vad.render.jail import js_dir
+
+    monkeypatch.delenv("VAD_JS_DIR", raising=False)
+    assert js_dir() == Path(sys.prefix, "share", "vad", "js", "node_modules")
 
 
 PROBE = """import os, resource
