@@ -176,16 +176,18 @@ def _run_chromium(url: str) -> tuple[int, float]:
 
 
 def _log_tail() -> str:
-    """The end of Chromium's own messages, for the job's log."""
-    raw = (_read("chromium.log") or "")[-4000:]
-    lines = [ln for ln in raw.splitlines() if "dbus" not in ln and "Floss" not in ln]
-    return "\n".join(lines[-10:])
+    """The last 4000 bytes of Chromium's own messages (however long the file grew)."""
+    with open("chromium.log", "rb") as fh:
+        fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4000))
+        return fh.read(4000).decode("utf-8", errors="replace")
 
 
 def _failure(returncode: int, cpu_s: float) -> RenderFailure:
-    """Why Chromium left no result."""
-    print(_log_tail(), file=sys.stderr)
-    if "V8 javascript OOM" in (_read("chromium.log") or "")[-4000:]:
+    """Why Chromium left no result (the end of its messages go to the job's log)."""
+    tail = _log_tail()
+    lines = [ln for ln in tail.splitlines() if "dbus" not in ln and "Floss" not in ln]
+    print("\n".join(lines[-10:]), file=sys.stderr)
+    if "V8 javascript OOM" in tail:
         return RenderFailure(MEMORY, "the sketch ran out of JavaScript memory")
     sig = -returncode if returncode < 0 else 0
     if sig == signal.SIGXFSZ:
