@@ -15,6 +15,11 @@ that grows too large or has served its job limit likewise after answering; each 
 started again on its next job, so the pool keeps serving. Every outcome is a typed
 :class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
 format file (vad/render/texformat.py), which every worker then sees read-only.
+
+A language whose class sets ``job_proc`` (the sketch languages, whose Chromium needs a
+``/proc``) never runs in the warm workers: each of its jobs gets a worker of its own in a
+jail started for it (its own cgroups, sized by the language's ``limit_overrides``), which
+serves that job and is then killed with everything in its cgroups.
 """
 
 from __future__ import annotations
