@@ -84,7 +84,7 @@ _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
     "img-src data: blob:; font-src data:; media-src data: blob:"
 )
-_TEXTS: dict[str, str | None] = {}
+_TEXTS: dict[str, str | None] = {}  # the harness, each library (None: not installed)
 
 
 def _read(path: str) -> str | None:
@@ -99,20 +99,26 @@ def library_path(rel: str) -> str:
     return os.path.join(os.environ.get(JS_VAR, ""), rel)
 
 
-def preload(library: str) -> str:
-    """Read the harness and the library (by its path in the npm folder) once, in the
-    zygote; return the library's version ("" when it is missing).
+def preload(package: str, library: str) -> None:
+    """Read the harness and the library once, in the zygote: ``library`` is its path in
+    the npm folder, where ``package`` (``name@version``, the pin that scripts/install.sh
+    installs) must be the version installed.
 
     Both go into the page as inline scripts, which must not hold ``</script`` or ``<!--``
-    (a library that does is refused as not installed: no rewriting of its text)."""
+    (a library that does is refused: its text is never rewritten)."""
     _TEXTS["harness"] = _read(_HARNESS)
-    text = _read(library_path(library)) if os.environ.get(JS_VAR) else None
-    _TEXTS[library] = None if text is None or _INLINE_BREAK.search(text) else text
-    package = library.split("/", 1)[0]
+    name, version = package.rsplit("@", 1)
     try:
-        return str(json.loads(_read(library_path(f"{package}/package.json")) or "")["version"])
+        found = json.loads(_read(library_path(f"{name}/package.json")) or "")["version"]
     except (ValueError, KeyError, TypeError):
-        return ""
+        found = None
+    text = _read(library_path(library)) if os.environ.get(JS_VAR) and found == version else None
+    _TEXTS[library] = None if text is None or _INLINE_BREAK.search(text) else text
+    _TEXTS[f"{library}:missing"] = (
+        f"{package} is not installed"
+        + (f" (found {name}@{found})" if found and found != version else "")
+        + (f" in {os.environ[JS_VAR]}" if os.environ.get(JS_VAR) else f" (${JS_VAR} is not set)")
+    )
 
 
 def _chromium() -> tuple[str, tuple[str, ...]]:
@@ -126,8 +132,8 @@ def page(mode: str, library: str, code: str) -> str:
     """The HTML page of one sketch."""
     text = _TEXTS.get(library)
     if text is None:
-        where = library_path(library) if os.environ.get(JS_VAR) else f"${JS_VAR} is not set"
-        raise RenderFailure(CRASH, f"{library} is not installed ({where}): {INSTALL_HINT}")
+        missing = _TEXTS.get(f"{library}:missing") or f"{library} is not installed"
+        raise RenderFailure(CRASH, f"{missing}: {INSTALL_HINT}")
     job = {"mode": mode, "code": code, "maxPixels": MAX_IMAGE_PIXELS, "waitMs": WAIT_MS}
     data = json.dumps(job, ensure_ascii=True).replace("<", "\\u003c").replace(">", "\\u003e")
     harness = _TEXTS["harness"] or ""

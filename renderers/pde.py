@@ -1,10 +1,10 @@
 """Processing renderer: a Java-mode sketch, translated by Processing.js, in Chromium.
 
 The code is a Processing sketch (``void setup() { size(400, 400); ... }``, ``void
-draw() { ... }``), as the Processing IDE runs it; Processing.js (the version that
-scripts/install.sh pins) translates it to JavaScript: a sketch it cannot translate,
-or whose translation does not parse, is a syntax error. setup() ends with
-``noLoop()``, so draw() runs exactly once, and the canvas at its own size is the
+draw() { ... }``), as the Processing IDE runs it; Processing.js (``PACKAGE``, the
+version that scripts/install.sh installs) translates it to JavaScript: a sketch it
+cannot translate, or whose translation does not parse, is a syntax error. setup() ends
+with ``noLoop()``, so draw() runs exactly once, and the canvas at its own size is the
 image (fitted to width x height). See _browser.py for the page and Chromium.
 """
 
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import _browser
 
-VERSION = "processing-1"
+PACKAGE = "processing-js@1.6.6"  # npm's name@version: scripts/install.sh reads this line
 LIBRARY = "processing-js/processing.min.js"
+VERSION = f"processing-1 {PACKAGE}"
 
 
 def preload() -> None:
-    global VERSION
-    library = _browser.preload(LIBRARY)
-    VERSION = f"{VERSION} processing.js {library}" if library else VERSION
+    _browser.preload(PACKAGE, LIBRARY)
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:

@@ -54,9 +54,11 @@ fi
 .venv/bin/python -c 'import vad, cairosvg' # fail loudly if the install did not take
 
 # p5.js 1.x (the API models write) and Processing.js, which translates Processing's
-# Java mode to JavaScript; renderers/_browser.py reads them from here.
+# Java mode to JavaScript, at the versions their renderers pin (PACKAGE = "name@version");
+# renderers/_browser.py reads them from here.
 js=.venv/share/vad/js
-pins=(p5@1.11.11 processing-js@1.6.6)
+mapfile -t pins < <(sed -n 's/^PACKAGE = "\([^"]*\)".*/\1/p' renderers/p5js.py renderers/pde.py)
+((${#pins[@]} == 2)) || { echo "install.sh: no PACKAGE pins in renderers/p5js.py, pde.py" >&2; exit 1; }
 for pin in "${pins[@]}"; do
   if ! grep -qs "\"version\": \"${pin##*@}\"" "$js/node_modules/${pin%@*}/package.json"; then
     mkdir -p "$js"

@@ -148,7 +148,6 @@ def test_environment_is_empty_inside(pool: RenderPool, tmp_path: Path) -> None:
         "VAD_JAILED",
         "VAD_ISOLATE",
         "VAD_TEX_FORMAT",  # where the TikZ preamble's format is bound, read-only
-        "VAD_JS_DIR",  # where the sketch languages' JavaScript libraries are, read-only
         "OPENBLAS_NUM_THREADS",
         "OMP_NUM_THREADS",
         "PWD",

@@ -297,6 +297,15 @@ def test_missing_libraries_name_the_fix(tmp_path: Path, monkeypatch: pytest.Monk
             result = bare.render(lang, GOOD[lang], 64, 64, tmp_path / "x.png")
             assert result.status is S.CRASH and "run scripts/install.sh" in result.reason
             assert str(tmp_path / "nothing") in result.reason
+        old = tmp_path / "old" / "p5"  # another version than the renderer pins
+        (old / "lib").mkdir(parents=True)
+        (old / "package.json").write_text('{"name": "p5", "version": "1.0.0"}')
+        (old / "lib" / "p5.min.js").write_text("window.p5 = function () {};")
+        monkeypatch.setenv("VAD_JS_DIR", str(tmp_path / "old"))
+        result = bare.render("p5", GOOD["p5"], 64, 64, tmp_path / "x.png")
+        assert result.status is S.CRASH, result
+        assert "p5@1.11.11 is not installed (found p5@1.0.0)" in result.reason
+        assert "run scripts/install.sh" in result.reason
 
 
 def test_the_libraries_live_in_the_virtualenv_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

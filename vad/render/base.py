@@ -58,7 +58,8 @@ class Renderer:
     hold that job's processes and nothing else), instead of in the warm worker, where a
     job sees no ``/proc``; ``limit_overrides`` replaces fields of
     :class:`~vad.render.jail.Limits` for its jobs (and for that jail, whose cgroups they
-    size), and ``jail_ro_dirs`` are more host folders that jail shows read-only. Every
+    size), ``jail_ro_dirs`` are more host folders that jail shows read-only, and
+    ``jail_js`` shows it the JavaScript libraries (vad/render/jail.py's ``js_dir``). Every
     other language keeps the warm worker and the pool's limits.
     """
 
@@ -67,6 +68,7 @@ class Renderer:
     job_proc: bool = False
     limit_overrides: Mapping[str, int] = MappingProxyType({})
     jail_ro_dirs: tuple[str, ...] = ()
+    jail_js: bool = False
 
     @classmethod
     def unavailable(cls) -> str:

@@ -1,13 +1,13 @@
 """The jail: bubblewrap around a warm worker, with rlimits and cgroup limits.
 
 Inside: a read-only view of /usr and the Python install, the renderers, the TikZ
-preamble's format file (read-only, alone, outside every job folder), the npm folder of
-the sketch languages' JavaScript libraries (read-only, at :data:`JS_JAIL_PATH`), no network
+preamble's format file (read-only, alone, outside every job folder), no network
 (every namespace unshared), an empty environment, uid nobody, a read-only root, and
 two writable folders: the job folder (/job, emptied by the host between jobs) and the
 worker's private state (/state, matplotlib's font cache). Processes are limited by a
 pids cgroup (RLIMIT_NPROC does not bind root), memory by a memory cgroup where one
-can be made, and by RLIMIT_AS always (per language: see vad/render/languages.py).
+can be made, and by RLIMIT_AS always. A language may relax some of this for its own jobs,
+in a jail of their own (vad/render/base.py's Renderer, vad/render/languages.py).
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def bwrap_command(
     argv: list[str],
     tex_format: Path | None = None,
     extra_ro: tuple[str, ...] = (),
+    js_libraries: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` in the jail.
 
@@ -107,9 +108,10 @@ def bwrap_command(
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
     ``tex_format`` (the TikZ preamble's format file) is bound read-only, alone, at
-    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT; the JavaScript libraries'
-    npm folder likewise at JS_JAIL_PATH, named by $VAD_JS_DIR. ``extra_ro`` are more
-    folders shown read-only (a language's ``jail_ro_dirs``, for a jail of its own).
+    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT. ``extra_ro`` are more folders
+    shown read-only, and with ``js_libraries`` the JavaScript libraries' npm folder is
+    bound read-only at JS_JAIL_PATH and named by $VAD_JS_DIR (a language's
+    ``jail_ro_dirs`` and ``jail_js``, for a jail of its own).
     """
     cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
            "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
@@ -139,7 +141,7 @@ def bwrap_command(
     if tex_format is not None:
         cmd += ["--ro-bind", str(tex_format), JAIL_PATH]
         env[RENDERER_VAR] = JAIL_PATH
-    if js_dir().is_dir():  # else the sketch languages say how to install it
+    if js_libraries and js_dir().is_dir():  # else the sketch languages say how to install
         cmd += ["--ro-bind", str(js_dir().resolve()), JS_JAIL_PATH]
         env[JS_VAR] = JS_JAIL_PATH
     for key, value in env.items():

@@ -44,6 +44,7 @@ class _Sketch(Renderer):
     job_proc = True
     limit_overrides = CHROMIUM_LIMITS
     jail_ro_dirs = ("/var/cache/fontconfig",)
+    jail_js = True
     package = ""  # the npm package, in js_dir()
 
     @classmethod

@@ -144,10 +144,10 @@ class Worker:
                 job_path, *(["--alone"] if self.alone else [])]  # fmt: skip
         limits = self.limits
         if self.sandbox:
-            extra = get_renderer(self.alone).jail_ro_dirs if self.alone else ()
-            cmd = bwrap_command(
-                self.job_dir, self.state_dir, renderers, argv, self.tex_format, extra
-            )
+            alone = get_renderer(self.alone) if self.alone else None
+            extra = alone.jail_ro_dirs if alone else ()
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format,
+                                extra, js_libraries=bool(alone and alone.jail_js))  # fmt: skip
             cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
@@ -163,7 +163,8 @@ class Worker:
             }
             if self.tex_format is not None:  # unjailed (trusted code only): the host's path
                 env[RENDERER_VAR] = str(self.tex_format)
-            env[JS_VAR] = str(js_dir())
+            if self.alone and get_renderer(self.alone).jail_js:
+                env[JS_VAR] = str(js_dir())
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
