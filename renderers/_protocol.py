@@ -3,7 +3,8 @@
 A language module defines ``VERSION``, ``preload()`` (imports done once in the warm
 worker, before any job) and ``render(code, out_png, width, height)``, which raises
 :class:`RenderFailure` for a typed failure; it may set ``CHECKS_BLANK = True`` when
-``render`` reports a flat image itself. The worker runs every job in a forked child.
+``render`` reports a flat image itself. The worker runs every job in a forked child,
+and fills :data:`JOB` with the job's ``timeout_s`` and ``limits`` before ``render``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT = (
 )  # fmt: skip
 
 
-STATUSES = (OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT, "no_code", "crash")
+CRASH = "crash"  # not the code's fault (the host's install, the worker): never scored
+STATUSES = (OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT, "no_code", CRASH)
+JOB: dict = {}  # this job's timeout_s and limits (set by the worker in the job's process)
 
 
 class RenderFailure(Exception):

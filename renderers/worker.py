@@ -1,7 +1,7 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
-Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR`` (language ->
-module); it preloads every language module and then serves jobs: one JSON line per job
+Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR [--alone]`` (language
+-> module); it preloads every language module and then serves jobs: one JSON line per job
 on the original stdin, one JSON line back on the original stdout (both kept as
 duplicates; fds 0, 1 and 2 then point at /dev/null so that nothing else reaches them).
 
@@ -21,6 +21,13 @@ The worker is a zygote that never sees model-written code, and no job can reach 
   kills every process left in the job's pid namespace.
 - S copies the result out by file descriptor (no symlink followed, regular files of a
   capped size only) into the host's job folder, and answers the zygote.
+
+With ``--alone`` the jail was started for one job (a language whose jobs need a
+``/proc``; see vad/languages): the worker serves that job and exits, and J
+hides no ``/proc``. The job then sees the jail's procfs (a new one cannot be mounted
+inside bwrap's jail), whose processes are this jail's: bwrap's init, the zygote, S, J
+and the job; it can name none of them but its own (they are in an outer pid namespace),
+and the zygote, S and J are not dumpable.
 
 Without isolation (``VAD_ISOLATE`` not ``1``, or no capabilities to make namespaces;
 for trusted code only) the chain is S and K alone: no namespaces, tmpfs folders or
@@ -46,6 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _guard
 import _ns
+import _protocol
 from _protocol import (
     BLOCKED,
     EMPTY,
@@ -150,6 +158,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os.setpgid(0, 0)
         gc.disable()  # a collection would touch (and copy) every page shared with the zygote
         _limits(meta)
+        _protocol.JOB.update(timeout_s=meta["timeout_s"], limits=meta["limits"])
         if meta.get("guard") == "python-audit":
             _guard.install(work)
         result = _render(meta, code)
@@ -162,11 +171,13 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os._exit(70)
 
 
-def _init(job_r: int, report_w: int, work: str) -> None:
-    """J: pid 1 of the job's pid namespace. Hides /proc, starts K, reaps. Never returns."""
+def _init(job_r: int, report_w: int, work: str, alone: bool) -> None:
+    """J: pid 1 of the job's pid namespace. Hides /proc (unless the jail is the job's
+    ``alone``), starts K, reaps. Never returns."""
     try:
         _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole job goes
-        _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
+        if not alone:
+            _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
         kpid = os.fork()
         if kpid == 0:
             os.close(report_w)
@@ -283,7 +294,7 @@ def _seal_dev(below: dict[str, int]) -> None:
     _ns.mount("none", "/dev", None, flags)
 
 
-def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
+def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) -> None:
     """S: prepare the job's world ahead of time, run the job, copy its output out."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
     # Under memory pressure this job dies first, never the zygote.
@@ -310,7 +321,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
             if fd >= 0:
                 os.close(fd)
         if isolate:
-            _init(job_r, report_w, work)
+            _init(job_r, report_w, work, alone)
         os.close(report_w)
         _job(job_r, work, False)
     for fd in (job_r, report_w):
@@ -367,7 +378,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int) -> None:
 class Standby:
     """A job's supervisor, forked (and its namespaces and folders made) ahead of time."""
 
-    def __init__(self, job_dir: str, isolate: bool) -> None:
+    def __init__(self, job_dir: str, isolate: bool, alone: bool = False) -> None:
         go_r, self.go_w = os.pipe()
         self.res_r, res_w = os.pipe()
         self.pid = os.fork()
@@ -378,7 +389,7 @@ class Standby:
                 os.close(self.go_w)
                 os.close(self.res_r)
                 _close_fds({go_r, res_w})
-                _supervise(job_dir, isolate, go_r, res_w)
+                _supervise(job_dir, isolate, go_r, res_w, alone)
                 code = 0
             except BaseException as exc:
                 reason = f"job supervisor: {type(exc).__name__}: {exc}"[:500]
@@ -417,6 +428,7 @@ class Standby:
 
 def main() -> None:
     languages, job_dir = json.loads(sys.argv[1]), sys.argv[2]
+    alone = sys.argv[3:] == ["--alone"]  # this jail serves one job
     isolate = os.environ.get("VAD_ISOLATE") == "1"
     _ns.prctl(_ns.PR_SET_DUMPABLE, 0)  # no same-uid process may read or write our memory
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -431,7 +443,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     gc.freeze()  # forked children then leave the preloaded objects' pages alone
     proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
-    standby = Standby(job_dir, isolate)
+    standby = Standby(job_dir, isolate, alone)
     while True:
         line = jobs.readline(MAX_LINE)
         if not line:
@@ -439,11 +451,14 @@ def main() -> None:
         meta = json.loads(line)
         started = time.monotonic()
         result = standby.run(meta)
-        standby = Standby(job_dir, isolate)  # ready while the host reads this answer
+        if not alone:
+            standby = Standby(job_dir, isolate)  # ready while the host reads this answer
         result["nonce"] = meta["nonce"]
         result["elapsed_s"] = round(time.monotonic() - started, 4)
         result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         proto.write(json.dumps(result) + "\n")
+        if alone:
+            break
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ def test_render_benchmark_measures_tikz_with_and_without_the_format() -> None:
 
 
 @pytest.mark.slow
+def test_render_benchmark_measures_the_sketch_languages() -> None:
+    rows = render_benchmark(n=2, languages=("p5", "processing"), repeat=1)
+    assert [r["language"] for r in rows] == ["p5", "processing"]
+    assert all(r["ok"] == 2 and r["raw_per_s"] > 0 and r["jailed_per_s"] > 0 for r in rows)
+    assert format_table(rows).count("none (measured)") == 2
+
+
+@pytest.mark.slow
 def test_generate_benchmark_compares_slot_counts_on_the_same_prompts() -> None:
     from vad.bench_generate import format_generate, generate_benchmark
 

@@ -12,6 +12,7 @@ with an in-jail guard run their probes with the guard off as well: the jail alon
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_the_description_is_complete(lang: str) -> None:
     assert language.display and language.suffix.startswith(".") and language.fences
     assert language.markers and language.comment[0] and language.bench_target
     assert set(language.probes) <= set(PROBES)
-    assert set(language.job_limits) <= set(Limits().for_worker())
+    assert set(language.limits) <= {f.name for f in dataclasses.fields(Limits)}
     for task in ("draw", "correct"):
         prompts = load_prompts(task)
         assert lang in prompts.variants, f"prompts/{task}.yaml has no templates for {lang}"

@@ -29,6 +29,7 @@ from vad._paths import project_dir
 from vad.concepts import load_concepts
 from vad.concepts.reference import reference_program
 from vad.languages import get_language, language_names
+from vad.languages._sketch import JS_VAR, js_dir
 from vad.render import RenderPool
 from vad.render.texformat import RENDERER_VAR, SWITCH, tikz_format
 
@@ -64,6 +65,8 @@ class _RawRenderer:
         fmt = tikz_format() if tex_format else None
         if fmt is not None:
             env[RENDERER_VAR] = str(fmt)
+        if get_language(lang).js_libraries:  # the folder the pool binds into the jail
+            env[JS_VAR] = str(js_dir())
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _RAW_SCRIPT, str(project_dir("renderers")),
              get_language(lang).module, str(out)],

@@ -20,6 +20,7 @@ from vad.languages.base import (
     get_language,
     language_names,
     register_language,
+    unregister_language,
 )
 
 
@@ -42,4 +43,5 @@ __all__ = [
     "get_language",
     "language_names",
     "register_language",
+    "unregister_language",
 ]

@@ -52,10 +52,17 @@ class Language:
     strip_hints: removes comments (and titles) that could name what is drawn.
     reference: code drawing a layout of primitives on a unit canvas (y downwards).
     guard: the in-jail hint layer: "python-audit" (an audit hook) or "" (none).
-    jail_paths: read-only host paths the jail must show (beyond /usr and Python).
-    programs: programs the renderer runs (``vad doctor`` checks they are installed).
-    job_limits: per-job limits this language needs instead of the defaults.
-    job_proc: give jobs a /proc of their own pid namespace (a browser needs it).
+    jail_paths: read-only host paths the jail of its jobs must show (beyond /usr and
+        the Python install).
+    programs: programs the renderer runs.
+    limits: fields of vad.render.Limits its jobs need instead of the pool's (for a
+        ``job_proc`` language, also its jail's: address space, pids).
+    job_proc: each job runs in a jail started for it alone, whose /proc the job sees
+        (holding that jail's processes only), instead of in a warm worker, whose jobs
+        see no /proc (a browser cannot start without one).
+    js_libraries: its jail shows the JavaScript libraries' npm folder read-only.
+    unavailable: says why the language cannot render on this machine, with the fix
+        ("" when it can); None when it always can.
     probes: containment probes (see PROBES); a language that cannot express one
         (SVG has no loops) leaves it out.
     bench_target: the goal `vad bench render` states for it.
@@ -75,8 +82,10 @@ class Language:
     guard: str = ""
     jail_paths: tuple[str, ...] = ()
     programs: tuple[str, ...] = ()
-    job_limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     job_proc: bool = False
+    js_libraries: bool = False
+    unavailable: Callable[[], str] | None = None
     probes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     bench_target: str = ""
 
@@ -108,6 +117,13 @@ def register_language(language: Language) -> Language:
         _ALIASES[name] = language.name
     _LANGUAGES[language.name] = language
     return language
+
+
+def unregister_language(name: str) -> None:
+    """Forget a language and its aliases (for tests that register one of their own)."""
+    language = _LANGUAGES.pop(name)
+    for alias in (language.name, *language.aliases):
+        _ALIASES.pop(alias, None)
 
 
 def language_names() -> list[str]:

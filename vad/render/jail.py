@@ -6,7 +6,8 @@ preamble's format file (read-only, alone, outside every job folder), no network
 two writable folders: the job folder (/job, emptied by the host between jobs) and the
 worker's private state (/state, matplotlib's font cache). Processes are limited by a
 pids cgroup (RLIMIT_NPROC does not bind root), memory by a memory cgroup where one
-can be made, and by RLIMIT_AS always.
+can be made, and by RLIMIT_AS always. A language may relax some of this for its own jobs,
+in a jail of their own (vad/languages: a Language's job_proc, limits, jail_paths and js_libraries).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vad.errors import VadError
-from vad.languages import all_languages
+from vad.languages._sketch import JS_VAR, js_dir
 from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+JS_JAIL_PATH = "/js"  # where a jailed worker sees it, read-only
 RO_DIRS = ("/usr", "/etc/fonts",
            # the huge-page settings (read-only): glibc reads them before it asks for huge
            # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
            "/sys/kernel/mm/transparent_hugepage")  # fmt: skip
-# and each language's own read-only paths (Language.jail_paths)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Limits:
     max_image_pixels: int = 4096 * 4096
     max_png_bytes: int = 16 << 20
     max_pids: int = 64
-    worker_memory_bytes: int = 3 << 30
+    worker_memory_bytes: int = 3 << 30  # the worker's memory cgroup, and its RLIMIT_AS
+    worker_address_bytes: int = 0  # the worker's RLIMIT_AS instead, when not 0
     worker_max_rss_kb: int = 1_500_000
     worker_max_jobs: int = 2000
     audit_hook: bool = True  # the Python hint layer (off only to test the jail without it)
@@ -90,6 +92,8 @@ def bwrap_command(
     renderers: Path,
     argv: list[str],
     tex_format: Path | None = None,
+    extra_ro: tuple[str, ...] = (),
+    js_libraries: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs ``argv`` in the jail.
 
@@ -97,7 +101,10 @@ def bwrap_command(
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
     ``tex_format`` (the TikZ preamble's format file) is bound read-only, alone, at
-    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
+    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT. ``extra_ro`` are more folders
+    shown read-only, and with ``js_libraries`` the JavaScript libraries' npm folder is
+    bound read-only at JS_JAIL_PATH and named by $VAD_JS_DIR (a language's
+    ``jail_paths`` and ``js_libraries``).
     """
     cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
            "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
@@ -113,8 +120,7 @@ def bwrap_command(
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
     seen: set[str] = set()
-    extra = [p for lang in all_languages().values() for p in lang.jail_paths]
-    for path in (*RO_DIRS, *extra, sys.base_prefix, sys.prefix, str(renderers)):
+    for path in (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers)):
         real = os.path.realpath(path)
         if os.path.isdir(real) and real not in seen:
             seen.add(real)
@@ -128,6 +134,9 @@ def bwrap_command(
     if tex_format is not None:
         cmd += ["--ro-bind", str(tex_format), JAIL_PATH]
         env[RENDERER_VAR] = JAIL_PATH
+    if js_libraries and js_dir().is_dir():  # else the sketch languages say how to install
+        cmd += ["--ro-bind", str(js_dir().resolve()), JS_JAIL_PATH]
+        env[JS_VAR] = JS_JAIL_PATH
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += ["--bind", str(job_dir), "/job", "--bind", str(state_dir), "/state",

@@ -15,11 +15,17 @@ that grows too large or has served its job limit likewise after answering; each 
 started again on its next job, so the pool keeps serving. Every outcome is a typed
 :class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
 format file (vad/render/texformat.py), which every worker then sees read-only.
+
+A language that sets ``job_proc`` (the sketch languages, whose Chromium needs a
+``/proc``) never runs in the warm workers: each of its jobs gets a worker of its own in a
+jail started for it (its own cgroups, sized by the language's ``limits``), which
+serves that job and is then killed with everything in its cgroups.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -39,9 +45,9 @@ from typing import Any
 
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
-from vad.languages import all_languages
+from vad.languages import Language, all_languages, get_language
 from vad.render.base import RenderResult, RenderStatus
-from vad.render.jail import Cgroups, JailUnavailable, Limits, bwrap_command
+from vad.render.jail import JS_VAR, Cgroups, JailUnavailable, Limits, bwrap_command, js_dir
 from vad.render.texformat import RENDERER_VAR, tikz_format
 
 READY_TIMEOUT_S = 120.0
@@ -102,14 +108,30 @@ def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) 
     return removed
 
 
+def _jail_paths(alone: Language | None) -> tuple[str, ...]:
+    """The read-only host paths a jail shows besides the base ones: a language's own, for
+    a jail of its own; else those of every language the warm workers run."""
+    if alone is not None:
+        return alone.jail_paths
+    paths = [p for lang in all_languages().values() if not lang.job_proc for p in lang.jail_paths]
+    return tuple(dict.fromkeys(paths))
+
+
 class Worker:
-    """One warm worker process and its folders."""
+    """One warm worker process and its folders; or, with ``alone`` (a language), a worker
+    in a jail of its own that serves one job of that language."""
 
     def __init__(
-        self, index: int, sandbox: bool, limits: Limits, tex_format: Path | None = None
+        self,
+        index: int,
+        sandbox: bool,
+        limits: Limits,
+        tex_format: Path | None = None,
+        alone: str = "",
     ) -> None:
         self.index, self.sandbox, self.limits = index, sandbox, limits
         self.tex_format = tex_format  # the TikZ preamble's format file, or None
+        self.alone = alone
         self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{index}-"))
         self.job_dir, self.state_dir = self.root / "job", self.root / "state"
         self.job_dir.mkdir()
@@ -124,12 +146,18 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         renderers = project_dir("renderers")
-        modules = json.dumps({name: lang.module for name, lang in all_languages().items()})
+        languages = {name: lang.module for name, lang in all_languages().items()}
+        if self.alone:
+            languages = {self.alone: languages[self.alone]}
         job_path = "/job" if self.sandbox else str(self.job_dir)
-        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
+        argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), json.dumps(languages),
+                job_path, *(["--alone"] if self.alone else [])]  # fmt: skip
         limits = self.limits
         if self.sandbox:
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format)
+            alone = get_language(self.alone) if self.alone else None
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format,
+                                _jail_paths(alone),
+                                js_libraries=bool(alone and alone.js_libraries))  # fmt: skip
             cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
@@ -145,13 +173,16 @@ class Worker:
             }
             if self.tex_format is not None:  # unjailed (trusted code only): the host's path
                 env[RENDERER_VAR] = str(self.tex_format)
+            if self.alone and get_language(self.alone).js_libraries:
+                env[JS_VAR] = str(js_dir())
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
             os.setsid()
             if cgroups is not None:
                 cgroups.join()
-            resource.setrlimit(resource.RLIMIT_AS, (limits.worker_memory_bytes,) * 2)
+            address = limits.worker_address_bytes or limits.worker_memory_bytes
+            resource.setrlimit(resource.RLIMIT_AS, (address,) * 2)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes,) * 2)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -226,21 +257,22 @@ class Worker:
             fh.write(code.encode("utf-8", errors="surrogateescape"))
 
     def run(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
+        language = get_language(lang)
+        if not self.alone and language.job_proc:
+            return self._run_alone(lang, code, width, height, dest)
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             self.start()
         started = time.monotonic()
         nonce = secrets.token_hex(12)
-        language = all_languages()[lang]
         job = {
             "nonce": nonce,
             "lang": lang,
             "width": width,
             "height": height,
             "timeout_s": self.limits.timeout_s,
-            "limits": {**self.limits.for_worker(), **language.job_limits},
+            "limits": dataclasses.replace(self.limits, **language.limits).for_worker(),
             "guard": language.guard if self.limits.audit_hook else "",
-            "proc": language.job_proc,
         }
         assert self.proc is not None and self.proc.stdin is not None
         self._clear_job_dir()
@@ -276,6 +308,29 @@ class Worker:
         return _result(
             status, reason, log, started, version, dest if status is RenderStatus.OK else None
         )
+
+    def _run_alone(self, lang: str, code: str, width: int, height: int, dest: Path) -> RenderResult:
+        """One job in a jail started for it alone, with its language's limits; then the
+        jail is killed, with everything in its cgroups, and its folders removed."""
+        limits = dataclasses.replace(self.limits, **get_language(lang).limits)
+        alone = Worker(self.index, self.sandbox, limits, alone=lang)
+        started = time.monotonic()
+        try:
+            alone.start()
+            if self.sandbox and not alone.memory_bounded():
+                reason = f"{lang} jobs need a memory cgroup, and none could be made here"
+                return _result(RenderStatus.CRASH, reason, "", started, "")
+            return alone.run(lang, code, width, height, dest)
+        except JailUnavailable as exc:
+            return _result(RenderStatus.CRASH, str(exc), "", started, "")
+        finally:
+            alone.close()
+
+    def memory_bounded(self) -> bool:
+        """Whether the jobs' memory is bounded: by their address space, or else (a limit
+        above the worker's memory) by the worker's memory cgroup."""
+        kinds = self.cgroups.kinds if self.cgroups is not None else []
+        return self.limits.memory_bytes <= self.limits.worker_memory_bytes or "memory" in kinds
 
     def _collect(self, dest: Path) -> tuple[RenderStatus, str]:
         """Copy out.png to ``dest``: by fd, never through a symlink, checked as a PNG."""
@@ -383,6 +438,10 @@ class RenderPool:
         """Render ``code`` in ``lang``; on success the PNG is moved to ``dest``."""
         if lang not in all_languages():
             return RenderResult(RenderStatus.CRASH, f"no renderer for {lang!r}")
+        unavailable = all_languages()[lang].unavailable
+        missing = unavailable() if unavailable is not None else ""
+        if missing:
+            return RenderResult(RenderStatus.CRASH, missing)
         if width * height > self.limits.max_image_pixels or min(width, height) < 1:
             return RenderResult(RenderStatus.TOO_LARGE, f"image size {width}x{height}")
         if len(code.encode("utf-8")) > self.limits.max_code_bytes:

@@ -1,0 +1,32 @@
+"""Processing (Java mode): Processing.js in headless Chromium in a jail of its own
+(renderers/pde.py)."""
+
+from __future__ import annotations
+
+from vad.languages import _sketch
+from vad.languages.base import Language, Prim, register_language
+
+STARTS = ("void", "int ", "float ", "color ", "boolean ", "String ", "PVector", "//", "/*",
+          "class ", "final ", "import ")  # fmt: skip
+
+
+def repair(code: str, notes: list[str]) -> str | None:
+    return _sketch.repair(code, notes, STARTS)
+
+
+def reference(prims: list[Prim], size: int = 224) -> str:
+    return _sketch.reference(prims, ["void setup() {", f"  size({size}, {size});"], size)
+
+
+PROCESSING = register_language(Language(
+    name="processing", display="Processing", module="pde", suffix=".pde",
+    aliases=("pde",), fences=("java", "processing", "pde"),
+    markers=("void setup", "void draw", "size("),
+    repair=repair, strip_hints=_sketch.strip_comments, reference=reference,
+    comment=("//", ""),
+    job_proc=True, limits=_sketch.CHROMIUM_LIMITS, jail_paths=_sketch.CHROMIUM_PATHS,
+    js_libraries=True, unavailable=lambda: _sketch.installed("processing-js"),
+    programs=("chromium-headless-shell",),
+    probes=_sketch.probes("void setup() {\n  size(64, 64);"),
+    bench_target="none (measured)",
+))  # fmt: skip
