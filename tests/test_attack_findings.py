@@ -1,0 +1,68 @@
+"""An outside review's attacks on the jail, the TikZ format cache and the host's reading
+of what comes out of the jail: each finding as a test, and the attacks that were
+contained, so that they stay contained.
+
+Everything runs through the real jailed RenderPool (or the real format cache).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vad.render import Limits, RenderPool, RenderStatus
+
+S = RenderStatus
+SECRET = "sk-attack-test-5f3c9a1e7d"
+TIKZ_OK = "\\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}"
+TURTLE_OK = "from turtle import *\ncolor('red')\nbegin_fill()\ncircle(40)\nend_fill()\n"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[RenderPool]:
+    os.environ["VAD_ATTACK_SECRET"] = SECRET
+    try:
+        with RenderPool(size=1, limits=Limits(timeout_s=6, cpu_s=5, memory_bytes=1 << 30)) as p:
+            yield p
+    finally:
+        del os.environ["VAD_ATTACK_SECRET"]
+
+
+def _render(pool: RenderPool, lang: str, code: str, dest: Path, size: int = 96):
+    result = pool.render(lang, code, size, size, dest)
+    assert SECRET not in f"{result.reason}\n{result.stderr_tail}"
+    return result
+
+
+# -- what comes out of the jail: statuses, reasons, PNG files --------------------------
+
+# Python drawing code runs in the process that writes the job's result file, so it can
+# write that file itself and end at once. "crash" means "the host failed" and is not
+# scored: a program must not be able to take its own sample out of the rates (and have
+# it redone, from the same stored reply, by every later run).
+FORGED = {
+    "status-crash": "import json, os\nopen('result.json', 'w').write(json.dumps("
+                    "{'status': 'crash', 'reason': 'the host failed'}))\nos._exit(0)\n",
+    "status-no-code": "import json, os\nopen('result.json', 'w').write(json.dumps("
+                      "{'status': 'no_code'}))\nos._exit(0)\n",
+    "malformed": "import os\nopen('result.json', 'w').write('{not json')\nos._exit(0)\n",
+    "ok-without-image": "import os\nopen('result.json', 'w').write('{\"status\": \"ok\"}')\n"
+                        "os._exit(0)\n",
+    "ok-with-a-fifo": "import os\nos.mkfifo('out.png')\n"
+                      "open('result.json', 'w').write('{\"status\": \"ok\"}')\nos._exit(0)\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["turtle", "matplotlib"])
+@pytest.mark.parametrize("case", sorted(FORGED))
+def test_a_program_cannot_make_its_sample_unscored(
+    pool: RenderPool, tmp_path: Path, case: str, lang: str
+) -> None:
+    result = _render(pool, lang, FORGED[case], tmp_path / "f.png")
+    assert result.status not in (S.CRASH, S.NO_CODE), result
+    assert result.status is S.RUNTIME_ERROR, result
+    follow = _render(pool, "turtle", TURTLE_OK, tmp_path / "next.png")
+    assert follow.ok, follow
