@@ -7,6 +7,7 @@ Everything runs through the real jailed RenderPool (or the real format cache).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from vad.render import Limits, RenderPool, RenderStatus
+from vad.rundir import RunFolder
 
 S = RenderStatus
 SECRET = "sk-attack-test-5f3c9a1e7d"
@@ -66,3 +68,39 @@ def test_a_program_cannot_make_its_sample_unscored(
     assert result.status is S.RUNTIME_ERROR, result
     follow = _render(pool, "turtle", TURTLE_OK, tmp_path / "next.png")
     assert follow.ok, follow
+
+
+# A reason is the program's own text: a lone surrogate in it could not be written to
+# samples.jsonl (the run stopped, and stopped again on every resume, the reply being
+# stored), and terminal escapes in it reached the terminal (`vad` prints the first
+# reason of unscored samples).
+@pytest.mark.parametrize(
+    "code",
+    [
+        "raise ValueError('\\ud83d lone surrogate')\n",
+        "raise ValueError('\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mred\\r\\x9b2J')\n",
+        "import json, os\nopen('result.json', 'w').write(json.dumps({'status': 'syntax_error',"
+        " 'reason': '\\udcff\\x1b[2J'}))\nos._exit(0)\n",
+        "import sys\nsys.stderr.write('\\x1b[2J\\x1b]52;c;b3duZWQ=\\x07\\n')\nsys.stderr.flush()\n"
+        "raise SystemExit(1)\n",
+    ],
+    ids=["surrogate", "escapes", "forged-reason", "escapes-in-log"],
+)
+def test_reasons_and_logs_are_plain_text_that_can_be_recorded(
+    pool: RenderPool, tmp_path: Path, code: str
+) -> None:
+    result = _render(pool, "turtle", code, tmp_path / "r.png")
+    assert not result.ok
+    for text in (result.reason, result.stderr_tail):
+        text.encode("utf-8")  # no lone surrogate
+        assert not any(ord(c) < 32 and c not in "\n\t" for c in text), repr(text)
+        assert not any(0x7F <= ord(c) <= 0x9F for c in text), repr(text)
+    folder = RunFolder(tmp_path / "run")
+    folder.open()
+    try:
+        folder.append({"sample_id": "x", "status": str(result.status),
+                       "render": result.to_record()})  # fmt: skip
+    finally:
+        folder.close()
+    line = (tmp_path / "run" / "samples.jsonl").read_bytes()
+    assert json.loads(line)["status"] == str(result.status)

@@ -9,9 +9,11 @@ same nonce, a status and reason, timings and its peak RSS) and leaves ``out.png`
 the answer is read with a whole-line deadline and a length cap and must be well formed
 with the job's nonce (else the worker is killed and the job is a crash); files are
 opened with ``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap)
-and copied by descriptor, and the image must be a PNG within the pixel limit. A worker
-that times out, dies or misbehaves is killed with everything in its cgroups, and one
-that grows too large or has served its job limit likewise after answering; each is
+and copied by descriptor, and the image must be a PNG within the pixel limit; reasons
+and log tails become plain text (valid UTF-8, no control characters but newline and
+tab). A worker that times out, dies or misbehaves is killed with everything in its
+cgroups, and one that grows too large or has served its job limit likewise after
+answering; each is
 started again on its next job, so the pool keeps serving. Every outcome is a typed
 :class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
 format file (vad/render/texformat.py), which every worker then sees read-only.
@@ -23,6 +25,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import resource
 import secrets
 import selectors
@@ -329,6 +332,16 @@ def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
     return data
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """Text from the jail as plain, valid UTF-8: no lone surrogates (they cannot be
+    written to samples.jsonl) and no control characters but newline and tab (no
+    terminal escapes when a reason is printed)."""
+    return _CONTROL.sub("\ufffd", text.encode("utf-8", "replace").decode("utf-8"))
+
+
 def _result(
     status: RenderStatus,
     reason: str,
@@ -338,7 +351,12 @@ def _result(
     image: Path | None = None,
 ) -> RenderResult:
     return RenderResult(
-        status, reason[:2000], log, round(time.monotonic() - started, 4), version, image
+        status,
+        plain_text(reason[:2000]),
+        plain_text(log),
+        round(time.monotonic() - started, 4),
+        version,
+        image,
     )
 
 
