@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from vad.render import Limits, RenderPool, RenderStatus
 from vad.rundir import RunFolder
@@ -37,6 +41,11 @@ def _render(pool: RenderPool, lang: str, code: str, dest: Path, size: int = 96):
     result = pool.render(lang, code, size, size, dest)
     assert SECRET not in f"{result.reason}\n{result.stderr_tail}"
     return result
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB")).astype(int)
 
 
 # -- what comes out of the jail: statuses, reasons, PNG files --------------------------
@@ -104,3 +113,50 @@ def test_reasons_and_logs_are_plain_text_that_can_be_recorded(
         folder.close()
     line = (tmp_path / "run" / "samples.jsonl").read_bytes()
     assert json.loads(line)["status"] == str(result.status)
+
+
+def _png(width: int, height: int, body: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + body
+
+
+# A program can leave any file as out.png and report "ok". The host checked the PNG
+# signature and the IHDR size only: a PNG that does not decode was a rendered sample,
+# and the first one stopped CLIP scoring (Image.open(...).convert) of every run it is in.
+BAD_PNGS = {
+    "truncated": _png(16, 16, b"garbage"),
+    "zero-width": _png(0, 16, b""),
+    "bad-idat": _png(16, 16, struct.pack(">I", 5) + b"IDAT" + b"xxxxx" + b"\0\0\0\0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PNGS))
+def test_a_png_that_does_not_decode_is_not_a_rendered_image(
+    pool: RenderPool, tmp_path: Path, case: str
+) -> None:
+    code = (
+        f"import os\nopen('out.png', 'wb').write({BAD_PNGS[case]!r})\n"
+        "open('result.json', 'w').write('{\"status\": \"ok\"}')\nos._exit(0)\n"
+    )
+    dest = tmp_path / "bad.png"
+    result = _render(pool, "turtle", code, dest)
+    assert result.status is S.RUNTIME_ERROR, result
+    assert result.image is None and not dest.exists()
+
+
+def test_a_forged_png_that_decodes_is_the_programs_own_drawing(
+    pool: RenderPool, tmp_path: Path
+) -> None:
+    """Control: a program may draw with anything (its own PNG writer included)."""
+    code = (
+        "import os\nfrom PIL import Image\nimg = Image.new('RGB', (96, 96), 'white')\n"
+        "img.paste((0, 0, 255), (10, 10, 40, 40))\nimg.save('out.png')\n"
+        "open('result.json', 'w').write('{\"status\": \"ok\"}')\nos._exit(0)\n"
+    )
+    result = _render(pool, "turtle", code, tmp_path / "own.png")
+    assert result.ok, result
+    assert (_rgb(tmp_path / "own.png")[20, 20] == (0, 0, 255)).all()

@@ -9,14 +9,14 @@ same nonce, a status and reason, timings and its peak RSS) and leaves ``out.png`
 the answer is read with a whole-line deadline and a length cap and must be well formed
 with the job's nonce (else the worker is killed and the job is a crash); files are
 opened with ``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap)
-and copied by descriptor, and the image must be a PNG within the pixel limit; reasons
-and log tails become plain text (valid UTF-8, no control characters but newline and
-tab). A worker that times out, dies or misbehaves is killed with everything in its
-cgroups, and one that grows too large or has served its job limit likewise after
-answering; each is
-started again on its next job, so the pool keeps serving. Every outcome is a typed
-:class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
-format file (vad/render/texformat.py), which every worker then sees read-only.
+and copied by descriptor, and the image must be a whole PNG (it is decoded) within the
+pixel limit; reasons and log tails become plain text (valid UTF-8, no control
+characters but newline and tab). A worker that times out, dies or misbehaves is killed
+with everything in its cgroups, and one that grows too large or has served its job
+limit likewise after answering; each is started again on its next job, so the pool
+keeps serving. Every outcome is a typed :class:`RenderResult`. When the pool starts
+it finds (or builds) the TikZ preamble's format file (vad/render/texformat.py), which
+every worker then sees read-only.
 """
 
 from __future__ import annotations
@@ -297,6 +297,8 @@ class Worker:
         w, h = struct.unpack(">II", data[16:24])
         if w * h > self.limits.max_image_pixels:
             return RenderStatus.TOO_LARGE, f"image is {w}x{h}"
+        if not _decodes(data, w, h):  # model code may leave any file and report "ok"
+            return RenderStatus.RUNTIME_ERROR, "the program left a PNG that does not decode"
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -314,6 +316,23 @@ class Worker:
             return read_fd(fd, 2000).decode("utf-8", errors="replace")
         finally:
             os.close(fd)
+
+
+def _decodes(data: bytes, width: int, height: int) -> bool:
+    """Whether ``data`` is a whole PNG of ``width`` x ``height`` pixels (all of it
+    decodes), as everything that reads a run's images later expects."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            if img.size != (width, height) or min(width, height) < 1:
+                return False
+            img.load()
+    except Exception:  # any decoder error: the file is not an image
+        return False
+    return True
 
 
 def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
