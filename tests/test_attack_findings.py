@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vad.render import Limits, RenderPool, RenderStatus
+from vad.render import Limits, RenderPool, RenderStatus, texformat
 from vad.rundir import RunFolder
 
 S = RenderStatus
@@ -160,3 +160,79 @@ def test_a_forged_png_that_decodes_is_the_programs_own_drawing(
     result = _render(pool, "turtle", code, tmp_path / "own.png")
     assert result.ok, result
     assert (_rgb(tmp_path / "own.png")[20, 20] == (0, 0, 255)).all()
+
+
+# -- the TikZ preamble's format cache --------------------------------------------------
+
+needs_tex = pytest.mark.skipif(texformat.tex_identity() is None, reason="no TeX")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="plays another user with chown")
+OTHER_UID = 65534
+# A format any other user could dump: the preamble, then TeX run at the start of every
+# document that loads it (here a red page; it could redefine \draw, or anything).
+POISON = "\\AtBeginDocument{\\pagecolor{red}}\n"
+
+
+def _red_share(path: Path) -> float:
+    rgb = _rgb(path)
+    return float((np.abs(rgb - (255, 0, 0)).sum(axis=-1) < 60).mean())
+
+
+def _plant(root: Path, tmp_path: Path) -> Path:
+    """Another user's folder at the key this user's pool looks up, holding a poisoned
+    format and a format.json that vouches for it."""
+    identity, head = texformat.tex_identity(), texformat.preamble()
+    assert identity is not None
+    key = texformat.format_key(identity, head)
+    scratch = tmp_path / "attacker"
+    scratch.mkdir()
+    built = texformat.build(scratch, key, head + POISON, identity)
+    planted = root / key
+    os.rename(built.parent, planted)
+    for path in (planted, *planted.iterdir()):
+        os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
+    return planted
+
+
+@needs_tex
+@needs_root
+@pytest.mark.parametrize("mode", [0o777, 0o1777], ids=["world-writable", "sticky"])
+def test_a_format_planted_in_a_shared_formats_folder_is_never_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    shared = tmp_path / "shared-formats"
+    shared.mkdir()
+    os.chmod(shared, mode)  # several users' cache, or one made world-writable by mistake
+    planted = _plant(shared, tmp_path)
+    monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(shared))
+    found = texformat.tikz_format()
+    assert found is None or planted not in found.parents, found
+    if found is not None:  # this user's own, in a folder only this user can write
+        assert found.parent.parent.stat().st_uid == os.geteuid()
+        assert not found.parent.parent.stat().st_mode & 0o077
+    with RenderPool(size=1) as pool:
+        result = pool.render("tikz", TIKZ_OK, 96, 96, tmp_path / "t.png")
+        assert pool.tex_format is None or planted not in pool.tex_format.parents
+    assert result.ok, result
+    assert _red_share(tmp_path / "t.png") < 0.05  # not the planted format's red page
+
+
+@needs_tex
+@needs_root
+def test_a_link_in_place_of_this_users_folder_in_a_shared_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-formats"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    planted = _plant(elsewhere, tmp_path)
+    os.chown(elsewhere, OTHER_UID, OTHER_UID)
+    # in place of this user's own folder, and of the key's folder
+    for name, target in ((f"user-{os.geteuid()}", elsewhere), (planted.name, planted)):
+        link = shared / name
+        link.symlink_to(target)
+        os.chown(link, OTHER_UID, OTHER_UID, follow_symlinks=False)
+    monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(shared))
+    found = texformat.tikz_format()
+    assert found is None or elsewhere not in found.resolve().parents, found

@@ -12,10 +12,15 @@ not gzip as it is, and that halves the time to load it.
 A format is built in a temporary folder beside the others and renamed into place,
 under a lock so that two processes never build at once; before a pool uses it, its
 SHA-256 is checked against the one recorded at build time, and a missing or damaged
-format is built again. The file is read-only (0444); a jailed worker sees it
-read-only bound at :data:`JAIL_PATH`, outside every job folder, and nothing of the
-cache around it, so model code can never write it. When no format can be had, jobs
-compile the whole preamble as before (said once in the log), never failing for it.
+format is built again. A format runs TeX code in every job that loads it, so only
+this user's own files are trusted: formats are kept in the formats folder when no
+other user can change it (nor any folder above it), else in a folder of this user's
+own inside it (``user-<uid>``, when the formats folder is shared and sticky), else
+nowhere; a folder, format or record that is a link or another user's is not used.
+The file is read-only (0444); a jailed worker sees it read-only bound at
+:data:`JAIL_PATH`, outside every job folder, and nothing of the cache around it, so
+model code can never write it. When no format can be had, jobs compile the whole
+preamble as before (said once in the log), never failing for it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -133,15 +139,73 @@ def _loads(fmt: Path, folder: Path) -> bool:
     return done.returncode == 0 and (folder / "smoke.pdf").is_file()
 
 
+def _safe_folder(info: os.stat_result, uid: int) -> bool:
+    """A real folder no other user can change: this user's or root's, and writable by
+    no one else unless sticky (where no one else can move or replace what is ours)."""
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid in (uid, 0)
+        and (not info.st_mode & 0o022 or bool(info.st_mode & stat.S_ISVTX))
+    )
+
+
+def private_root(root: Path) -> Path:
+    """Where this user's formats are kept: ``root`` when no other user can write it,
+    else this user's own folder in it (``root`` shared and sticky); every folder above
+    must be one no other user can change, as ssh's StrictModes asks. FormatError if
+    there is no such place."""
+    uid = os.geteuid()
+    real = Path(os.path.realpath(root))
+    for folder in reversed(real.parents):  # "/" first
+        if not _safe_folder(os.lstat(folder), uid):
+            raise FormatError(f"{folder} can be changed by other users: no format is kept below it")
+    info = os.lstat(real)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022:
+        return real
+    if not _safe_folder(info, uid):
+        raise FormatError(
+            f"{real} can be changed by other users: no format is kept there "
+            "(set VAD_TEX_FORMATS_DIR to a folder of your own)"
+        )
+    mine = real / f"user-{uid}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(mine, 0o700)
+    info = os.lstat(mine)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        raise FormatError(f"{mine} is not a folder of this user's own: no format is kept there")
+    return mine
+
+
+def _own_file(path: Path) -> os.stat_result | None:
+    """lstat of ``path`` if it is a regular file of this user's (no link), else None."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() else None
+
+
 def checked(folder: Path) -> Path | None:
-    """The folder's format if it matches the SHA-256 recorded at build time, else None."""
+    """The folder's format if it matches the SHA-256 recorded at build time, else None.
+
+    The folder, the format and its record must be this user's own (no link)."""
     fmt = folder / f"{NAME}.fmt"
     try:
-        meta = json.loads((folder / "format.json").read_text(encoding="utf-8"))
-        info = os.lstat(fmt)
+        where = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(where.st_mode) or where.st_uid != os.geteuid():
+        return None
+    info, record = _own_file(fmt), _own_file(folder / "format.json")
+    if info is None or record is None:
+        return None
+    try:
+        fd = os.open(folder / "format.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            meta = json.loads(fh.read(1 << 20).decode("utf-8"))
     except (OSError, ValueError):
         return None
-    if not fmt.is_file() or fmt.is_symlink() or not isinstance(meta, dict):
+    if not isinstance(meta, dict):
         return None
     seen = (str(fmt), info.st_ino, info.st_size, info.st_mtime_ns)
     if seen not in _verified:
@@ -186,7 +250,7 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """Hold ``root/.lock`` exclusively: one process builds at a time."""
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -200,7 +264,9 @@ def _clear(root: Path, key: str) -> None:
     for entry in [*root.glob(".build-*"), *root.glob(".damaged-*")]:
         shutil.rmtree(entry, ignore_errors=True)
     folder = root / key
-    if folder.exists() and checked(folder) is None:
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists() and checked(folder) is None:
         aside = root / f".damaged-{key}-{secrets.token_hex(4)}"
         folder.rename(aside)
         shutil.rmtree(aside, ignore_errors=True)
@@ -216,7 +282,7 @@ def tikz_format() -> Path | None:
         if identity is None:
             return None  # no TeX at all: `vad doctor` says so, TikZ jobs fail anyway
         head = preamble()
-        root = tex_formats_dir()
+        root = private_root(tex_formats_dir())
         key = format_key(identity, head)
         found = checked(root / key)
         if found is not None:
