@@ -7,9 +7,11 @@ Everything runs through the real jailed RenderPool (or the real format cache).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +238,55 @@ def test_a_link_in_place_of_this_users_folder_in_a_shared_folder_is_refused(
     monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(shared))
     found = texformat.tikz_format()
     assert found is None or elsewhere not in found.resolve().parents, found
+
+
+STALE_CHILD = r"""
+import hashlib, sys
+from vad.render import texformat
+fmt = texformat.tikz_format()
+print(fmt, hashlib.sha256(fmt.read_bytes()).hexdigest() if fmt else "")
+"""
+
+
+@needs_tex
+@needs_root
+def test_a_format_is_rebuilt_when_a_file_it_was_dumped_from_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TikZ library upgraded in place: on Debian, texlive-pictures (PGF/TikZ) and
+    texlive-latex-extra (standalone) do not rebuild pdflatex.fmt, so neither the pdfTeX
+    version nor the base format the key covers changes, and every job went on loading
+    the old TikZ. The upgrade is played in a mount namespace of its own (a changed copy
+    of a library bound over the installed file), seen by nothing else on the machine."""
+    import shutil
+    import subprocess
+
+    import vad
+
+    if not shutil.which("unshare") or not shutil.which("mount"):
+        pytest.skip("needs unshare and mount (util-linux)")
+    formats = tmp_path / "formats"
+    monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(formats))
+    before = texformat.tikz_format()
+    assert before is not None
+    old_sha = hashlib.sha256(before.read_bytes()).hexdigest()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    lib = subprocess.run(["kpsewhich", "tikzlibrarycalc.code.tex"], capture_output=True,
+                         text=True, env=env, check=True).stdout.strip()  # fmt: skip
+    upgraded = tmp_path / "tikzlibrarycalc.code.tex"
+    upgraded.write_bytes(Path(lib).read_bytes() + b"\n\\gdef\\vadUpgradedCalc{}\n")
+    repo = Path(vad.__file__).resolve().parent.parent
+    script = tmp_path / "child.py"
+    script.write_text(STALE_CHILD)
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$1" "$2" && exec "$3" "$4"', "sh", str(upgraded), lib,
+         sys.executable, str(script)],
+        capture_output=True, text=True, cwd=repo, timeout=300,
+        env={**env, "PYTHONPATH": str(repo), "VAD_TEX_FORMATS_DIR": str(formats)},
+    )  # fmt: skip
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr
+    _, sha = done.stdout.split()
+    assert sha and sha != old_sha, "the old TikZ was kept after the library changed"

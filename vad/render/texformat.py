@@ -5,7 +5,11 @@ TikZ and its libraries). The host dumps that preamble once, with its own code an
 renderer's exact text (``HEAD`` in renderers/tikz.py, read without running the
 module), into ``<tex_formats_dir>/<key>/vad-tikz.fmt``. The key covers the pdfTeX
 version, the base format it starts from (path, size, time), the preamble and the
-build flags, so another TeX Live or another preamble gets a file of its own. The file
+build flags, so another TeX Live or another preamble gets a file of its own; and the
+build records every file pdfTeX read (its ``-recorder`` list: the class, TikZ, its
+libraries, texmf.cnf) and the engine, by size and time, so that a package upgraded
+in place (PGF, standalone: Debian rebuilds no base format for them) makes the format
+stale, and it is built again. The file
 is stored uncompressed: pdfTeX reads formats through zlib, which reads data that is
 not gzip as it is, and that halves the time to load it.
 
@@ -48,9 +52,9 @@ NAME = "vad-tikz"
 JAIL_PATH = f"/texformat/{NAME}.fmt"  # where a jailed worker sees it, read-only
 SWITCH = "VAD_TIKZ_FORMAT"  # "0": every job compiles the whole preamble
 RENDERER_VAR = "VAD_TEX_FORMAT"  # what renderers/tikz.py reads: the format's path
-LAYOUT = 1  # the build recipe's version: part of the key
+LAYOUT = 2  # the build recipe's version: part of the key
 BUILD_ARGS = ("-ini", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
-              f"-jobname={NAME}", "&pdflatex")  # fmt: skip
+              "-recorder", f"-jobname={NAME}", "&pdflatex")  # fmt: skip
 SMOKE = (
     "\\begin{document}\n\\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}\n"
     "\\end{document}\n"
@@ -131,6 +135,39 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _engine() -> str:
+    return os.path.realpath(shutil.which("pdftex", path="/usr/bin:/bin") or "/usr/bin/pdftex")
+
+
+def _inputs(recorded: Path, build_dir: Path) -> dict[str, list[int]]:
+    """Every file the build read (pdfTeX's -recorder list) and the engine: path ->
+    [size, mtime_ns]. Files of the build's own folder are left out."""
+    paths = {_engine()}
+    for line in recorded.read_text(encoding="utf-8", errors="replace").splitlines():
+        name = line.removeprefix("INPUT ")
+        if name != line and name.startswith("/") and not name.startswith(f"{build_dir}/"):
+            paths.add(name)
+    found = {}
+    for path in sorted(paths):
+        info = os.stat(path)
+        found[path] = [info.st_size, info.st_mtime_ns]
+    return found
+
+
+def _unchanged(inputs: object) -> bool:
+    """Whether every file recorded at build time is still as it was (size and time)."""
+    if not isinstance(inputs, dict) or not inputs:
+        return False
+    try:
+        for path, (size, mtime) in inputs.items():
+            info = os.stat(path)
+            if (info.st_size, info.st_mtime_ns) != (size, mtime):
+                return False
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
 def _loads(fmt: Path, folder: Path) -> bool:
     """Whether pdflatex compiles a small TikZ picture with the format ``fmt``."""
     (folder / "smoke.tex").write_text(SMOKE, encoding="utf-8")
@@ -207,6 +244,8 @@ def checked(folder: Path) -> Path | None:
         return None
     if not isinstance(meta, dict):
         return None
+    if not _unchanged(meta.get("inputs")):  # a file it was dumped from has changed
+        return None
     seen = (str(fmt), info.st_ino, info.st_size, info.st_mtime_ns)
     if seen not in _verified:
         _verified[seen] = _sha256(fmt)
@@ -223,6 +262,7 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
         if done.returncode != 0 or not fmt.is_file():
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("!")]
             raise FormatError(f"pdftex -ini stopped ({done.returncode}): {lines[:1]}")
+        inputs = _inputs(tmp / f"{NAME}.fls", tmp)
         packed = fmt.with_suffix(".fmt.gz")
         fmt.rename(packed)
         with gzip.open(packed, "rb") as src, fmt.open("wb") as dst:
@@ -238,7 +278,8 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
         fmt.chmod(0o444)
         meta = {"sha256": _sha256(fmt), "tex": identity, "layout": LAYOUT,
                 "compressed": compressed,
-                "head_sha256": hashlib.sha256(head.encode()).hexdigest()}  # fmt: skip
+                "head_sha256": hashlib.sha256(head.encode()).hexdigest(),
+                "inputs": inputs}  # fmt: skip
         (tmp / "format.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         tmp.chmod(0o755)
         tmp.rename(root / key)
@@ -260,7 +301,8 @@ def _locked(root: Path) -> Iterator[None]:
 
 def _clear(root: Path, key: str) -> None:
     """With the lock held: remove builds that died halfway, and set aside and remove the
-    key's folder when its format is damaged (a running jail keeps the file it bound)."""
+    key's folder when its format is damaged or stale (a running jail keeps the file it
+    bound; a worker started meanwhile compiles the whole preamble)."""
     for entry in [*root.glob(".build-*"), *root.glob(".damaged-*")]:
         shutil.rmtree(entry, ignore_errors=True)
     folder = root / key
