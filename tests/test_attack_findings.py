@@ -290,3 +290,21 @@ def test_a_format_is_rebuilt_when_a_file_it_was_dumped_from_changes(
     assert done.returncode == 0, done.stderr
     _, sha = done.stdout.split()
     assert sha and sha != old_sha, "the old TikZ was kept after the library changed"
+
+
+@needs_tex
+def test_workers_start_when_the_checked_format_has_gone_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another vad process sets a damaged or stale format's folder aside and builds it
+    again (some seconds): a worker started meanwhile (after a timeout, say) must not
+    fail to start for want of the file, for every language."""
+    monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(tmp_path / "formats"))
+    with RenderPool(size=1, limits=Limits(timeout_s=3, cpu_s=2)) as pool:
+        assert _render(pool, "tikz", TIKZ_OK, tmp_path / "a.png").ok
+        assert pool.tex_format is not None
+        pool._workers[0].kill()  # as after a timeout: started again on the next job
+        os.rename(pool.tex_format.parent, tmp_path / "formats" / ".damaged-x")
+        for lang, code in (("tikz", TIKZ_OK), ("turtle", TURTLE_OK)):
+            result = _render(pool, lang, code, tmp_path / f"{lang}.png")
+            assert result.ok, (lang, result)

@@ -131,8 +131,12 @@ class Worker:
         job_path = "/job" if self.sandbox else str(self.job_dir)
         argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), modules, job_path]
         limits = self.limits
+        # The format checked when the pool started, if it is still there: another vad
+        # process may be building it again (damaged or stale), and bwrap cannot bind
+        # what is gone; without it, TikZ jobs compile the whole preamble.
+        tex_format = self.tex_format if self.tex_format and self.tex_format.is_file() else None
         if self.sandbox:
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format)
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, tex_format)
             cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
         else:
@@ -146,8 +150,8 @@ class Worker:
                 "MPLCONFIGDIR": str(self.state_dir / "mpl"),
                 "OPENBLAS_NUM_THREADS": "1",
             }
-            if self.tex_format is not None:  # unjailed (trusted code only): the host's path
-                env[RENDERER_VAR] = str(self.tex_format)
+            if tex_format is not None:  # unjailed (trusted code only): the host's path
+                env[RENDERER_VAR] = str(tex_format)
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
