@@ -308,3 +308,27 @@ def test_workers_start_when_the_checked_format_has_gone_since(
         for lang, code in (("tikz", TIKZ_OK), ("turtle", TURTLE_OK)):
             result = _render(pool, lang, code, tmp_path / f"{lang}.png")
             assert result.ok, (lang, result)
+
+
+@needs_tex
+def test_a_format_that_crashes_pdflatex_falls_back_to_the_whole_preamble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged format (a few bytes flipped: the check is made when the pool starts)
+    makes pdflatex die of SIGSEGV while loading it. That was a "timeout", scored against
+    the drawing, for every TikZ job; the renderer now compiles the whole preamble."""
+    import random
+
+    fmt = texformat.tikz_format()
+    assert fmt is not None
+    data = bytearray(fmt.read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):
+        data[rng.randrange(len(data))] ^= 0xFF
+    flipped = tmp_path / "flipped.fmt"
+    flipped.write_bytes(bytes(data))
+    monkeypatch.setattr("vad.render.pool.tikz_format", lambda: flipped)
+    with RenderPool(size=1) as pool:
+        result = _render(pool, "tikz", TIKZ_OK, tmp_path / "t.png")
+    assert result.ok, result
+    assert "did not load" in result.stderr_tail
