@@ -3,7 +3,11 @@
 The code (a tikzpicture) goes into a standalone document with a fixed preamble. TeX
 primitives that read or write files or run commands are refused before compiling;
 the engine is configured to refuse them as well (openin_any=p, openout_any=p,
--no-shell-escape), and the jail has no files worth reading.
+-no-shell-escape), and the jail has no files worth reading. The jail is the boundary:
+the filter goes by name, and LaTeX reaches any command by name without ``csname``
+(``UseName{pdfobj}``, ``begin{input}``); and the ``file`` keyword of ``pdfobj`` ignores
+openin_any, so TeX can draw the bytes of any file the jail shows (see
+tests/test_attack_findings.py).
 
 When ``VAD_TEX_FORMAT`` names a format file (the preamble ``HEAD`` dumped once by the
 host, bound read-only into the jail), pdflatex loads it instead of reading the

@@ -332,3 +332,110 @@ def test_a_format_that_crashes_pdflatex_falls_back_to_the_whole_preamble(
         result = _render(pool, "tikz", TIKZ_OK, tmp_path / "t.png")
     assert result.ok, result
     assert "did not load" in result.stderr_tail
+
+
+# -- TeX reading files -----------------------------------------------------------------
+# The filter in renderers/tikz.py refuses primitives by name, but LaTeX reaches any
+# control sequence by name without \csname: \UseName{input}, \begin{input},
+# \ExplSyntaxOn \use:c {input}. openin_any=p holds for what \input, \openin and
+# pdfTeX's file primitives open (absolute paths, parent folders), so those find
+# nothing outside the job folder; the jail shows nothing of the host beyond it anyway.
+
+
+def _probe(body: str) -> str:
+    return f"\\begin{{tikzpicture}}\\draw (0,0) -- (1,1);{body}\\end{{tikzpicture}}"
+
+
+READS = {
+    "pdffilesize": "\\edef\\r{\\pdffilesize{@P@}}\\errmessage{R=[\\r]}",
+    "pdfmdfivesum": "\\edef\\r{\\pdfmdfivesum file{@P@}}\\errmessage{R=[\\r]}",
+    "pdffiledump": "\\edef\\r{\\pdffiledump length 8{@P@}}\\errmessage{R=[\\r]}",
+    "pdffilemoddate": "\\edef\\r{\\pdffilemoddate{@P@}}\\errmessage{R=[\\r]}",
+    "IfFileExists": "\\IfFileExists{@P@}{\\def\\r{yes}}{\\def\\r{}}\\errmessage{R=[\\r]}",
+    "expl3-file-size": "\\ExplSyntaxOn\\edef\\r{\\file_size:n{@P@}}\\ExplSyntaxOff"
+                       "\\errmessage{R=[\\r]}",
+    "expl3-ior": "\\ExplSyntaxOn\\ior_open:NnTF\\g_tmpa_ior{@P@}{\\ior_str_get:NN\\g_tmpa_ior"
+                 "\\l_tmpa_tl\\edef\\r{\\l_tmpa_tl}}{\\def\\r{}}\\ExplSyntaxOff\\errmessage{R=[\\r]}",
+    "UseName-openin": "\\UseName{openin}15=@P@ \\edef\\r{\\UseName{ifeof}15 \\else yes\\fi}"
+                      "\\errmessage{R=[\\r]}",
+    "UseName-input": "\\UseName{input}{@P@}",
+    "begin-input": "\\begin{input}{@P@}",
+    "includegraphics": "\\node{\\includegraphics{@P@}};",
+}  # fmt: skip
+
+
+def _targets(tmp_path: Path) -> dict[str, str]:
+    from vad._paths import project_dir
+    from vad.render.texformat import JAIL_PATH
+
+    secret = tmp_path / "host-secret.tex"
+    secret.write_text(SECRET + "\n")
+    return {
+        "host-file": str(secret),  # not in the jail at all
+        "format": JAIL_PATH,  # in the jail, outside the job folder
+        "format-by-parent": ".." + JAIL_PATH,
+        "renderer-source": str(project_dir("renderers") / "tikz.py"),
+        "proc-environ": "/proc/self/environ",
+    }
+
+
+@needs_tex
+@pytest.mark.parametrize("probe", sorted(READS))
+def test_tex_finds_no_file_outside_the_job_folder(
+    pool: RenderPool, tmp_path: Path, probe: str
+) -> None:
+    for name, path in _targets(tmp_path).items():
+        code = _probe(READS[probe].replace("@P@", path))
+        result = _render(pool, "tikz", code, tmp_path / f"{name}.png")
+        assert result.status is not S.OK, (name, result)
+        if "R=[" in result.reason:
+            assert "R=[]" in result.reason, (name, result.reason)
+    control = _render(pool, "tikz", _probe(READS["pdffilesize"].replace("@P@", "doc.tex")),
+                      tmp_path / "control.png")  # fmt: skip
+    assert "R=[" in control.reason and "R=[]" not in control.reason, control  # it can read
+
+
+def _file_as_pixels(path: str, n: int) -> str:
+    """TikZ that draws the first ``n`` bytes of ``path`` as grey pixels in a row:
+    \\pdfobj's ``file`` keyword embeds a file as an image's data."""
+    image = f"/Type/XObject/Subtype/Image/Width {n}/Height 1/ColorSpace/DeviceGray"
+    image += "/BitsPerComponent 8"
+    return _probe(
+        f"\\UseName{{immediate}}\\UseName{{pdfobj}} stream attr {{{image}}} file {{{path}}}"
+        "\\edef\\n{\\the\\UseName{pdflastobj}}"
+        "\\setbox0\\hbox{\\UseName{pdfliteral}{q 160 0 0 160 0 0 cm /Im Do Q}"
+        "\\kern160bp\\raise160bp\\hbox{}}"
+        "\\UseName{immediate}\\UseName{pdfxform} resources {/XObject<</Im \\n\\space 0 R>>} 0 "
+        "\\path[use as bounding box] (0,0) rectangle (160bp,160bp);"
+        "\\node[inner sep=0, anchor=south west] at (0,0) {\\UseName{pdfrefxform}"
+        "\\UseName{pdflastxform}};"
+    ).replace("\\draw (0,0) -- (1,1);", "")
+
+
+def _pixels_to_bytes(path: Path, n: int, size: int) -> bytes:
+    grey = _rgb(path)[..., 0]
+    border = 4 * 72 / 72.27  # standalone's border=4pt, in bp
+    scale = size / (160 + 2 * border)
+    row = round((border + 80) * scale)
+    return bytes(int(grey[row, round((border + (i + 0.5) * 160 / n) * scale)]) for i in range(n))
+
+
+@needs_tex
+def test_tex_cannot_draw_a_host_file(pool: RenderPool, tmp_path: Path) -> None:
+    target = _targets(tmp_path)["host-file"]
+    result = _render(pool, "tikz", _file_as_pixels(target, 16), tmp_path / "h.png", 336)
+    assert not result.ok, result  # the host's file is not in the jail
+
+
+@needs_tex
+@pytest.mark.xfail(
+    strict=True,
+    reason="pdfTeX's \\pdfobj ... file{} ignores openin_any=p and \\UseName{pdfobj} (or "
+    "\\begin{pdfobj}) passes the filter: TeX reads any file the jail shows (nothing "
+    "of the host's) into the picture",
+)
+def test_tex_cannot_draw_a_file_outside_the_job_folder(pool: RenderPool, tmp_path: Path) -> None:
+    target = _targets(tmp_path)["renderer-source"]
+    result = _render(pool, "tikz", _file_as_pixels(target, 16), tmp_path / "r.png", 336)
+    assert not result.ok, result
+    assert _pixels_to_bytes(tmp_path / "r.png", 16, 336) != Path(target).read_bytes()[:16]
