@@ -70,6 +70,10 @@ MAX_LINE = 1 << 16
 MAX_RESULT = 1 << 16
 WORK_SIZE, STATE_SIZE, SHM_SIZE = "256m", "16m", "64m"
 INODES = 20000  # files per tmpfs: enough for any drawing, quick to tear down
+# Address space a job holds back and frees once it has run, so that a program that
+# used up its memory limit in small objects (still referenced) can still write its
+# result ("memory", not "the program ended without a result").
+RESERVE = 4 << 20
 CRASH = "crash"
 
 
@@ -158,7 +162,14 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         _limits(meta)
         if meta.get("guard") == "python-audit":
             _guard.install(work)
-        result = _render(meta, code)
+        reserve = bytearray(RESERVE)  # given back when memory runs out: room to answer
+        try:
+            result = _render(meta, code)
+        except MemoryError:  # even the answer could not be made
+            result = None
+        del reserve
+        if result is None:
+            result = {"status": MEMORY, "reason": "out of memory"}
         if _guard.TRIPPED:
             result = {"status": BLOCKED, "reason": _guard.TRIPPED[0]}
         with open("result.json", "w") as fh:

@@ -439,3 +439,124 @@ def test_tex_cannot_draw_a_file_outside_the_job_folder(pool: RenderPool, tmp_pat
     result = _render(pool, "tikz", _file_as_pixels(target, 16), tmp_path / "r.png", 336)
     assert not result.ok, result
     assert _pixels_to_bytes(tmp_path / "r.png", 16, 336) != Path(target).read_bytes()[:16]
+
+
+# -- turtle: the stand-in for Tk and its SVG writer --------------------------------------
+
+RED_RECT = '"/><rect x="-9999" y="-9999" width="99999" height="99999" fill="#ff0000"/><text a="'
+SVG_INJECTIONS = {
+    "font-family": f"import turtle\nturtle.ht()\nturtle.write('hi', font=({RED_RECT!r}, 20))\n",
+    "text": f"import turtle\nturtle.ht()\nturtle.write({RED_RECT!r} + ']]><!-- &amp; &x;')\n",
+    "item-options": "import turtle\nturtle.ht()\ncv = turtle.getcanvas()\n"
+                    f"bad = {RED_RECT!r}\ncv.create_line(0, 0, 90, 90, fill='blue', width=bad, "
+                    "joinstyle=bad, capstyle=bad, dash=bad, arrow=bad, tags=bad)\n"
+                    "cv.create_arc(0, 0, 90, 90, start=bad, extent=bad, style=bad, fill='blue')\n"
+                    "cv.create_text(0, 0, text='x', anchor=bad, angle=bad, font=bad, fill='blue')\n"
+                    "cv.create_image(0, 0, image=bad)\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(SVG_INJECTIONS))
+def test_turtle_text_and_options_never_become_svg_markup(
+    pool: RenderPool, tmp_path: Path, case: str
+) -> None:
+    result = _render(pool, "turtle", SVG_INJECTIONS[case], tmp_path / "i.png", 128)
+    assert result.status in (S.OK, S.RUNTIME_ERROR), result
+    if result.ok:
+        assert _red_share(tmp_path / "i.png") < 0.05
+
+
+TURTLE_CONTAINED = {
+    "colour-markup": ("import turtle\nturtle.color('red\" /><rect width=\"9\"/><x a=\"')\n"
+                      "turtle.forward(50)\n", {S.RUNTIME_ERROR}),
+    "bgcolor-markup": ("import turtle\nturtle.bgcolor('#fff\"/><rect')\nturtle.forward(50)\n",
+                       {S.RUNTIME_ERROR}),
+    "bgpic-file": ("import turtle\nturtle.bgpic('/etc/passwd')\nturtle.forward(50)\n",
+                   {S.RUNTIME_ERROR, S.BLOCKED}),
+    "register-shape-file": ("import turtle\nturtle.register_shape('/job/../etc/shadow.gif')\n"
+                            "turtle.shape('/job/../etc/shadow.gif')\nturtle.forward(50)\n",
+                            {S.RUNTIME_ERROR, S.BLOCKED}),
+    "reentrant-mainloop": ("import turtle\ns = turtle.Screen()\ndef f():\n    s.ontimer(f, 0)\n"
+                           "    turtle.forward(1)\n    turtle.mainloop()\nf()\n",
+                           {S.TIMEOUT, S.TOO_LARGE, S.RUNTIME_ERROR}),
+    "huge-font-long-text": ("import turtle\nfor i in range(2000):\n"
+                            "    turtle.write('W' * 4000, font=('Arial', 1500, 'bold'))\n",
+                            {S.TIMEOUT, S.TOO_LARGE, S.MEMORY, S.OK}),
+    "many-canvases": ("import tkinter\nwhile True:\n    c = tkinter.Canvas()\n"
+                      "    c.create_line(0, 0, 1, 1)\n", {S.TIMEOUT, S.MEMORY}),
+    "recursion-in-callback": ("import turtle\ns = turtle.Screen()\ndef r(n):\n    return r(n + 1)\n"
+                              "s.ontimer(lambda: r(0), 0)\nturtle.forward(50)\nturtle.done()\n",
+                              {S.OK}),  # printed, as Tk does; the loop goes on
+    "real-tkinter-by-path": ("import importlib.util, sys, sysconfig\n"
+                             "sys.modules.pop('_tkinter', None)\n"
+                             "spec = importlib.util.find_spec('_tkinter')\n"
+                             "tk = importlib.util.module_from_spec(spec)\n"
+                             "spec.loader.exec_module(tk)\n"
+                             "tk.create(None, 'x', 'Tk', False, True, True, False, None)\n"
+                             "import turtle\nturtle.forward(50)\n", {S.RUNTIME_ERROR, S.BLOCKED}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(TURTLE_CONTAINED))
+def test_turtle_attacks_are_contained_and_typed(
+    pool: RenderPool, tmp_path: Path, case: str
+) -> None:
+    code, expected = TURTLE_CONTAINED[case]
+    result = _render(pool, "turtle", code, tmp_path / "c.png")
+    assert result.status in expected, result
+    assert _render(pool, "turtle", TURTLE_OK, tmp_path / "next.png").ok
+
+
+POISON_TURTLE = r"""
+import os, sys, threading, time
+import _tkstub, pyturtle, turtle, _protocol
+_tkstub.Canvas.to_svg = lambda self, w, h: '<svg xmlns="http://www.w3.org/2000/svg"/>'
+_tkstub._ITEM_DEFAULTS["polygon"]["fill"] = "blue"
+_tkstub.COLORS["red"] = "0000ff"
+_tkstub._parse_color.cache_clear()
+pyturtle._rasterise = None
+pyturtle.MAX_POINTS = 0
+turtle.RawTurtle.begin_fill = lambda self: None
+_protocol.is_blank = lambda path: True
+sys.modules["turtle"] = None
+try:
+    os.environ["VAD_POISON"] = "1"  # the audit hook refuses it: the job is "blocked"
+except BaseException:
+    pass
+for folder in ("/job", "/state", "/state/mpl", "/dev/shm"):
+    try:
+        with open(os.path.join(folder, "matplotlibrc"), "w") as fh:
+            fh.write("lines.color: red\n")
+    except OSError:
+        pass
+threading.Thread(target=threading.Event().wait, args=(60,), daemon=False).start()
+raise SystemExit("poisoned")
+"""
+
+
+def test_a_turtle_job_that_patches_everything_leaves_the_next_job_alone(
+    pool: RenderPool, tmp_path: Path
+) -> None:
+    assert _render(pool, "turtle", TURTLE_OK, tmp_path / "before.png").ok
+    poisoned = _render(pool, "turtle", POISON_TURTLE, tmp_path / "p.png")
+    assert poisoned.status in (S.RUNTIME_ERROR, S.BLOCKED), poisoned
+    after = _render(pool, "turtle", TURTLE_OK, tmp_path / "after.png")
+    assert after.ok, after
+    assert np.array_equal(_rgb(tmp_path / "before.png"), _rgb(tmp_path / "after.png"))
+    env = _render(pool, "turtle", "import os\nraise SystemExit(repr(sorted(os.environ)))",
+                  tmp_path / "e.png")  # fmt: skip
+    assert "VAD_POISON" not in env.reason and "VAD_ATTACK_SECRET" not in env.reason
+
+
+def test_memory_used_up_in_small_objects_is_memory(tmp_path: Path) -> None:
+    """Memory used up in small objects that stay referenced (turtle keeps its canvases):
+    the job could not even write its result, and was "ended without a result"."""
+    code = (
+        "import turtle\nturtle.forward(9)\nkeep = turtle.__dict__.setdefault('keep', [])\n"
+        "while True:\n    keep.append((len(keep),) * 6)\n"
+    )
+    limits = Limits(timeout_s=30, cpu_s=25, memory_bytes=1 << 30)
+    with RenderPool(size=1, limits=limits) as pool:
+        result = _render(pool, "turtle", code, tmp_path / "m.png")
+        assert result.status is S.MEMORY, result
+        assert _render(pool, "turtle", TURTLE_OK, tmp_path / "next.png").ok
