@@ -395,21 +395,26 @@ def test_tex_finds_no_file_outside_the_job_folder(
     assert "R=[" in control.reason and "R=[]" not in control.reason, control  # it can read
 
 
-def _file_as_pixels(path: str, n: int) -> str:
+def _file_as_pixels(path: str, n: int, how: str = "UseName") -> str:
     """TikZ that draws the first ``n`` bytes of ``path`` as grey pixels in a row:
-    \\pdfobj's ``file`` keyword embeds a file as an image's data."""
+    \\pdfobj's ``file`` keyword embeds a file as an image's data. ``how`` names
+    \\pdfobj past the filter: ``UseName{pdfobj}``, or as an environment."""
     image = f"/Type/XObject/Subtype/Image/Width {n}/Height 1/ColorSpace/DeviceGray"
     image += "/BitsPerComponent 8"
-    return _probe(
-        f"\\UseName{{immediate}}\\UseName{{pdfobj}} stream attr {{{image}}} file {{{path}}}"
-        "\\edef\\n{\\the\\UseName{pdflastobj}}"
-        "\\setbox0\\hbox{\\UseName{pdfliteral}{q 160 0 0 160 0 0 cm /Im Do Q}"
+    obj = f"stream attr {{{image}}} file {{{path}}}"
+    if how == "UseName":
+        embed = f"\\UseName{{immediate}}\\UseName{{pdfobj}} {obj}"
+    else:  # \begin{pdfobj} is \csname pdfobj\endcsname in a group; \pdfrefobj writes it
+        embed = f"\\begin{{pdfobj}} {obj}\\end{{pdfobj}}\\pdfrefobj\\pdflastobj "
+    return (
+        f"\\begin{{tikzpicture}}{embed}\\edef\\n{{\\the\\pdflastobj}}"
+        "\\setbox0\\hbox{\\pdfliteral{q 160 0 0 160 0 0 cm /Im Do Q}"
         "\\kern160bp\\raise160bp\\hbox{}}"
-        "\\UseName{immediate}\\UseName{pdfxform} resources {/XObject<</Im \\n\\space 0 R>>} 0 "
+        "\\pdfxform resources {/XObject<</Im \\n\\space 0 R>>} 0 "
         "\\path[use as bounding box] (0,0) rectangle (160bp,160bp);"
-        "\\node[inner sep=0, anchor=south west] at (0,0) {\\UseName{pdfrefxform}"
-        "\\UseName{pdflastxform}};"
-    ).replace("\\draw (0,0) -- (1,1);", "")
+        "\\node[inner sep=0, anchor=south west] at (0,0) {\\pdfrefxform\\pdflastxform};"
+        "\\end{tikzpicture}"
+    )
 
 
 def _pixels_to_bytes(path: Path, n: int, size: int) -> bytes:
@@ -434,9 +439,12 @@ def test_tex_cannot_draw_a_host_file(pool: RenderPool, tmp_path: Path) -> None:
     "\\begin{pdfobj}) passes the filter: TeX reads any file the jail shows (nothing "
     "of the host's) into the picture",
 )
-def test_tex_cannot_draw_a_file_outside_the_job_folder(pool: RenderPool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["UseName", "environment"])
+def test_tex_cannot_draw_a_file_outside_the_job_folder(
+    pool: RenderPool, tmp_path: Path, how: str
+) -> None:
     target = _targets(tmp_path)["renderer-source"]
-    result = _render(pool, "tikz", _file_as_pixels(target, 16), tmp_path / "r.png", 336)
+    result = _render(pool, "tikz", _file_as_pixels(target, 16, how), tmp_path / "r.png", 336)
     assert not result.ok, result
     assert _pixels_to_bytes(tmp_path / "r.png", 16, 336) != Path(target).read_bytes()[:16]
 
