@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import mmap
 import os
 import resource
 import select
@@ -162,12 +163,12 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         _limits(meta)
         if meta.get("guard") == "python-audit":
             _guard.install(work)
-        reserve = bytearray(RESERVE)  # given back when memory runs out: room to answer
+        reserve = mmap.mmap(-1, RESERVE)  # address space only (never touched): room to answer
         try:
             result = _render(meta, code)
         except MemoryError:  # even the answer could not be made
             result = None
-        del reserve
+        reserve.close()
         if result is None:
             result = {"status": MEMORY, "reason": "out of memory"}
         if _guard.TRIPPED:
