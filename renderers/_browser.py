@@ -128,6 +128,17 @@ def _chromium() -> tuple[str, tuple[str, ...]]:
     raise RenderFailure(CRASH, f"Chromium is not installed: {INSTALL_HINT}")
 
 
+def unavailable(library: str) -> str:
+    """Why this machine cannot render sketches of ``library`` ("" when it can): the job's
+    supervisor answers "crash" with it, since a job's own result may never claim it."""
+    if _TEXTS.get(library) is None:
+        missing = _TEXTS.get(f"{library}:missing") or f"{library} is not installed"
+        return f"{missing}: {INSTALL_HINT}"
+    if not any(os.access(binary, os.X_OK) for binary, _ in CHROMES):
+        return f"Chromium is not installed: {INSTALL_HINT}"
+    return ""
+
+
 def page(mode: str, library: str, code: str) -> str:
     """The HTML page of one sketch."""
     text = _TEXTS.get(library)

@@ -18,6 +18,10 @@ LIBRARY = "p5/lib/p5.min.js"
 VERSION = f"p5js-1 {PACKAGE}"
 
 
+def unavailable() -> str:
+    return _browser.unavailable(LIBRARY)
+
+
 def preload() -> None:
     _browser.preload(PACKAGE, LIBRARY)
 

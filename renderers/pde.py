@@ -17,6 +17,10 @@ LIBRARY = "processing-js/processing.min.js"
 VERSION = f"processing-1 {PACKAGE}"
 
 
+def unavailable() -> str:
+    return _browser.unavailable(LIBRARY)
+
+
 def preload() -> None:
     _browser.preload(PACKAGE, LIBRARY)
 

@@ -50,6 +50,12 @@ _WARM_UP = (
 _MISSING: list[str] = []  # why this Python cannot draw turtle (a machine's fault: "crash")
 
 
+def unavailable() -> str:
+    """Why this worker cannot draw turtle ("" when it can): the job's supervisor answers
+    "crash" itself, since a job's own result may never claim it."""
+    return _MISSING[0] if _MISSING else ""
+
+
 def preload() -> None:
     import _tkstub
 

@@ -3,7 +3,11 @@
 The code (a tikzpicture) goes into a standalone document with a fixed preamble. TeX
 primitives that read or write files or run commands are refused before compiling;
 the engine is configured to refuse them as well (openin_any=p, openout_any=p,
--no-shell-escape), and the jail has no files worth reading.
+-no-shell-escape), and the jail has no files worth reading. The jail is the boundary:
+the filter goes by name, and LaTeX reaches any command by name without ``csname``
+(``UseName{pdfobj}``, ``begin{input}``); and the ``file`` keyword of ``pdfobj`` ignores
+openin_any, so TeX can draw the bytes of any file the jail shows (see
+tests/test_attack_findings.py).
 
 When ``VAD_TEX_FORMAT`` names a format file (the preamble ``HEAD`` dumped once by the
 host, bound read-only into the jail), pdflatex loads it instead of reading the
@@ -22,6 +26,7 @@ import sys
 from _protocol import (
     BLOCKED,
     MEMORY,
+    RUNTIME,
     SYNTAX,
     TIMEOUT,
     TOO_LARGE,
@@ -30,7 +35,7 @@ from _protocol import (
     run_program,
 )
 
-VERSION = "tikz-3"
+VERSION = "tikz-4"
 HEAD = r"""\documentclass[tikz,border=4pt]{standalone}
 \usetikzlibrary{arrows.meta,calc,positioning,shapes.geometric,shapes.misc,shapes.symbols,
   decorations.pathmorphing,decorations.markings,patterns,shadows,fit,backgrounds,
@@ -92,12 +97,16 @@ def _pdflatex(code: str, fmt: str) -> int:
     return done
 
 
+_LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGKILL, signal.SIGXFSZ)  # the job's limits
+
+
 def _compile(code: str) -> int:
-    """pdflatex on the code: with the host's format when there is one that loads."""
+    """pdflatex on the code: with the host's format when there is one that loads (one
+    that stops pdflatex, or crashes it, before it opens its log does not)."""
     fmt = os.environ.get(FORMAT_VAR, "")
     if fmt and os.path.isfile(fmt):
         done = _pdflatex(code, fmt)
-        if done <= 0 or os.path.exists("doc.log"):
+        if done == 0 or -done in _LIMIT_SIGNALS or os.path.exists("doc.log"):
             return done
         print(f"the TeX format {fmt} did not load: compiled with the whole preamble",
               file=sys.stderr)  # fmt: skip
@@ -115,9 +124,11 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     if os.path.exists("doc.log"):
         with open("doc.log", encoding="utf-8", errors="replace") as fh:
             log = fh.read()
-    if done < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit
+    if done < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit, or a crash
         if -done == signal.SIGXFSZ:
             raise RenderFailure(TOO_LARGE, "pdflatex hit the file size limit")
+        if -done not in _LIMIT_SIGNALS:
+            raise RenderFailure(RUNTIME, f"pdflatex died of signal {-done}")
         raise RenderFailure(TIMEOUT, f"pdflatex killed by signal {-done}")
     if done != 0 or not os.path.exists("doc.pdf"):
         if "TeX capacity exceeded" in log:

@@ -20,7 +20,9 @@ The worker is a zygote that never sees model-written code, and no job can reach 
   live in a tmpfs that disappears with the job, and when K and J are gone the kernel
   kills every process left in the job's pid namespace.
 - S copies the result out by file descriptor (no symlink followed, regular files of a
-  capped size only) into the host's job folder, and answers the zygote.
+  capped size only) into the host's job folder, and answers the zygote. K's result
+  file is the program's to write as well (model code runs in K): S takes from it only
+  the statuses a program may claim, never "crash" (the host failed: not scored).
 
 With ``--alone`` the jail was started for one job (a language whose jobs need a
 ``/proc``; see vad/languages): the worker serves that job and exits, and J
@@ -40,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import mmap
 import os
 import resource
 import select
@@ -61,6 +64,7 @@ from _protocol import (
     OK,
     RUNTIME,
     STATUSES,
+    SYNTAX,
     TIMEOUT,
     TOO_LARGE,
     RenderFailure,
@@ -68,10 +72,17 @@ from _protocol import (
 )  # fmt: skip
 
 MODULES: dict = {}
+# What a job's own result may say: "crash" (the host failed: not scored) and "no_code"
+# are never the program's to claim; a language that cannot run says so to S (unavailable).
+JOB_STATUSES = frozenset({OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT})
 MAX_LINE = 1 << 16
 MAX_RESULT = 1 << 16
 WORK_SIZE, STATE_SIZE, SHM_SIZE = "256m", "16m", "64m"
 INODES = 20000  # files per tmpfs: enough for any drawing, quick to tear down
+# Address space a job holds back and frees once it has run, so that a program that
+# used up its memory limit in small objects (still referenced) can still write its
+# result ("memory", not "the program ended without a result").
+RESERVE = 4 << 20
 CRASH = "crash"
 
 
@@ -161,7 +172,14 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         _protocol.JOB.update(timeout_s=meta["timeout_s"], limits=meta["limits"])
         if meta.get("guard") == "python-audit":
             _guard.install(work)
-        result = _render(meta, code)
+        reserve = mmap.mmap(-1, RESERVE)  # address space only (never touched): room to answer
+        try:
+            result = _render(meta, code)
+        except MemoryError:  # even the answer could not be made
+            result = None
+        reserve.close()
+        if result is None:
+            result = {"status": MEMORY, "reason": "out of memory"}
         if _guard.TRIPPED:
             result = {"status": BLOCKED, "reason": _guard.TRIPPED[0]}
         with open("result.json", "w") as fh:
@@ -255,13 +273,15 @@ def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) ->
         raw = _read_all(fd, MAX_RESULT)
     finally:
         os.close(fd)
-    try:  # written by the job: hostile until checked
+    try:  # written by the job (model code may write it itself): hostile until checked
         result = json.loads(raw)
         status, reason = result["status"], result.get("reason", "")
         if status not in STATUSES or not isinstance(reason, str):
             raise ValueError(status)
     except (ValueError, KeyError, TypeError):
-        return {"status": CRASH, "reason": "the job wrote a malformed result"}
+        return {"status": RUNTIME, "reason": "the program wrote a malformed result"}
+    if status not in JOB_STATUSES:  # "crash" and "no_code" are the host's to say (not scored)
+        return {"status": RUNTIME, "reason": f"the program reported {status!r} itself"}
     return {"status": status, "reason": reason[:2000]}
 
 
@@ -340,6 +360,12 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
         return
     code = _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
     os.close(code_fd)
+    missing = getattr(MODULES.get(meta.get("lang")), "unavailable", lambda: "")()
+    if missing:  # this machine cannot run the language (a host failure, not the code's)
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.write(res_w, json.dumps({"status": CRASH, "reason": str(missing)[:500]}).encode())
+        return
     with contextlib.suppress(BrokenPipeError):
         os.write(job_w, json.dumps({"meta": meta, "code": code}).encode())
     os.close(job_w)
@@ -366,8 +392,8 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
     if result["status"] == OK:
         limit = meta["limits"]["max_png_bytes"]
         size = _copy_out("out.png", work_fd, host_fd, limit)
-        if size < 0:
-            result = {"status": CRASH, "reason": "no image was written (as a regular file)"}
+        if size < 0:  # the program's doing: it said "ok" and left no image
+            result = {"status": RUNTIME, "reason": "no image was written (as a regular file)"}
         elif size > limit:
             result = {"status": TOO_LARGE, "reason": f"PNG larger than {limit} bytes"}
     _copy_out("log.txt", work_fd, host_fd, 2000, tail=True)

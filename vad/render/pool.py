@@ -9,12 +9,14 @@ same nonce, a status and reason, timings and its peak RSS) and leaves ``out.png`
 the answer is read with a whole-line deadline and a length cap and must be well formed
 with the job's nonce (else the worker is killed and the job is a crash); files are
 opened with ``O_NOFOLLOW``, checked with ``fstat`` (a regular file, under a size cap)
-and copied by descriptor, and the image must be a PNG within the pixel limit. A worker
-that times out, dies or misbehaves is killed with everything in its cgroups, and one
-that grows too large or has served its job limit likewise after answering; each is
-started again on its next job, so the pool keeps serving. Every outcome is a typed
-:class:`RenderResult`. When the pool starts it finds (or builds) the TikZ preamble's
-format file (vad/render/texformat.py), which every worker then sees read-only.
+and copied by descriptor, and the image must be a whole PNG (it is decoded) within the
+pixel limit; reasons and log tails become plain text (valid UTF-8, no control
+characters but newline and tab). A worker that times out, dies or misbehaves is killed
+with everything in its cgroups, and one that grows too large or has served its job
+limit likewise after answering; each is started again on its next job, so the pool
+keeps serving. Every outcome is a typed :class:`RenderResult`. When the pool starts
+it finds (or builds) the TikZ preamble's format file (vad/render/texformat.py), which
+every worker then sees read-only.
 
 A language that sets ``job_proc`` (the sketch languages, whose Chromium needs a
 ``/proc``) never runs in the warm workers: each of its jobs gets a worker of its own in a
@@ -29,6 +31,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import resource
 import secrets
 import selectors
@@ -153,9 +156,13 @@ class Worker:
         argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), json.dumps(languages),
                 job_path, *(["--alone"] if self.alone else [])]  # fmt: skip
         limits = self.limits
+        # The format checked when the pool started, if it is still there: another vad
+        # process may be building it again (damaged or stale), and bwrap cannot bind
+        # what is gone; without it, TikZ jobs compile the whole preamble.
+        tex_format = self.tex_format if self.tex_format and self.tex_format.is_file() else None
         if self.sandbox:
             alone = get_language(self.alone) if self.alone else None
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, self.tex_format,
+            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, tex_format,
                                 _jail_paths(alone),
                                 js_libraries=bool(alone and alone.js_libraries))  # fmt: skip
             cwd, env = None, None
@@ -171,8 +178,8 @@ class Worker:
                 "MPLCONFIGDIR": str(self.state_dir / "mpl"),
                 "OPENBLAS_NUM_THREADS": "1",
             }
-            if self.tex_format is not None:  # unjailed (trusted code only): the host's path
-                env[RENDERER_VAR] = str(self.tex_format)
+            if tex_format is not None:  # unjailed (trusted code only): the host's path
+                env[RENDERER_VAR] = str(tex_format)
             if self.alone and get_language(self.alone).js_libraries:
                 env[JS_VAR] = str(js_dir())
         cgroups = self.cgroups
@@ -349,6 +356,8 @@ class Worker:
         w, h = struct.unpack(">II", data[16:24])
         if w * h > self.limits.max_image_pixels:
             return RenderStatus.TOO_LARGE, f"image is {w}x{h}"
+        if not _decodes(data, w, h):  # model code may leave any file and report "ok"
+            return RenderStatus.RUNTIME_ERROR, "the program left a PNG that does not decode"
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -368,6 +377,23 @@ class Worker:
             os.close(fd)
 
 
+def _decodes(data: bytes, width: int, height: int) -> bool:
+    """Whether ``data`` is a whole PNG of ``width`` x ``height`` pixels (all of it
+    decodes), as everything that reads a run's images later expects."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            if img.size != (width, height) or min(width, height) < 1:
+                return False
+            img.load()
+    except Exception:  # any decoder error: the file is not an image
+        return False
+    return True
+
+
 def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
     """The worker's answer if it is well formed and for this job, else None."""
     try:
@@ -384,6 +410,16 @@ def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
     return data
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """Text from the jail as plain, valid UTF-8: no lone surrogates (they cannot be
+    written to samples.jsonl) and no control characters but newline and tab (no
+    terminal escapes when a reason is printed)."""
+    return _CONTROL.sub("\ufffd", text.encode("utf-8", "replace").decode("utf-8"))
+
+
 def _result(
     status: RenderStatus,
     reason: str,
@@ -393,7 +429,12 @@ def _result(
     image: Path | None = None,
 ) -> RenderResult:
     return RenderResult(
-        status, reason[:2000], log, round(time.monotonic() - started, 4), version, image
+        status,
+        plain_text(reason[:2000]),
+        plain_text(log),
+        round(time.monotonic() - started, 4),
+        version,
+        image,
     )
 
 

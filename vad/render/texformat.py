@@ -5,17 +5,26 @@ TikZ and its libraries). The host dumps that preamble once, with its own code an
 renderer's exact text (``HEAD`` in renderers/tikz.py, read without running the
 module), into ``<tex_formats_dir>/<key>/vad-tikz.fmt``. The key covers the pdfTeX
 version, the base format it starts from (path, size, time), the preamble and the
-build flags, so another TeX Live or another preamble gets a file of its own. The file
+build flags, so another TeX Live or another preamble gets a file of its own; and the
+build records every file pdfTeX read (its ``-recorder`` list: the class, TikZ, its
+libraries, texmf.cnf) and the engine, by size and time, so that a package upgraded
+in place (PGF, standalone: Debian rebuilds no base format for them) makes the format
+stale, and it is built again. The file
 is stored uncompressed: pdfTeX reads formats through zlib, which reads data that is
 not gzip as it is, and that halves the time to load it.
 
 A format is built in a temporary folder beside the others and renamed into place,
 under a lock so that two processes never build at once; before a pool uses it, its
 SHA-256 is checked against the one recorded at build time, and a missing or damaged
-format is built again. The file is read-only (0444); a jailed worker sees it
-read-only bound at :data:`JAIL_PATH`, outside every job folder, and nothing of the
-cache around it, so model code can never write it. When no format can be had, jobs
-compile the whole preamble as before (said once in the log), never failing for it.
+format is built again. A format runs TeX code in every job that loads it, so only
+this user's own files are trusted: formats are kept in the formats folder when no
+other user can change it (nor any folder above it), else in a folder of this user's
+own inside it (``user-<uid>``, when the formats folder is shared and sticky), else
+nowhere; a folder, format or record that is a link or another user's is not used.
+The file is read-only (0444); a jailed worker sees it read-only bound at
+:data:`JAIL_PATH`, outside every job folder, and nothing of the cache around it, so
+model code can never write it. When no format can be had, jobs compile the whole
+preamble as before (said once in the log), never failing for it.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -42,9 +52,9 @@ NAME = "vad-tikz"
 JAIL_PATH = f"/texformat/{NAME}.fmt"  # where a jailed worker sees it, read-only
 SWITCH = "VAD_TIKZ_FORMAT"  # "0": every job compiles the whole preamble
 RENDERER_VAR = "VAD_TEX_FORMAT"  # what renderers/tikz.py reads: the format's path
-LAYOUT = 1  # the build recipe's version: part of the key
+LAYOUT = 2  # the build recipe's version: part of the key
 BUILD_ARGS = ("-ini", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
-              f"-jobname={NAME}", "&pdflatex")  # fmt: skip
+              "-recorder", f"-jobname={NAME}", "&pdflatex")  # fmt: skip
 SMOKE = (
     "\\begin{document}\n\\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}\n"
     "\\end{document}\n"
@@ -125,6 +135,39 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _engine() -> str:
+    return os.path.realpath(shutil.which("pdftex", path="/usr/bin:/bin") or "/usr/bin/pdftex")
+
+
+def _inputs(recorded: Path, build_dir: Path) -> dict[str, list[int]]:
+    """Every file the build read (pdfTeX's -recorder list) and the engine: path ->
+    [size, mtime_ns]. Files of the build's own folder are left out."""
+    paths = {_engine()}
+    for line in recorded.read_text(encoding="utf-8", errors="replace").splitlines():
+        name = line.removeprefix("INPUT ")
+        if name != line and name.startswith("/") and not name.startswith(f"{build_dir}/"):
+            paths.add(name)
+    found = {}
+    for path in sorted(paths):
+        info = os.stat(path)
+        found[path] = [info.st_size, info.st_mtime_ns]
+    return found
+
+
+def _unchanged(inputs: object) -> bool:
+    """Whether every file recorded at build time is still as it was (size and time)."""
+    if not isinstance(inputs, dict) or not inputs:
+        return False
+    try:
+        for path, (size, mtime) in inputs.items():
+            info = os.stat(path)
+            if (info.st_size, info.st_mtime_ns) != (size, mtime):
+                return False
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
 def _loads(fmt: Path, folder: Path) -> bool:
     """Whether pdflatex compiles a small TikZ picture with the format ``fmt``."""
     (folder / "smoke.tex").write_text(SMOKE, encoding="utf-8")
@@ -133,15 +176,75 @@ def _loads(fmt: Path, folder: Path) -> bool:
     return done.returncode == 0 and (folder / "smoke.pdf").is_file()
 
 
+def _safe_folder(info: os.stat_result, uid: int) -> bool:
+    """A real folder no other user can change: this user's or root's, and writable by
+    no one else unless sticky (where no one else can move or replace what is ours)."""
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid in (uid, 0)
+        and (not info.st_mode & 0o022 or bool(info.st_mode & stat.S_ISVTX))
+    )
+
+
+def private_root(root: Path) -> Path:
+    """Where this user's formats are kept: ``root`` when no other user can write it,
+    else this user's own folder in it (``root`` shared and sticky); every folder above
+    must be one no other user can change, as ssh's StrictModes asks. FormatError if
+    there is no such place."""
+    uid = os.geteuid()
+    real = Path(os.path.realpath(root))
+    for folder in reversed(real.parents):  # "/" first
+        if not _safe_folder(os.lstat(folder), uid):
+            raise FormatError(f"{folder} can be changed by other users: no format is kept below it")
+    info = os.lstat(real)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o022:
+        return real
+    if not _safe_folder(info, uid):
+        raise FormatError(
+            f"{real} can be changed by other users: no format is kept there "
+            "(set VAD_TEX_FORMATS_DIR to a folder of your own)"
+        )
+    mine = real / f"user-{uid}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(mine, 0o700)
+    info = os.lstat(mine)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        raise FormatError(f"{mine} is not a folder of this user's own: no format is kept there")
+    return mine
+
+
+def _own_file(path: Path) -> os.stat_result | None:
+    """lstat of ``path`` if it is a regular file of this user's (no link), else None."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() else None
+
+
 def checked(folder: Path) -> Path | None:
-    """The folder's format if it matches the SHA-256 recorded at build time, else None."""
+    """The folder's format if it matches the SHA-256 recorded at build time, else None.
+
+    The folder, the format and its record must be this user's own (no link)."""
     fmt = folder / f"{NAME}.fmt"
     try:
-        meta = json.loads((folder / "format.json").read_text(encoding="utf-8"))
-        info = os.lstat(fmt)
+        where = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(where.st_mode) or where.st_uid != os.geteuid():
+        return None
+    info, record = _own_file(fmt), _own_file(folder / "format.json")
+    if info is None or record is None:
+        return None
+    try:
+        fd = os.open(folder / "format.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            meta = json.loads(fh.read(1 << 20).decode("utf-8"))
     except (OSError, ValueError):
         return None
-    if not fmt.is_file() or fmt.is_symlink() or not isinstance(meta, dict):
+    if not isinstance(meta, dict):
+        return None
+    if not _unchanged(meta.get("inputs")):  # a file it was dumped from has changed
         return None
     seen = (str(fmt), info.st_ino, info.st_size, info.st_mtime_ns)
     if seen not in _verified:
@@ -159,6 +262,7 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
         if done.returncode != 0 or not fmt.is_file():
             lines = [ln for ln in done.stdout.splitlines() if ln.startswith("!")]
             raise FormatError(f"pdftex -ini stopped ({done.returncode}): {lines[:1]}")
+        inputs = _inputs(tmp / f"{NAME}.fls", tmp)
         packed = fmt.with_suffix(".fmt.gz")
         fmt.rename(packed)
         with gzip.open(packed, "rb") as src, fmt.open("wb") as dst:
@@ -174,7 +278,8 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
         fmt.chmod(0o444)
         meta = {"sha256": _sha256(fmt), "tex": identity, "layout": LAYOUT,
                 "compressed": compressed,
-                "head_sha256": hashlib.sha256(head.encode()).hexdigest()}  # fmt: skip
+                "head_sha256": hashlib.sha256(head.encode()).hexdigest(),
+                "inputs": inputs}  # fmt: skip
         (tmp / "format.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         tmp.chmod(0o755)
         tmp.rename(root / key)
@@ -186,7 +291,7 @@ def build(root: Path, key: str, head: str, identity: str) -> Path:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """Hold ``root/.lock`` exclusively: one process builds at a time."""
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -196,11 +301,14 @@ def _locked(root: Path) -> Iterator[None]:
 
 def _clear(root: Path, key: str) -> None:
     """With the lock held: remove builds that died halfway, and set aside and remove the
-    key's folder when its format is damaged (a running jail keeps the file it bound)."""
+    key's folder when its format is damaged or stale (a running jail keeps the file it
+    bound; a worker started meanwhile compiles the whole preamble)."""
     for entry in [*root.glob(".build-*"), *root.glob(".damaged-*")]:
         shutil.rmtree(entry, ignore_errors=True)
     folder = root / key
-    if folder.exists() and checked(folder) is None:
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists() and checked(folder) is None:
         aside = root / f".damaged-{key}-{secrets.token_hex(4)}"
         folder.rename(aside)
         shutil.rmtree(aside, ignore_errors=True)
@@ -216,7 +324,7 @@ def tikz_format() -> Path | None:
         if identity is None:
             return None  # no TeX at all: `vad doctor` says so, TikZ jobs fail anyway
         head = preamble()
-        root = tex_formats_dir()
+        root = private_root(tex_formats_dir())
         key = format_key(identity, head)
         found = checked(root / key)
         if found is not None:
