@@ -10,6 +10,7 @@ and fills :data:`JOB` with the job's ``timeout_s`` and ``limits`` before ``rende
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 OK, SYNTAX, RUNTIME, EMPTY, BLOCKED, TOO_LARGE, MEMORY, TIMEOUT = (
     "ok", "syntax_error", "runtime_error", "empty_image", "blocked", "too_large", "memory",
@@ -60,6 +61,37 @@ def fit_png(png_path: str, width: int, height: int) -> None:
     canvas = Image.new("RGBA", (width, height), "white")
     canvas.alpha_composite(img, ((width - size[0]) // 2, (height - size[1]) // 2))
     canvas.convert("RGB").save(png_path)
+
+
+def run_script(
+    code: str,
+    finish: Callable[[], None] | None = None,
+    named: tuple[tuple[type[BaseException], str], ...] = (),
+) -> None:
+    """Run model-written Python as ``__main__`` (then ``finish``, still as its doing), its
+    failures typed: a SyntaxError is syntax_error, a file past the size limit too_large,
+    MemoryError goes up (the worker says memory), and any other exception, SystemExit
+    and KeyboardInterrupt included, is runtime_error (with the reason ``named`` gives
+    for its class, if any)."""
+    import errno
+
+    try:
+        compiled = compile(code, "drawing.py", "exec")
+    except SyntaxError as exc:
+        raise RenderFailure(SYNTAX, f"SyntaxError: {exc.msg} (line {exc.lineno})") from None
+    try:
+        exec(compiled, {"__name__": "__main__", "__file__": "drawing.py"})
+        if finish is not None:
+            finish()
+    except (RenderFailure, MemoryError):
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise RenderFailure(TOO_LARGE, "file size limit: the code wrote too much") from None
+        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the code's too
+        reason = next((text for cls, text in named if isinstance(exc, cls)), "")
+        raise RenderFailure(RUNTIME, reason or f"{type(exc).__name__}: {exc}"[:2000]) from None
 
 
 def run_program(argv: list[str], env: dict[str, str], timeout: float) -> int | None:

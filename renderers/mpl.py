@@ -8,10 +8,9 @@ script that draws nothing (no figure, or figures without any drawn element) gets
 
 from __future__ import annotations
 
-import errno
 import os
 
-from _protocol import EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
+from _protocol import EMPTY, RenderFailure, run_script
 
 VERSION = "matplotlib-1"
 DPI = 100
@@ -59,23 +58,7 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     import matplotlib.pyplot as plt
 
     plt.show = lambda *a, **k: None
-    try:
-        compiled = compile(code, "drawing.py", "exec")
-    except SyntaxError as exc:
-        raise RenderFailure(SYNTAX, f"SyntaxError: {exc.msg} (line {exc.lineno})") from None
-    namespace = {"__name__": "__main__", "__file__": "drawing.py"}
-    try:
-        exec(compiled, namespace)
-    except RenderFailure:
-        raise
-    except MemoryError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.EFBIG:
-            raise RenderFailure(TOO_LARGE, "file size limit: the code wrote too much") from None
-        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the code's too
-        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
+    run_script(code)
     if not plt.get_fignums():
         raise RenderFailure(EMPTY, "the script made no figure")
     fig = plt.gcf()

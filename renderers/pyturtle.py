@@ -19,13 +19,12 @@ SystemExit included, is a "runtime_error".
 
 from __future__ import annotations
 
-import errno
 import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
-from _protocol import BLOCKED, EMPTY, RUNTIME, SYNTAX, TOO_LARGE, RenderFailure
+from _protocol import BLOCKED, EMPTY, TOO_LARGE, RenderFailure, run_script
 
 VERSION = "turtle-1"
 CHECKS_BLANK = True  # render() reports a flat image itself
@@ -154,28 +153,9 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
 
     _tkstub.reset()
     time.sleep = _sleep
-    try:
-        compiled = compile(code, "drawing.py", "exec")
-    except SyntaxError as exc:
-        raise RenderFailure(SYNTAX, f"SyntaxError: {exc.msg} (line {exc.lineno})") from None
-    namespace = {"__name__": "__main__", "__file__": "drawing.py"}
-    try:
-        exec(compiled, namespace)
-        _tkstub.mainloop()  # timers still queued when the program ends
-    except RenderFailure:
-        raise
-    except MemoryError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.EFBIG:
-            raise RenderFailure(TOO_LARGE, "file size limit: the code wrote too much") from None
-        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
-    except turtle.Terminator:
-        raise RenderFailure(
-            RUNTIME, "Terminator: turtle graphics used after the window was closed (bye())"
-        ) from None
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the code's too
-        raise RenderFailure(RUNTIME, f"{type(exc).__name__}: {exc}"[:2000]) from None
+    terminated = "Terminator: turtle graphics used after the window was closed (bye())"
+    run_script(code, _tkstub.mainloop,  # timers still queued when the program ends
+               ((turtle.Terminator, terminated),))  # fmt: skip
     canvas = _window_canvas(turtle)
     if canvas is None:
         raise RenderFailure(EMPTY, "nothing was drawn")
