@@ -37,8 +37,10 @@ FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, sam
 
 
 # "raw": the language's renderer module itself (renderers/<module>.py), in one plain
-# process with no worker and no jail: preload() once, then render() each program in a
-# folder of its own. The host sends "pass N" lines and reads back the seconds taken.
+# process with no worker protocol and no jail: preload() once, then render() each
+# program in a child forked for it (renderers keep no state between jobs: turtle's
+# screen, matplotlib's figures), in a folder of its own. The host sends "pass N" lines
+# and reads back the seconds taken and the programs that failed.
 _RAW_SCRIPT = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -47,12 +49,19 @@ module.preload()
 codes, out = json.loads(sys.stdin.readline()), sys.argv[3]
 for line in sys.stdin:
     folder = os.path.join(out, line.split()[1])
-    started = time.perf_counter()
+    started, failed = time.perf_counter(), 0
     for i, code in enumerate(codes):
         os.makedirs(os.path.join(folder, str(i)))
-        os.chdir(os.path.join(folder, str(i)))
-        module.render(code, "out.png", 224, 224)
-    print(time.perf_counter() - started, flush=True)
+        pid = os.fork()
+        if pid == 0:  # each program in a fresh child, as the worker runs its jobs
+            os.chdir(os.path.join(folder, str(i)))
+            try:
+                module.render(code, "out.png", 224, 224)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        failed += os.waitpid(pid, 0)[1] != 0
+    print(time.perf_counter() - started, failed, flush=True)
 """
 
 
@@ -81,10 +90,11 @@ class _RawRenderer:
         self.proc.stdin.write(f"pass {self.passes}\n")
         self.proc.stdin.flush()
         self.passes += 1
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the raw renderer failed (run the corpus through vad doctor)")
-        return float(line)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[1] != "0":
+            raise RuntimeError(f"the raw renderer failed on {line[1:] or 'every'} program(s) "
+                               "of the corpus: run `vad doctor`")  # fmt: skip
+        return float(line[0])
 
     def close(self) -> None:
         assert self.proc.stdin is not None
