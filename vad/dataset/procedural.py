@@ -49,7 +49,7 @@ def _element(
             f'<ellipse cx="{x:.1f}" cy="{y:.1f}" rx="{rr:.1f}" ry="{rr * 0.6:.1f}" '
             f'fill="{fill}"{extra}{rot}/>'
         )
-    pts = reference._polygon(shape, cx, cy, r) or []
+    pts = reference.polygon(shape, cx, cy, r) or []
     points = " ".join(f"{px * _BASE:.1f},{py * _BASE:.1f}" for px, py in pts)
     return f'<polygon points="{points}" fill="{fill}"{extra}{rot}/>'
 
