@@ -197,10 +197,10 @@ def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
 
 
 def test_the_kubernetes_indexed_job_runs_the_same_parts(tmp_path: Path) -> None:
-    """runs/generate-job.yaml: an Indexed Job whose pods run the Slurm script; each pod's
+    """runs/k8s/generate-job.yaml: an Indexed Job whose pods run the Slurm script; each pod's
     command and environment, as Kubernetes would give them, make one disjoint part."""
     root = Path(__file__).resolve().parent.parent
-    job = yaml.safe_load((root / "runs" / "generate-job.yaml").read_text())
+    job = yaml.safe_load((root / "runs" / "k8s" / "generate-job.yaml").read_text())
     spec = job["spec"]
     assert job["kind"] == "Job" and spec["completionMode"] == "Indexed"
     container = spec["template"]["spec"]["containers"][0]

@@ -101,7 +101,7 @@ def test_bad_specs_fail_before_any_request(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ModelConfigError, match="OPENAI_API_KEY"):
         Runner(spec_from_dict({"models": ["openai/gpt-4o"], "limit": 1}))
-    with pytest.raises(SpecError, match="no renderer for language 'postscript'"):
+    with pytest.raises(SpecError, match="'languages' = 'postscript': must be among"):
         Runner(_spec(fake_openai, languages=["postscript"]))
     with pytest.raises(VadError, match="unknown concept id 'no-such-concept'"):
         Runner(_spec(fake_openai, ids=["no-such-concept"]))
