@@ -54,7 +54,6 @@ class Language:
     guard: the in-jail hint layer: "python-audit" (an audit hook) or "" (none).
     jail_paths: read-only host paths the jail of its jobs must show (beyond /usr and
         the Python install).
-    programs: programs the renderer runs.
     limits: fields of vad.render.Limits its jobs need instead of the pool's (for a
         ``job_proc`` language, also its jail's: address space, pids).
     job_proc: each job runs in a jail started for it alone, whose /proc the job sees
@@ -81,7 +80,6 @@ class Language:
     aliases: tuple[str, ...] = ()
     guard: str = ""
     jail_paths: tuple[str, ...] = ()
-    programs: tuple[str, ...] = ()
     limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     job_proc: bool = False
     js_libraries: bool = False

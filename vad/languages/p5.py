@@ -25,7 +25,6 @@ P5 = register_language(Language(
     comment=("//", ""),
     job_proc=True, limits=_sketch.CHROMIUM_LIMITS, jail_paths=_sketch.CHROMIUM_PATHS,
     js_libraries=True, unavailable=lambda: _sketch.installed("p5"),
-    programs=("chromium-headless-shell",),
     probes=_sketch.probes("function setup() {\n  createCanvas(64, 64);"),
     bench_target="none (measured)",
 ))  # fmt: skip

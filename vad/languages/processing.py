@@ -26,7 +26,6 @@ PROCESSING = register_language(Language(
     comment=("//", ""),
     job_proc=True, limits=_sketch.CHROMIUM_LIMITS, jail_paths=_sketch.CHROMIUM_PATHS,
     js_libraries=True, unavailable=lambda: _sketch.installed("processing-js"),
-    programs=("chromium-headless-shell",),
     probes=_sketch.probes("void setup() {\n  size(64, 64);"),
     bench_target="none (measured)",
 ))  # fmt: skip

@@ -75,7 +75,6 @@ TIKZ = register_language(Language(
     name="tikz", display="TikZ", module="tikz", suffix=".tex",
     aliases=("latex",), fences=("latex", "tex", "tikz"), markers=MARKERS,
     repair=repair, strip_hints=strip_hints, reference=reference, comment=("%", ""),
-    programs=("pdflatex", "pdftoppm"),
     jail_paths=("/etc/texmf", "/var/lib/texmf", "/usr/share/texmf"),
     probes={  # no network in TeX; \write18 is its only way to run a program
         "read_outside": f"{BEGIN}\\node {{\\input{{@SECRET_FILE@}}}};{END}",
