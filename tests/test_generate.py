@@ -451,3 +451,130 @@ def test_the_embedded_model_makes_a_set(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     (engine,) = manifest["sessions"][-1]["engines"].values()
     assert engine["slots"] == 2 and manifest["models"][0]["name"] == "local/qwen2.5-coder-0.5b"
+
+
+def _ledger(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "spend.jsonl").read_text().splitlines()]
+
+
+def test_batched_replies_count_against_max_cost(tmp_path: Path) -> None:
+    out, budget = tmp_path / "set", 0.0004
+    with FakeOpenAI() as server:
+        args = ["generate", "--model", "openai/gpt-4o-mini", "--api-base", server.api_base,
+                "--out", str(out), "--n", "40", "--level", "shapes", "--max-tokens", "200",
+                "--no-progress", "--batch", "--batch-size", "6", "--batch-poll", "0.01",
+                "--max-cost", str(budget)]  # fmt: skip
+        assert main(args) == 1  # stopped at the budget
+        batched = len(server.batched)
+    ledger = _ledger(out)
+    assert len(ledger) == batched and {e["how"] for e in ledger} == {"batch"}
+    summary = json.loads((out / "generate.json").read_text())
+    assert 0 < summary["spent_usd"] <= budget
+    assert summary["spent_usd"] == pytest.approx(sum(e["usd"] for e in ledger), abs=1e-6)
+    paid = sum(r.get("cost_usd") or 0 for r in read_samples(out / "samples.jsonl"))
+    assert paid <= sum(e["usd"] for e in ledger) + 1e-12
+
+
+def test_every_paid_reply_is_in_the_ledger_recorded_or_not(tmp_path: Path) -> None:
+    # --n 2 with 8 connections: replies that finish after the second image are not
+    # recorded (a later run reads them from the store), but they were paid for.
+    out = tmp_path / "set"
+    args = [
+        "generate",
+        "--model",
+        "openai/gpt-4o-mini",
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--level",
+        "shapes",
+        "--no-progress",
+        "--max-connections",
+        "8",
+        "--max-cost",
+        "1",
+    ]
+    with FakeOpenAI(delay=0.3) as server:
+        assert main([*args, "--api-base", server.api_base]) == 0
+        asked = len(server.requests)
+        # Near the end no more are in flight than twice the images still wanted.
+        assert asked <= 6
+        ledger = _ledger(out)
+        assert len(ledger) == asked and len({e["key"] for e in ledger}) == asked
+        spent = json.loads((out / "generate.json").read_text())["spent_usd"]
+        # A larger --n reads the unrecorded replies from the store: free, and not
+        # charged twice; the ledger gains only what is asked now.
+        assert main([*args[:6], "4", *args[7:], "--api-base", server.api_base]) == 0
+        new = len(server.requests) - asked
+        assert len(_ledger(out)) == asked + new
+    total = json.loads((out / "generate.json").read_text())["spent_usd"]
+    assert total == pytest.approx(sum(e["usd"] for e in _ledger(out)), abs=1e-6) and total > spent
+
+
+def test_batch_tries_are_read_from_the_log_not_added_up(tmp_path: Path) -> None:
+    from vad.generate.batch import BatchClient
+    from vad.models.registry import resolve_model
+
+    model = resolve_model("openai/fake", "http://127.0.0.1:9/v1")
+    log = [{"event": "submitted", "model": model.name, "id": "b1", "keys": ["k"]},
+           {"event": "collected", "model": model.name, "id": "b1"}]  # fmt: skip
+    (tmp_path / "batches.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    client = BatchClient(model, tmp_path, None, None)  # type: ignore[arg-type]
+    for _ in range(3):  # once per chunk of a run
+        assert client.outstanding() == []
+    assert client.tries == {"k": 1}
+
+
+def test_merged_images_keep_their_ids_whatever_the_order(tmp_path: Path) -> None:
+    a, b = tmp_path / "p0", tmp_path / "p1"
+    with FakeOpenAI() as server:
+        for i, folder in enumerate((a, b)):
+            assert main(_args(server, folder, 3, "--shard", f"{i}/2")) == 0
+    for name, order in (("ab", (a, b)), ("ba", (b, a))):
+        assert main(["dataset", "merge", *map(str, order), "--out", str(tmp_path / name),
+                     "--no-progress", "--dedupe", "-1"]) == 0  # fmt: skip
+    parts = pd.concat([pd.read_parquet(p / "metadata.parquet") for p in (a, b)])
+    for name in ("ab", "ba"):
+        merged = pd.read_parquet(tmp_path / name / "metadata.parquet")
+        assert sorted(merged["id"]) == sorted(parts["id"]) == sorted(_shard_ids(tmp_path / name))
+        assert sorted(merged["sample_id"]) == sorted(parts["sample_id"])
+
+
+def test_labels_in_any_script_stay_apart() -> None:
+    assert label_dir("猫") == "猫" and label_dir("犬") == "犬"
+    assert label_dir("ein Bär") == "ein_Bär"
+    from vad.dataset.export import label_dir as export_label_dir
+
+    assert export_label_dir is label_dir  # a merge names classes as the generation did
+
+
+def test_sharded_proposals_come_from_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    first, parts = tmp_path / "proposing", [tmp_path / "p0", tmp_path / "p1"]
+    with FakeOpenAI() as server:
+        sharded = _args(server, parts[0], 2, "--strategy", "propose", "--shard", "0/2")
+        assert main(sharded) == 2
+        assert "--proposals DIR/proposed-concepts.jsonl" in capsys.readouterr().err
+        assert main(_args(server, first, 1, "--strategy", "propose")) == 0
+        proposals = first / "proposed-concepts.jsonl"
+        ids = {json.loads(x)["id"] for x in proposals.read_text().splitlines()}
+        asked = len(server.requests)
+        for i, part in enumerate(parts):
+            assert main(_args(server, part, 2, "--strategy", "propose", "--shard", f"{i}/2",
+                              "--proposals", str(proposals))) == 0  # fmt: skip
+        new = server.requests[asked:]
+        assert new and not [r for r in new if "that someone could" in json.dumps(r)]
+        assert main(_args(server, tmp_path / "v", 1, "--proposals", str(proposals))) == 2
+        assert "--proposals is for --strategy propose" in capsys.readouterr().err
+    keys = [{r["sample_id"] for r in read_samples(p / "samples.jsonl")} for p in parts]
+    assert not keys[0] & keys[1]
+    for part in parts:
+        assert {r["label"] for r in _check_set(part, 2)} <= ids
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"caption": "no id"}\n')
+    with FakeOpenAI() as server:
+        assert main(_args(server, tmp_path / "w", 1, "--strategy", "propose",
+                          "--proposals", str(bad))) == 2  # fmt: skip
+    assert "line 1: not a proposed concept" in capsys.readouterr().err

@@ -48,6 +48,12 @@ def add_parsers(sub: Any) -> None:
         "--level", action="append", metavar="L", help="concept levels (default: all three)"
     )
     p.add_argument("--from", dest="source", metavar="DIR", help="vary: the set to vary")
+    p.add_argument(
+        "--proposals",
+        metavar="FILE",
+        help="propose: take the concepts from this proposed-concepts.jsonl (of an earlier "
+        "propose run) instead of asking; every --shard part of a propose run needs it",
+    )
     p.add_argument("--concepts", action="append", metavar="FILE", help="extra concept files")
     p.add_argument("--size", type=int, help="image size of the set (default 64)")
     p.add_argument("--temperature", type=float, help="default 1.0 (diversity)")
@@ -106,7 +112,8 @@ def add_parsers(sub: Any) -> None:
 
 FLAG_FIELDS = {"out": "out", "n": "n", "model": "models", "api_base": "api_base",
                "lang": "languages", "strategy": "strategy", "level": "levels",
-               "concepts": "concept_files", "source": "source", "size": "size",
+               "concepts": "concept_files", "source": "source", "proposals": "proposals",
+               "size": "size",
                "temperature": "temperature", "max_tokens": "max_tokens", "seed": "seed",
                "dedupe_distance": "dedupe_distance", "shard_size": "shard_size",
                "max_requests": "max_requests", "max_connections": "max_connections",

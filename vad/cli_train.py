@@ -103,19 +103,20 @@ def _export(args: argparse.Namespace) -> int:
         candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
         record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
     elif args.dataset_command == "merge":
-        import hashlib
+        from collections import Counter
 
-        from vad.dataset.export import set_candidates
+        from vad.dataset.export import set_candidates, set_sample_ids
         from vad.errors import DatasetError
 
         sets = [Path(name).resolve() for name in args.sets]
         twice = [f for i, f in enumerate(sets) if f in sets[:i]]
         if twice:
             raise DatasetError(f"{twice[0]} is given twice: give each set once")
-        candidates = [
-            c for i, folder in enumerate(sets)
-            for c in set_candidates(folder, f"{i}-{hashlib.sha256(bytes(folder)).hexdigest()[:8]}")
-        ]  # fmt: skip
+        # ids held by two sets (two exports of one run, say) are told apart by the set
+        seen = Counter(i for folder in sets for i in set(set_sample_ids(folder)))
+        clash = frozenset(i for i, count in seen.items() if count > 1)
+        candidates = [c for i, folder in enumerate(sets)
+                      for c in set_candidates(folder, f"{i}-{folder.name}", clash)]  # fmt: skip
         record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress)
     else:
         from vad.dataset.procedural import export_shapes

@@ -76,3 +76,12 @@ def sha256_file(path: str | Path) -> str:
         while block := fh.read(4 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def label_dir(label: str) -> str:
+    """A safe folder name for a class: letters (any script), digits and ``-._`` kept,
+    the rest ``_``; cut short with a hash when long, so two labels never share one."""
+    name = "".join(c if c.isalnum() or c in "-._" else "_" for c in label).strip(".") or "_"
+    if len(name) > 80:
+        name = f"{name[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
+    return name

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import shutil
 import tarfile
 from collections import Counter
@@ -44,7 +43,7 @@ from vad.dataset.images import (
     phash,
 )
 from vad.errors import DatasetError
-from vad.fsutil import contained
+from vad.fsutil import contained, label_dir
 from vad.rundir import (
     MANIFEST,
     RETRY_STATUSES,
@@ -161,12 +160,27 @@ def _candidate(run_dir: Path, record: dict[str, Any], label_by: str) -> Candidat
     return Candidate(path, status, "", meta)
 
 
-def set_candidates(folder: Path, prefix: str) -> Iterator[Candidate]:
+def set_sample_ids(folder: Path) -> list[str]:
+    """The sample ids of a training set's ``metadata.parquet`` (none when it has none)."""
+    import pandas as pd
+
+    table = folder / "metadata.parquet"
+    if not table.is_file():
+        return []
+    frame = pd.read_parquet(table)
+    column = "sample_id" if "sample_id" in frame.columns else "id"
+    return [str(v) for v in frame[column]] if column in frame.columns else []
+
+
+def set_candidates(
+    folder: Path, prefix: str, clash: frozenset[str] = frozenset()
+) -> Iterator[Candidate]:
     """The kept images of a training set (an export or a generation), for a merge.
 
     Read from its ``metadata.parquet``; an image file that is missing is a
-    ``missing_image`` candidate like any other. ``prefix`` makes sample ids distinct
-    across the sets of one merge (two parts may hold the same ids)."""
+    ``missing_image`` candidate like any other. A sample keeps its id (so its image
+    keeps its name, whatever the order of the sets), unless it is in ``clash``: an id
+    that more than one set of the merge holds, which then gets ``prefix``."""
     import pandas as pd
 
     from vad.rundir import RunFolder, RunStateError, is_being_written
@@ -191,7 +205,8 @@ def set_candidates(folder: Path, prefix: str) -> Iterator[Candidate]:
                 if k not in ("file", "shard", "phash", "sha256", "id")}  # fmt: skip
         meta["source"] = folder.name
         meta.setdefault("label", meta.get("concept", ""))
-        meta["sample_id"] = f"{prefix}:{meta.get('sample_id', row.get('id'))}"
+        sample_id = str(meta.get("sample_id", row.get("id")))
+        meta["sample_id"] = f"{prefix}:{sample_id}" if sample_id in clash else sample_id
         rel = row.get("file")
         path = contained(folder, rel) if isinstance(rel, str) and rel else None
         if path is None or path.is_symlink() or not path.is_file():
@@ -199,10 +214,6 @@ def set_candidates(folder: Path, prefix: str) -> Iterator[Candidate]:
             yield Candidate(None, MISSING, why, meta, drop=MISSING)
         else:
             yield Candidate(path, "ok", "", meta, judged=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unlabelled"
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -397,7 +408,7 @@ def _keep(
     png = buf.getvalue()
     row["sha256"] = hashlib.sha256(png).hexdigest()
     row["id"] = hashlib.sha256(row["sample_id"].encode()).hexdigest()[:16]
-    label = _slug(str(row.get("label", "")))
+    label = label_dir(str(row.get("label", "")))
     rel = Path("images") / label / f"{row['id']}.png"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     (out / rel).write_bytes(png)

@@ -54,8 +54,10 @@ class BatchClient:
         prices: tuple[float, float] | None,
         poll_s: float = 30.0,
         say: Callable[[str], None] = print,
+        paid: Callable[[str, float | None, str], None] | None = None,
     ) -> None:
         self.model, self.store, self.prices = model, store, prices
+        self.paid = paid or (lambda key, usd, ref: None)  # (request key, cost, batch id)
         self.path, self.poll_s, self.say = folder / "batches.jsonl", poll_s, say
         self.tries: dict[str, int] = {}
         self.failures: dict[str, str] = {}  # request key -> why its line failed
@@ -96,13 +98,15 @@ class BatchClient:
     def outstanding(self) -> list[str]:
         """Batches submitted (by this or a killed run) whose results are not collected."""
         submitted, collected = [], set()
+        tries: dict[str, int] = {}
         for entry in self._entries():
             if entry.get("event") == "submitted":
                 submitted.append(entry["id"])
                 for key in entry.get("keys", []):
-                    self.tries[key] = self.tries.get(key, 0) + 1
+                    tries[key] = tries.get(key, 0) + 1
             elif entry.get("event") == "collected":
                 collected.add(entry["id"])
+        self.tries = tries  # the log is the count: read again, not added again
         return [b for b in submitted if b not in collected]
 
     # -- one batch ----------------------------------------------------------------------
@@ -150,6 +154,7 @@ class BatchClient:
                 self.failures[key] = why[:300]
             else:
                 ok += 1
+                self.paid(key, reply.cost_usd, batch_id)  # before the store: never unpaid
                 self.store.put(key, self.model.name, {"batch": batch_id}, reply.to_dict())
         self._log({"event": "collected", "model": self.model.name, "id": batch_id,
                    "status": status, "ok": ok, "failed": failed})  # fmt: skip

@@ -40,13 +40,15 @@ from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
 from vad.errors import SpecError, VadError
-from vad.fsutil import sha256_file
+from vad.fsutil import label_dir, sha256_file
+from vad.generate.ledger import SpendLedger
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
     NEEDS_SOURCE,
     Item,
     parse_proposals,
     proposal_prompts,
+    read_proposals,
     strategy_version,
     stream,
     vary_prompt,
@@ -61,7 +63,7 @@ from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
 from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore, cache_key
-from vad.tasks.context import request_key, slug, stored_reply
+from vad.tasks.context import request_key, stored_reply
 from vad.tasks.draw import extract
 from vad.terminal import say
 
@@ -96,6 +98,7 @@ class GenerateSpec:
     max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
     shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
     source: str | None = None  # vary: the set whose kept programs are varied
+    proposals: str | None = None  # propose: concepts proposed by an earlier run
 
     def settings(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,6 +108,12 @@ class GenerateSpec:
         data["concept_files_sha256"] = [
             sha256_file(f) if Path(f).is_file() else None for f in self.concept_files
         ]
+        if self.proposals is None:
+            data.pop("proposals")  # (the settings of sets made before the field existed)
+        else:
+            data["proposals_sha256"] = (
+                sha256_file(self.proposals) if Path(self.proposals).is_file() else None
+            )
         return data
 
     def settings_hash(self) -> str:
@@ -130,7 +139,7 @@ class Tally:
     programs: set[str] = field(default_factory=set)  # hashes of normalised kept programs
     tokens: int = 0
     cost: float = 0.0  # of every reply, cached or not
-    spent: float = 0.0  # of the requests this set made
+    recorded: float = 0.0  # what the records say this set paid (the ledger says more)
 
     def add(self, record: dict[str, Any]) -> None:
         group = (str(record.get("strategy")), str(record.get("language")))
@@ -140,7 +149,7 @@ class Tally:
         cost = float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
         self.cost += cost
         if not record.get("cached"):
-            self.spent += cost  # what this set paid (a reply from the store is free)
+            self.recorded += cost
         if record["status"] == "ok":
             self.kept.append(record)
             self.kept_by[group] += 1
@@ -169,6 +178,7 @@ class Generator:
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
         self.max_cost, self.reserved, self.budget_hit = max_cost, 0.0, False
         self.folder = RunFolder(Path(out).resolve())
+        self.ledger = SpendLedger(self.folder.path)
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.prompts = load_prompts("draw")
         self.models: list[tuple[ResolvedModel, str]] = []
@@ -187,6 +197,15 @@ class Generator:
         self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
         if spec.strategy in NEEDS_SOURCE:
             self.items = vary_stream(self._source_programs(), spec.seed)
+        if spec.proposals and spec.strategy not in NEEDS_PROPOSALS:
+            raise SpecError(f"--proposals is for --strategy propose, not {spec.strategy}")
+        if spec.strategy in NEEDS_PROPOSALS and spec.shard[1] > 1 and not spec.proposals:
+            raise SpecError(
+                "--strategy propose with --shard: each part would ask for concepts of its "
+                "own, so the parts would not split one piece of work. Propose once "
+                "(`vad generate --strategy propose --n 1 --out DIR`), then give every part "
+                "--proposals DIR/proposed-concepts.jsonl"
+            )
         self.proposed: dict[str, Any] | None = None
         self.shard_ids: dict[str, list[str]] | None = None  # shard name -> image ids
         self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
@@ -219,6 +238,7 @@ class Generator:
         done = self.folder.open()
         for record in done.values():
             self._restore(record)
+        self.ledger.open(before=self.tally.recorded)
         self._remove_orphans()
         manifest["status"] = "running"
         manifest.setdefault("sessions", []).append({"started_at": now_iso()})
@@ -320,7 +340,11 @@ class Generator:
         try:
             with self._serving(clients):
                 if spec.strategy in NEEDS_PROPOSALS:
-                    self.concepts = self._propose(clients, store)
+                    self.concepts = (
+                        read_proposals(Path(spec.proposals))
+                        if spec.proposals
+                        else self._propose(clients, store)
+                    )
                     self.items = stream(spec.strategy, self.concepts, spec.seed)
                 for item, model, style, lang in self._work(done, store):
                     if len(self.tally.kept) >= spec.n or self.stop.is_set():
@@ -347,7 +371,10 @@ class Generator:
                     pending.add(
                         executor.submit(self._unit, unit, clients[model.name], store, reserve)
                     )
-                    if len(pending) >= window:
+                    # near the end, no more in flight than twice the images still
+                    # wanted: what finishes after --n is reached is paid and not kept
+                    cap = min(window, max(1, 2 * (spec.n - len(self.tally.kept))))
+                    while len(pending) >= cap:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in finished:
                             fut.result()
@@ -383,7 +410,7 @@ class Generator:
             return
         price_in, price_out = self.prices[model.name]
         worst = len(json.dumps(prompt.payload())) * price_in + max_tokens * price_out
-        if self.tally.spent + worst > self.max_cost:
+        if self.ledger.total + worst > self.max_cost:
             self.budget_hit = True
             raise VadError(f"--max-cost {self.max_cost:g} does not cover the requests that "
                            "propose concepts: raise it")  # fmt: skip
@@ -396,7 +423,7 @@ class Generator:
             return 0.0
         worst = self._worst(item, model, style, lang, store)
         with self._lock:
-            if self.tally.spent + self.reserved + worst > self.max_cost:
+            if self.ledger.total + self.reserved + worst > self.max_cost:
                 return None
             self.reserved += worst
         return worst
@@ -414,7 +441,13 @@ class Generator:
 
         clients = {
             m.name: batch_client(
-                m, self.folder.path, store, _known_prices(m), self.batch_poll, self._say
+                m,
+                self.folder.path,
+                store,
+                _known_prices(m),
+                self.batch_poll,
+                self._say,
+                paid=lambda key, usd, ref: self.ledger.add(key, usd, "batch", ref),
             )
             for m, _ in self.models
         }
@@ -442,7 +475,7 @@ class Generator:
         self, chunk: list[tuple[Item, ResolvedModel, str, str]], store: ResponseStore
     ) -> list[tuple[Item, ResolvedModel, str, str]]:
         """The longest head of ``chunk`` whose worst cost the budget still covers."""
-        total, fitted = self.tally.spent, []
+        total, fitted = self.ledger.total, []
         for unit in chunk:
             total += self._worst(*unit, store)
             if total > (self.max_cost or 0.0):
@@ -464,7 +497,7 @@ class Generator:
                 if reply is None:
                     self._cover(model, prompt, 512)
                     reply = clients[model.name].complete(prompt, params)
-                    self.tally.spent += reply.cost_usd or 0.0
+                    self.ledger.add(key, reply.cost_usd, "propose")
                     store.put(key, model.name, {"template": prompt.template_id,
                                                 **prompt.payload()}, reply.to_dict())  # fmt: skip
                 text = reply.text if prompt.style == "chat" else "- " + reply.text
@@ -588,6 +621,9 @@ class Generator:
                 return  # not answered yet: a later batch asks again
             if reply is None:
                 reply = client.complete(prompt, params)
+                # paid now, whatever happens to the drawing (price unknown: the bound)
+                paid = reply.cost_usd if reply.cost_usd is not None else reserved
+                self.ledger.add(key, paid, "reply" if reply.cost_usd is not None else "bound")
                 store.put(
                     key,
                     model.name,
@@ -598,6 +634,7 @@ class Generator:
             return
         except VadError as exc:  # under a budget, the failed attempt may have been billed
             bound = {"cost_bound_usd": reserved} if reserved else {}
+            self.ledger.add(key, reserved, "bound")
             self._write({**record, "status": "model_error", "error": str(exc)[:500], **bound})
             return
         if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
@@ -708,7 +745,7 @@ class Generator:
         made = sum(self.tally.status.values())
         return (
             f"rejected {self._rejections()} | {made / hours:,.0f} drawings/h | "
-            f"{self.tally.tokens:,} tokens | ${self.tally.spent:.4f}"
+            f"{self.tally.tokens:,} tokens | ${self.ledger.total:.4f}"
         )
 
     def _rejections(self) -> str:
@@ -832,7 +869,7 @@ class Generator:
             ],
             "completion_tokens": t.tokens,
             "cost_usd": round(t.cost, 6),
-            "spent_usd": round(t.spent, 6),
+            "spent_usd": round(self.ledger.total, 6),
             "max_cost_usd": self.max_cost,
             "stopped_at_budget": self.budget_hit,
         }
@@ -881,14 +918,6 @@ def _no_sigint() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-def label_dir(label: str) -> str:
-    """A safe folder name for a class: a slug, cut short with a hash when long."""
-    name = slug(label).strip(".") or "_"
-    if len(name) > 80:
-        name = f"{name[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
-    return name
 
 
 def _part(key: str, count: int) -> int:

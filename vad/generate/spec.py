@@ -21,6 +21,7 @@ FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
     "levels": ("--level", "names", None, None),
     "concept_files": ("--concepts", "names", None, None),
     "source": ("--from", "path", None, None),
+    "proposals": ("--proposals", "path", None, None),
     "size": ("--size", "int", 8, 4096),
     "temperature": ("--temperature", "number", 0, 2),
     "max_tokens": ("--max-tokens", "int", 1, 10**6),

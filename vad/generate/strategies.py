@@ -7,11 +7,13 @@ the same drawings in the same order.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -126,6 +128,33 @@ def parse_proposals(text: str, category: str, limit: int = 100) -> list[Concept]
                                    "proposed")  # fmt: skip
         if len(found) >= limit:
             break
+    return list(found.values())
+
+
+def read_proposals(path: Path) -> list[Concept]:
+    """The concepts of a ``proposed-concepts.jsonl`` written by a propose run."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"--proposals {path}: cannot read it ({exc})") from None
+    found: dict[str, Concept] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ident, caption = str(row["id"]), str(row["caption"])
+            category = str(row.get("category", ""))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpecError(f"--proposals {path}, line {number}: not a proposed concept "
+                            f"({type(exc).__name__}: {str(exc)[:100]}); give the "
+                            "proposed-concepts.jsonl of a propose run") from None  # fmt: skip
+        if not ident or not caption.strip():
+            raise SpecError(f"--proposals {path}, line {number}: id and caption are needed")
+        found.setdefault(ident, Concept(ident, "proposed", caption, {"category": category},
+                                        "proposed"))  # fmt: skip
+    if not found:
+        raise SpecError(f"--proposals {path}: no concept in it")
     return list(found.values())
 
 
