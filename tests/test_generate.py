@@ -552,7 +552,7 @@ def test_labels_in_any_script_stay_apart() -> None:
 def test_sharded_proposals_come_from_one_file(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    first, parts = tmp_path / "proposing", [tmp_path / "p0", tmp_path / "p1"]
+    first, parts = tmp_path / "proposing", [tmp_path / "p0", tmp_path / "part-1"]
     with FakeOpenAI() as server:
         sharded = _args(server, parts[0], 2, "--strategy", "propose", "--shard", "0/2")
         assert main(sharded) == 2
@@ -561,9 +561,16 @@ def test_sharded_proposals_come_from_one_file(
         proposals = first / "proposed-concepts.jsonl"
         ids = {json.loads(x)["id"] for x in proposals.read_text().splitlines()}
         asked = len(server.requests)
-        for i, part in enumerate(parts):
-            assert main(_args(server, part, 2, "--strategy", "propose", "--shard", f"{i}/2",
-                              "--proposals", str(proposals))) == 0  # fmt: skip
+        assert main(_args(server, parts[0], 2, "--strategy", "propose", "--shard", "0/2",
+                          "--proposals", str(proposals))) == 0  # fmt: skip
+        script = Path(__file__).resolve().parent.parent / "runs" / "generate.sbatch"
+        env = {**os.environ, "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2",
+               "VAD": f"{sys.executable} -m vad.cli", "VAD_MODEL": "openai/fake",
+               "VAD_API_BASE": server.api_base, "VAD_N": "2", "VAD_OUT": str(tmp_path),
+               "VAD_STRATEGY": "propose", "VAD_PROPOSALS": str(proposals)}  # fmt: skip
+        done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
         new = server.requests[asked:]
         assert new and not [r for r in new if "that someone could" in json.dumps(r)]
         assert main(_args(server, tmp_path / "v", 1, "--proposals", str(proposals))) == 2
