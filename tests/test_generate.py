@@ -77,7 +77,9 @@ def test_generate_keeps_n_distinct_images_in_the_export_formats(
         {"strategy": "vad", "language": "svg", "kept": 6, "requested": len(records)}]  # fmt: skip
 
 
-def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(tmp_path: Path) -> None:
+def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "set"
     with FakeOpenAI() as server:
         assert main(_args(server, out, 3)) == 0
@@ -85,6 +87,9 @@ def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(tmp_path: Path) -> 
         assert main(_args(server, out, 3)) == 0
         assert len(server.requests) == before  # done: nothing asked
         assert main(_args(server, out, 5)) == 0
+        capsys.readouterr()
+        assert main(_args(server, out, 2)) == 0  # a smaller --n removes nothing, and says so
+    assert "note: the set holds 5 images, more than --n 2" in capsys.readouterr().err
     _check_set(out, 5)
 
 

@@ -178,6 +178,9 @@ def generate_cmd(args: argparse.Namespace) -> int:
     if summary["kept"] < spec.n:
         print(f"error: only {summary['kept']} of {spec.n} images kept", file=sys.stderr)
         return 1
+    if summary["kept"] > spec.n:  # an earlier run had a larger --n: nothing is removed
+        print(f"note: the set holds {summary['kept']} images, more than --n {spec.n}, "
+              "made by an earlier run with a larger --n", file=sys.stderr)  # fmt: skip
     return 0
 
 
