@@ -590,3 +590,16 @@ def test_sharded_proposals_come_from_one_file(
         assert main(_args(server, tmp_path / "w", 1, "--strategy", "propose",
                           "--proposals", str(bad))) == 2  # fmt: skip
     assert "line 1: not a proposed concept" in capsys.readouterr().err
+
+
+def test_training_on_an_unfinished_generation_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 2)) == 0
+    assert image_root(out) == out / "images" and "warning" not in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+    assert image_root(out) == out / "images"
+    assert f"warning: {out} did not finish (status interrupted)" in capsys.readouterr().err

@@ -42,6 +42,7 @@ def image_root(path: str | Path) -> Path:
     root = Path(path)
     marker = any((root / name).is_file() for name in ("export.json", "metadata.parquet"))
     if marker and (root / "images").is_dir():  # an export, a merge or a generation
+        _warn_unfinished(root)
         return root / "images"
     if not root.is_dir():
         raise DatasetError(
@@ -49,6 +50,24 @@ def image_root(path: str | Path) -> Path:
             "output of `vad dataset export` / `vad dataset shapes`"
         )
     return root
+
+
+def _warn_unfinished(root: Path) -> None:
+    """A generation that did not finish may hold an image without its record (killed
+    between the two) and a ``metadata.parquet`` older than its images: say so."""
+    import sys
+
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(manifest, dict) or manifest.get("kind") != "generation":
+        return
+    status = manifest.get("status")
+    if status != "finished":
+        print(f"warning: {root} did not finish (status {status}): its images are what it "
+              "held when it stopped; run its `vad generate` command again to finish it",
+              file=sys.stderr)  # fmt: skip
 
 
 def list_images(
