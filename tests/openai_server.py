@@ -159,6 +159,7 @@ class FakeOpenAI:
                 "status": "in_progress",
                 "output_file_id": None,
                 "error_file_id": None,
+                "metadata": body.get("metadata"),
                 "polls": 0,
             }
         return dict(self.batches[bid])
@@ -278,6 +279,10 @@ class FakeOpenAI:
                         self.wfile.write(data)
                     else:
                         self._send(200, server._message_batch(parts[-1], self.headers))
+                elif self.path.split("?")[0] == "/v1/batches":  # newest first, one page
+                    views = [{k: v for k, v in b.items() if k != "polls"}
+                             for b in reversed(list(server.batches.values()))]  # fmt: skip
+                    self._send(200, {"object": "list", "data": views, "has_more": False})
                 elif self.path.startswith("/v1/batches/"):
                     self._send(200, server._batch_status(self.path.rsplit("/", 1)[1]))
                 elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):

@@ -603,3 +603,31 @@ def test_training_on_an_unfinished_generation_warns(
     (out / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
     assert image_root(out) == out / "images"
     assert f"warning: {out} did not finish (status interrupted)" in capsys.readouterr().err
+
+
+def test_a_batch_submitted_just_before_a_kill_is_found_by_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vad.generate import batch
+
+    real = batch.OpenAIBatches.submit_lines
+
+    def killed_after_submitting(self: batch.OpenAIBatches, requests: list, token: str) -> str:
+        real(self, requests, token)
+        raise KeyboardInterrupt  # the provider has the batch; the log never got its id
+
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        monkeypatch.setattr(batch.OpenAIBatches, "submit_lines", killed_after_submitting)
+        assert main(_batch_args(server, out, 4)) != 0
+        assert len(server.batches) == 1
+        monkeypatch.setattr(batch.OpenAIBatches, "submit_lines", real)
+        assert main(_batch_args(server, out, 4)) == 0
+        assert server.batches["batch-1"]["status"] == "completed"  # collected, not redone
+        bodies = [json.dumps(b, sort_keys=True) for b in server.batched]
+        assert len(bodies) == len(set(bodies))  # no request paid twice
+    log = [json.loads(x) for x in (out / "batches.jsonl").read_text().splitlines()]
+    found = [e for e in log if e.get("recovered")]
+    assert [e["id"] for e in found] == ["batch-1"]
+    assert found[0]["token"] == next(e["token"] for e in log if e["event"] == "submitting")
+    _check_set(out, 4)

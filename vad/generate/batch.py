@@ -3,11 +3,14 @@ upload, submit, poll, download) and Anthropic Message Batches (submit, poll, res
 
 A batch's id and the request keys it carries are appended to ``batches.jsonl`` in the
 generation folder before anything waits on it, so a killed run picks its batches up
-again instead of paying twice. Every reply lands in the response store under its
-request key: the generation then reads it like any cached reply (and a later run, batch
-or not, is a cache hit). Lines that failed, and lines of a batch that expired before
-reaching them, are simply not in the store: a later batch asks them again, at most
-``MAX_TRIES`` times each.
+again instead of paying twice. The intent (a token and the keys) is logged before the
+submission, and an OpenAI batch carries the token in its metadata: a run killed between
+the provider's answer and the log finds that batch by its token. (Anthropic's batches
+carry no metadata: such a batch is submitted again.) Every reply lands in the response
+store under its request key: the generation then reads it like any cached reply (and a
+later run, batch or not, is a cache hit). Lines that failed, and lines of a batch that
+expired before reaching them, are simply not in the store: a later batch asks them
+again, at most ``MAX_TRIES`` times each.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +66,12 @@ class BatchClient:
         self.tries: dict[str, int] = {}
         self.failures: dict[str, str] = {}  # request key -> why its line failed
 
-    def submit_lines(self, requests: list[BatchRequest]) -> str:
+    def submit_lines(self, requests: list[BatchRequest], token: str) -> str:
         raise NotImplementedError
+
+    def find(self, token: str) -> str | None:
+        """The id of a batch submitted with ``token``, if the API can tell."""
+        return None
 
     def poll(self, batch_id: str) -> tuple[bool, str]:
         """(ended, status)."""
@@ -99,13 +107,34 @@ class BatchClient:
         """Batches submitted (by this or a killed run) whose results are not collected."""
         submitted, collected = [], set()
         tries: dict[str, int] = {}
+        intents: dict[str, list[str]] = {}  # token -> keys, of submissions not yet logged
         for entry in self._entries():
+            if entry.get("event") == "submitting":
+                intents[str(entry.get("token"))] = list(entry.get("keys", []))
+            elif entry.get("event") in ("submitted", "unsent"):
+                intents.pop(str(entry.get("token")), None)
             if entry.get("event") == "submitted":
                 submitted.append(entry["id"])
                 for key in entry.get("keys", []):
                     tries[key] = tries.get(key, 0) + 1
             elif entry.get("event") == "collected":
                 collected.add(entry["id"])
+        for token, keys in intents.items():  # killed between submitting and logging
+            try:
+                found = self.find(token)
+            except Exception as exc:
+                raise BatchError(f"{self.model.name}: cannot look for the batch of an "
+                                 f"interrupted submission: {type(exc).__name__}: "
+                                 f"{str(exc)[:300]}") from None  # fmt: skip
+            if found is None:
+                self._log({"event": "unsent", "model": self.model.name, "token": token})
+                continue
+            self._log({"event": "submitted", "model": self.model.name, "id": found,
+                       "token": token, "keys": keys, "recovered": True})  # fmt: skip
+            self.say(f"batch {found}: found by its token after an interrupted submission")
+            submitted.append(found)
+            for key in keys:
+                tries[key] = tries.get(key, 0) + 1
         self.tries = tries  # the log is the count: read again, not added again
         return [b for b in submitted if b not in collected]
 
@@ -124,13 +153,16 @@ class BatchClient:
                 and self.tries.get(r.key, 0) >= MAX_TRIES}  # fmt: skip
 
     def submit(self, requests: list[BatchRequest]) -> str:
+        token, keys = uuid.uuid4().hex, [r.key for r in requests]
+        self._log({"event": "submitting", "model": self.model.name, "token": token,
+                   "keys": keys})  # fmt: skip
         try:
-            batch_id = self.submit_lines(requests)
+            batch_id = self.submit_lines(requests, token)
         except Exception as exc:
             raise BatchError(f"{self.model.name}: the batch could not be submitted: "
                              f"{type(exc).__name__}: {str(exc)[:300]}") from None  # fmt: skip
         self._log({"event": "submitted", "model": self.model.name, "id": batch_id,
-                   "keys": [r.key for r in requests]})  # fmt: skip
+                   "token": token, "keys": keys})  # fmt: skip
         for r in requests:
             self.tries[r.key] = self.tries.get(r.key, 0) + 1
         self.say(f"batch {batch_id}: {len(requests)} requests submitted")
@@ -180,7 +212,7 @@ class OpenAIBatches(BatchClient):
             raise ModelConfigError("--batch needs OPENAI_API_KEY")
         self.api = OpenAI(base_url=model.api_base, api_key=key, max_retries=5)
 
-    def submit_lines(self, requests: list[BatchRequest]) -> str:
+    def submit_lines(self, requests: list[BatchRequest], token: str) -> str:
         lines = [json.dumps(self._line(r)) for r in requests]
         upload = self.api.files.create(
             file=("requests.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch"
@@ -190,8 +222,17 @@ class OpenAIBatches(BatchClient):
             input_file_id=upload.id,
             endpoint="/v1/chat/completions" if chat else "/v1/completions",
             completion_window="24h",
+            metadata={"vad_token": token},
         )
         return str(batch.id)
+
+    def find(self, token: str) -> str | None:
+        for seen, batch in enumerate(self.api.batches.list(limit=100)):
+            if (batch.metadata or {}).get("vad_token") == token:
+                return str(batch.id)
+            if seen >= 1000:  # newest first: a lost submission is among the latest
+                break
+        return None
 
     def poll(self, batch_id: str) -> tuple[bool, str]:
         batch = self.api.batches.retrieve(batch_id)
@@ -270,7 +311,7 @@ class AnthropicBatches(BatchClient):
         self.http = httpx.Client(base_url=base, timeout=120, headers=headers)
         self._ended: dict[str, dict[str, Any]] = {}
 
-    def submit_lines(self, requests: list[BatchRequest]) -> str:
+    def submit_lines(self, requests: list[BatchRequest], token: str) -> str:
         items = []
         for r in requests:
             if r.prompt.style != "chat":
