@@ -459,7 +459,11 @@ def test_the_embedded_model_makes_a_set(tmp_path: Path) -> None:
 
 
 def _ledger(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "spend.jsonl").read_text().splitlines()]
+    """The payments of a set's ledger; every request entered in flight was settled."""
+    entries = [json.loads(x) for x in (out / "spend.jsonl").read_text().splitlines()]
+    begun = {e["ref"] for e in entries if e["how"] == "in_flight"}
+    assert begun == {e["settles"] for e in entries if e.get("settles")}
+    return [e for e in entries if e["how"] != "in_flight"]
 
 
 def test_batched_replies_count_against_max_cost(tmp_path: Path) -> None:
@@ -548,7 +552,10 @@ def test_merged_images_keep_their_ids_whatever_the_order(tmp_path: Path) -> None
 
 def test_labels_in_any_script_stay_apart() -> None:
     assert label_dir("猫") == "猫" and label_dir("犬") == "犬"
-    assert label_dir("ein Bär") == "ein_Bär"
+    assert label_dir("ein Bär") == "ein_Bär" == label_dir("ein Ba\u0308r")  # NFC
+    assert label_dir("किताब") != label_dir("कताब")  # a vowel sign is a mark, kept
+    long = "\U0001d538" * 70  # 280 bytes of four-byte letters
+    assert len(label_dir(long).encode()) <= 80 and label_dir(long) != label_dir(long + "x")
     from vad.dataset.export import label_dir as export_label_dir
 
     assert export_label_dir is label_dir  # a merge names classes as the generation did
@@ -631,3 +638,37 @@ def test_a_batch_submitted_just_before_a_kill_is_found_by_its_token(
     assert [e["id"] for e in found] == ["batch-1"]
     assert found[0]["token"] == next(e["token"] for e in log if e["event"] == "submitting")
     _check_set(out, 4)
+
+
+def test_stored_replies_go_on_when_the_budget_is_spent(tmp_path: Path) -> None:
+    args = ["generate", "--model", "openai/gpt-4o-mini", "--level", "shapes", "--no-progress"]
+    with FakeOpenAI() as server:
+        base = [*args, "--api-base", server.api_base]
+        assert main([*base, "--n", "3", "--out", str(tmp_path / "a")]) == 0
+        asked = len(server.requests)
+        out = tmp_path / "b"
+        assert main([*base, "--n", "1", "--out", str(out), "--max-cost", "1"]) == 0
+        with (out / "spend.jsonl").open("a") as fh:  # spent beyond the budget already
+            fh.write(json.dumps({"key": "x", "usd": 5.0, "how": "reply"}) + "\n")
+        # The next two replies are in the store (set a asked them): free, so they go on.
+        assert main([*base, "--n", "3", "--out", str(out), "--max-cost", "1"]) == 0
+        assert len(server.requests) == asked
+        # Beyond what the store holds: refused, the budget being spent.
+        assert main([*base, "--n", "50", "--out", str(out), "--max-cost", "1"]) == 1
+        assert len(server.requests) == asked
+
+
+def test_a_set_holding_one_sample_twice_merges_it_once(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    with FakeOpenAI() as server:
+        assert main(_args(server, a, 3)) == 0
+    table = pd.read_parquet(a / "metadata.parquet")
+    pd.concat([table, table.iloc[:1]]).to_parquet(a / "metadata.parquet", index=False)
+    merged = tmp_path / "m"
+    assert main(["dataset", "merge", str(a), "--out", str(merged), "--dedupe", "-1",
+                 "--no-progress"]) == 0  # fmt: skip
+    meta = pd.read_parquet(merged / "metadata.parquet")
+    assert len(meta) == 3 == len(set(meta["id"])) == len(_shard_ids(merged))
+    rejected = pd.read_parquet(merged / "rejected.parquet")
+    assert list(rejected["drop"]) == ["duplicate"]
+    assert "the same sample id" in rejected["drop_reason"][0]

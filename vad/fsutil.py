@@ -79,9 +79,15 @@ def sha256_file(path: str | Path) -> str:
 
 
 def label_dir(label: str) -> str:
-    """A safe folder name for a class: letters (any script), digits and ``-._`` kept,
-    the rest ``_``; cut short with a hash when long, so two labels never share one."""
-    name = "".join(c if c.isalnum() or c in "-._" else "_" for c in label).strip(".") or "_"
-    if len(name) > 80:
-        name = f"{name[:60]}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
+    """A safe folder name for a class: letters, marks and digits of any script (NFC) and
+    ``-._`` kept, the rest ``_``; cut short with a hash past 80 bytes, so two labels
+    never share one folder and the name stays within a file system's 255 bytes."""
+    import unicodedata
+
+    label = unicodedata.normalize("NFC", label)
+    keep = "".join(c if unicodedata.category(c)[0] in "LMN" or c in "-._" else "_" for c in label)
+    name = keep.strip(".") or "_"
+    if len(name.encode()) > 80:
+        head = name.encode()[:60].decode("utf-8", "ignore")
+        name = f"{head}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
     return name

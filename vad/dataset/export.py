@@ -233,8 +233,10 @@ class _ShardWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.shard_size = folder, shard_size
         self.count, self.tar, self.name = 0, None, ""
+        self.ids: set[str] = set()  # every key written: a name is never used twice
 
     def add(self, key: str, png: bytes, meta: dict[str, Any]) -> str:
+        self.ids.add(key)
         if self.tar is None or self.count % self.shard_size == 0:
             self.close()
             self.name = f"shard-{self.count // self.shard_size:06d}.tar"
@@ -394,6 +396,10 @@ def _keep(
     if reason:
         return {**row, "drop": "blank", "drop_reason": reason}
     img = fit_square(img, opts.size)
+    row["id"] = hashlib.sha256(str(row["sample_id"]).encode()).hexdigest()[:16]
+    if row["id"] in shards.ids:  # two rows of one sample: the image's name is taken
+        why = f"the same sample id as an image already kept ({row['sample_id']})"
+        return {**row, "drop": "duplicate", "drop_reason": why[:300]}
     h = phash(img)
     row["phash"] = f"{h:016x}"
     if index is not None:
@@ -407,7 +413,6 @@ def _keep(
     img.save(buf, format="PNG", optimize=False)
     png = buf.getvalue()
     row["sha256"] = hashlib.sha256(png).hexdigest()
-    row["id"] = hashlib.sha256(row["sample_id"].encode()).hexdigest()[:16]
     label = label_dir(str(row.get("label", "")))
     rel = Path("images") / label / f"{row['id']}.png"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)

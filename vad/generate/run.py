@@ -422,6 +422,8 @@ class Generator:
         if self.max_cost is None:
             return 0.0
         worst = self._worst(item, model, style, lang, store)
+        if worst == 0:
+            return 0.0  # a reply in the store: free, whatever has been spent
         with self._lock:
             if self.ledger.total + self.reserved + worst > self.max_cost:
                 return None
@@ -477,9 +479,10 @@ class Generator:
         """The longest head of ``chunk`` whose worst cost the budget still covers."""
         total, fitted = self.ledger.total, []
         for unit in chunk:
-            total += self._worst(*unit, store)
-            if total > (self.max_cost or 0.0):
-                break
+            worst = self._worst(*unit, store)
+            if worst and total + worst > (self.max_cost or 0.0):
+                break  # (a reply in the store costs nothing and always fits)
+            total += worst
             fitted.append(unit)
         return fitted
 
@@ -611,6 +614,7 @@ class Generator:
             ),
         }
         stored = store.get(key)
+        attempt, settled = "", False
         try:
             reply = stored_reply(stored)
             cached = reply is not None
@@ -620,10 +624,13 @@ class Generator:
                     self._write({**record, "status": "model_error", "error": why})
                 return  # not answered yet: a later batch asks again
             if reply is None:
+                attempt = self.ledger.begin(key, reserved)  # a kill from here: the bound
                 reply = client.complete(prompt, params)
                 # paid now, whatever happens to the drawing (price unknown: the bound)
-                paid = reply.cost_usd if reply.cost_usd is not None else reserved
-                self.ledger.add(key, paid, "reply" if reply.cost_usd is not None else "bound")
+                known = reply.cost_usd is not None
+                paid = reply.cost_usd if known else reserved
+                self.ledger.add(key, paid, "reply" if known else "bound", settles=attempt)
+                settled = True
                 store.put(
                     key,
                     model.name,
@@ -631,10 +638,13 @@ class Generator:
                     reply.to_dict(),
                 )
         except Stopped:
+            if attempt and not settled:  # it may have been sent: counted at its bound
+                self.ledger.add(key, reserved, "bound", settles=attempt)
             return
         except VadError as exc:  # under a budget, the failed attempt may have been billed
-            bound = {"cost_bound_usd": reserved} if reserved else {}
-            self.ledger.add(key, reserved, "bound")
+            bound = {"cost_bound_usd": reserved} if reserved and not settled else {}
+            if not settled:
+                self.ledger.add(key, reserved, "bound", settles=attempt)
             self._write({**record, "status": "model_error", "error": str(exc)[:500], **bound})
             return
         if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
