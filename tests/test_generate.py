@@ -596,7 +596,7 @@ def test_sharded_proposals_come_from_one_file(
     with FakeOpenAI() as server:
         assert main(_args(server, tmp_path / "w", 1, "--strategy", "propose",
                           "--proposals", str(bad))) == 2  # fmt: skip
-    assert "line 1: not a proposed concept" in capsys.readouterr().err
+    assert "line 1, field 'id': missing or empty" in capsys.readouterr().err
 
 
 def test_training_on_an_unfinished_generation_warns(

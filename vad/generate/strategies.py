@@ -7,7 +7,6 @@ the same drawings in the same order.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Callable, Iterator
@@ -19,8 +18,8 @@ from typing import Any
 import yaml
 
 from vad._paths import project_dir
-from vad.concepts import Concept
-from vad.errors import SpecError
+from vad.concepts import Concept, read_concept_file
+from vad.errors import SpecError, VadError
 from vad.languages import get_language
 from vad.prompts import fill
 from vad.registry import Registry
@@ -132,30 +131,16 @@ def parse_proposals(text: str, category: str, limit: int = 100) -> list[Concept]
 
 
 def read_proposals(path: Path) -> list[Concept]:
-    """The concepts of a ``proposed-concepts.jsonl`` written by a propose run."""
+    """The concepts of a ``proposed-concepts.jsonl`` written by a propose run, read and
+    checked like any concept file."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"--proposals {path}: cannot read it ({exc})") from None
-    found: dict[str, Concept] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            ident, caption = str(row["id"]), str(row["caption"])
-            category = str(row.get("category", ""))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SpecError(f"--proposals {path}, line {number}: not a proposed concept "
-                            f"({type(exc).__name__}: {str(exc)[:100]}); give the "
-                            "proposed-concepts.jsonl of a propose run") from None  # fmt: skip
-        if not ident or not caption.strip():
-            raise SpecError(f"--proposals {path}, line {number}: id and caption are needed")
-        found.setdefault(ident, Concept(ident, "proposed", caption, {"category": category},
-                                        "proposed"))  # fmt: skip
+        found = read_concept_file(path)
+    except VadError as exc:
+        raise SpecError(f"--proposals: {exc}; give the proposed-concepts.jsonl of a "
+                        "propose run") from None  # fmt: skip
     if not found:
         raise SpecError(f"--proposals {path}: no concept in it")
-    return list(found.values())
+    return found
 
 
 @STRATEGIES.register("compose")
