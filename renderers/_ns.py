@@ -85,9 +85,9 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter)))
 
 
-# x86-64 system calls a drawing never needs and that reach past the job: the kernel
-# keyrings (per uid, so they would outlive the job), tracing and other processes'
-# memory, perf, BPF, userfaultfd, namespaces and mounts, io_uring.
+# x86-64 system calls no job needs and that reach past the job: the kernel keyrings
+# (per uid, so they would outlive the job), tracing and other processes' memory, perf,
+# BPF, userfaultfd, namespaces and mounts, io_uring.
 DENIED_X86_64 = {
     "add_key": 248, "request_key": 249, "keyctl": 250, "ptrace": 101,
     "process_vm_readv": 310, "process_vm_writev": 311, "perf_event_open": 298,
@@ -95,22 +95,46 @@ DENIED_X86_64 = {
     "umount2": 166, "pivot_root": 155, "io_uring_setup": 425, "io_uring_enter": 426,
     "io_uring_register": 427, "kcmp": 312, "pidfd_getfd": 438, "name_to_handle_at": 303,
     "open_by_handle_at": 304, "fsopen": 430, "fsmount": 432, "move_mount": 429,
-    "open_tree": 428,
+    "open_tree": 428, "fanotify_init": 300, "fanotify_mark": 301,
+    # kernel AIO: fs.aio-max-nr is one counter for the whole machine
+    "io_setup": 206, "io_destroy": 207, "io_getevents": 208, "io_submit": 209,
+    "io_cancel": 210, "io_pgetevents": 333,
 }  # fmt: skip
+# Also denied to a drawing (CPython, cairo, TeX, poppler never call them; a browser does):
+# memory no process maps (memfds, SysV shared memory, POSIX message queues), semaphores
+# and message queues that outlive their process, and inotify, whose instances count
+# against a per-user limit of the host.
+DENIED_DRAWING_X86_64 = {
+    "memfd_create": 319, "memfd_secret": 447, "shmget": 29, "shmat": 30, "shmctl": 31,
+    "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220,
+    "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71, "mq_open": 240,
+    "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243, "mq_notify": 244,
+    "mq_getsetattr": 245, "inotify_init": 253, "inotify_add_watch": 254,
+    "inotify_rm_watch": 255, "inotify_init1": 294,
+}  # fmt: skip
+# What each kind of job may not call: "drawing" (every renderer in the warm workers),
+# "browser" (Chromium, which needs memfds, shared memory and inotify; its jobs run in a
+# jail of their own, under a uid of their own).
+PROFILES = {
+    "drawing": {**DENIED_X86_64, **DENIED_DRAWING_X86_64},
+    "browser": dict(DENIED_X86_64),
+}
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _SECCOMP_RET_KILL = 0x7FFF0000, 0x00050000, 0
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 
-def deny_syscalls() -> bool:
-    """A seccomp filter: the calls in DENIED_X86_64 fail with EPERM (x86-64 only).
+def deny_syscalls(profile: str = "drawing") -> bool:
+    """A seccomp filter: the calls of ``profile`` (PROFILES) fail with EPERM (x86-64 only).
 
     Returns False (and installs nothing) on other architectures. Needs no_new_privs.
+    An unknown profile raises KeyError (the job then does not run).
     """
+    denied = PROFILES[profile]
     if os.uname().machine != "x86_64":
         return False
     ld_w_abs, jeq, ret = 0x20, 0x15, 0x06
-    numbers = sorted(set(DENIED_X86_64.values()))
+    numbers = sorted(set(denied.values()))
     prog = [(ld_w_abs, 0, 0, 4), (jeq, 1, 0, _AUDIT_ARCH_X86_64), (ret, 0, 0, _SECCOMP_RET_KILL),
             (ld_w_abs, 0, 0, 0)]  # fmt: skip
     # also deny the x32 ABI (numbers with bit 30 set): jump to EPERM if nr >= 0x40000000

@@ -68,7 +68,14 @@ ENV = {
 
 
 def preload() -> None:
-    pass
+    """Import now whatever a job uses: its supervisor hides the Python install from TikZ
+    jobs (so that TeX finds nothing of it), and nothing can be imported after that."""
+    import select  # noqa: F401  (run_program)
+    import subprocess  # noqa: F401
+
+    from PIL import Image, ImageColor, PngImagePlugin  # noqa: F401  (fit_png, is_blank)
+
+    Image.preinit()
 
 
 def _error(log: str) -> str:

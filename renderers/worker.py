@@ -54,6 +54,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _cgroup
 import _guard
 import _ns
 import _protocol
@@ -165,7 +166,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         _close_fds(set())
         if isolate:
             _ns.drop_all_capabilities()
-            _ns.deny_syscalls()
+            _ns.deny_syscalls(meta.get("syscalls", "drawing"))
         os.setpgid(0, 0)
         gc.disable()  # a collection would touch (and copy) every page shared with the zygote
         _limits(meta)
@@ -274,11 +275,11 @@ def _classify(meta: dict, work_fd: int, report: dict | None, timed_out: bool) ->
     finally:
         os.close(fd)
     try:  # written by the job (model code may write it itself): hostile until checked
-        result = json.loads(raw)
+        result = json.loads(raw)  # nested deep, it raises RecursionError: caught too
         status, reason = result["status"], result.get("reason", "")
         if status not in STATUSES or not isinstance(reason, str):
             raise ValueError(status)
-    except (ValueError, KeyError, TypeError):
+    except Exception:
         return {"status": RUNTIME, "reason": "the program wrote a malformed result"}
     if status not in JOB_STATUSES:  # "crash" and "no_code" are the host's to say (not scored)
         return {"status": RUNTIME, "reason": f"the program reported {status!r} itself"}
@@ -317,13 +318,13 @@ def _seal_dev(below: dict[str, int]) -> None:
 def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) -> None:
     """S: prepare the job's world ahead of time, run the job, copy its output out."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
-    # Under memory pressure this job dies first, never the zygote.
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write("1000")
+    cgroup = _cgroup.JobCgroup.make() if isolate else None
     if isolate:
         below_dev = _mounts_below("/dev")
         _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
         _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
+        if os.path.isdir(_cgroup.ROOT):  # the job sees no cgroup (S keeps descriptors)
+            _ns.tmpfs(_cgroup.ROOT, "4k", "0555", ro=True)
         _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
         _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
         os.mkdir("/state/mpl")
@@ -340,6 +341,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
         for fd in (go_r, res_w, host_fd, work_fd, job_w, report_r):
             if fd >= 0:
                 os.close(fd)
+        _enter_job(cgroup)
         if isolate:
             _init(job_r, report_w, work, alone)
         os.close(report_w)
@@ -366,10 +368,52 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
         os.waitpid(child, 0)
         os.write(res_w, json.dumps({"status": CRASH, "reason": str(missing)[:500]}).encode())
         return
+    if cgroup is not None:
+        cgroup.limit(meta["limits"]["memory_bytes"])
+    if isolate:  # what this language's jobs must not see (TeX: the Python install)
+        for path in meta.get("hide", ()):
+            _ns.tmpfs(path, "4k", "0555", ro=True)
     with contextlib.suppress(BrokenPipeError):
         os.write(job_w, json.dumps({"meta": meta, "code": code}).encode())
     os.close(job_w)
     del code
+    # From here on the job's code runs: whatever goes wrong in reading what it left is
+    # the program's doing, a scored runtime_error, never a crash (which is not scored).
+    try:
+        result = _outcome(meta, child, isolate, report_r, work_fd, host_fd, cgroup)
+    except Exception as exc:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        reason = f"the job's result could not be read ({type(exc).__name__})"
+        result = {"status": RUNTIME, "reason": reason}
+    result["job_s"] = round(time.monotonic() - started, 4)
+    os.write(res_w, json.dumps(result).encode())
+    os.close(res_w)
+    if cgroup is not None:  # after the answer: off the critical path
+        cgroup.remove()
+
+
+def _enter_job(cgroup: _cgroup.JobCgroup | None) -> None:
+    """In the job's first process, before anything of the job runs: into the job's own
+    memory cgroup, and first in line when memory runs out (never the zygote or S)."""
+    if cgroup is not None:
+        cgroup.enter()
+        cgroup.close_in_child()
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("1000")
+
+
+def _outcome(
+    meta: dict,
+    child: int,
+    isolate: bool,
+    report_r: int,
+    work_fd: int,
+    host_fd: int,
+    cgroup: _cgroup.JobCgroup | None,
+) -> dict:
+    """Wait for the job (J, or K unjailed), classify it, copy its image and log out."""
     pidfd = os.pidfd_open(child)
     ready, _, _ = select.select([pidfd], [], [], meta["timeout_s"])
     os.close(pidfd)
@@ -388,7 +432,10 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
             os.killpg(child, signal.SIGKILL)  # leftovers of the job's group
         report = {"status": status, "cpu_s": usage.ru_utime + usage.ru_stime}
     os.close(report_r)
-    result = _classify(meta, work_fd, report, timed_out)
+    if cgroup is not None and cgroup.oom_kills():
+        result = {"status": MEMORY, "reason": "out of memory (the job's memory limit)"}
+    else:
+        result = _classify(meta, work_fd, report, timed_out)
     if result["status"] == OK:
         limit = meta["limits"]["max_png_bytes"]
         size = _copy_out("out.png", work_fd, host_fd, limit)
@@ -397,8 +444,7 @@ def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) 
         elif size > limit:
             result = {"status": TOO_LARGE, "reason": f"PNG larger than {limit} bytes"}
     _copy_out("log.txt", work_fd, host_fd, 2000, tail=True)
-    result["job_s"] = round(time.monotonic() - started, 4)
-    os.write(res_w, json.dumps(result).encode())
+    return result
 
 
 class Standby:

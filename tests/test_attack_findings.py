@@ -433,20 +433,36 @@ def test_tex_cannot_draw_a_host_file(pool: RenderPool, tmp_path: Path) -> None:
 
 
 @needs_tex
-@pytest.mark.xfail(
-    strict=True,
-    reason="pdfTeX's \\pdfobj ... file{} ignores openin_any=p and \\UseName{pdfobj} (or "
-    "\\begin{pdfobj}) passes the filter: TeX reads any file the jail shows (nothing "
-    "of the host's) into the picture",
-)
 @pytest.mark.parametrize("how", ["UseName", "environment"])
+@pytest.mark.parametrize("target", ["renderer-source", "venv-config", "stdlib"])
 def test_tex_cannot_draw_a_file_outside_the_job_folder(
-    pool: RenderPool, tmp_path: Path, how: str
+    pool: RenderPool, tmp_path: Path, how: str, target: str
 ) -> None:
-    target = _targets(tmp_path)["renderer-source"]
-    result = _render(pool, "tikz", _file_as_pixels(target, 16, how), tmp_path / "r.png", 336)
+    """pdfTeX's ``\\pdfobj ... file{}`` ignores openin_any=p, and ``\\UseName{pdfobj}`` (or
+    ``\\begin{pdfobj}``) passes the filter: TeX reads any file its job can see into the
+    picture. A TikZ job's supervisor hides the Python install and the renderers, so
+    nothing of them is there to read (the control below shows the probe does draw a
+    file it can see: the job's own doc.tex)."""
+    path = {
+        "renderer-source": _targets(tmp_path)["renderer-source"],
+        "venv-config": str(Path(sys.prefix) / "pyvenv.cfg"),
+        "stdlib": os.__file__,
+    }[target]
+    if not Path(path).is_file():
+        pytest.skip(f"no {path} here")
+    result = _render(pool, "tikz", _file_as_pixels(path, 16, how), tmp_path / "r.png", 336)
     assert not result.ok, result
-    assert _pixels_to_bytes(tmp_path / "r.png", 16, 336) != Path(target).read_bytes()[:16]
+    control = _render(pool, "tikz", _file_as_pixels("doc.tex", 16, how), tmp_path / "c.png", 336)
+    assert control.ok, control  # the probe works: it draws what the job may read
+    drawn = _pixels_to_bytes(tmp_path / "c.png", 16, 336)
+    sys.path.insert(0, str(Path(_targets(tmp_path)["renderer-source"]).parent))
+    try:
+        import tikz as tikz_renderer
+    finally:
+        sys.path.pop(0)
+    starts = [tikz_renderer.document("", fmt)[:16].encode() for fmt in (True, False)]
+    near = [max(abs(a - b) for a, b in zip(drawn, want, strict=True)) for want in starts]
+    assert min(near) <= 2, drawn
 
 
 # -- turtle: the stand-in for Tk and its SVG writer --------------------------------------

@@ -57,18 +57,25 @@ def test_raw_code_in_the_jail_reaches_nothing(tmp_path: Path) -> None:
     (job / "probe.py").write_text(PROBE)
     with FakeOpenAI() as server:
         port = server.api_base.split(":")[2].split("/")[0]
-        cmd = bwrap_command(
+        jail = bwrap_command(
             job,
             state,
             project_dir("renderers"),
             [sys.executable, "-E", "-s", "/job/probe.py", port],
         )
         env = {"OPENAI_API_KEY": "sk-must-not-leak", "PATH": "/usr/bin"}
+
+        def before_exec() -> None:
+            cgroups.join()
+            jail.prepare()
+
         try:
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=60, env=env, preexec_fn=cgroups.join
-            )
+                jail.argv, capture_output=True, text=True, timeout=60, env=env,
+                preexec_fn=before_exec, pass_fds=jail.fds,
+            )  # fmt: skip
         finally:
+            jail.close()
             cgroups.remove()
         assert server.requests == []
     out = json.loads(done.stdout.strip().splitlines()[-1])

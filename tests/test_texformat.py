@@ -107,11 +107,19 @@ def test_switched_off_or_unbuildable_means_the_whole_preamble(
 def test_bwrap_binds_the_format_alone_and_read_only(tmp_path: Path) -> None:
     fmt = tmp_path / "vad-tikz.fmt"
     fmt.write_bytes(b"x")
-    cmd = bwrap_command(tmp_path, tmp_path, project_dir("renderers"), ["true"], fmt)
-    at = cmd.index(str(fmt))
-    assert cmd[at - 1] == "--ro-bind" and cmd[at + 1] == JAIL_PATH
-    assert cmd.count(str(fmt)) == 1 and not JAIL_PATH.startswith("/job")
-    assert cmd[cmd.index("VAD_TEX_FORMAT") + 1] == JAIL_PATH
+    (tmp_path / "job").mkdir()
+    jail = bwrap_command(tmp_path / "job", tmp_path, project_dir("renderers"), ["true"], fmt)
+    try:
+        cmd = jail.argv
+        at = cmd.index(JAIL_PATH)
+        assert cmd.count(JAIL_PATH) == 2 and not JAIL_PATH.startswith("/job")  # + $VAD_TEX_FORMAT
+        assert cmd[at - 2] in ("--ro-bind", "--ro-bind-fd")  # read-only, by what the host opened
+        assert str(fmt) not in cmd  # never by its path: bwrap opens no path of the cache
+        fds = [fd for fd, _, _ in jail.staged] or [int(cmd[at - 1])]
+        assert any(os.path.samestat(os.fstat(fd), os.stat(fmt)) for fd in fds if fd in jail.fds)
+        assert cmd[cmd.index("VAD_TEX_FORMAT") + 1] == JAIL_PATH
+    finally:
+        jail.close()
 
 
 def _render_all(codes: list[str], out: Path) -> tuple[list[np.ndarray], Path | None]:

@@ -1,10 +1,12 @@
 """`vad bench render`: images per second per core, sandboxed vs unsandboxed, one run.
 
 The corpus is the reference drawings of shape concepts (valid programs in every
-language). "raw" is the renderer's own work with no worker and no jail: the language's
-module of renderers/ in one plain process, each program in a folder of its own. "warm,
-no jail" and "warm, jailed" go through one pool worker (one core). Each is timed
-``repeat`` times over the corpus and the best time is kept.
+language). "in-process" is the rendering library itself: the language's module of
+renderers/ called in one plain process, program after program, nothing forked (for the
+languages whose renderer keeps no state between programs: SVG, matplotlib, TikZ).
+"raw" is the same module with each program in a child forked for it, as the worker
+runs its jobs. "warm, no jail" and "warm, jailed" go through one pool worker (one core).
+Each is timed ``repeat`` times over the corpus and the best time is kept.
 
 TikZ is measured twice in the same run: every job compiling the whole preamble
 ($VAD_TIKZ_FORMAT=0, as before the preamble format existed) and every job loading the
@@ -39,19 +41,27 @@ FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, sam
 # "raw": the language's renderer module itself (renderers/<module>.py), in one plain
 # process with no worker protocol and no jail: preload() once, then render() each
 # program in a child forked for it (renderers keep no state between jobs: turtle's
-# screen, matplotlib's figures), in a folder of its own. The host sends "pass N" lines
-# and reads back the seconds taken and the programs that failed.
+# screen, matplotlib's figures), in a folder of its own; "in-process" (argv[4]) calls
+# render() in the process itself. The host sends "pass N" lines and reads back the
+# seconds taken and the programs that failed.
 _RAW_SCRIPT = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 module = __import__(sys.argv[2])
 module.preload()
-codes, out = json.loads(sys.stdin.readline()), sys.argv[3]
+codes, out, inproc = json.loads(sys.stdin.readline()), sys.argv[3], sys.argv[4] == "1"
 for line in sys.stdin:
     folder = os.path.join(out, line.split()[1])
     started, failed = time.perf_counter(), 0
     for i, code in enumerate(codes):
         os.makedirs(os.path.join(folder, str(i)))
+        if inproc:
+            os.chdir(os.path.join(folder, str(i)))
+            try:
+                module.render(code, "out.png", 224, 224)
+            except Exception:
+                failed += 1
+            continue
         pid = os.fork()
         if pid == 0:  # each program in a fresh child, as the worker runs its jobs
             os.chdir(os.path.join(folder, str(i)))
@@ -68,7 +78,9 @@ for line in sys.stdin:
 class _RawRenderer:
     """One plain process running a language's renderer module over the corpus."""
 
-    def __init__(self, lang: str, codes: list[str], out: Path, tex_format: bool | None) -> None:
+    def __init__(
+        self, lang: str, codes: list[str], out: Path, tex_format: bool | None, inproc: bool
+    ) -> None:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(out),
                "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(out / "mpl")}  # fmt: skip
         fmt = tikz_format() if tex_format else None
@@ -78,7 +90,7 @@ class _RawRenderer:
             env[JS_VAR] = str(js_dir())
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _RAW_SCRIPT, str(project_dir("renderers")),
-             get_language(lang).module, str(out)],
+             get_language(lang).module, str(out), "1" if inproc else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=out,
         )  # fmt: skip
         assert self.proc.stdin is not None
@@ -145,15 +157,23 @@ def _pool_rates(
         return [(min(t), ok) for t, ok in zip(times, oks, strict=True)]
 
 
+IN_PROCESS = ("svg", "matplotlib", "tikz")  # renderers that keep no state between programs
+
+
 def _raw_rates(
-    codes: list[str], lang: str, out: Path, repeat: int, variants: tuple[bool | None, ...]
+    codes: list[str],
+    lang: str,
+    out: Path,
+    repeat: int,
+    variants: tuple[bool | None, ...],
+    inproc: bool = False,
 ) -> list[float]:
-    """Best time of ``repeat`` raw passes per variant, the variants taking turns (a warm-up
-    pass first: imports and caches, as the pool's)."""
+    """Best time of ``repeat`` raw (or in-process) passes per variant, the variants
+    taking turns (a warm-up pass first: imports and caches, as the pool's)."""
     runners = []
     for k, on in enumerate(variants):
         (out / str(k)).mkdir()
-        runners.append(_RawRenderer(lang, codes, out / str(k), on))
+        runners.append(_RawRenderer(lang, codes, out / str(k), on, inproc))
     try:
         for runner in runners:
             runner.timed_pass()
@@ -173,15 +193,22 @@ def _measure(
     """One row per variant: the corpus raw, warm without jail and warm in the jail."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        for sub in ("raw", "warm", "jail"):
+        for sub in ("inproc", "raw", "warm", "jail"):
             (base / sub).mkdir()
+        inprocs: list[float | None] = [None] * len(variants)
+        if lang in IN_PROCESS:
+            inprocs = list(_raw_rates(codes, lang, base / "inproc", repeat, variants, True))
         raws = _raw_rates(codes, lang, base / "raw", repeat, variants)
         warms = _pool_rates(codes, lang, False, base / "warm", repeat, variants)
         jails = _pool_rates(codes, lang, True, base / "jail", repeat, variants)
     rows = []
-    for on, raw_s, (warm_s, _), (jail_s, jail_ok) in zip(variants, raws, warms, jails, strict=True):
+    for on, in_s, raw_s, (warm_s, _), (jail_s, jail_ok) in zip(
+        variants, inprocs, raws, warms, jails, strict=True
+    ):
         rows.append({
             "language": lang, "programs": len(codes), "ok": jail_ok,
+            "inproc_per_s": len(codes) / in_s if in_s else None,
+            "jailed_vs_inproc": in_s / jail_s if in_s else None,
             "raw_per_s": len(codes) / raw_s, "warm_per_s": len(codes) / warm_s,
             "jailed_per_s": len(codes) / jail_s, "jailed_vs_raw": jail_s / raw_s,
             "target": get_language(lang).bench_target,
@@ -219,16 +246,19 @@ def render_benchmark(
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     header = (
-        "| language | programs | rendered ok | raw img/s | warm, no jail img/s | "
-        "warm, jailed img/s | jailed time / raw time | target |"
+        "| language | programs | rendered ok | in-process img/s | raw img/s | "
+        "warm, no jail img/s | warm, jailed img/s | jailed / in-process throughput | "
+        "jailed time / raw time | target |"
     )
-    lines = [header, "|" + "---|" * 8]
+    lines = [header, "|" + "---|" * 10]
     for r in rows:
         name = r["language"] + (f", {r['variant']}" if r.get("variant") else "")
+        inproc = f"{r['inproc_per_s']:.1f}" if r.get("inproc_per_s") else "—"
+        ratio = f"{r['jailed_vs_inproc']:.2f}" if r.get("jailed_vs_inproc") else "—"
         lines.append(
-            f"| {name} | {r['programs']} | {r['ok']} | {r['raw_per_s']:.1f} | "
-            f"{r['warm_per_s']:.1f} | {r['jailed_per_s']:.1f} | {r['jailed_vs_raw']:.2f}x | "
-            f"{r['target']} |"
+            f"| {name} | {r['programs']} | {r['ok']} | {inproc} | {r['raw_per_s']:.1f} | "
+            f"{r['warm_per_s']:.1f} | {r['jailed_per_s']:.1f} | {ratio} | "
+            f"{r['jailed_vs_raw']:.2f}x | {r['target']} |"
         )
     cores = os.cpu_count()
     lines.append(

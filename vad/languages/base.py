@@ -65,6 +65,11 @@ class Language:
     probes: containment probes (see PROBES); a language that cannot express one
         (SVG has no loops) leaves it out.
     bench_target: the goal `vad bench render` states for it.
+    sees_python: its jobs see the Python install and the renderers (False for TeX, which
+        runs as a program: its jobs' supervisor hides them, so that TeX's file primitives
+        find nothing of them to read).
+    syscalls: which seccomp profile its jobs run under (renderers/_ns.py's PROFILES):
+        "drawing" (no memfds, SysV IPC, message queues or inotify) or "browser".
     """
 
     name: str
@@ -86,6 +91,8 @@ class Language:
     unavailable: Callable[[], str] | None = None
     probes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     bench_target: str = ""
+    syscalls: str = "drawing"
+    sees_python: bool = True
 
     def mentions(self, text: str) -> bool:
         """Whether ``text`` shows code of this language."""
@@ -97,6 +104,7 @@ class Language:
 
 
 GUARDS = ("", "python-audit")
+SYSCALL_PROFILES = ("drawing", "browser")
 _LANGUAGES: dict[str, Language] = {}
 _ALIASES: dict[str, str] = {}
 
@@ -105,6 +113,8 @@ def register_language(language: Language) -> Language:
     """Make ``language`` available by its name and aliases (a module calls this once)."""
     if language.guard not in GUARDS:
         raise ValueError(f"{language.name}: unknown guard {language.guard!r}")
+    if language.syscalls not in SYSCALL_PROFILES:
+        raise ValueError(f"{language.name}: unknown syscalls profile {language.syscalls!r}")
     unknown = set(language.probes) - set(PROBES)
     if unknown:
         raise ValueError(f"{language.name}: unknown probes {sorted(unknown)}")

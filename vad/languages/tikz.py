@@ -76,6 +76,7 @@ TIKZ = register_language(Language(
     aliases=("latex",), fences=("latex", "tex", "tikz"), markers=MARKERS,
     repair=repair, strip_hints=strip_hints, reference=reference, comment=("%", ""),
     jail_paths=("/etc/texmf", "/var/lib/texmf", "/usr/share/texmf"),
+    sees_python=False,
     probes={  # no network in TeX; \write18 is its only way to run a program
         "read_outside": f"{BEGIN}\\node {{\\input{{@SECRET_FILE@}}}};{END}",
         "write_outside": f"{BEGIN}\\immediate\\openout5=@OUTSIDE_DIR@/written "

@@ -13,13 +13,15 @@ in a jail of their own (vad/languages: a Language's job_proc, limits, jail_paths
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import shutil
 import signal
+import stat
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vad.errors import VadError
@@ -28,6 +30,7 @@ from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 JS_JAIL_PATH = "/js"  # where a jailed worker sees it, read-only
+CGROUP_JAIL_PATH = "/cgroup"  # the worker's memory cgroup, where jobs make their own
 RO_DIRS = ("/usr", "/etc/fonts",
            # the huge-page settings (read-only): glibc reads them before it asks for huge
            # pages, which pdfTeX's large arrays load faster into (renderers/tikz.py)
@@ -86,6 +89,109 @@ def isolates_jobs() -> bool:
     return os.geteuid() == 0
 
 
+DEFAULT_JAIL_UID = 1_999_000_000  # owns nothing on any host; VAD_JAIL_UID sets another
+
+
+@functools.cache
+def jail_uid() -> int | None:
+    """The host uid the jail runs as, when vad runs as root: one that owns nothing here,
+    so per-user kernel counters and root-owned files are out of the jail's reach. None
+    when vad is not root (the jail is then that user's) or the uid cannot be taken here
+    (a container that maps few uids): the jail is then host root's, as ``jail_info``
+    says."""
+    if os.geteuid() != 0:
+        return None
+    uid = int(os.environ.get("VAD_JAIL_UID", DEFAULT_JAIL_UID))
+    if uid == 0:
+        return None
+    pid = os.fork()
+    if pid == 0:  # can a process of this machine become that uid?
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return uid if os.waitstatus_to_exitcode(status) == 0 else None
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNS, _MS_REC, _MS_PRIVATE = 0x00020000, 16384, 1 << 18
+_OPEN_TREE, _MOVE_MOUNT = 428, 429  # x86-64 and arm64 alike (the new mount API)
+_OPEN_TREE_CLONE, _AT_EMPTY_PATH, _AT_RECURSIVE = 1, 0x1000, 0x8000
+_MOVE_MOUNT_F_EMPTY_PATH, _AT_FDCWD = 4, -100
+_MS_NOSUID, _MS_NODEV = 2, 4
+STAGE_TOP = "/tmp"  # where bwrap's process mounts its own stage (its namespace only)
+STAGE = "/tmp/vad-jail"
+
+
+def _detached_copy(fd: int) -> int:
+    """A detached bind of what ``fd`` opened (open_tree(2)): a mount that can be
+    attached in another mount namespace, of exactly that file or folder."""
+    flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_EMPTY_PATH | _AT_RECURSIVE
+    tree = _LIBC.syscall(_OPEN_TREE, fd, b"", flags)
+    if tree < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree: {os.strerror(err)}")
+    return tree
+
+
+def _libc_check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+@dataclass
+class JailCommand:
+    """A bwrap command line, the host uid to run it as (None: the caller's) and what it
+    binds.
+
+    Under the jail's own uid, bwrap could not reach a folder that only root may enter
+    (a Python install under /root, the TikZ format in root's cache). So ``prepare``
+    (in the child, before exec, still root) gives the child a mount namespace of its
+    own, a tmpfs at STAGE there (over /tmp, which everyone may enter), and attaches a
+    detached copy of each source (made by the host from the descriptor it opened:
+    open_tree(2)) onto a placeholder in it, which bwrap then binds from; then it becomes
+    the jail's uid. Nothing is mounted or made in the host's namespace. ``close`` the
+    descriptors once the process has started.
+    """
+
+    argv: list[str]
+    fds: list[int]
+    uid: int | None = None
+    staged: list[tuple[int, str, bool]] = field(default_factory=list)  # fd, placeholder, dir
+
+    def prepare(self) -> None:
+        if self.uid is None:
+            return
+        _libc_check(_LIBC.unshare(_CLONE_NEWNS), "unshare")
+        _libc_check(_LIBC.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount /")
+        _libc_check(_LIBC.mount(b"tmpfs", STAGE_TOP.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                                b"size=64k,mode=0755"), "mount the stage")  # fmt: skip
+        os.mkdir(STAGE, 0o755)
+        for tree, placeholder, is_dir in self.staged:
+            if is_dir:
+                os.mkdir(placeholder, 0o755)
+            else:
+                os.close(os.open(placeholder, os.O_CREAT | os.O_WRONLY, 0o444))
+            moved = _LIBC.syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, placeholder.encode(),
+                                  _MOVE_MOUNT_F_EMPTY_PATH)  # fmt: skip
+            _libc_check(0 if moved == 0 else -1, f"attach {placeholder}")
+        os.setgroups([])
+        os.setgid(self.uid)
+        os.setuid(self.uid)
+
+    def close(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+
+
 def bwrap_command(
     job_dir: Path,
     state_dir: Path,
@@ -94,54 +200,104 @@ def bwrap_command(
     tex_format: Path | None = None,
     extra_ro: tuple[str, ...] = (),
     js_libraries: bool = False,
-) -> list[str]:
-    """The bwrap command line that runs ``argv`` in the jail.
+    memory_cgroup: Path | None = None,
+) -> JailCommand:
+    """The bwrap command that runs ``argv`` in the jail, as the jail's uid (``jail_uid``;
+    its folders are given to that uid, and its binds staged: see JailCommand).
 
     Run by root, the worker keeps one capability, CAP_SYS_ADMIN inside the jail's own
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
-    ``tex_format`` (the TikZ preamble's format file) is bound read-only, alone, at
-    JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT. ``extra_ro`` are more folders
-    shown read-only, and with ``js_libraries`` the JavaScript libraries' npm folder is
-    bound read-only at JS_JAIL_PATH and named by $VAD_JS_DIR (a language's
-    ``jail_paths`` and ``js_libraries``).
+    ``tex_format`` (the TikZ preamble's format file) is bound read-only, by a descriptor
+    the host opened, alone, at JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
+    ``extra_ro`` are more folders shown read-only, and with ``js_libraries`` the
+    JavaScript libraries' npm folder is bound read-only at JS_JAIL_PATH and named by
+    $VAD_JS_DIR (a language's ``jail_paths`` and ``js_libraries``). ``memory_cgroup``
+    (the worker's memory cgroup) is bound writable at CGROUP_JAIL_PATH, where each job's
+    supervisor makes the job's own cgroup (renderers/_cgroup.py); on cgroup v2 the jail
+    then shares the host's cgroup namespace, since a job's cgroup must be inside the
+    namespace of the process moving into it (its own cgroup path is all the jail learns
+    from that).
     """
-    cmd = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
+    uid = jail_uid()
+    isolate = isolates_jobs()
+    jail = JailCommand([], [], uid)
+
+    def bind(path: str | Path, dest: str, writable: bool = False) -> list[str]:
+        kind = "--bind" if writable else "--ro-bind"
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        jail.fds.append(fd)
+        if uid is None:  # bwrap runs as the caller: it binds the descriptor itself
+            return [f"{kind}-fd", str(fd), dest]
+        placeholder = f"{STAGE}/{len(jail.staged)}"
+        tree = _detached_copy(fd)
+        jail.fds.append(tree)
+        jail.staged.append((tree, placeholder, stat.S_ISDIR(os.fstat(fd).st_mode)))
+        return [kind, str(placeholder), dest]
+
+    unshare = ["--unshare-all"]
+    if memory_cgroup is not None and (memory_cgroup / "memory.max").exists():  # v2
+        unshare = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    cmd = [bwrap_path(), *unshare, "--unshare-user", "--die-with-parent",
            "--new-session", "--clearenv", "--uid", "65534", "--gid", "65534",
            "--proc", "/proc", "--dev", "/dev"]  # fmt: skip
     if _bwrap_supports("--disable-userns"):
         cmd.append("--disable-userns")
-    isolate = isolates_jobs()
     if isolate:
         cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN"]
-    for top in ("/bin", "/lib", "/lib64", "/sbin"):
-        if os.path.islink(top):
-            cmd += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            cmd += ["--ro-bind", top, top]
-    seen: set[str] = set()
-    for path in (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers)):
-        real = os.path.realpath(path)
-        if os.path.isdir(real) and real not in seen:
-            seen.add(real)
-            cmd += ["--ro-bind", real, real]
-            if os.path.realpath(path) != os.path.abspath(path):
-                cmd += ["--symlink", real, path]
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/job", "TMPDIR": "/job",
-           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl", "VAD_JAILED": "1",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
-    if tex_format is not None:
-        cmd += ["--ro-bind", str(tex_format), JAIL_PATH]
-        env[RENDERER_VAR] = JAIL_PATH
-    if js_libraries and js_dir().is_dir():  # else the sketch languages say how to install
-        cmd += ["--ro-bind", str(js_dir().resolve()), JS_JAIL_PATH]
-        env[JS_VAR] = JS_JAIL_PATH
-    for key, value in env.items():
-        cmd += ["--setenv", key, value]
-    cmd += ["--bind", str(job_dir), "/job", "--bind", str(state_dir), "/state",
-            "--remount-ro", "/", "--chdir", "/job", "--", *argv]  # fmt: skip
-    return cmd
+    try:
+        for top in ("/bin", "/lib", "/lib64", "/sbin"):
+            if os.path.islink(top):
+                cmd += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                cmd += bind(top, top)
+        seen: set[str] = set()
+        for path in (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers)):
+            real = os.path.realpath(path)
+            if os.path.isdir(real) and real not in seen:
+                seen.add(real)
+                cmd += bind(real, real)
+                if os.path.realpath(path) != os.path.abspath(path):
+                    cmd += ["--symlink", real, path]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/job", "TMPDIR": "/job",
+               "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl", "VAD_JAILED": "1",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
+        if tex_format is not None:
+            cmd += bind(tex_format, JAIL_PATH)
+            env[RENDERER_VAR] = JAIL_PATH
+        if js_libraries and js_dir().is_dir():  # else the sketch languages say how to install
+            cmd += bind(js_dir().resolve(), JS_JAIL_PATH)
+            env[JS_VAR] = JS_JAIL_PATH
+        if memory_cgroup is not None and isolate:
+            _give(memory_cgroup, uid, ("cgroup.procs", "cgroup.threads"))
+            cmd += bind(memory_cgroup, CGROUP_JAIL_PATH, writable=True)
+        for key, value in env.items():
+            cmd += ["--setenv", key, value]
+        for folder in (job_dir, state_dir):
+            _give(folder, uid, (), recursive=True)
+        cmd += [*bind(job_dir, "/job", writable=True), *bind(state_dir, "/state", writable=True),
+                "--remount-ro", "/", "--chdir", "/job", "--", *argv]  # fmt: skip
+    except BaseException:
+        jail.close()
+        raise
+    jail.argv = cmd
+    return jail
+
+
+def _give(path: Path, uid: int | None, files: tuple[str, ...], recursive: bool = False) -> None:
+    """Make ``path`` (and ``files`` in it; everything below it with ``recursive``) the
+    jail uid's, so that the jail can write there and nowhere else."""
+    if uid is None:
+        return
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for name in files:
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(path / name, uid, uid, follow_symlinks=False)
+    if recursive:
+        for root, dirs, names in os.walk(path):
+            for name in (*dirs, *names):
+                os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
 
 
 class Cgroups:
@@ -150,6 +306,8 @@ class Cgroups:
     def __init__(self, name: str, limits: Limits) -> None:
         self.dirs: list[Path] = []
         self.kinds: list[str] = []
+        self.memory: Path | None = None  # the memory cgroup, where jobs make their own
+        self._join: list[Path] = []  # where the worker goes (v2: a leaf below the memory one)
         settings = {
             "pids": {"pids.max": str(limits.max_pids)},
             "memory": {"memory.limit_in_bytes": str(limits.worker_memory_bytes)},
@@ -164,7 +322,10 @@ class Cgroups:
             }
             wanted = {k: v for k, v in v2.items() if k in controllers}
             if wanted:
-                self._make(CGROUP_ROOT / current.get("", "/").lstrip("/") / name, wanted)
+                path = CGROUP_ROOT / current.get("", "/").lstrip("/") / name
+                self._make(path, wanted)
+                if "memory" in self.kinds:
+                    self._delegate_v2(path)
             return
         for controller, files in settings.items():
             base = CGROUP_ROOT / controller
@@ -180,14 +341,27 @@ class Cgroups:
                 for fname, value in files.items():
                     (path / fname).write_text(value)
                 self.kinds.append(controller)
+                if controller == "memory":
+                    self.memory = path
             self.dirs.append(path)
+            self._join.append(path)
         except OSError:
             with contextlib.suppress(OSError):
                 path.rmdir()
 
+    def _delegate_v2(self, path: Path) -> None:
+        """v2 allows processes only in leaves once a controller is enabled below: the
+        worker goes into ``keeper``, jobs into cgroups of their own beside it."""
+        try:
+            (path / "cgroup.subtree_control").write_text("+memory")
+            (path / "keeper").mkdir()
+            self._join = [path / "keeper"]
+        except OSError:
+            self.memory = None  # the worker's own limit still holds; no job cgroups
+
     def join(self) -> None:
         """Move the calling process into the cgroups (run in the child before exec)."""
-        for path in self.dirs:
+        for path in self._join:
             (path / "cgroup.procs").write_text(str(os.getpid()))
 
     def remove(self, timeout: float = 10.0) -> None:
@@ -202,6 +376,9 @@ class Cgroups:
             if kill_file.is_file():
                 with contextlib.suppress(OSError):
                     kill_file.write_text("1")
+            with contextlib.suppress(OSError):  # the jobs' (and v2's keeper) cgroups first
+                for child in [p for p in path.iterdir() if p.is_dir()]:
+                    _empty_and_remove(child, deadline)
             while time.monotonic() < deadline:
                 try:
                     procs = (path / "cgroup.procs").read_text().split()
@@ -215,6 +392,23 @@ class Cgroups:
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
                 time.sleep(0.005)
+
+
+def _empty_and_remove(path: Path, deadline: float) -> None:
+    """Kill every process in ``path`` until it is empty, then remove it."""
+    while time.monotonic() < deadline:
+        try:
+            procs = (path / "cgroup.procs").read_text().split()
+        except OSError:
+            return
+        if not procs:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+                return
+        for pid in procs:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.005)
 
 
 def _current_cgroups() -> dict[str, str]:
@@ -243,5 +437,7 @@ def jail_info(sandbox: bool) -> dict[str, object]:
         "cgroups": kinds,
         "process_limit": "pids cgroup" if "pids" in kinds else "none for root (no cgroup)",
         "jobs_isolated": isolates_jobs(),  # fresh pid/mount/IPC namespaces per job
+        "jail_uid": jail_uid() if jail_uid() is not None else os.geteuid(),
+        "job_memory_cgroups": probe.memory is not None,
         "nested_userns": "disabled" if _bwrap_supports("--disable-userns") else "allowed",
     }

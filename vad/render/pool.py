@@ -37,7 +37,6 @@ import secrets
 import selectors
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -49,8 +48,17 @@ from typing import Any
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
 from vad.languages import Language, all_languages, get_language
+from vad.render import png
 from vad.render.base import RenderResult, RenderStatus
-from vad.render.jail import JS_VAR, Cgroups, JailUnavailable, Limits, bwrap_command, js_dir
+from vad.render.jail import (
+    JS_VAR,
+    Cgroups,
+    JailCommand,
+    JailUnavailable,
+    Limits,
+    bwrap_command,
+    js_dir,
+)
 from vad.render.texformat import RENDERER_VAR, tikz_format
 
 READY_TIMEOUT_S = 120.0
@@ -111,6 +119,21 @@ def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) 
     return removed
 
 
+def python_paths() -> list[str]:
+    """The folders of the Python install and the renderers, as the jail shows them: what
+    a language that does not see Python has hidden from its jobs."""
+    import sysconfig
+
+    paths = [sys.prefix, str(project_dir("renderers"))]
+    paths += [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    paths += [os.path.join(sys.base_prefix, "lib", "python3", "dist-packages")]
+    found: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths}, key=lambda p: (p.count("/"), p)):
+        if os.path.isdir(path) and not any(path.startswith(f"{top}/") for top in found):
+            found.append(path)  # one below a hidden folder is hidden with it
+    return found
+
+
 def _jail_paths(alone: Language | None) -> tuple[str, ...]:
     """The read-only host paths a jail shows besides the base ones: a language's own, for
     a jail of its own; else those of every language the warm workers run."""
@@ -162,12 +185,14 @@ class Worker:
         tex_format = self.tex_format if self.tex_format and self.tex_format.is_file() else None
         if self.sandbox:
             alone = get_language(self.alone) if self.alone else None
-            cmd = bwrap_command(self.job_dir, self.state_dir, renderers, argv, tex_format,
-                                _jail_paths(alone),
-                                js_libraries=bool(alone and alone.js_libraries))  # fmt: skip
-            cwd, env = None, None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
+            jail = bwrap_command(self.job_dir, self.state_dir, renderers, argv, tex_format,
+                                 _jail_paths(alone),
+                                 js_libraries=bool(alone and alone.js_libraries),
+                                 memory_cgroup=self.cgroups.memory)  # fmt: skip
+            cmd, cwd, env = jail.argv, None, None
         else:
+            jail = JailCommand(argv, [])
             cmd, cwd = argv, self.job_dir
             env = {
                 "PATH": "/usr/bin:/bin",
@@ -192,12 +217,17 @@ class Worker:
             resource.setrlimit(resource.RLIMIT_AS, (address,) * 2)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes,) * 2)
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            jail.prepare()  # its binds staged, then the jail's own uid (last: needs root)
 
-        with (self.root / "worker.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=cwd, env=env if env is not None else {}, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=log, preexec_fn=before_exec,
-            )  # fmt: skip
+        try:
+            with (self.root / "worker.log").open("wb") as log:
+                self.proc = subprocess.Popen(
+                    cmd, cwd=cwd, env=env if env is not None else {}, stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=log, preexec_fn=before_exec,
+                    pass_fds=jail.fds,
+                )  # fmt: skip
+        finally:
+            jail.close()
         self._buffer = b""
         line = self._read_line(READY_TIMEOUT_S)
         try:
@@ -280,6 +310,8 @@ class Worker:
             "timeout_s": self.limits.timeout_s,
             "limits": dataclasses.replace(self.limits, **language.limits).for_worker(),
             "guard": language.guard if self.limits.audit_hook else "",
+            "syscalls": language.syscalls,
+            "hide": [] if language.sees_python or not self.sandbox else python_paths(),
         }
         assert self.proc is not None and self.proc.stdin is not None
         self._clear_job_dir()
@@ -311,7 +343,7 @@ class Worker:
             self.kill()  # replaced on the next job
         status, reason = RenderStatus(data["status"]), data["reason"]
         if status is RenderStatus.OK:
-            status, reason = self._collect(dest)
+            status, reason = self._collect(dest, width, height)
         return _result(
             status, reason, log, started, version, dest if status is RenderStatus.OK else None
         )
@@ -339,8 +371,9 @@ class Worker:
         kinds = self.cgroups.kinds if self.cgroups is not None else []
         return self.limits.memory_bytes <= self.limits.worker_memory_bytes or "memory" in kinds
 
-    def _collect(self, dest: Path) -> tuple[RenderStatus, str]:
-        """Copy out.png to ``dest``: by fd, never through a symlink, checked as a PNG."""
+    def _collect(self, dest: Path, width: int, height: int) -> tuple[RenderStatus, str]:
+        """Read out.png by fd (never through a symlink), check it and write its pixels,
+        re-encoded, to ``dest`` (vad/render/png.py): what the host judged is what is kept."""
         out = self.job_dir / "out.png"
         fd = open_regular(out, 1 << 40)
         if fd is None:
@@ -351,13 +384,11 @@ class Worker:
             data = read_fd(fd, self.limits.max_png_bytes)
         finally:
             os.close(fd)
-        if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-            return RenderStatus.RUNTIME_ERROR, "the program left something that is not a PNG"
-        w, h = struct.unpack(">II", data[16:24])
-        if w * h > self.limits.max_image_pixels:
-            return RenderStatus.TOO_LARGE, f"image is {w}x{h}"
-        if not _decodes(data, w, h):  # model code may leave any file and report "ok"
-            return RenderStatus.RUNTIME_ERROR, "the program left a PNG that does not decode"
+        # model code may leave any file and report "ok": the host decides
+        checked = png.reencode(data, width, height, self.limits.max_image_pixels)
+        if checked.failure:
+            return RenderStatus(checked.status), checked.failure
+        data = checked.png
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -375,23 +406,6 @@ class Worker:
             return read_fd(fd, 2000).decode("utf-8", errors="replace")
         finally:
             os.close(fd)
-
-
-def _decodes(data: bytes, width: int, height: int) -> bool:
-    """Whether ``data`` is a whole PNG of ``width`` x ``height`` pixels (all of it
-    decodes), as everything that reads a run's images later expects."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-            if img.size != (width, height) or min(width, height) < 1:
-                return False
-            img.load()
-    except Exception:  # any decoder error: the file is not an image
-        return False
-    return True
 
 
 def _parse_reply(line: bytes, nonce: str) -> dict[str, Any] | None:
