@@ -84,6 +84,11 @@ class JobCgroup:
         """Move the calling process into the job's cgroup (its children follow)."""
         os.write(self.procs_fd, b"0")
 
+    def close_procs(self) -> None:
+        """S keeps the directories (to read and remove), not the way in."""
+        with contextlib.suppress(OSError):
+            os.close(self.procs_fd)
+
     def close_in_child(self) -> None:
         for fd in (self.procs_fd, self.fd, self.parent_fd):
             with contextlib.suppress(OSError):

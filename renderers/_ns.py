@@ -42,6 +42,14 @@ def mount(source: str, target: str, fstype: str | None, flags: int, data: str = 
     )
 
 
+MNT_DETACH = 2
+
+
+def umount(target: str) -> None:
+    """Detach the mount at ``target`` (lazily: gone once nothing uses it)."""
+    _check(_LIBC.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
 def tmpfs(target: str, size: str, mode: str = "0755", ro: bool = False, inodes: int = 0) -> None:
     flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if ro else 0)
     data = f"size={size},mode={mode}" + (f",nr_inodes={inodes}" if inodes else "")

@@ -3,7 +3,10 @@
 A language module defines ``VERSION``, ``preload()`` (imports done once in the warm
 worker, before any job) and ``render(code, out_png, width, height)``, which raises
 :class:`RenderFailure` for a typed failure; it may set ``CHECKS_BLANK = True`` when
-``render`` reports a flat image itself. The worker runs every job in a forked child,
+``render`` reports a flat image itself, and ``warm()``, which draws something typical
+into memory: the worker calls it in each job's process while that waits for its job
+(trusted code, before any of the job's), so that the pages a render writes are copied
+before the job starts rather than during it. The worker runs every job in a forked child,
 and fills :data:`JOB` with the job's ``timeout_s`` and ``limits`` before ``render``.
 """
 

@@ -70,7 +70,13 @@ def preload() -> None:
     import cairosvg.parser
     import cairosvg.surface  # noqa: F401
 
-    _rasterise(_WARM_UP, 64, 64)  # fonts, glyph caches and the PNG writer, warm in the parent
+    warm()  # fonts, glyph caches and the PNG writer, warm in the parent
+
+
+def warm() -> None:
+    """Rasterise a small drawing (in the zygote, and again in each job's process while it
+    waits for its job, so that the pages a render writes are its own already)."""
+    _rasterise(_WARM_UP, 64, 64)
 
 
 def _without_animation(method: Callable[..., Any]) -> Callable[..., Any]:

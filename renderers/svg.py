@@ -19,12 +19,36 @@ _EXTERNAL = re.compile(
 )
 
 
+_WARM_UP = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><title>t</title>'
+    '<rect x="5" y="5" width="40" height="30" fill="#d22" stroke="navy" stroke-width="2"/>'
+    '<circle cx="70" cy="60" r="20" fill="rgb(40,160,60)" opacity="0.8"/>'
+    '<path d="M10 90 L40 60 Q60 95 90 90 Z" fill="none" stroke="black"/>'
+    '<text x="10" y="20" font-size="8">warm-up 0123</text></svg>'
+)
+
+
 def preload() -> None:
     import cairosvg.parser
     import cairosvg.surface  # noqa: F401
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # larger embedded images raise, not decode
+    warm()  # every import, cache and the PNG writer a job uses, warm in the zygote
+
+
+def warm() -> None:
+    """Draw a typical picture into memory (in the zygote, and again in each job's process
+    while it waits for its job, so that the pages a render writes are its own already)."""
+    import io
+
+    from cairosvg.parser import Tree
+    from cairosvg.surface import PNGSurface
+
+    tree = Tree(bytestring=_WARM_UP.encode("utf-8"), unsafe=False)
+    surface = PNGSurface(tree, None, 96, output_width=64, output_height=64,
+                         background_color="white")  # fmt: skip
+    surface.cairo.write_to_png(io.BytesIO())
 
 
 def _check_inline_data(code: str) -> None:

@@ -117,6 +117,9 @@ def _render(meta: dict, code: str) -> dict:
         module.render(code, "out.png", meta["width"], meta["height"])
         if not os.path.isfile("out.png"):
             raise RenderFailure(EMPTY, "the code produced no image")
+        width, height = meta["width"], meta["height"]  # the host's budget, before decoding
+        if os.path.getsize("out.png") > 8 * width * height + height + (64 << 10):
+            raise RenderFailure(TOO_LARGE, "the PNG is far larger than its pixels need")
         if not getattr(module, "CHECKS_BLANK", False) and is_blank("out.png"):
             raise RenderFailure(EMPTY, "the image is a single flat colour")
         return {"status": OK, "reason": ""}
@@ -151,10 +154,36 @@ def _read_all(fd: int, limit: int) -> bytes:
     return b"".join(chunks)[: limit + 1]
 
 
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the job's message ended early")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, data: bytes) -> None:
+    """One message on a pipe that outlives it: its length, then the bytes."""
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _receive(fd: int) -> bytes:
+    return _read_exact(fd, int.from_bytes(_read_exact(fd, 8), "big"))
+
+
 def _job(job_r: int, work: str, isolate: bool) -> None:
-    """K: the job itself. Never returns."""
+    """K: the job itself, forked ahead of time; it waits for its one message. Never
+    returns."""
     try:
-        data = json.loads(_read_all(job_r, 64 << 20))
+        for module in MODULES.values():  # this zygote's language: warm while waiting
+            with contextlib.suppress(Exception):
+                getattr(module, "warm", lambda: None)()
+        data = json.loads(_receive(job_r))
         os.close(job_r)
         meta, code = data["meta"], data["code"]
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -190,25 +219,49 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         os._exit(70)
 
 
-def _init(job_r: int, report_w: int, work: str, alone: bool) -> None:
-    """J: pid 1 of the job's pid namespace. Hides /proc (unless the jail is the job's
-    ``alone``), starts K, reaps. Never returns."""
+def _own_settings() -> tuple:
+    """What another process of J's uid could change in J: rlimits, nice, CPU affinity."""
+    limits = tuple(resource.getrlimit(getattr(resource, name)) for name in sorted(dir(resource))
+                   if name.startswith("RLIMIT_"))  # fmt: skip
+    return limits, os.getpriority(os.PRIO_PROCESS, 0), tuple(sorted(os.sched_getaffinity(0)))
+
+
+def _init(job_r: int, report_w: int, work: str, alone: bool, cgroup) -> None:
+    """J: pid 1 of the chain's pid namespace, kept across jobs. Joins the job cgroup,
+    hides /proc (unless the jail is the job's ``alone``), then for each job: forks K
+    ahead of time, waits for it, kills whatever K left in the namespace and reaps it
+    all (so nothing of a job outlives it), and reports K's end to S. Never returns."""
     try:
-        _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole job goes
+        _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole chain goes
+        _enter_job(cgroup)
+        os.chdir("/")  # not the host's job folder (K changes to the job's own)
         if not alone:
             _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
-        kpid = os.fork()
-        if kpid == 0:
-            os.close(report_w)
-            _job(job_r, work, True)
-        os.close(job_r)
-        while True:  # reap K and any orphan reparented to us
-            pid, status, usage = os.wait4(-1, 0)
-            if pid == kpid:
-                break
-        cpu = usage.ru_utime + usage.ru_stime
-        os.write(report_w, json.dumps({"status": status, "cpu_s": cpu}).encode())
-        os._exit(0)  # every process left in the namespace is killed now
+        before = _own_settings()
+        while True:
+            kpid = os.fork()
+            if kpid == 0:
+                os.close(report_w)
+                _job(job_r, work, True)
+            while True:  # reap K and any orphan reparented to us
+                pid, status, usage = os.wait4(-1, 0)
+                if pid == kpid:
+                    break
+            cpu = usage.ru_utime + usage.ru_stime
+            while True:  # every process the job left in the namespace, killed and reaped
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(-1, signal.SIGKILL)
+                try:
+                    os.wait4(-1, 0)
+                except ChildProcessError:
+                    break
+            # A job's process could name J (pid 1) and change what a process of the same
+            # uid may change: its limits (prlimit), priority, CPUs. Then the chain ends.
+            dirty = _own_settings() != before
+            report = json.dumps({"status": status, "cpu_s": cpu, "dirty": dirty}).encode()
+            os.write(report_w, report + b"\n")
+            if alone or dirty:
+                os._exit(0)
     except BaseException:
         os._exit(70)
 
@@ -315,127 +368,167 @@ def _seal_dev(below: dict[str, int]) -> None:
     _ns.mount("none", "/dev", None, flags)
 
 
+CHAIN_JOBS = 200  # jobs one chain serves before it is replaced
+
+
+def _fresh_folders(job_dir: str, first: bool = False) -> None:
+    """New, empty, size-capped tmpfs folders for the next job (in the chain's own mount
+    namespace): the job folder, matplotlib's config and /dev/shm. The last job's go
+    with their mounts."""
+    if not first:
+        for path in (job_dir, "/state", "/dev/shm"):
+            _ns.umount(path)
+    _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
+    _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
+    os.mkdir("/state/mpl")
+    _ns.tmpfs("/dev/shm", SHM_SIZE, "1777", inodes=INODES)
+
+
+class _Retire(Exception):
+    """The chain cannot serve another job (its answer then says so)."""
+
+
 def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) -> None:
-    """S: prepare the job's world ahead of time, run the job, copy its output out."""
+    """S: make the chain's world once, then serve jobs one at a time (a line of meta in,
+    a line of result out) until told to stop or the chain must be replaced."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
     cgroup = _cgroup.JobCgroup.make() if isolate else None
+    go = os.fdopen(go_r, "rb")
+    jpid = -1
     if isolate:
         below_dev = _mounts_below("/dev")
         _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
         _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
         if os.path.isdir(_cgroup.ROOT):  # the job sees no cgroup (S keeps descriptors)
             _ns.tmpfs(_cgroup.ROOT, "4k", "0555", ro=True)
-        _ns.tmpfs(job_dir, WORK_SIZE, inodes=INODES)
-        _ns.tmpfs("/state", STATE_SIZE, inodes=INODES)
-        os.mkdir("/state/mpl")
         _seal_dev(below_dev)
-        _ns.tmpfs("/dev/shm", SHM_SIZE, "1777", inodes=INODES)
-        work = job_dir
-    else:  # unjailed (trusted code only): a fresh folder inside the job folder, made
-        work = os.path.join(job_dir, "w")  # once the host has cleared it for this job
-    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY) if isolate else -1
-    job_r, job_w = os.pipe()
-    report_r, report_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        for fd in (go_r, res_w, host_fd, work_fd, job_w, report_r):
-            if fd >= 0:
-                os.close(fd)
-        _enter_job(cgroup)
-        if isolate:
-            _init(job_r, report_w, work, alone)
-        os.close(report_w)
-        _job(job_r, work, False)
-    for fd in (job_r, report_w):
-        os.close(fd)
-    meta = json.loads(_read_all(go_r, MAX_LINE))
-    os.close(go_r)
-    if not isolate:
-        os.mkdir(work, 0o700)
-        work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-    started = time.monotonic()
+        _fresh_folders(job_dir, first=True)
+        job_r, job_w = os.pipe()
+        report_r, report_w = os.pipe()
+        jpid = os.fork()
+        if jpid == 0:
+            for fd in (res_w, host_fd, job_w, report_r, go_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _init(job_r, report_w, job_dir, alone, cgroup)
+        for fd in (job_r, report_w):
+            os.close(fd)
+        if cgroup is not None:
+            cgroup.close_procs()  # S keeps what it reads: the directory and its parent
+        reports = os.fdopen(report_r, "rb")
+    while True:
+        line = go.readline(MAX_LINE)
+        if not line:
+            return
+        meta = json.loads(line)
+        retire = alone
+        try:
+            if isolate:
+                result = _serve(meta, job_dir, host_fd, job_w, reports, jpid, cgroup)
+            else:
+                result = _serve_unjailed(meta, job_dir, host_fd)
+        except _Retire as exc:
+            result, retire = exc.args[0], True
+        result["retire"] = retire
+        os.write(res_w, json.dumps(result).encode() + b"\n")
+        if retire:
+            return
+        if isolate:  # the next job's folders, made while the host reads this answer
+            _fresh_folders(job_dir)
+
+
+def _job_code(meta: dict, host_fd: int) -> str | None:
     code_fd = _open_regular("code.txt", host_fd, meta["limits"]["max_code_bytes"] * 4 + 16)
     if code_fd is None:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
-        os.write(res_w, json.dumps({"status": CRASH, "reason": "no code.txt"}).encode())
-        return
-    code = _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
-    os.close(code_fd)
-    missing = getattr(MODULES.get(meta.get("lang")), "unavailable", lambda: "")()
-    if missing:  # this machine cannot run the language (a host failure, not the code's)
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
-        os.write(res_w, json.dumps({"status": CRASH, "reason": str(missing)[:500]}).encode())
-        return
-    if cgroup is not None:
-        cgroup.limit(meta["limits"]["memory_bytes"])
-    if isolate:  # what this language's jobs must not see (TeX: the Python install)
-        for path in meta.get("hide", ()):
+        return None
+    try:
+        return _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
+    finally:
+        os.close(code_fd)
+
+
+def _unavailable(meta: dict) -> str:
+    """Why this machine cannot run the job's language (a host failure, not the code's)."""
+    return str(getattr(MODULES.get(meta.get("lang")), "unavailable", lambda: "")())[:500]
+
+
+def _serve(
+    meta: dict,
+    job_dir: str,
+    host_fd: int,
+    job_w: int,
+    reports,
+    jpid: int,
+    cgroup: _cgroup.JobCgroup | None,
+) -> dict:
+    """One job in the chain: hand it to the K waiting for it, wait for J's report of K's
+    end (or the timeout), classify what K left, copy its image and log out."""
+    code = _job_code(meta, host_fd)
+    if code is None:
+        return {"status": CRASH, "reason": "no code.txt"}
+    missing = _unavailable(meta)
+    if missing:
+        return {"status": CRASH, "reason": missing}
+    hidden = []
+    try:
+        if cgroup is not None:
+            cgroup.limit(meta["limits"]["memory_bytes"])
+        for path in meta.get("hide", ()):  # what this language's jobs must not see
             _ns.tmpfs(path, "4k", "0555", ro=True)
-    with contextlib.suppress(BrokenPipeError):
-        os.write(job_w, json.dumps({"meta": meta, "code": code}).encode())
-    os.close(job_w)
+            hidden.append(path)
+        work_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
+        oom_before = cgroup.oom_kills() if cgroup is not None else 0
+    except OSError as exc:  # before the job ran: the host's failure; a new chain retries
+        raise _Retire({"status": CRASH, "reason": f"job setup: {exc}", "retry": True}) from None
+    started = time.monotonic()
+    _send(job_w, json.dumps({"meta": meta, "code": code}).encode())
     del code
     # From here on the job's code runs: whatever goes wrong in reading what it left is
     # the program's doing, a scored runtime_error, never a crash (which is not scored).
+    retire = False
     try:
-        result = _outcome(meta, child, isolate, report_r, work_fd, host_fd, cgroup)
+        report, timed_out = None, False
+        ready, _, _ = select.select([reports], [], [], meta["timeout_s"])
+        if ready:
+            raw = reports.readline(4096)
+            report = json.loads(raw) if raw.endswith(b"\n") else None
+        else:
+            timed_out = True
+        if report is None or report.get("dirty"):  # timed out, J died or J was changed
+            retire = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(jpid, signal.SIGKILL)  # the whole pid namespace with it
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(jpid, 0)
+        if cgroup is not None and cgroup.oom_kills() > oom_before:
+            result = {"status": MEMORY, "reason": "out of memory (the job's memory limit)"}
+        elif report is None and not timed_out:
+            result = {"status": RUNTIME, "reason": "the job ended its own supervisor"}
+        else:
+            result = _classify(meta, work_fd, report, timed_out)
+        result = _take_image(meta, result, work_fd, host_fd)
     except Exception as exc:
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
-        reason = f"the job's result could not be read ({type(exc).__name__})"
-        result = {"status": RUNTIME, "reason": reason}
+        retire = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(jpid, signal.SIGKILL)
+        result = _unreadable(exc)
+    finally:
+        os.close(work_fd)
+    for path in reversed(hidden):
+        _ns.umount(path)
     result["job_s"] = round(time.monotonic() - started, 4)
-    os.write(res_w, json.dumps(result).encode())
-    os.close(res_w)
-    if cgroup is not None:  # after the answer: off the critical path
-        cgroup.remove()
+    if retire:
+        raise _Retire(result)
+    return result
 
 
-def _enter_job(cgroup: _cgroup.JobCgroup | None) -> None:
-    """In the job's first process, before anything of the job runs: into the job's own
-    memory cgroup, and first in line when memory runs out (never the zygote or S)."""
-    if cgroup is not None:
-        cgroup.enter()
-        cgroup.close_in_child()
-    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write("1000")
+def _unreadable(exc: Exception) -> dict:
+    reason = f"the job's result could not be read ({type(exc).__name__})"
+    return {"status": RUNTIME, "reason": reason}
 
 
-def _outcome(
-    meta: dict,
-    child: int,
-    isolate: bool,
-    report_r: int,
-    work_fd: int,
-    host_fd: int,
-    cgroup: _cgroup.JobCgroup | None,
-) -> dict:
-    """Wait for the job (J, or K unjailed), classify it, copy its image and log out."""
-    pidfd = os.pidfd_open(child)
-    ready, _, _ = select.select([pidfd], [], [], meta["timeout_s"])
-    os.close(pidfd)
-    timed_out = not ready
-    if timed_out:
-        with contextlib.suppress(ProcessLookupError):
-            (os.kill if isolate else os.killpg)(child, signal.SIGKILL)
-    _, status, usage = os.wait4(child, 0)
-    report = None
-    if isolate:
-        raw = _read_all(report_r, 4096)
-        with contextlib.suppress(ValueError):
-            report = json.loads(raw) if raw else None
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child, signal.SIGKILL)  # leftovers of the job's group
-        report = {"status": status, "cpu_s": usage.ru_utime + usage.ru_stime}
-    os.close(report_r)
-    if cgroup is not None and cgroup.oom_kills():
-        result = {"status": MEMORY, "reason": "out of memory (the job's memory limit)"}
-    else:
-        result = _classify(meta, work_fd, report, timed_out)
+def _take_image(meta: dict, result: dict, work_fd: int, host_fd: int) -> dict:
+    """Copy out.png (when the job is ok) and the log's tail into the host's folder."""
     if result["status"] == OK:
         limit = meta["limits"]["max_png_bytes"]
         size = _copy_out("out.png", work_fd, host_fd, limit)
@@ -447,17 +540,74 @@ def _outcome(
     return result
 
 
-class Standby:
-    """A job's supervisor, forked (and its namespaces and folders made) ahead of time."""
+def _serve_unjailed(meta: dict, job_dir: str, host_fd: int) -> dict:
+    """One job without isolation (trusted code only): K in a fresh folder ``w`` of the
+    job folder (which the host has cleared), in its own process group, killed with it."""
+    code = _job_code(meta, host_fd)
+    if code is None:
+        return {"status": CRASH, "reason": "no code.txt"}
+    missing = _unavailable(meta)
+    if missing:
+        return {"status": CRASH, "reason": missing}
+    work = os.path.join(job_dir, "w")
+    os.mkdir(work, 0o700)
+    work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+    job_r, job_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(job_w)
+        _job(job_r, work, False)
+    os.close(job_r)
+    started = time.monotonic()
+    with contextlib.suppress(BrokenPipeError):
+        _send(job_w, json.dumps({"meta": meta, "code": code}).encode())
+    os.close(job_w)
+    try:
+        pidfd = os.pidfd_open(child)
+        ready, _, _ = select.select([pidfd], [], [], meta["timeout_s"])
+        os.close(pidfd)
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child, signal.SIGKILL)
+        _, status, usage = os.wait4(child, 0)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)  # leftovers of the job's group
+        report = {"status": status, "cpu_s": usage.ru_utime + usage.ru_stime}
+        result = _classify(meta, work_fd, report, not ready)
+        result = _take_image(meta, result, work_fd, host_fd)
+    except Exception as exc:
+        result = _unreadable(exc)
+    finally:
+        os.close(work_fd)
+    result["job_s"] = round(time.monotonic() - started, 4)
+    return result
+
+
+def _enter_job(cgroup: _cgroup.JobCgroup | None) -> None:
+    """In J, before any job runs: into the jobs' own memory cgroup, and first in line
+    when memory runs out (never the zygote or S)."""
+    if cgroup is not None:
+        cgroup.enter()
+        cgroup.close_in_child()
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write("1000")
+
+
+class Chain:
+    """A job's supervisor S and (isolated) J, made ahead of time and kept across jobs
+    (at most CHAIN_JOBS, and never past a job that timed out, ran out of memory or left
+    anything it could not account for); each job gets a K of its own."""
 
     def __init__(self, job_dir: str, isolate: bool, alone: bool = False) -> None:
         go_r, self.go_w = os.pipe()
         self.res_r, res_w = os.pipe()
+        self.jobs, self.dead = 0, False
         self.pid = os.fork()
         if self.pid == 0:
             code = 70
             try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # S waits for its job
+                _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # its zygote gone: S goes
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # S waits for its jobs
                 os.close(self.go_w)
                 os.close(self.res_r)
                 _close_fds({go_r, res_w})
@@ -465,37 +615,153 @@ class Standby:
                 code = 0
             except BaseException as exc:
                 reason = f"job supervisor: {type(exc).__name__}: {exc}"[:500]
+                answer = {"status": CRASH, "reason": reason, "retire": True}
                 with contextlib.suppress(OSError):
-                    os.write(res_w, json.dumps({"status": CRASH, "reason": reason}).encode())
+                    os.write(res_w, json.dumps(answer).encode() + b"\n")
             finally:
                 os._exit(code)
         os.close(go_r)
         os.close(res_w)
+        self._buffer = b""
 
     def run(self, meta: dict) -> dict:
-        with contextlib.suppress(BrokenPipeError):
-            os.write(self.go_w, json.dumps(meta).encode())
-        os.close(self.go_w)
+        self.jobs += 1
+        try:
+            os.write(self.go_w, json.dumps(meta).encode() + b"\n")
+        except OSError:
+            self.close()
+            return {"status": CRASH, "reason": "the job supervisor failed", "retire": True}
         deadline = time.monotonic() + meta["timeout_s"] + 15
-        chunks = []
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.res_r], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            chunk = os.read(self.res_r, 65536)
+        while b"\n" not in self._buffer and len(self._buffer) <= MAX_LINE:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.res_r], [], [], max(0.0, left))
+            chunk = os.read(self.res_r, 65536) if ready else b""
             if not chunk:
                 break
-            chunks.append(chunk)
-        os.close(self.res_r)
-        if not chunks:  # it never answered: it must not linger (its job dies with it)
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            result = json.loads(line)
+        except ValueError:
+            self.close()
+            return {"status": CRASH, "reason": "the job supervisor failed", "retire": True}
+        if result.get("retire") or self.jobs >= CHAIN_JOBS:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        """Kill S (J dies with it, and the chain's pid namespace with J)."""
+        if self.dead:
+            return
+        self.dead = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        for fd in (self.go_w, self.res_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        # No wait: the zygote ignores SIGCHLD, so S is reaped by the kernel.
+
+
+def _read_line(fd: int, buffer: bytearray, deadline: float) -> bytes | None:
+    """One line from ``fd`` by ``deadline`` (None: late, too long, or the end)."""
+    while b"\n" not in buffer and len(buffer) <= MAX_LINE:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            return None
+        buffer += chunk
+    if b"\n" not in buffer:
+        return None
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line
+
+
+def _serve_language(
+    lang: str, module: str, job_dir: str, isolate: bool, alone: bool, to_r: int, from_w: int
+) -> None:
+    """A language's zygote: load its renderer, then serve its jobs through chains."""
+    version = _load({lang: module})[lang]
+    gc.freeze()  # forked children then leave the preloaded objects' pages alone
+    out = os.fdopen(from_w, "w", buffering=1)
+    out.write(json.dumps({"ready": True, "version": version}) + "\n")
+    jobs = os.fdopen(to_r, "rb")
+    chain = Chain(job_dir, isolate, alone)
+    while True:
+        line = jobs.readline(MAX_LINE)
+        if not line:
+            return
+        meta = json.loads(line)
+        result = chain.run(meta)
+        if result.pop("retry", False) and not alone:  # the chain failed before the job ran
+            chain = Chain(job_dir, isolate)
+            result = chain.run(meta)
+            result.pop("retry", None)
+        result.pop("retire", None)
+        result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out.write(json.dumps(result) + "\n")
+        if alone:
+            return
+        if chain.dead:  # ready while the host reads this answer
+            chain = Chain(job_dir, isolate)
+
+
+class Zygote:
+    """One language's zygote, forked from the worker: it imports and preloads only that
+    language's renderer and forks that language's chains. A zygote of every language
+    would be several times larger, and every fork of it, every exit of a job and every
+    page a job copies costs by its size; a job's process also holds no other
+    language's code."""
+
+    def __init__(self, lang: str, module: str, job_dir: str, isolate: bool, alone: bool) -> None:
+        to_r, self.to_w = os.pipe()
+        self.from_r, from_w = os.pipe()
+        self.lang, self.dead, self._buffer = lang, False, bytearray()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 70
+            try:
+                _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)
+                os.close(self.to_w)
+                os.close(self.from_r)
+                _close_fds({to_r, from_w})
+                _serve_language(lang, module, job_dir, isolate, alone, to_r, from_w)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(to_r)
+        os.close(from_w)
+
+    def ready(self, timeout_s: float = 110.0) -> str:
+        """Its renderer's version, once it has loaded ("" if it did not)."""
+        line = _read_line(self.from_r, self._buffer, time.monotonic() + timeout_s)
+        try:
+            return str(json.loads(line or b"")["version"])
+        except (ValueError, KeyError, TypeError):
+            self.close()
+            return ""
+
+    def run(self, meta: dict) -> dict:
+        try:
+            os.write(self.to_w, json.dumps(meta).encode() + b"\n")
+            line = _read_line(self.from_r, self._buffer, time.monotonic() + meta["timeout_s"] + 20)
+            result = json.loads(line or b"")
+            if not isinstance(result, dict):
+                raise ValueError(result)
+            return result
+        except (OSError, ValueError):
+            self.close()
+            return {"status": CRASH, "reason": f"the {self.lang} zygote failed"}
+
+    def close(self) -> None:
+        """Kill it (its chain's S, J and the job go with it: parent-death signals)."""
+        if not self.dead:
+            self.dead = True
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-        # No wait: the zygote ignores SIGCHLD, so S is reaped by the kernel while it
-        # tears down the job's folders, off the critical path.
-        try:
-            return json.loads(b"".join(chunks))
-        except ValueError:
-            return {"status": CRASH, "reason": "the job supervisor failed"}
+            for fd in (self.to_w, self.from_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def main() -> None:
@@ -509,25 +775,29 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    versions = _load(languages)
     if isolate and not _ns.effective_capabilities():
         isolate = False  # cannot make namespaces here: reported to the host
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
-    gc.freeze()  # forked children then leave the preloaded objects' pages alone
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # zygotes and supervisors reaped for us
+    zygotes = {lang: Zygote(lang, mod, job_dir, isolate, alone) for lang, mod in languages.items()}
+    versions = {lang: zygote.ready() for lang, zygote in zygotes.items()}
+    missing = [lang for lang, version in versions.items() if not version]
+    if missing:
+        raise SystemExit(f"the renderers of {', '.join(missing)} did not load")
     proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
-    standby = Standby(job_dir, isolate, alone)
     while True:
         line = jobs.readline(MAX_LINE)
         if not line:
             break
         meta = json.loads(line)
         started = time.monotonic()
-        result = standby.run(meta)
-        if not alone:
-            standby = Standby(job_dir, isolate)  # ready while the host reads this answer
+        lang = meta["lang"]
+        if zygotes[lang].dead:  # it failed on an earlier job: a new one for this job
+            zygotes[lang] = Zygote(lang, languages[lang], job_dir, isolate, alone)
+            zygotes[lang].ready()
+        result = zygotes[lang].run(meta)
         result["nonce"] = meta["nonce"]
         result["elapsed_s"] = round(time.monotonic() - started, 4)
-        result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result.setdefault("rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         proto.write(json.dumps(result) + "\n")
         if alone:
             break

@@ -40,7 +40,7 @@ def test_doctor_reports_every_check_on_this_machine() -> None:
         status[rest[:26].strip()] = word
     expected = [
         "python", "packages", "optional packages", "cpu", "engine", "engine variant x64",
-        "engine variant haswell", "engine variant icelake", "jail", "cgroups", "tex",
+        "engine variant haswell", "engine variant icelake", "jail", "jail uid", "cgroups", "tex",
         "tex format", *(f"render {lang}" for lang in language_names()),
         "model qwen2.5-coder-0.5b", "model gemma-3-270m", "clip",
     ]  # fmt: skip

@@ -36,6 +36,8 @@ from vad.render import RenderPool
 from vad.render.texformat import RENDERER_VAR, SWITCH, tikz_format
 
 FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, same run
+INPROC_TARGET = 0.5  # jailed images/s over the library in-process, same run (svg, matplotlib)
+INPROC_TARGETED = ("svg", "matplotlib")
 
 
 # "raw": the language's renderer module itself (renderers/<module>.py), in one plain
@@ -232,6 +234,11 @@ def render_benchmark(
         codes = [reference_program(c, lang) for c in concepts]
         variants: tuple[bool | None, ...] = tikz_formats if lang == "tikz" else (None,)
         rows += _measure(codes, lang, repeat, variants)
+    for row in rows:
+        if row["language"] in INPROC_TARGETED and row.get("jailed_vs_inproc"):
+            met = "met" if row["jailed_vs_inproc"] >= INPROC_TARGET else "**not met**"
+            row["target"] = (f">= {INPROC_TARGET:g}x in-process img/s jailed: "
+                             f"{row['jailed_vs_inproc']:.2f}x, {met}")  # fmt: skip
     plain = [r for r in rows if r.get("variant") == "no format"]
     for row in rows:
         if row.get("variant") == "format" and plain:

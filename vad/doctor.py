@@ -138,14 +138,23 @@ def check_jail() -> Iterator[Check]:
         f"{'yes' if isolated else 'no'}; nested user namespaces {info.get('nested_userns')}",
         "run vad as root: without it, job code shares the worker's pid namespace",
     )
+    uid = info.get("jail_uid")
+    yield Check(
+        "jail uid",
+        OK if uid != 0 else WARNING,
+        f"model code runs as host uid {uid}" + (" (root)" if uid == 0 else ", which owns nothing"),
+        "this machine cannot switch to VAD_JAIL_UID (a container mapping few uids): set "
+        "VAD_JAIL_UID to a uid it maps that owns no file",
+    )
     kinds = list(info.get("cgroups") or [])
     missing = [k for k in ("pids", "memory") if k not in kinds]
+    per_job = "; each job its own memory cgroup" if info.get("job_memory_cgroups") else ""
     yield Check(
         "cgroups",
-        OK if not missing else WARNING,
-        f"per-worker cgroups: {', '.join(kinds) or 'none'}",
-        f"{' and '.join(missing)} cgroup not writable: run as root on a host with cgroups "
-        "(without them only rlimits bound model code)",
+        OK if not missing and per_job else WARNING,
+        f"per-worker cgroups: {', '.join(kinds) or 'none'}{per_job}",
+        f"{' and '.join(missing) or 'a delegated memory'} cgroup not writable: run as root on "
+        "a host with cgroups (without them only rlimits bound model code)",
     )
 
 

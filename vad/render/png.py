@@ -86,7 +86,7 @@ def reencode(data: bytes, width: int, height: int, max_pixels: int) -> Checked:
     if all(lo == hi for lo, hi in extrema):
         return Checked(status="empty_image", failure="the image is a single flat colour")
     out = io.BytesIO()
-    fresh.save(out, format="PNG", compress_level=6)
+    fresh.save(out, format="PNG", compress_level=1)  # a quarter of level 6's time
     return Checked(png=out.getvalue())
 
 
