@@ -1,40 +1,53 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
 Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR [--alone]`` (language
--> module); it preloads every language module and then serves jobs: one JSON line per job
-on the original stdin, one JSON line back on the original stdout (both kept as
-duplicates; fds 0, 1 and 2 then point at /dev/null so that nothing else reaches them).
+-> module); it serves jobs: one JSON line per job on the original stdin, one JSON line
+back on the original stdout (both kept as duplicates; fds 0, 1 and 2 then point at
+/dev/null so that nothing else reaches them).
 
-The worker is a zygote that never sees model-written code, and no job can reach it:
+The worker never sees model-written code, and no job can reach it:
 
 - A job line holds only its nonce, language, size and limits. The code is in
-  ``code.txt`` in the host's job folder, read by the job's own supervisor.
-- Each job runs in a chain forked ahead of time from the zygote: a supervisor S, which
-  (when isolated) enters new mount, pid and IPC namespaces and mounts fresh, size-capped
-  tmpfs folders over the job folder, ``/state`` (matplotlib's config) and ``/dev/shm``,
-  with ``/dev`` read-only; J, pid 1 of the new pid namespace, which hides ``/proc``
-  and reaps; and K, the job itself, with every capability dropped, no new privileges,
+  ``code.txt`` in the host's job folder, read by the job's supervisor.
+- The worker forks one zygote per language (:class:`Zygote`), which loads only that
+  language's renderer, and routes each job line to it.
+- A zygote runs its jobs in a chain (:class:`Chain`) made ahead of time and kept across
+  jobs: a supervisor S which (when isolated) enters new mount, pid and IPC namespaces
+  and mounts fresh, size-capped tmpfs folders over the job folder, ``/state``
+  (matplotlib's config) and ``/dev/shm`` before every job, with ``/dev`` read-only; J,
+  pid 1 of the new pid namespace, which hides ``/proc``, and for every job forks K
+  ahead of time; and K, the job itself, which warms its renderer while it waits (trusted
+  code), then drops every capability, takes no new privileges, a seccomp profile,
   rlimits, and for Python languages an audit hook (a hint layer, not the boundary).
 - K cannot name the zygote or S (another pid namespace, no /proc), so it cannot signal,
-  trace, ``prlimit`` or read their memory (they are not dumpable either). Its files
-  live in a tmpfs that disappears with the job, and when K and J are gone the kernel
-  kills every process left in the job's pid namespace.
+  trace, ``prlimit`` or read their memory (they are not dumpable either). It can name
+  J (pid 1), which ignores its signals and cannot be traced (seccomp, not dumpable);
+  what a process of J's uid can still change in J (rlimits, priority, CPUs) J checks
+  after every job, and a chain so changed is not used again.
+- When K ends, J kills every process left in the namespace and reaps them all before
+  it reports to S, so nothing of a job runs on; S replaces the job's folders before the
+  next job. The chain is replaced after CHAIN_JOBS jobs, and after any job that timed
+  out, lost J (out of memory) or changed J.
+- The jobs of a chain run in a memory cgroup of their own (renderers/_cgroup.py), so
+  memory they fault in is theirs and an OOM kill strikes them alone.
 - S copies the result out by file descriptor (no symlink followed, regular files of a
-  capped size only) into the host's job folder, and answers the zygote. K's result
-  file is the program's to write as well (model code runs in K): S takes from it only
-  the statuses a program may claim, never "crash" (the host failed: not scored).
+  capped size only) into the host's job folder, and answers. K's result file is the
+  program's to write as well (model code runs in K): S takes from it only the statuses
+  a program may claim, never "crash" (the host failed: not scored), and once the job has
+  started, anything it cannot read or parse is the program's ``runtime_error``.
 
 With ``--alone`` the jail was started for one job (a language whose jobs need a
 ``/proc``; see vad/languages): the worker serves that job and exits, and J
 hides no ``/proc``. The job then sees the jail's procfs (a new one cannot be mounted
-inside bwrap's jail), whose processes are this jail's: bwrap's init, the zygote, S, J
-and the job; it can name none of them but its own (they are in an outer pid namespace),
-and the zygote, S and J are not dumpable.
+inside bwrap's jail), whose processes are this jail's: bwrap's init, the worker, the
+zygote, S, J and the job; it can name none of them but its own (they are in an outer
+pid namespace), and they are not dumpable.
 
 Without isolation (``VAD_ISOLATE`` not ``1``, or no capabilities to make namespaces;
-for trusted code only) the chain is S and K alone: no namespaces, tmpfs folders or
-dropped capabilities; K runs in a fresh folder ``w`` that S makes inside the job folder
-once the job starts, in its own process group, which S kills when K ends or times out.
+for trusted code only) a chain is S alone, which forks K per job: no namespaces, tmpfs
+folders or dropped capabilities; K runs in a fresh folder ``w`` that S makes inside the
+job folder once the job starts, in its own process group, which S kills when K ends
+or times out.
 """
 
 from __future__ import annotations
