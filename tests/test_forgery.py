@@ -713,3 +713,65 @@ def test_an_ordinary_render_is_stored_as_plain_png(hooked: Pool, tmp_path: Path,
     result = hooked.render(lang, code, dest)
     assert result.ok, result
     _assert_clean_png(dest)
+
+
+# -- end to end: the site shows the pixels the host judged --------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _magenta_in_browser(page: Path, tmp_path: Path) -> int:
+    """Magenta pixels in Chromium's screenshot of ``page``."""
+    import subprocess
+
+    shot = tmp_path / f"{page.stem}-shot.png"
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+             f"--screenshot={shot}", "--window-size=1400,1400"]  # fmt: skip
+    subprocess.run([*flags, page.resolve().as_uri()], capture_output=True, timeout=120)
+    rgb = _rgb(shot)
+    return int(((rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] > 200)).sum())
+
+
+@pytest.mark.skipif(CHROMIUM is None and not __import__("os").environ.get("CI"),
+                    reason="no chromium here")  # fmt: skip
+def test_the_site_shows_the_pixels_the_host_judged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack, end to end: a model answers matplotlib code whose image is an APNG with an
+    honest default image and a magenta animation frame. Browsers show the frame, every
+    host computation the default image. Asserts: Chromium shows the magenta frame of the
+    crafted file itself (the attack works on the browser), the run records the sample as
+    ok, and the leaderboard's model page in Chromium shows no magenta at all."""
+    import openai_server
+    from openai_server import FakeOpenAI
+
+    from vad.leaderboard import build_leaderboard
+    from vad.runner import Runner
+    from vad.spec import spec_from_dict
+
+    crafted = tmp_path / "crafted.png"
+    crafted.write_bytes(CRAFTED["apng-checker-frame"])
+    control = tmp_path / "control.html"
+    control.write_text(f'<html><body style="margin:0"><img src="{crafted.name}"></body></html>')
+    assert _magenta_in_browser(control, tmp_path) > 1000  # the browser shows the frame
+
+    # (an import first: the reply's repair drops any text before the first import)
+    code = "import os\n" + _deliver("savefig", f"DATA = {CRAFTED['apng-checker-frame']!r}\n")
+    monkeypatch.setattr(openai_server, "drawing_for", lambda text: f"```python\n{code}```")
+    monkeypatch.setenv("VAD_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeOpenAI() as server:
+        spec = spec_from_dict({
+            "name": "apng", "models": [{"name": "openai/fake", "api_base": server.api_base}],
+            "tasks": ["draw"], "levels": ["shapes"], "languages": ["matplotlib"],
+            "limit": 1, "samples": 1, "width": IMG_SIZE, "height": IMG_SIZE,
+        })  # fmt: skip
+        Runner(spec, root=tmp_path / "runs", progress=False).run()
+    records = [line for line in (tmp_path / "runs").rglob("samples.jsonl")]
+    assert records and '"status": "ok"' in records[0].read_text()
+    images = [p for p in (tmp_path / "runs").rglob("*.png")]
+    assert images and all(set(chunk_kinds(p.read_bytes())) <= CLEAN_CHUNKS for p in images)
+    site = build_leaderboard(["apng"], tmp_path / "site", tmp_path / "runs")
+    page = next(site.glob("model-*.html"))
+    assert "<img" in page.read_text()
+    assert _magenta_in_browser(page, tmp_path) == 0
