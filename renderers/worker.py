@@ -246,6 +246,8 @@ def _init(job_r: int, report_w: int, work: str, alone: bool, cgroup) -> None:
     all (so nothing of a job outlives it), and reports K's end to S. Never returns."""
     try:
         _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole chain goes
+        # No handler of Python's: as pid 1 with none, J ignores every signal a job sends it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _enter_job(cgroup)
         os.chdir("/")  # not the host's job folder (K changes to the job's own)
         if not alone:

@@ -104,6 +104,14 @@ def jail_uid() -> int | None:
     uid = int(os.environ.get("VAD_JAIL_UID", DEFAULT_JAIL_UID))
     if uid == 0:
         return None
+    try:  # the jail's binds are attached as detached mounts (open_tree, Linux 5.2+)
+        probe = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        try:
+            os.close(_detached_copy(probe))
+        finally:
+            os.close(probe)
+    except OSError:
+        return None
     pid = os.fork()
     if pid == 0:  # can a process of this machine become that uid?
         code = 1
