@@ -1,13 +1,14 @@
-"""A job's own memory cgroup, a child of its worker's (runs inside the jail; imports
+"""The jobs' own memory cgroup, a child of the worker's (runs inside the jail; imports
 nothing from vad).
 
 The host binds the worker's memory cgroup at ``/cgroup`` (vad/render/jail.py), owned by
-the worker's uid. The job's supervisor makes ``job-<pid>`` in it ahead of time and keeps
-descriptors to it; the job's first process joins it before anything else runs, so every
-page the job's processes fault in (anonymous memory, tmpfs files, shared memory,
-memfds) is charged to the job, bounded by the job's limit, and an out-of-memory kill
-there strikes the job's processes only, never the worker. The supervisor reads the
-job's OOM kills from the cgroup (``memory``), then removes it.
+the jail's uid. A chain's supervisor S makes ``job-<pid>-<random>`` in it and keeps
+descriptors to it; J, which forks every job's process, joins it before any job runs,
+so every page a job's processes fault in (anonymous memory, tmpfs files, shared
+memory) is charged there, bounded by the job's limit (set for each job), and an
+out-of-memory kill there strikes J and the job's processes only, never the worker. S
+reads a job's OOM kills from the cgroup (``memory``) and removes the cgroup when the
+chain ends.
 
 cgroup v1 (``memory.limit_in_bytes``, ``memory.oom_control``) and v2 (``memory.max``,
 ``memory.events``) alike; without ``/cgroup`` there is no job cgroup (the worker's own,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import time
 
@@ -53,16 +55,16 @@ class JobCgroup:
 
     @classmethod
     def make(cls) -> JobCgroup | None:
-        """The job's cgroup, or None where the host bound none (or it cannot be made)."""
+        """The jobs' cgroup; None where the host bound none."""
         try:
             parent_fd = os.open(ROOT, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return None
-        try:
-            return cls(parent_fd, f"job-{os.getpid()}")
+        try:  # the host bound one: without the job cgroup no job may run (S fails)
+            return cls(parent_fd, f"job-{os.getpid()}-{secrets.token_hex(4)}")
         except OSError:
             os.close(parent_fd)
-            return None
+            raise
 
     def _has(self, name: str) -> bool:
         try:

@@ -132,14 +132,24 @@ _SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _SECCOMP_RET_KILL = 0x7FFF0000, 0x000500
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 
+SECCOMP = os.uname().machine == "x86_64"  # whether deny_syscalls installs a filter here
+
+
+def ioprio() -> int:
+    """This process's I/O priority (ioprio_get, x86-64; 0 elsewhere)."""
+    if not SECCOMP:
+        return 0
+    return int(_LIBC.syscall(252, 1, 0))  # ioprio_get(IOPRIO_WHO_PROCESS, self)
+
+
 def deny_syscalls(profile: str = "drawing") -> bool:
     """A seccomp filter: the calls of ``profile`` (PROFILES) fail with EPERM (x86-64 only).
 
     Returns False (and installs nothing) on other architectures. Needs no_new_privs.
-    An unknown profile raises KeyError (the job then does not run).
+    An unknown profile raises KeyError (the job's process ends before its code runs).
     """
     denied = PROFILES[profile]
-    if os.uname().machine != "x86_64":
+    if not SECCOMP:
         return False
     ld_w_abs, jeq, ret = 0x20, 0x15, 0x06
     numbers = sorted(set(denied.values()))

@@ -189,9 +189,11 @@ def _receive(fd: int) -> bytes:
     return _read_exact(fd, int.from_bytes(_read_exact(fd, 8), "big"))
 
 
-def _job(job_r: int, work: str, isolate: bool) -> None:
-    """K: the job itself, forked ahead of time; it waits for its one message. Never
-    returns."""
+def _job(job_r: int, work: str, isolate: bool, ack_w: int = -1) -> None:
+    """K: the job itself, forked ahead of time; it waits for its one message. Once set up
+    (just before the job's code runs) it writes one byte on ``ack_w``: S then knows the
+    code ran, and a K that died before (idle, or in its own setup) is the host's failure.
+    Never returns."""
     try:
         for module in MODULES.values():  # this zygote's language: warm while waiting
             with contextlib.suppress(Exception):
@@ -205,7 +207,7 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         log = os.open("log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        _close_fds(set())
+        _close_fds({ack_w})
         if isolate:
             _ns.drop_all_capabilities()
             _ns.deny_syscalls(meta.get("syscalls", "drawing"))
@@ -216,6 +218,9 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
         if meta.get("guard") == "python-audit":
             _guard.install(work)
         reserve = mmap.mmap(-1, RESERVE)  # address space only (never touched): room to answer
+        if ack_w >= 0:
+            os.write(ack_w, b"k")
+            os.close(ack_w)
         try:
             result = _render(meta, code)
         except MemoryError:  # even the answer could not be made
@@ -233,17 +238,21 @@ def _job(job_r: int, work: str, isolate: bool) -> None:
 
 
 def _own_settings() -> tuple:
-    """What another process of J's uid could change in J: rlimits, nice, CPU affinity."""
+    """What another process of J's uid could change in J: rlimits, nice, CPU affinity,
+    scheduling policy and I/O priority."""
     limits = tuple(resource.getrlimit(getattr(resource, name)) for name in sorted(dir(resource))
                    if name.startswith("RLIMIT_"))  # fmt: skip
-    return limits, os.getpriority(os.PRIO_PROCESS, 0), tuple(sorted(os.sched_getaffinity(0)))
+    return (limits, os.getpriority(os.PRIO_PROCESS, 0), tuple(sorted(os.sched_getaffinity(0))),
+            os.sched_getscheduler(0), os.sched_getparam(0).sched_priority,
+            _ns.ioprio())  # fmt: skip
 
 
-def _init(job_r: int, report_w: int, work: str, alone: bool, cgroup) -> None:
+def _init(pipes: dict[str, int], work: str, alone: bool, cgroup) -> None:
     """J: pid 1 of the chain's pid namespace, kept across jobs. Joins the job cgroup,
-    hides /proc (unless the jail is the job's ``alone``), then for each job: forks K
-    ahead of time, waits for it, kills whatever K left in the namespace and reaps it
-    all (so nothing of a job outlives it), and reports K's end to S. Never returns."""
+    hides /proc (unless the jail is the job's ``alone``), then for each job: waits for
+    S's go-ahead (the job's fresh folders are in place), forks K ahead of the job, waits
+    for it, kills whatever K left in the namespace and reaps it all (so nothing of a job
+    outlives it), and reports K's end to S. Never returns."""
     try:
         _ns.prctl(_ns.PR_SET_PDEATHSIG, signal.SIGKILL)  # S gone: the whole chain goes
         # No handler of Python's: as pid 1 with none, J ignores every signal a job sends it.
@@ -253,11 +262,13 @@ def _init(job_r: int, report_w: int, work: str, alone: bool, cgroup) -> None:
         if not alone:
             _ns.tmpfs("/proc", "4k", "0555", ro=True)  # no way to name anything outside
         before = _own_settings()
-        while True:
+        report_w = pipes["report_w"]
+        while os.read(pipes["next_r"], 1):
             kpid = os.fork()
             if kpid == 0:
-                os.close(report_w)
-                _job(job_r, work, True)
+                for name in ("report_w", "next_r"):
+                    os.close(pipes[name])
+                _job(pipes["job_r"], work, True, pipes["ack_w"])
             while True:  # reap K and any orphan reparented to us
                 pid, status, usage = os.wait4(-1, 0)
                 if pid == kpid:
@@ -313,11 +324,14 @@ def _copy_out(name: str, work_fd: int, host_fd: int, limit: int, tail: bool = Fa
     finally:
         os.close(src)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    dst = os.open(name, flags, 0o644, dir_fd=host_fd)
     try:
-        os.write(dst, data)
-    finally:
-        os.close(dst)
+        dst = os.open(name, flags, 0o644, dir_fd=host_fd)
+        try:
+            os.write(dst, data)
+        finally:
+            os.close(dst)
+    except OSError as exc:  # the host's folder (full, or not as the host left it)
+        raise _HostFailure(f"{name}: {exc.strerror}") from None
     return size
 
 
@@ -403,53 +417,110 @@ class _Retire(Exception):
     """The chain cannot serve another job (its answer then says so)."""
 
 
+class _HostFailure(Exception):
+    """Writing into the host's folder failed: the host's failure, not the program's."""
+
+
+class _Links:
+    """S's ends of the chain's pipes (isolated): the job to K, J's reports, K's
+    acknowledgement that its code runs, and the go-ahead for J's next K."""
+
+    def __init__(self) -> None:
+        self.job_r, self.job_w = os.pipe()
+        self.report_r, self.report_w = os.pipe()
+        self.ack_r, self.ack_w = os.pipe()
+        self.next_r, self.next_w = os.pipe()
+        os.set_blocking(self.ack_r, False)
+
+    def for_j(self) -> dict[str, int]:
+        return {"job_r": self.job_r, "report_w": self.report_w, "ack_w": self.ack_w,
+                "next_r": self.next_r}  # fmt: skip
+
+    def keep_s_ends(self) -> None:
+        for fd in self.for_j().values():
+            os.close(fd)
+        self.reports = os.fdopen(self.report_r, "rb")
+
+    def acknowledged(self) -> bool:
+        try:
+            return os.read(self.ack_r, 1) == b"k"
+        except BlockingIOError:
+            return False
+
+    def pending_report(self) -> bool:
+        ready, _, _ = select.select([self.reports], [], [], 0)
+        return bool(ready)
+
+
 def _supervise(job_dir: str, isolate: bool, go_r: int, res_w: int, alone: bool) -> None:
     """S: make the chain's world once, then serve jobs one at a time (a line of meta in,
-    a line of result out) until told to stop or the chain must be replaced."""
+    a line of result out) until told to stop or the chain must be replaced; then end
+    the chain (J, and with it the pid namespace) and remove its cgroup."""
     host_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
     cgroup = _cgroup.JobCgroup.make() if isolate else None
     go = os.fdopen(go_r, "rb")
-    jpid = -1
-    if isolate:
-        below_dev = _mounts_below("/dev")
-        _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
-        _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
-        if os.path.isdir(_cgroup.ROOT):  # the job sees no cgroup (S keeps descriptors)
-            _ns.tmpfs(_cgroup.ROOT, "4k", "0555", ro=True)
-        _seal_dev(below_dev)
-        _fresh_folders(job_dir, first=True)
-        job_r, job_w = os.pipe()
-        report_r, report_w = os.pipe()
-        jpid = os.fork()
-        if jpid == 0:
-            for fd in (res_w, host_fd, job_w, report_r, go_r):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            _init(job_r, report_w, job_dir, alone, cgroup)
-        for fd in (job_r, report_w):
-            os.close(fd)
+    jpid, links = -1, None
+    try:
+        if isolate:
+            below_dev = _mounts_below("/dev")
+            _ns.unshare(_ns.CLONE_NEWNS | _ns.CLONE_NEWPID | _ns.CLONE_NEWIPC)
+            _ns.mount("none", "/", None, _ns.MS_REC | _ns.MS_PRIVATE)
+            if os.path.isdir(_cgroup.ROOT):  # the job sees no cgroup (S keeps descriptors)
+                _ns.tmpfs(_cgroup.ROOT, "4k", "0555", ro=True)
+            _seal_dev(below_dev)
+            _fresh_folders(job_dir, first=True)
+            links = _Links()
+            jpid = os.fork()
+            if jpid == 0:
+                for fd in (res_w, host_fd, links.job_w, links.report_r, links.ack_r,
+                           links.next_w, go_r):  # fmt: skip
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                _init(links.for_j(), job_dir, alone, cgroup)
+            links.keep_s_ends()
+            if cgroup is not None:
+                cgroup.close_procs()  # S keeps what it reads: the directory and its parent
+            os.write(links.next_w, b"n")  # J may fork the first job's K
+        while True:
+            line = go.readline(MAX_LINE)
+            if not line:
+                return
+            meta = json.loads(line)
+            retire = alone or not _ns.SECCOMP  # without a filter, no job's leftovers are known
+            try:
+                if links is not None:
+                    result = _serve(meta, job_dir, host_fd, links, jpid, cgroup)
+                    # after a timeout or running out of memory, never reused
+                    retire = retire or result["status"] in (TIMEOUT, MEMORY)
+                    if not retire:
+                        retire = not _next_job(job_dir, links)
+                else:
+                    result = _serve_unjailed(meta, job_dir, host_fd)
+            except _Retire as exc:
+                result, retire = exc.args[0], True
+            result["retire"] = retire
+            os.write(res_w, json.dumps(result).encode() + b"\n")
+            if retire:
+                return
+    finally:
+        if jpid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(jpid, signal.SIGKILL)  # the chain's pid namespace goes with J
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(jpid, 0)
         if cgroup is not None:
-            cgroup.close_procs()  # S keeps what it reads: the directory and its parent
-        reports = os.fdopen(report_r, "rb")
-    while True:
-        line = go.readline(MAX_LINE)
-        if not line:
-            return
-        meta = json.loads(line)
-        retire = alone
-        try:
-            if isolate:
-                result = _serve(meta, job_dir, host_fd, job_w, reports, jpid, cgroup)
-            else:
-                result = _serve_unjailed(meta, job_dir, host_fd)
-        except _Retire as exc:
-            result, retire = exc.args[0], True
-        result["retire"] = retire
-        os.write(res_w, json.dumps(result).encode() + b"\n")
-        if retire:
-            return
-        if isolate:  # the next job's folders, made while the host reads this answer
-            _fresh_folders(job_dir)
+            cgroup.remove()
+
+
+def _next_job(job_dir: str, links: _Links) -> bool:
+    """Fresh folders for the next job, then J may fork its K (which warms up in them).
+    False if that failed: the job is done and scored, the chain cannot go on."""
+    try:
+        _fresh_folders(job_dir)
+        os.write(links.next_w, b"n")
+    except OSError:
+        return False
+    return True
 
 
 def _job_code(meta: dict, host_fd: int) -> str | None:
@@ -471,8 +542,7 @@ def _serve(
     meta: dict,
     job_dir: str,
     host_fd: int,
-    job_w: int,
-    reports,
+    links: _Links,
     jpid: int,
     cgroup: _cgroup.JobCgroup | None,
 ) -> dict:
@@ -484,6 +554,9 @@ def _serve(
     missing = _unavailable(meta)
     if missing:
         return {"status": CRASH, "reason": missing}
+    retry = {"status": CRASH, "retry": True}
+    if links.pending_report():  # K died before its job (out of memory while idle)
+        raise _Retire({**retry, "reason": "the job's process died before its job"})
     hidden = []
     try:
         if cgroup is not None:
@@ -493,46 +566,55 @@ def _serve(
             hidden.append(path)
         work_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
         oom_before = cgroup.oom_kills() if cgroup is not None else 0
+        started = time.monotonic()
+        _send(links.job_w, json.dumps({"meta": meta, "code": code}).encode())
     except OSError as exc:  # before the job ran: the host's failure; a new chain retries
-        raise _Retire({"status": CRASH, "reason": f"job setup: {exc}", "retry": True}) from None
-    started = time.monotonic()
-    _send(job_w, json.dumps({"meta": meta, "code": code}).encode())
+        raise _Retire({**retry, "reason": f"job setup: {exc}"}) from None
     del code
     # From here on the job's code runs: whatever goes wrong in reading what it left is
     # the program's doing, a scored runtime_error, never a crash (which is not scored).
     retire = False
     try:
         report, timed_out = None, False
-        ready, _, _ = select.select([reports], [], [], meta["timeout_s"])
+        ready, _, _ = select.select([links.reports], [], [], meta["timeout_s"])
         if ready:
-            raw = reports.readline(4096)
+            raw = links.reports.readline(4096)
             report = json.loads(raw) if raw.endswith(b"\n") else None
         else:
             timed_out = True
-        if report is None or report.get("dirty"):  # timed out, J died or J was changed
-            retire = True
+        acknowledged = links.acknowledged()
+        if report is None or report.get("dirty") or not acknowledged:
+            retire = True  # timed out, J died, J was changed, or K never ran the code
             with contextlib.suppress(ProcessLookupError):
                 os.kill(jpid, signal.SIGKILL)  # the whole pid namespace with it
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(jpid, 0)
-        if cgroup is not None and cgroup.oom_kills() > oom_before:
+        if not acknowledged:  # K died (or hung) before the code ran: not the program's
+            result = {**retry, "reason": "the job's process failed before the code ran"}
+        elif cgroup is not None and cgroup.oom_kills() > oom_before:
             result = {"status": MEMORY, "reason": "out of memory (the job's memory limit)"}
         elif report is None and not timed_out:
             result = {"status": RUNTIME, "reason": "the job ended its own supervisor"}
         else:
             result = _classify(meta, work_fd, report, timed_out)
         result = _take_image(meta, result, work_fd, host_fd)
+    except _HostFailure as exc:
+        retire = True
+        result = {"status": CRASH, "reason": f"writing the job's output: {exc}"}
     except Exception as exc:
         retire = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(jpid, signal.SIGKILL)
         result = _unreadable(exc)
     finally:
         os.close(work_fd)
-    for path in reversed(hidden):
-        _ns.umount(path)
+        for path in reversed(hidden):
+            try:
+                _ns.umount(path)
+            except OSError:
+                retire = True
     result["job_s"] = round(time.monotonic() - started, 4)
     if retire:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(jpid, signal.SIGKILL)
         raise _Retire(result)
     return result
 
@@ -590,10 +672,16 @@ def _serve_unjailed(meta: dict, job_dir: str, host_fd: int) -> dict:
         report = {"status": status, "cpu_s": usage.ru_utime + usage.ru_stime}
         result = _classify(meta, work_fd, report, not ready)
         result = _take_image(meta, result, work_fd, host_fd)
+    except _HostFailure as exc:
+        result = {"status": CRASH, "reason": f"writing the job's output: {exc}"}
     except Exception as exc:
         result = _unreadable(exc)
     finally:
         os.close(work_fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)
     result["job_s"] = round(time.monotonic() - started, 4)
     return result
 
@@ -616,7 +704,7 @@ class Chain:
     def __init__(self, job_dir: str, isolate: bool, alone: bool = False) -> None:
         go_r, self.go_w = os.pipe()
         self.res_r, res_w = os.pipe()
-        self.jobs, self.dead = 0, False
+        self.jobs, self.dead, self._buffer = 0, False, bytearray()
         self.pid = os.fork()
         if self.pid == 0:
             code = 70
@@ -637,40 +725,32 @@ class Chain:
                 os._exit(code)
         os.close(go_r)
         os.close(res_w)
-        self._buffer = b""
 
     def run(self, meta: dict) -> dict:
         self.jobs += 1
         try:
             os.write(self.go_w, json.dumps(meta).encode() + b"\n")
-        except OSError:
-            self.close()
-            return {"status": CRASH, "reason": "the job supervisor failed", "retire": True}
-        deadline = time.monotonic() + meta["timeout_s"] + 15
-        while b"\n" not in self._buffer and len(self._buffer) <= MAX_LINE:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.res_r], [], [], max(0.0, left))
-            chunk = os.read(self.res_r, 65536) if ready else b""
-            if not chunk:
-                break
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        try:
-            result = json.loads(line)
-        except ValueError:
-            self.close()
-            return {"status": CRASH, "reason": "the job supervisor failed", "retire": True}
+            line = _read_line(self.res_r, self._buffer, time.monotonic() + meta["timeout_s"] + 15)
+            result = json.loads(line or b"")
+            if not isinstance(result, dict):
+                raise ValueError(result)
+        except (OSError, ValueError):  # S is gone or garbled (never the job's doing)
+            self.close(kill=True)
+            return {"status": CRASH, "reason": "the job supervisor failed", "retry": True}
         if result.get("retire") or self.jobs >= CHAIN_JOBS:
             self.close()
         return result
 
-    def close(self) -> None:
-        """Kill S (J dies with it, and the chain's pid namespace with J)."""
+    def close(self, kill: bool = False) -> None:
+        """End the chain: S sees the end of its input, ends J (and the chain's pid
+        namespace with it) and removes the jobs' cgroup; ``kill`` S at once when it is
+        not answering."""
         if self.dead:
             return
         self.dead = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         for fd in (self.go_w, self.res_r):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -701,12 +781,13 @@ def _serve_language(
     out = os.fdopen(from_w, "w", buffering=1)
     out.write(json.dumps({"ready": True, "version": version}) + "\n")
     jobs = os.fdopen(to_r, "rb")
-    chain = Chain(job_dir, isolate, alone)
+    chain = None  # made for the first job (a language with no jobs here costs no chain)
     while True:
         line = jobs.readline(MAX_LINE)
         if not line:
             return
         meta = json.loads(line)
+        chain = chain or Chain(job_dir, isolate, alone)
         result = chain.run(meta)
         if result.pop("retry", False) and not alone:  # the chain failed before the job ran
             chain = Chain(job_dir, isolate)
@@ -784,6 +865,7 @@ def main() -> None:
     alone = sys.argv[3:] == ["--alone"]  # this jail serves one job
     isolate = os.environ.get("VAD_ISOLATE") == "1"
     _ns.prctl(_ns.PR_SET_DUMPABLE, 0)  # no same-uid process may read or write our memory
+    _close_fds(set())  # nothing of the host's but stdin, stdout and stderr
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     jobs = os.fdopen(os.dup(0), "rb")
     devnull = os.open(os.devnull, os.O_RDWR)

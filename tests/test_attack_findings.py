@@ -584,3 +584,29 @@ def test_memory_used_up_in_small_objects_is_memory(tmp_path: Path) -> None:
         result = _render(pool, "turtle", code, tmp_path / "m.png")
         assert result.status is S.MEMORY, result
         assert _render(pool, "turtle", TURTLE_OK, tmp_path / "next.png").ok
+
+
+def test_tex_jobs_hide_the_python_install_but_never_a_system_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TikZ jobs have the Python install hidden (TeX's file primitives find nothing of
+    it). A Python installed in /usr has its prefix there: hiding the prefix would hide
+    pdflatex and TeX's own tree, and every TikZ job would fail (scored against it)."""
+    import sysconfig
+
+    from vad.languages import get_language
+    from vad.render.pool import python_paths
+
+    monkeypatch.setattr(sys, "prefix", "/usr")
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    system = {"stdlib": "/usr/lib/python3.11", "platstdlib": "/usr/lib/python3.11",
+              "purelib": "/usr/local/lib/python3.11/dist-packages",
+              "platlib": "/usr/local/lib/python3.11/dist-packages"}  # fmt: skip
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: system)
+    keep = get_language("tikz").jail_paths
+    hidden = python_paths(keep)
+    for needed in ("/usr", "/usr/bin", "/usr/share/texmf", "/usr/lib", *keep):
+        real = os.path.realpath(needed)
+        assert not any(real == h or real.startswith(h + "/") for h in hidden), (needed, hidden)
+    if os.path.isdir("/usr/lib/python3.11"):
+        assert "/usr/lib/python3.11" in hidden  # the standard library itself is hidden

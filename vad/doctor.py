@@ -139,10 +139,12 @@ def check_jail() -> Iterator[Check]:
         "run vad as root: without it, job code shares the worker's pid namespace",
     )
     uid = info.get("jail_uid")
+    owner = " (root)" if uid == 0 else (", which owns nothing" if os.geteuid() == 0 else
+                                        " (yours: vad is not run as root)")  # fmt: skip
     yield Check(
         "jail uid",
         OK if uid != 0 else WARNING,
-        f"model code runs as host uid {uid}" + (" (root)" if uid == 0 else ", which owns nothing"),
+        f"model code runs as host uid {uid}{owner}",
         "this machine cannot switch to VAD_JAIL_UID (a container mapping few uids): set "
         "VAD_JAIL_UID to a uid it maps that owns no file",
     )

@@ -2,11 +2,13 @@
 
 Inside: a read-only view of /usr and the Python install, the renderers, the TikZ
 preamble's format file (read-only, alone, outside every job folder), no network
-(every namespace unshared), an empty environment, uid nobody, a read-only root, and
-two writable folders: the job folder (/job, emptied by the host between jobs) and the
-worker's private state (/state, matplotlib's font cache). Processes are limited by a
-pids cgroup (RLIMIT_NPROC does not bind root), memory by a memory cgroup where one
-can be made, and by RLIMIT_AS always. A language may relax some of this for its own jobs,
+(every namespace unshared but, on cgroup v2, the cgroup namespace), an empty
+environment, uid nobody inside and, when vad is root, a host uid that owns nothing
+(``jail_uid``), a read-only root, and writable: the job folder (/job, emptied by the
+host between jobs), the worker's private state (/state, matplotlib's font cache) and
+the worker's memory cgroup (/cgroup, where the jobs' own is made). Processes are
+limited by a pids cgroup, memory by a memory cgroup where one can be made, and by
+RLIMIT_AS always. A language may relax some of this for its own jobs,
 in a jail of their own (vad/languages: a Language's job_proc, limits, jail_paths and js_libraries).
 """
 
@@ -105,9 +107,9 @@ def jail_uid() -> int | None:
     if uid == 0:
         return None
     try:  # the jail's binds are attached as detached mounts (open_tree, Linux 5.2+)
-        probe = os.open("/", os.O_PATH | os.O_CLOEXEC)
+        probe = os.open(os.path.dirname(bwrap_path()), os.O_PATH | os.O_CLOEXEC)
         try:
-            os.close(_detached_copy(probe))
+            os.close(_detached_copy(probe, recursive=False))
         finally:
             os.close(probe)
     except OSError:
@@ -119,7 +121,16 @@ def jail_uid() -> int | None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            code = 0
+            # ... and start a jail there, as the workers will (bwrap may be setuid here,
+            # or user namespaces closed to other users)
+            argv = [bwrap_path(), "--unshare-all", "--unshare-user", "--die-with-parent",
+                    "--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--ro-bind", "/usr",
+                    "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                    "--symlink", "usr/lib64", "/lib64", "--", "/usr/bin/true"]  # fmt: skip
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.execv(argv[0], argv)
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -136,10 +147,10 @@ STAGE_TOP = "/tmp"  # where bwrap's process mounts its own stage (its namespace 
 STAGE = "/tmp/vad-jail"
 
 
-def _detached_copy(fd: int) -> int:
+def _detached_copy(fd: int, recursive: bool = True) -> int:
     """A detached bind of what ``fd`` opened (open_tree(2)): a mount that can be
     attached in another mount namespace, of exactly that file or folder."""
-    flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_EMPTY_PATH | _AT_RECURSIVE
+    flags = _OPEN_TREE_CLONE | os.O_CLOEXEC | _AT_EMPTY_PATH | (_AT_RECURSIVE if recursive else 0)
     tree = _LIBC.syscall(_OPEN_TREE, fd, b"", flags)
     if tree < 0:
         err = ctypes.get_errno()
@@ -192,6 +203,12 @@ class JailCommand:
         os.setgroups([])
         os.setgid(self.uid)
         os.setuid(self.uid)
+
+    def passed(self) -> list[int]:
+        """The descriptors bwrap itself must get (``--ro-bind-fd``; it closes them once
+        bound). Under the jail's uid none: ``prepare`` attaches the copies before exec,
+        and anything passed on would reach the worker inside, a way back to the host."""
+        return [] if self.uid is not None else list(self.fds)
 
     def close(self) -> None:
         for fd in self.fds:
@@ -362,7 +379,11 @@ class Cgroups:
         worker goes into ``keeper``, jobs into cgroups of their own beside it."""
         try:
             (path / "cgroup.subtree_control").write_text("+memory")
-            (path / "keeper").mkdir()
+            try:
+                (path / "keeper").mkdir()
+            except OSError:
+                (path / "cgroup.subtree_control").write_text("-memory")  # processes may join
+                raise
             self._join = [path / "keeper"]
         except OSError:
             self.memory = None  # the worker's own limit still holds; no job cgroups

@@ -119,18 +119,29 @@ def sweep_stale_folders(tmp: Path | None = None, idle_s: float = STALE_AFTER_S) 
     return removed
 
 
-def python_paths() -> list[str]:
+def python_paths(keep: tuple[str, ...] = ()) -> list[str]:
     """The folders of the Python install and the renderers, as the jail shows them: what
-    a language that does not see Python has hidden from its jobs."""
+    a language that does not see Python has hidden from its jobs. Never a folder that
+    holds (or is) one of ``keep`` or of the jail's system folders: a Python installed in
+    /usr has its prefix there, and hiding it would hide the programs too."""
     import sysconfig
 
-    paths = [sys.prefix, str(project_dir("renderers"))]
+    from vad.render.jail import RO_DIRS
+
+    paths = [str(project_dir("renderers"))]
+    if sys.prefix != sys.base_prefix:  # a virtual environment: its own folder
+        paths.append(sys.prefix)
     paths += [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     paths += [os.path.join(sys.base_prefix, "lib", "python3", "dist-packages")]
+    needed = {os.path.realpath(p) for p in (*RO_DIRS, *keep, "/usr/bin", "/bin", "/usr/lib",
+                                            "/usr/share", "/usr/local/share", "/etc")}  # fmt: skip
     found: list[str] = []
     for path in sorted({os.path.realpath(p) for p in paths}, key=lambda p: (p.count("/"), p)):
-        if os.path.isdir(path) and not any(path.startswith(f"{top}/") for top in found):
-            found.append(path)  # one below a hidden folder is hidden with it
+        if not os.path.isdir(path) or any(path.startswith(f"{top}/") for top in found):
+            continue  # one below a hidden folder is hidden with it
+        if any(n == path or n.startswith(f"{path}/") for n in needed):
+            continue
+        found.append(path)
     return found
 
 
@@ -224,7 +235,7 @@ class Worker:
                 self.proc = subprocess.Popen(
                     cmd, cwd=cwd, env=env if env is not None else {}, stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=log, preexec_fn=before_exec,
-                    pass_fds=jail.fds,
+                    pass_fds=jail.passed(),
                 )  # fmt: skip
         finally:
             jail.close()
@@ -311,7 +322,9 @@ class Worker:
             "limits": dataclasses.replace(self.limits, **language.limits).for_worker(),
             "guard": language.guard if self.limits.audit_hook else "",
             "syscalls": language.syscalls,
-            "hide": [] if language.sees_python or not self.sandbox else python_paths(),
+            "hide": []
+            if language.sees_python or not self.sandbox
+            else python_paths(language.jail_paths),
         }
         assert self.proc is not None and self.proc.stdin is not None
         self._clear_job_dir()
