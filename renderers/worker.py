@@ -597,7 +597,8 @@ def _serve(
             result = {"status": RUNTIME, "reason": "the job ended its own supervisor"}
         else:
             result = _classify(meta, work_fd, report, timed_out)
-        result = _take_image(meta, result, work_fd, host_fd)
+        if acknowledged:  # else nothing of it is kept: the job runs again on a new chain
+            result = _take_image(meta, result, work_fd, host_fd)
     except _HostFailure as exc:
         retire = True
         result = {"status": CRASH, "reason": f"writing the job's output: {exc}"}

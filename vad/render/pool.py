@@ -128,9 +128,7 @@ def python_paths(keep: tuple[str, ...] = ()) -> list[str]:
 
     from vad.render.jail import RO_DIRS
 
-    paths = [str(project_dir("renderers"))]
-    if sys.prefix != sys.base_prefix:  # a virtual environment: its own folder
-        paths.append(sys.prefix)
+    paths = [str(project_dir("renderers")), sys.prefix, sys.base_prefix]
     paths += [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     paths += [os.path.join(sys.base_prefix, "lib", "python3", "dist-packages")]
     needed = {os.path.realpath(p) for p in (*RO_DIRS, *keep, "/usr/bin", "/bin", "/usr/lib",
