@@ -523,19 +523,19 @@ def _next_job(job_dir: str, links: _Links) -> bool:
     return True
 
 
-def _job_code(meta: dict, host_fd: int) -> str | None:
+def _job_input(meta: dict, host_fd: int) -> tuple[str | None, dict | None]:
+    """The job's code from the host's folder, or the crash that says why it cannot run
+    here (no code.txt, or this machine cannot run the language: the host's failures)."""
     code_fd = _open_regular("code.txt", host_fd, meta["limits"]["max_code_bytes"] * 4 + 16)
     if code_fd is None:
-        return None
+        return None, {"status": CRASH, "reason": "no code.txt"}
     try:
-        return _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
+        code = _read_all(code_fd, 64 << 20).decode("utf-8", errors="replace")
     finally:
         os.close(code_fd)
-
-
-def _unavailable(meta: dict) -> str:
-    """Why this machine cannot run the job's language (a host failure, not the code's)."""
-    return str(getattr(MODULES.get(meta.get("lang")), "unavailable", lambda: "")())[:500]
+    module = MODULES.get(meta.get("lang"))
+    missing = str(getattr(module, "unavailable", lambda: "")())[:500]
+    return (None, {"status": CRASH, "reason": missing}) if missing else (code, None)
 
 
 def _serve(
@@ -548,12 +548,9 @@ def _serve(
 ) -> dict:
     """One job in the chain: hand it to the K waiting for it, wait for J's report of K's
     end (or the timeout), classify what K left, copy its image and log out."""
-    code = _job_code(meta, host_fd)
-    if code is None:
-        return {"status": CRASH, "reason": "no code.txt"}
-    missing = _unavailable(meta)
-    if missing:
-        return {"status": CRASH, "reason": missing}
+    code, failed = _job_input(meta, host_fd)
+    if failed is not None:
+        return failed
     retry = {"status": CRASH, "retry": True}
     if links.pending_report():  # K died before its job (out of memory while idle)
         raise _Retire({**retry, "reason": "the job's process died before its job"})
@@ -641,12 +638,9 @@ def _take_image(meta: dict, result: dict, work_fd: int, host_fd: int) -> dict:
 def _serve_unjailed(meta: dict, job_dir: str, host_fd: int) -> dict:
     """One job without isolation (trusted code only): K in a fresh folder ``w`` of the
     job folder (which the host has cleared), in its own process group, killed with it."""
-    code = _job_code(meta, host_fd)
-    if code is None:
-        return {"status": CRASH, "reason": "no code.txt"}
-    missing = _unavailable(meta)
-    if missing:
-        return {"status": CRASH, "reason": missing}
+    code, failed = _job_input(meta, host_fd)
+    if failed is not None:
+        return failed
     work = os.path.join(job_dir, "w")
     os.mkdir(work, 0o700)
     work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_attack_findings import _file_as_pixels, _pixels_to_bytes
 
 from vad.render import Limits, RenderPool, RenderStatus, texformat
 
@@ -598,32 +599,6 @@ def test_retired_chains_leave_no_job_cgroup(chain: Chain) -> None:
 # -- 5. TikZ: the Python install hidden per job --------------------------------------------
 
 needs_tex = pytest.mark.skipif(texformat.tex_identity() is None, reason="no TeX")
-
-
-def _file_as_pixels(path: str, n: int) -> str:
-    """TikZ that draws the first ``n`` bytes of ``path`` as grey pixels in a row
-    (``\\pdfobj ... file{}`` ignores openin_any; ``\\UseName`` passes the filter)."""
-    image = f"/Type/XObject/Subtype/Image/Width {n}/Height 1/ColorSpace/DeviceGray"
-    image += "/BitsPerComponent 8"
-    obj = f"stream attr {{{image}}} file {{{path}}}"
-    return (
-        f"\\begin{{tikzpicture}}\\UseName{{immediate}}\\UseName{{pdfobj}} {obj}"
-        "\\edef\\n{\\the\\pdflastobj}"
-        "\\setbox0\\hbox{\\pdfliteral{q 160 0 0 160 0 0 cm /Im Do Q}"
-        "\\kern160bp\\raise160bp\\hbox{}}"
-        "\\pdfxform resources {/XObject<</Im \\n\\space 0 R>>} 0 "
-        "\\path[use as bounding box] (0,0) rectangle (160bp,160bp);"
-        "\\node[inner sep=0, anchor=south west] at (0,0) {\\pdfrefxform\\pdflastxform};"
-        "\\end{tikzpicture}"
-    )
-
-
-def _pixels_to_bytes(path: Path, n: int, size: int) -> bytes:
-    grey = _rgb(path)[..., 0]
-    border = 4 * 72 / 72.27
-    scale = size / (160 + 2 * border)
-    row = round((border + 80) * scale)
-    return bytes(int(grey[row, round((border + (i + 0.5) * 160 / n) * scale)]) for i in range(n))
 
 
 def _python_install_files() -> dict[str, str]:

@@ -408,19 +408,7 @@ class Cgroups:
             with contextlib.suppress(OSError):  # the jobs' (and v2's keeper) cgroups first
                 for child in [p for p in path.iterdir() if p.is_dir()]:
                     _empty_and_remove(child, deadline)
-            while time.monotonic() < deadline:
-                try:
-                    procs = (path / "cgroup.procs").read_text().split()
-                except OSError:
-                    break
-                if not procs:
-                    with contextlib.suppress(OSError):
-                        path.rmdir()
-                        break
-                for pid in procs:
-                    with contextlib.suppress(ProcessLookupError, ValueError):
-                        os.kill(int(pid), signal.SIGKILL)
-                time.sleep(0.005)
+            _empty_and_remove(path, deadline)
 
 
 def _empty_and_remove(path: Path, deadline: float) -> None:
