@@ -99,3 +99,44 @@ def test_unsandboxed_pool_renders_the_same(tmp_path: Path) -> None:
     with RenderPool(size=1, sandbox=False) as raw:  # one worker: every job reuses its folder
         results = [raw.render("svg", CIRCLE, 32, 32, tmp_path / f"raw{i}.png") for i in range(4)]
     assert [r.status for r in results] == [RenderStatus.OK] * 4, [r.reason for r in results]
+
+
+def _chain_processes(pool: RenderPool) -> dict[int, int]:
+    """Host pid -> pid in the chain's own namespace, of every process in the jobs'
+    cgroups of the pool's (one) worker: J (pid 1) and the K waiting for the next job."""
+    worker = pool._workers[0]
+    assert worker.cgroups is not None and worker.cgroups.memory is not None
+    found = {}
+    for procs in worker.cgroups.memory.glob("job-*/cgroup.procs"):
+        for pid in procs.read_text().split():
+            status = Path(f"/proc/{pid}/status").read_text()
+            nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+            found[int(pid)] = int(nspid.split()[-1])
+    return found
+
+
+def test_a_job_process_that_dies_before_its_job_is_the_hosts_failure_and_retried(
+    tmp_path: Path,
+) -> None:
+    """K, the job's own process, is forked ahead and waits for its job. If it dies
+    before (an OOM kill while idle), the job must neither be scored against the program
+    nor read J's report of that death as its own: it runs again on a fresh chain."""
+    import os
+    import signal
+    import time
+
+    with RenderPool(size=1, limits=Limits(timeout_s=6, cpu_s=5)) as pool:
+        first = pool.render("svg", CIRCLE, 64, 64, tmp_path / "first.png")
+        assert first.ok, first
+        deadline = time.monotonic() + 10
+        while not [p for p, inner in _chain_processes(pool).items() if inner != 1]:
+            assert time.monotonic() < deadline, "no K waiting for the next job"
+            time.sleep(0.05)
+        waiting = [pid for pid, inner in _chain_processes(pool).items() if inner != 1]
+        os.kill(waiting[0], signal.SIGKILL)  # the K waiting for the next job
+        time.sleep(0.2)  # J has reported its death by now
+        for i in range(3):
+            again = pool.render("svg", CIRCLE, 64, 64, tmp_path / f"again{i}.png")
+            assert again.ok, again
+            with Image.open(first.image) as a, Image.open(again.image) as b:
+                assert np.array_equal(np.asarray(a), np.asarray(b))
