@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ from vad.errors import VadError
 from vad.languages._sketch import JS_VAR, js_dir
 from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
+log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 JS_JAIL_PATH = "/js"  # where a jailed worker sees it, read-only
 CGROUP_JAIL_PATH = "/cgroup"  # the worker's memory cgroup, where jobs make their own
@@ -245,6 +247,15 @@ def bwrap_command(
     from that).
     """
     uid = jail_uid()
+    shown = [*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers),
+             *([str(tex_format)] if tex_format is not None else []),
+             *([str(js_dir())] if js_libraries and js_dir().is_dir() else [])]  # fmt: skip
+    if uid is not None and not _others_can_reach(shown):
+        log.warning(
+            "the jail runs as root: a folder it shows is closed to other users "
+            "(give it o+rx, as pip and venv make them, for the jail's own uid)"
+        )
+        uid = None
     isolate = isolates_jobs()
     jail = JailCommand([], [], uid)
 
@@ -308,6 +319,26 @@ def bwrap_command(
         raise
     jail.argv = cmd
     return jail
+
+
+def _others_can_reach(paths: list[str]) -> bool:
+    """Whether a uid that owns nothing can enter every folder shown (and read every file
+    shown), and every folder between a shown folder and another shown inside it: bwrap,
+    run as that uid, must make those mount points (a wheel's renderers inside its venv)."""
+    real = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+    for path in real:
+        mode = os.stat(path).st_mode
+        need = 0o005 if stat.S_ISDIR(mode) else 0o004
+        if mode & need != need:
+            return False
+        for outer in real:
+            if path.startswith(outer + "/"):
+                folder = outer
+                for part in path[len(outer) + 1 :].split("/")[:-1]:
+                    folder = os.path.join(folder, part)
+                    if not os.stat(folder).st_mode & 0o001:
+                        return False
+    return True
 
 
 def _give(path: Path, uid: int | None, files: tuple[str, ...], recursive: bool = False) -> None:
