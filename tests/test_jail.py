@@ -96,3 +96,22 @@ def test_jail_info_names_the_limits() -> None:
     info = jail_info(True)
     assert info["jailed"] is True and info["bwrap"].startswith("bubblewrap")
     assert jail_info(False) == {"jailed": False}
+
+
+def test_the_jail_keeps_root_where_its_uid_cannot_enter_a_folder_it_shows(
+    tmp_path: Path,
+) -> None:
+    """bwrap, run as the jail's own uid, makes the mount points of what it shows: a venv
+    in a folder closed to other users (pytest's own temporary folders are 0700) could not
+    be shown, so that jail stays root-mapped (and warns) instead of failing to start."""
+    from vad.render.jail import _others_can_reach
+
+    closed = tmp_path / "venv"
+    (closed / "lib" / "renderers").mkdir(parents=True)
+    os.chmod(closed, 0o700)
+    assert not _others_can_reach([str(closed)])
+    os.chmod(closed, 0o755)
+    assert _others_can_reach([str(closed), str(closed / "lib" / "renderers")])
+    os.chmod(closed / "lib", 0o750)  # between a shown folder and one shown inside it
+    assert not _others_can_reach([str(closed), str(closed / "lib" / "renderers")])
+    assert _others_can_reach([str(closed / "lib" / "renderers")])  # shown alone: a copy
