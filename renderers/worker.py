@@ -724,11 +724,7 @@ class Chain:
     def run(self, meta: dict) -> dict:
         self.jobs += 1
         try:
-            os.write(self.go_w, json.dumps(meta).encode() + b"\n")
-            line = _read_line(self.res_r, self._buffer, time.monotonic() + meta["timeout_s"] + 15)
-            result = json.loads(line or b"")
-            if not isinstance(result, dict):
-                raise ValueError(result)
+            result = _exchange(self.go_w, self.res_r, self._buffer, meta, meta["timeout_s"] + 15)
         except (OSError, ValueError):  # S is gone or garbled (never the job's doing)
             self.close(kill=True)
             return {"status": CRASH, "reason": "the job supervisor failed", "retry": True}
@@ -765,6 +761,17 @@ def _read_line(fd: int, buffer: bytearray, deadline: float) -> bytes | None:
     line, _, rest = bytes(buffer).partition(b"\n")
     buffer[:] = rest
     return line
+
+
+def _exchange(out: int, into: int, buffer: bytearray, meta: dict, within_s: float) -> dict:
+    """Send a job's meta as one line to a child (a zygote, or a chain's S) and read its
+    answer, one line holding a JSON object, within ``within_s`` seconds. OSError or
+    ValueError when the child is gone, late or garbled."""
+    os.write(out, json.dumps(meta).encode() + b"\n")
+    result = json.loads(_read_line(into, buffer, time.monotonic() + within_s) or b"")
+    if not isinstance(result, dict):
+        raise ValueError(result)
+    return result
 
 
 def _serve_language(
@@ -834,12 +841,7 @@ class Zygote:
 
     def run(self, meta: dict) -> dict:
         try:
-            os.write(self.to_w, json.dumps(meta).encode() + b"\n")
-            line = _read_line(self.from_r, self._buffer, time.monotonic() + meta["timeout_s"] + 20)
-            result = json.loads(line or b"")
-            if not isinstance(result, dict):
-                raise ValueError(result)
-            return result
+            return _exchange(self.to_w, self.from_r, self._buffer, meta, meta["timeout_s"] + 20)
         except (OSError, ValueError):
             self.close()
             return {"status": CRASH, "reason": f"the {self.lang} zygote failed"}
