@@ -247,9 +247,10 @@ def bwrap_command(
     from that).
     """
     uid = jail_uid()
-    shown = [*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers),
-             *([str(tex_format)] if tex_format is not None else []),
-             *([str(js_dir())] if js_libraries and js_dir().is_dir() else [])]  # fmt: skip
+    folders = (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers))
+    # else the sketch languages say how to install them
+    js = js_dir().resolve() if js_libraries and js_dir().is_dir() else None
+    shown = [*folders, *(str(p) for p in (tex_format, js) if p is not None)]
     if uid is not None and not _others_can_reach(shown):
         log.warning(
             "the jail runs as root: a folder it shows is closed to other users "
@@ -288,7 +289,7 @@ def bwrap_command(
             elif os.path.isdir(top):
                 cmd += bind(top, top)
         seen: set[str] = set()
-        for path in (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers)):
+        for path in folders:
             real = os.path.realpath(path)
             if os.path.isdir(real) and real not in seen:
                 seen.add(real)
@@ -302,8 +303,8 @@ def bwrap_command(
         if tex_format is not None:
             cmd += bind(tex_format, JAIL_PATH)
             env[RENDERER_VAR] = JAIL_PATH
-        if js_libraries and js_dir().is_dir():  # else the sketch languages say how to install
-            cmd += bind(js_dir().resolve(), JS_JAIL_PATH)
+        if js is not None:
+            cmd += bind(js, JS_JAIL_PATH)
             env[JS_VAR] = JS_JAIL_PATH
         if memory_cgroup is not None and isolate:
             _give(memory_cgroup, uid, ("cgroup.procs", "cgroup.threads"))
