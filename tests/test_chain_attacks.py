@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_attack_findings import _file_as_pixels, _pixels_to_bytes
+from test_forgery import MPL_RED, TURTLE_RED
 
 from vad.render import Limits, RenderPool, RenderStatus, texformat
 
@@ -35,14 +36,6 @@ SIZE = 96
 TIMEOUT_S = 5
 LIMITS = Limits(audit_hook=False, timeout_s=TIMEOUT_S, cpu_s=4)
 
-MPL_RED = """import matplotlib.pyplot as plt
-fig, ax = plt.subplots()
-ax.add_patch(plt.Rectangle((0.2, 0.2), 0.6, 0.6, color="red"))
-ax.set_xlim(0, 1)
-ax.set_ylim(0, 1)
-ax.axis("off")
-"""
-TURTLE_RED = "from turtle import *\ncolor('red')\nbegin_fill()\ncircle(40)\nend_fill()\n"
 TIKZ_RED = "\\begin{tikzpicture}\\fill[red] (0,0) rectangle (2,2);\\end{tikzpicture}"
 RED = {"matplotlib": MPL_RED, "turtle": TURTLE_RED, "tikz": TIKZ_RED}
 

@@ -88,13 +88,3 @@ def reencode(data: bytes, width: int, height: int, max_pixels: int) -> Checked:
     out = io.BytesIO()
     fresh.save(out, format="PNG", compress_level=1)  # a quarter of level 6's time
     return Checked(png=out.getvalue())
-
-
-def chunk_types(data: bytes) -> list[str]:
-    """The chunk types of a PNG in order (for checks and tests)."""
-    types, pos = [], 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        types.append(kind.decode("latin-1"))
-        pos += 12 + length
-    return types
