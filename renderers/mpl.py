@@ -38,7 +38,8 @@ def preload() -> None:
     ax.legend()
     for size in (2.24, 4):
         fig.set_size_inches(size, size)
-        fig.savefig(io.BytesIO(), format="png", dpi=DPI, facecolor="white")
+        fig.savefig(io.BytesIO(), format="png", dpi=DPI, facecolor="white",
+                    pil_kwargs={"compress_level": 1})  # fmt: skip
     plt.close("all")
 
 
@@ -66,5 +67,6 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         raise RenderFailure(EMPTY, "the figure has no drawn elements")
     fig.set_dpi(DPI)
     fig.set_size_inches(width / DPI, height / DPI)
-    fig.savefig(out_png, dpi=DPI, facecolor="white")
+    # quickly compressed: the host decodes and re-encodes every image anyway
+    fig.savefig(out_png, dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 1})
     plt.close("all")

@@ -48,7 +48,21 @@ def warm() -> None:
     tree = Tree(bytestring=_WARM_UP.encode("utf-8"), unsafe=False)
     surface = PNGSurface(tree, None, 96, output_width=64, output_height=64,
                          background_color="white")  # fmt: skip
-    surface.cairo.write_to_png(io.BytesIO())
+    _write_png(surface.cairo, io.BytesIO())
+
+
+def _write_png(cairo_surface, out) -> None:
+    """The surface as an RGB PNG, quickly compressed (the host re-encodes it anyway).
+
+    cairo keeps premultiplied BGRA; on the white background every pixel is opaque, so
+    its colour bytes are the pixels (what cairo's own, slower PNG writer would save)."""
+    from PIL import Image
+
+    cairo_surface.flush()
+    size = (cairo_surface.get_width(), cairo_surface.get_height())
+    stride = cairo_surface.get_stride()
+    image = Image.frombuffer("RGB", size, bytes(cairo_surface.get_data()), "raw", "BGRX", stride, 1)
+    image.save(out, format="PNG", compress_level=1)
 
 
 def _check_inline_data(code: str) -> None:
@@ -95,7 +109,7 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         data = bytes(surface.cairo.get_data())
         if data == data[:4] * (len(data) // 4):
             raise RenderFailure(EMPTY, "the image is a single flat colour")
-        surface.cairo.write_to_png(out_png)
+        _write_png(surface.cairo, out_png)
     except DefusedXmlException as exc:
         raise RenderFailure(BLOCKED, f"{type(exc).__name__}: {exc}") from None
     except ParseError as exc:

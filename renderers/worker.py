@@ -9,8 +9,9 @@ The worker never sees model-written code, and no job can reach it:
 
 - A job line holds only its nonce, language, size and limits. The code is in
   ``code.txt`` in the host's job folder, read by the job's supervisor.
-- The worker forks one zygote per language (:class:`Zygote`), which loads only that
-  language's renderer, and routes each job line to it.
+- The worker forks one zygote per language (:class:`Zygote`) on that language's first
+  job, which loads only that language's renderer, and routes each job line to it (a
+  worker that only ever draws SVG never loads matplotlib).
 - A zygote runs its jobs in a chain (:class:`Chain`) made ahead of time and kept across
   jobs: a supervisor S which (when isolated) enters new mount, pid and IPC namespaces
   and mounts fresh, size-capped tmpfs folders over the job folder, ``/state``
@@ -857,6 +858,13 @@ class Zygote:
                     os.close(fd)
 
 
+def _versions(languages: dict[str, str]) -> dict[str, str]:
+    """Each language's renderer version, from its module's constant: the module itself is
+    small (what a renderer needs is imported by ``preload``, in the language's zygote,
+    which the worker forks on the language's first job)."""
+    return {lang: str(__import__(module).VERSION) for lang, module in languages.items()}
+
+
 def main() -> None:
     languages, job_dir = json.loads(sys.argv[1]), sys.argv[2]
     alone = sys.argv[3:] == ["--alone"]  # this jail serves one job
@@ -872,12 +880,9 @@ def main() -> None:
     if isolate and not _ns.effective_capabilities():
         isolate = False  # cannot make namespaces here: reported to the host
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # zygotes and supervisors reaped for us
-    zygotes = {lang: Zygote(lang, mod, job_dir, isolate, alone) for lang, mod in languages.items()}
-    versions = {lang: zygote.ready() for lang, zygote in zygotes.items()}
-    missing = [lang for lang, version in versions.items() if not version]
-    if missing:
-        raise SystemExit(f"the renderers of {', '.join(missing)} did not load")
+    versions = _versions(languages)
     proto.write(json.dumps({"ready": True, "versions": versions, "isolated": isolate}) + "\n")
+    zygotes: dict[str, Zygote] = {}
     while True:
         line = jobs.readline(MAX_LINE)
         if not line:
@@ -885,10 +890,18 @@ def main() -> None:
         meta = json.loads(line)
         started = time.monotonic()
         lang = meta["lang"]
-        if zygotes[lang].dead:  # it failed on an earlier job: a new one for this job
-            zygotes[lang] = Zygote(lang, languages[lang], job_dir, isolate, alone)
-            zygotes[lang].ready()
-        result = zygotes[lang].run(meta)
+        zygote = zygotes.get(lang)
+        if zygote is None or zygote.dead:  # its first job, or it failed on an earlier one
+            zygote = zygotes[lang] = Zygote(lang, languages[lang], job_dir, isolate, alone)
+            loaded = zygote.ready()
+        else:
+            loaded = versions[lang]
+        if loaded != versions[lang]:
+            reason = f"the {lang} renderer did not load" + (f" ({loaded})" if loaded else "")
+            result = {"status": CRASH, "reason": reason}
+            zygote.close()
+        else:
+            result = zygote.run(meta)
         result["nonce"] = meta["nonce"]
         result["elapsed_s"] = round(time.monotonic() - started, 4)
         result.setdefault("rss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from vad.bench import format_table, render_benchmark
@@ -7,6 +9,7 @@ from vad.bench import format_table, render_benchmark
 
 @pytest.mark.slow
 def test_render_benchmark_measures_every_mode() -> None:
+    before = os.sched_getaffinity(0)
     rows = render_benchmark(n=4, languages=("svg", "matplotlib"), repeat=2)
     assert [r["language"] for r in rows] == ["svg", "matplotlib"]
     for row in rows:
@@ -17,8 +20,13 @@ def test_render_benchmark_measures_every_mode() -> None:
         assert row["inproc_per_s"] > 0
         assert row["jailed_vs_inproc"] == pytest.approx(row["jailed_per_s"] / row["inproc_per_s"])
         assert f">= 0.5x in-process img/s jailed: {row['jailed_vs_inproc']:.2f}x" in row["target"]
+        # a fresh process per program, unjailed: the ceiling of the jailed column
+        assert row["raw_vs_inproc"] == pytest.approx(row["raw_per_s"] / row["inproc_per_s"])
+        assert row["cpu"] == min(os.sched_getaffinity(0))
     table = format_table(rows)
     assert table.count("\n| ") == 2 and "in-process img/s" in table
+    assert f"everything on CPU {rows[0]['cpu']}" in table
+    assert os.sched_getaffinity(0) == before  # the pin is undone
 
 
 @pytest.mark.slow

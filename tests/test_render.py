@@ -140,3 +140,83 @@ def test_a_job_process_that_dies_before_its_job_is_the_hosts_failure_and_retried
             assert again.ok, again
             with Image.open(first.image) as a, Image.open(again.image) as b:
                 assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _children(pid: int) -> list[int]:
+    import glob
+
+    kids: list[int] = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        kids += [int(k) for k in Path(path).read_text().split()]
+    return kids
+
+
+def _zygotes(pool: RenderPool) -> list[int]:
+    """The worker's children (its zygotes), found from the jail's first process."""
+    seen, todo = [], [pool._workers[0].proc.pid]
+    while todo:  # the worker is the outermost process running worker.py
+        pid = todo.pop()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"worker.py" in cmdline and b"bwrap" not in cmdline.split(b"\0")[0]:
+            return _children(pid)
+        seen.append(pid)
+        todo += _children(pid)
+    raise AssertionError(f"no worker among {seen}")
+
+
+def test_a_language_is_loaded_on_its_first_job_only(tmp_path: Path) -> None:
+    """The worker forks a language's zygote (which imports its renderer) on that
+    language's first job: a pool that draws SVG alone never loads the others, and the
+    versions are known before any job (from the renderers' constants)."""
+    with RenderPool(size=1, limits=Limits(timeout_s=6, cpu_s=5)) as pool:
+        assert pool.versions()["matplotlib"].startswith("matplotlib-")
+        assert pool.render("svg", CIRCLE, 64, 64, tmp_path / "a.png").ok
+        assert pool.render("svg", CIRCLE, 64, 64, tmp_path / "b.png").ok
+        assert len(_zygotes(pool)) == 1
+        assert pool.render("matplotlib", MPL, 64, 64, tmp_path / "c.png").ok
+        assert len(_zygotes(pool)) == 2
+
+
+def test_a_renderer_that_does_not_load_fails_its_jobs_not_the_worker(tmp_path: Path) -> None:
+    """A language whose renderer cannot be imported: its jobs are the host's failure
+    (crash, not scored, with the reason); the worker goes on serving the others."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from vad._paths import project_dir
+
+    broken = 'VERSION = "broken-1"\n\ndef preload():\n    import no_such\n'
+    (tmp_path / "broken.py").write_text(broken)
+    job = tmp_path / "job"
+    job.mkdir()
+    worker = subprocess.Popen(
+        [sys.executable, str(project_dir("renderers") / "worker.py"),
+         json.dumps({"svg": "svg", "broken": "broken"}), str(job)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=job,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    assert worker.stdin is not None and worker.stdout is not None
+    hello = json.loads(worker.stdout.readline())
+    assert hello["versions"] == {"svg": "svg-3", "broken": "broken-1"}
+    limits = Limits(timeout_s=6, cpu_s=5).for_worker()
+    try:
+        for i, lang in enumerate(["broken", "svg", "broken"]):
+            shutil.rmtree(job)
+            job.mkdir()
+            (job / "code.txt").write_text(CIRCLE)
+            meta = {"nonce": str(i), "lang": lang, "width": 64, "height": 64, "timeout_s": 6,
+                    "limits": limits, "guard": "", "syscalls": "drawing", "hide": []}  # fmt: skip
+            worker.stdin.write((json.dumps(meta) + "\n").encode())
+            worker.stdin.flush()
+            answer = json.loads(worker.stdout.readline())
+            if lang == "svg":
+                assert answer["status"] == "ok", answer
+            else:
+                assert answer["status"] == "crash", answer
+                assert answer["reason"] == "the broken renderer did not load"
+    finally:
+        worker.kill()
+        worker.wait()

@@ -16,7 +16,7 @@ def _render(args: argparse.Namespace) -> int:
     from vad.bench import format_table, render_benchmark
 
     langs = tuple(_split(args.lang)) or None
-    print(format_table(render_benchmark(args.n, langs, args.repeat)))
+    print(format_table(render_benchmark(args.n, langs, args.repeat, one_cpu=not args.all_cpus)))
     return 0
 
 
@@ -30,6 +30,9 @@ def _add_render(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--n", type=int, default=60, help="programs per language (default 60)")
     p.add_argument("--lang", action="append", help="languages (default all)")
     p.add_argument("--repeat", type=int, default=3, help="passes per mode; best kept (default 3)")
+    p.add_argument("--all-cpus", action="store_true",
+                   help="do not pin the measurement to one CPU (by default everything it "
+                   "starts runs on one, so ratios compare work, not overlap)")  # fmt: skip
     p.set_defaults(func=_render)
 
 

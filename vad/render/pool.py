@@ -175,6 +175,7 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cgroups: Cgroups | None = None
         self.versions: dict[str, str] = {}
+        self.loaded: set[str] = set()  # languages whose renderer this worker has loaded
         self.jobs_done = 0
         self._buffer = b""
 
@@ -247,6 +248,7 @@ class Worker:
             tail = (self.root / "worker.log").read_text(errors="replace")[-1500:]
             raise JailUnavailable(f"a render worker did not start:\n{tail}") from None
         self.versions = versions
+        self.loaded = set()
         self.jobs_done = 0
 
     def kill(self) -> None:
@@ -330,7 +332,9 @@ class Worker:
             self._write_code(code)
             self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
-            line = self._read_line(self.limits.timeout_s + GRACE_S)
+            # a language's first job here waits for its renderer to load as well
+            loading = 0.0 if lang in self.loaded else READY_TIMEOUT_S
+            line = self._read_line(self.limits.timeout_s + GRACE_S + loading)
         except (BrokenPipeError, OSError):
             line = None
         version = self.versions.get(lang, "")
@@ -346,6 +350,7 @@ class Worker:
             reason = "the worker sent a malformed or unexpected reply"
             return _result(RenderStatus.CRASH, reason, "", started, version)
         log = self._log_tail()
+        self.loaded.add(lang)
         self.jobs_done += 1
         if (
             data.get("rss_kb", 0) > self.limits.worker_max_rss_kb
