@@ -97,9 +97,12 @@ def run_script(
         raise RenderFailure(RUNTIME, reason or f"{type(exc).__name__}: {exc}"[:2000]) from None
 
 
-def run_program(argv: list[str], env: dict[str, str], timeout: float) -> int | None:
-    """Run a program (no input, output discarded) to its end: its return code (negative:
-    killed by that signal), or None when it ran past ``timeout`` s and was killed.
+def run_program(
+    argv: list[str], env: dict[str, str], timeout: float, output: str = ""
+) -> int | None:
+    """Run a program (no input; its output into the file ``output``, else discarded) to
+    its end: its return code (negative: killed by that signal), or None when it ran past
+    ``timeout`` s and was killed.
 
     The wait is on a pidfd, so it ends the moment the program does; subprocess's own
     wait with a timeout polls, sleeping up to 50 ms at a time, which on a 40 ms pdflatex
@@ -108,8 +111,13 @@ def run_program(argv: list[str], env: dict[str, str], timeout: float) -> int | N
     import select
     import subprocess
 
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    sink = open(output, "wb") if output else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink,
+                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    finally:
+        if output:
+            sink.close()  # type: ignore[union-attr]
     try:
         pidfd = os.pidfd_open(proc.pid)
     except OSError:  # no pidfds here: the polling wait

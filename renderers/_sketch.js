@@ -1,7 +1,9 @@
 // The harness of a sketch's page (see renderers/_browser.py); runs before the library.
 //
 // It reads the job (mode "p5" or "processing", the sketch's code, the pixel limit) from
-// the JSON script #vad-job, runs the sketch's setup() and exactly one draw(), then
+// the JSON script #vad-job, runs the sketch's setup() and one draw() (more, up to
+// MAX_FRAMES, while the canvas holds a single colour: a sketch whose picture moves in
+// from outside the canvas shows it after a few frames, as it does on its page), then
 // replaces the whole document with one <pre id="vad-result"> holding a JSON object of
 // printable ASCII: {status, reason} and, when the status is "ok", the canvas as a PNG
 // (base64) with its size. Chromium's --dump-dom prints that document. A sketch that
@@ -10,6 +12,9 @@
 (function () {
   const job = JSON.parse(document.getElementById("vad-job").textContent);
   const toDataURL = HTMLCanvasElement.prototype.toDataURL;
+  const drawImage = CanvasRenderingContext2D.prototype.drawImage;
+  const getImageData = CanvasRenderingContext2D.prototype.getImageData;
+  const MAX_FRAMES = 60;
   const state = {
     done: false,
     error: null,
@@ -85,6 +90,24 @@
     return { status: "ok", reason: "", width, height, png: url.slice(prefix.length) };
   }
 
+  // Whether the canvas holds one colour only (then the sketch draws another frame).
+  function flat(canvas) {
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    try {
+      const copy = document.createElement("canvas");
+      copy.width = canvas.width;
+      copy.height = canvas.height;
+      const context = copy.getContext("2d");
+      drawImage.call(context, canvas, 0, 0);
+      const { data } = getImageData.call(context, 0, 0, copy.width, copy.height);
+      const pixels = new Uint32Array(data.buffer);
+      for (let i = 1; i < pixels.length; i++) if (pixels[i] !== pixels[0]) return false;
+      return true;
+    } catch (err) {
+      return false; // the host judges the picture anyway
+    }
+  }
+
   // Stop every timer and frame the page still has, then leave the result alone in it.
   function finish(status, reason, canvas) {
     if (state.done) return;
@@ -132,8 +155,16 @@
       const scope = this._isGlobal ? window : this;
       if (typeof scope.draw !== "function") finish("ok", "", this.canvas);
     });
+    let frames = 0;
     p5.prototype.registerMethod("post", function () {
-      this.noLoop(); // even if draw() called loop(): no frame after the first
+      this.noLoop(); // even if draw() called loop(): no frame after this one
+      frames++;
+      if (frames < MAX_FRAMES && flat(this.canvas)) {
+        setTimeout(() => {
+          if (!failed()) this.redraw();
+        }, 0);
+        return;
+      }
       finish("ok", "", this.canvas);
     });
     inject(job.code); // p5 starts a global-mode sketch once the page has loaded
@@ -170,6 +201,16 @@
     }
     if (failed()) return;
     if (instance && (setupDone || typeof instance.setup !== "function")) {
+      try {
+        for (let frames = 1; frames < MAX_FRAMES && flat(canvas); frames++) {
+          if (typeof instance.draw !== "function") break;
+          instance.redraw();
+          if (failed()) return;
+        }
+      } catch (err) {
+        finish("runtime_error", describe(err));
+        return;
+      }
       finish("ok", "", canvas);
     }
   }

@@ -19,8 +19,9 @@ in, turtle asking for a scroll region 20 pixels smaller than the window).
 
 Time is virtual: ``after(ms)`` returns at once; ``after(ms, fn)``/``after_idle(fn)``
 queue ``fn``, and :func:`mainloop` runs the queue in time order until it is empty
-(or the window is destroyed). An exception in a callback is printed, as Tk does, and
-the loop goes on; SystemExit ends it. Events (keys, clicks) never happen.
+(or the window is destroyed, or the next callback is due past a minute of virtual
+time). An exception in a callback is printed, as Tk does, and the loop goes on;
+SystemExit ends it. Events (keys, clicks) never happen.
 """
 
 from __future__ import annotations
@@ -152,11 +153,19 @@ def _schedule(ms: object, func: Callable[..., Any] | None, args: tuple) -> str |
     return ident
 
 
+# Virtual milliseconds a mainloop runs timers for: a program animated by timers forever
+# (a ticking clock) is shown as it is a minute into its time, as its window would be.
+VIRTUAL_LIMIT_MS = 60_000.0
+
+
 def mainloop(n: int = 0) -> None:
-    """Run queued callbacks in virtual-time order until none is left (or quit)."""
+    """Run queued callbacks in virtual-time order until none is left (or quit), or the
+    next is due past VIRTUAL_LIMIT_MS."""
     loop = LOOP
     loop.quit = False
     while loop.queue and not loop.quit and not loop.closed:
+        if loop.queue[0][0] > VIRTUAL_LIMIT_MS:
+            return
         due, _, ident, func, args = heapq.heappop(loop.queue)
         if ident in loop.cancelled:
             loop.cancelled.discard(ident)

@@ -1,7 +1,9 @@
 """matplotlib renderer: model code runs with the Agg backend in a forked child.
 
 The figure taken is the *current* figure when the script ends (``plt.gcf()``): the last
-one created or activated. It is saved at exactly width x height pixels on white. A
+one created or activated; when the script made none through pyplot, the last
+``Figure`` it made itself (matplotlib's object-oriented API, ``Figure()`` and
+``fig.savefig``). It is saved at exactly width x height pixels on white. A
 script that draws nothing (no figure, or figures without any drawn element) gets
 "empty_image"; ``plt.show()`` does nothing.
 """
@@ -12,7 +14,7 @@ import os
 
 from _protocol import EMPTY, RenderFailure, run_script
 
-VERSION = "matplotlib-1"
+VERSION = "matplotlib-2"
 DPI = 100
 
 
@@ -55,14 +57,33 @@ def _drawn(fig) -> int:
     return count
 
 
+def _figures_made() -> list:
+    """Every Figure made from now on (pyplot's and the script's own), in order."""
+    from matplotlib.figure import Figure
+
+    made = []
+    original = Figure.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    Figure.__init__ = init
+    return made
+
+
 def render(code: str, out_png: str, width: int, height: int) -> None:
     import matplotlib.pyplot as plt
 
     plt.show = lambda *a, **k: None
+    made = _figures_made()
     run_script(code)
-    if not plt.get_fignums():
+    if plt.get_fignums():
+        fig = plt.gcf()
+    elif made:  # no pyplot figure: the last one the script made itself
+        fig = made[-1]
+    else:
         raise RenderFailure(EMPTY, "the script made no figure")
-    fig = plt.gcf()
     if not _drawn(fig):
         raise RenderFailure(EMPTY, "the figure has no drawn elements")
     fig.set_dpi(DPI)

@@ -15,7 +15,7 @@ import _browser
 
 PACKAGE = "p5@1.11.11"  # npm's name@version: scripts/install.sh reads this line
 LIBRARY = "p5/lib/p5.min.js"
-VERSION = f"p5js-1 {PACKAGE}"
+VERSION = f"p5js-2 {PACKAGE}"
 
 
 def unavailable() -> str:

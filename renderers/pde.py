@@ -14,7 +14,7 @@ import _browser
 
 PACKAGE = "processing-js@1.6.6"  # npm's name@version: scripts/install.sh reads this line
 LIBRARY = "processing-js/processing.min.js"
-VERSION = f"processing-1 {PACKAGE}"
+VERSION = f"processing-2 {PACKAGE}"
 
 
 def unavailable() -> str:

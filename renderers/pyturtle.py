@@ -26,7 +26,7 @@ from typing import Any
 
 from _protocol import BLOCKED, EMPTY, TOO_LARGE, RenderFailure, run_script
 
-VERSION = "turtle-1"
+VERSION = "turtle-2"
 CHECKS_BLANK = True  # render() reports a flat image itself
 MAX_POINTS = 200_000  # canvas points in all items: more takes cairosvg too long
 MAX_SVG_BYTES = 16 << 20

@@ -1,19 +1,29 @@
 """TikZ renderer: pdflatex (no shell escape, paranoid file access) then pdftoppm.
 
-The code (a tikzpicture) goes into a standalone document with a fixed preamble. TeX
-primitives that read or write files or run commands are refused before compiling;
-the engine is configured to refuse them as well (openin_any=p, openout_any=p,
--no-shell-escape), and the jail has no files worth reading. The jail is the boundary:
-the filter goes by name, and LaTeX reaches any command by name without ``csname``
-(``UseName{pdfobj}``, ``begin{input}``); and the ``file`` keyword of ``pdfobj`` ignores
-openin_any, so TeX can draw the bytes of any file the jail shows (see
-tests/test_attack_findings.py).
+Two kinds of code. A bare tikzpicture (what most drawing code is) goes into a
+standalone document with a fixed preamble (``HEAD``). A whole document (it has a
+``\\documentclass``) is compiled as written, its class and preamble kept: the
+libraries it loads, its colours, styles and commands; for a class other than
+standalone, the ``preview`` package (loaded just before ``\\begin{document}``) crops
+the output to the document's pictures, so the image is the first picture, without
+the title, text or caption around it. Packages come from an allowlist (``PACKAGES``,
+the ones a drawing uses and scripts/install.sh installs); one off the list is
+``blocked`` with its name, so a model is told what is missing rather than failing
+on a file TeX cannot find. The list is scope, not security.
+
+The boundary is the engine and the jail, never a filter on the code's words: pdflatex
+runs with ``-no-shell-escape`` (``\\write18`` runs nothing), ``openin_any=p`` and
+``openout_any=p`` (no absolute paths, no parent folders, no dot files), the job sees
+only its own folder and the system's TeX tree (its supervisor hides the Python
+install), and a file TeX can still read that way (``\\pdfobj file{}`` ignores
+openin_any) holds nothing of the host's (tests/test_attack_findings.py).
 
 When ``VAD_TEX_FORMAT`` names a format file (the preamble ``HEAD`` dumped once by the
-host, bound read-only into the jail), pdflatex loads it instead of reading the
-preamble, and the document keeps one comment line per preamble line so that line
-numbers are the same. A format that does not load (pdflatex stops before opening its
-log) is reported in the job's log and the job compiles the whole preamble instead.
+host, bound read-only into the jail), pdflatex loads it for a bare tikzpicture instead
+of reading the preamble, and the document keeps one comment line per preamble line so
+that line numbers are the same. A format that does not load (pdflatex stops before
+opening its log) is reported in the job's log and the job compiles the whole preamble
+instead.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from _protocol import (
     run_program,
 )
 
-VERSION = "tikz-4"
+VERSION = "tikz-5"
 HEAD = r"""\documentclass[tikz,border=4pt]{standalone}
 \usetikzlibrary{arrows.meta,calc,positioning,shapes.geometric,shapes.misc,shapes.symbols,
   decorations.pathmorphing,decorations.markings,patterns,shadows,fit,backgrounds,
@@ -44,10 +54,29 @@ HEAD = r"""\documentclass[tikz,border=4pt]{standalone}
 BEGIN, END = "\\begin{document}\n", "\n\\end{document}\n"
 PREAMBLE = HEAD + BEGIN
 FORMAT_VAR = "VAD_TEX_FORMAT"
-_FORBIDDEN = re.compile(
-    r"\\(write18|immediate|write|openin|openout|read|readline|input|include|InputIfFileExists"
-    r"|usepackage|RequirePackage|documentclass|directlua|special|catcode|csname|endinput"
-    r"|scantokens|everyeof|outer|pdfximage|pdfobj|openout)(?![A-Za-z])"
+# Packages a document may load: drawing, colour, mathematics and units, fonts, layout.
+_PACKAGE_NAMES = """
+tikz pgf pgfplots pgfplotstable circuitikz tikz-3dplot tikz-cd tikzscale forest tkz-euclide
+tkz-base tkz-graph tkz-berge pgf-pie smartdiagram chemfig mhchem pgfgantt tikzpeople
+tikzsymbols tikzlings karnaugh-map bchart xcolor color graphicx graphics colortbl
+amsmath amssymb amsfonts amsthm mathtools bm physics siunitx units nicefrac cancel
+esint upgreek stmaryrd wasysym marvosym textcomp gensymb xfrac fontenc inputenc lmodern
+helvet times mathptmx courier palatino babel
+microtype geometry varwidth standalone preview calc ifthen xifthen etoolbox xparse
+xstring fp xfp pgfmath xkeyval keyval array booktabs tabularx multirow multicol caption
+subcaption subfig float wrapfig xspace enumitem verbatim hyperref url transparent eso-pic
+"""
+_CLASS_NAMES = "standalone article report book amsart amsbook scrartcl scrreprt scrbook minimal"
+PACKAGES, CLASSES = frozenset(_PACKAGE_NAMES.split()), frozenset(_CLASS_NAMES.split())
+_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*([^}]*?)\s*\}")
+_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+_BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
+# Crops a document of another class to its pictures, one page each (after the document's
+# own packages, so that an environment it defines, circuitikz, already exists).
+CROP = (
+    "\\usepackage[active,tightpage]{preview}\\PreviewEnvironment{tikzpicture}"
+    "\\ifdefined\\circuitikz\\PreviewEnvironment{circuitikz}\\fi"
+    "\\setlength\\PreviewBorder{4pt}\n"
 )
 ENV = {
     "PATH": "/usr/bin:/bin",
@@ -78,26 +107,70 @@ def preload() -> None:
     Image.preinit()
 
 
+_REFUSED = re.compile(
+    r"Not (?:reading from|writing to) (?!/dev/null ).*\((?:openin|openout)_any = p\)"
+)
+
+
+def _refused() -> str:
+    """The engine's refusal of a file (openin_any/openout_any), from pdflatex's output."""
+    try:
+        with open("tex.out", encoding="utf-8", errors="replace") as fh:
+            found = _REFUSED.search(fh.read(1 << 20))
+    except OSError:
+        return ""
+    return found.group(0)[:300] if found else ""
+
+
 def _error(log: str) -> str:
     lines = [ln for ln in log.splitlines() if ln.startswith("!")]
     return (lines[0] if lines else log[-300:]).strip()[:500]
 
 
 def document(code: str, with_format: bool) -> str:
-    """The file pdflatex compiles: the preamble then the code, or, for a format that
-    holds the preamble, a comment line in place of each preamble line."""
+    """The file pdflatex compiles for a bare picture: the preamble then the code, or,
+    for a format that holds the preamble, a comment line in place of each preamble line."""
     head = "%\n" * HEAD.count("\n") if with_format else HEAD
     return head + BEGIN + code + END
 
 
-def _pdflatex(code: str, fmt: str) -> int:
-    """Write doc.tex and compile it (with the format file ``fmt`` unless empty)."""
+def _uncommented(text: str) -> str:
+    """The text with its comments blanked out (same length: positions still match)."""
+    return re.sub(r"(?<!\\)%[^\n]*", lambda m: " " * len(m.group()), text)
+
+
+def whole_document(code: str) -> str | None:
+    """The file pdflatex compiles for a whole document (None: the code is a bare
+    picture): as written, with the cropping package before ``\\begin{document}`` unless
+    the class is standalone (which crops by itself). Raises ``blocked`` for a class or
+    a package off the lists."""
+    head = _uncommented(code)
+    found = _CLASS.search(head)
+    if found is None:
+        return None
+    begin = _BEGIN_DOCUMENT.search(head)
+    preamble = head[: begin.start()] if begin else head
+    if found.group(1) not in CLASSES:
+        raise RenderFailure(BLOCKED, f"document class {found.group(1)!r} is not available "
+                            f"(classes: {', '.join(sorted(CLASSES))})")  # fmt: skip
+    for names in _PACKAGE.findall(preamble):
+        for name in (n.strip() for n in names.split(",")):
+            if name and name not in PACKAGES:
+                raise RenderFailure(BLOCKED, f"package {name!r} is not available")
+    if begin is None or found.group(1) == "standalone":
+        return code
+    return code[: begin.start()] + CROP + code[begin.start() :]
+
+
+def _pdflatex(code: str, fmt: str, text: str | None = None) -> int:
+    """Write doc.tex (``text``, or the bare picture ``code`` in its document) and compile
+    it (with the format file ``fmt`` unless empty)."""
     with open("doc.tex", "w", encoding="utf-8") as fh:
-        fh.write(document(code, bool(fmt)))
+        fh.write(text if text is not None else document(code, bool(fmt)))
     done = run_program(
         ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
          *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
-        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")),
+        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")), output="tex.out",
     )  # fmt: skip
     if done is None:
         raise RenderFailure(TIMEOUT, "pdflatex did not finish")
@@ -121,12 +194,8 @@ def _compile(code: str) -> int:
 
 
 def render(code: str, out_png: str, width: int, height: int) -> None:
-    if "^^" in code:  # TeX's ^^5c is a backslash: it would hide any primitive below
-        raise RenderFailure(BLOCKED, "TeX's ^^ character notation is not allowed in drawing code")
-    match = _FORBIDDEN.search(code)
-    if match:
-        raise RenderFailure(BLOCKED, f"{match.group(0)} is not allowed in drawing code")
-    done = _compile(code)
+    text = whole_document(code)
+    done = _compile(code) if text is None else _pdflatex(code, "", text)
     log = ""
     if os.path.exists("doc.log"):
         with open("doc.log", encoding="utf-8", errors="replace") as fh:
@@ -140,6 +209,9 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     if done != 0 or not os.path.exists("doc.pdf"):
         if "TeX capacity exceeded" in log:
             raise RenderFailure(MEMORY, _error(log))
+        refused = _refused()
+        if refused:
+            raise RenderFailure(BLOCKED, refused)
         if "openin_any" in log or "openout_any" in log or "not allowed" in log:
             raise RenderFailure(BLOCKED, _error(log))
         raise RenderFailure(SYNTAX, _error(log) or "pdflatex produced no PDF")

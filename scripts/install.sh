@@ -22,6 +22,8 @@ command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v pdflatex >/dev/null || missing+=(texlive-latex-base)
 kpsewhich tikz.sty >/dev/null 2>&1 || missing+=(texlive-pictures)
 kpsewhich standalone.cls >/dev/null 2>&1 || missing+=(texlive-latex-extra)
+# Packages whole TikZ documents load (renderers/tikz.py PACKAGES): siunitx, physics.
+kpsewhich siunitx.sty >/dev/null 2>&1 || missing+=(texlive-science)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 # The sketch languages' browser and the client that fetches their libraries.
 command -v chromium-headless-shell >/dev/null || missing+=(chromium-headless-shell)

@@ -434,7 +434,13 @@ def test_keyrings_and_dev_are_not_a_way_to_the_next_job(
     _assert_clean(seen, tmp_path)
 
 
-def test_tex_caret_notation_cannot_hide_a_primitive(pool: RenderPool, tmp_path: Path) -> None:
-    code = "\\begin{tikzpicture}^^5cinput{doc.tex}\\draw (0,0) -- (1,1);\\end{tikzpicture}"
+def test_tex_caret_notation_reaches_only_what_the_engine_allows(
+    pool: RenderPool, tmp_path: Path
+) -> None:
+    """No filter reads the code's words: ^^5c (a backslash) hides nothing from the engine,
+    which refuses a file outside the job's folder whatever spelled its name."""
+    code = "\\begin{tikzpicture}^^5cinput{/etc/passwd}\\draw (0,0) -- (1,1);\\end{tikzpicture}"
     result = _render(pool, "tikz", code, tmp_path / "caret.png")
-    assert result.status is RenderStatus.BLOCKED and "^^" in result.reason
+    assert result.status is RenderStatus.BLOCKED, result
+    assert "Not reading from /etc/passwd (openin_any = p)" in result.reason
+    assert "root:" not in result.reason + result.stderr_tail

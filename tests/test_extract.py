@@ -78,13 +78,16 @@ def test_truncated_python_keeps_the_part_that_parses() -> None:
 def test_tikz_from_a_full_document_in_plain_form() -> None:
     got = extract_chat(_reply(QWEN, "tikz", "a blue square")["reply"], "tikz")
     assert got.method == "bare"
-    assert got.code.startswith("\\begin{tikzpicture}") and got.code.endswith("\\end{tikzpicture}")
-    assert "\\documentclass" not in got.code and got.code.count("\\draw") == 2
+    # a whole document is kept as written (renderers/tikz.py compiles it with its class)
+    assert got.code.startswith("\\documentclass[]{article}")
+    assert got.code.endswith("\\end{document}")
+    assert "\\begin{tikzpicture}" in got.code and got.code.count("\\draw") == 2
+    assert "read plain \\tikzpicture as \\begin{tikzpicture}" in got.notes
 
 
 def test_truncated_tikz_is_cut_at_the_last_statement() -> None:
     got = extract_chat(_reply(QWEN, "tikz", "a row of bicycles")["reply"], "tikz")
-    assert got.code.endswith("{Bicycle};\n\\end{tikzpicture}")
+    assert got.code.endswith("{Bicycle};\n\\end{tikzpicture}\n\\end{document}")
     assert "\\foreach" not in got.code
 
 
@@ -135,3 +138,22 @@ def test_nothing_to_extract() -> None:
     got = extract_chat("I cannot draw, sorry.", "svg")
     assert got.code is None and got.method == "none"
     assert extract_chat("", "matplotlib").code is None
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["ArrayList<Ball> balls = new ArrayList<Ball>();", "Drop[] drops = new Drop[250];",
+     "int[] values = {3, 1, 4};", "float x, y;", "PVector pos;",
+     "HashMap<String, Integer> counts = new HashMap<String, Integer>();"],
+)  # fmt: skip
+def test_a_processing_sketch_may_start_with_any_declaration(first: str) -> None:
+    reply = f"Here is the sketch.\n\n{first}\n\nvoid setup() {{\n  size(100, 100);\n}}\n"
+    got = extract_chat(reply, "processing")
+    assert got.code is not None and got.code.startswith(first), got
+    assert "dropped text before the sketch" in got.notes  # the prose, not the declaration
+
+
+def test_prose_before_a_processing_sketch_is_not_code() -> None:
+    reply = "In short, this draws a ball.\nSo far, so good.\nvoid setup() {\n  size(9, 9);\n}\n"
+    got = extract_chat(reply, "processing")
+    assert got.code is not None and got.code.startswith("void setup()")

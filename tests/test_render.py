@@ -87,6 +87,24 @@ def test_the_current_figure_is_the_one_taken(pool: RenderPool, tmp_path: Path) -
     assert red.sum() > 50 and not blue.any()
 
 
+def test_a_figure_made_without_pyplot_is_taken(pool: RenderPool, tmp_path: Path) -> None:
+    """matplotlib's object-oriented API (``Figure()``, ``fig.savefig``): no pyplot figure,
+    so the last Figure the script made is the drawing; one with nothing drawn is empty."""
+    code = (
+        "from matplotlib.figure import Figure\n"
+        "fig = Figure()\nax = fig.add_subplot()\n"
+        "ax.plot([0, 1], [0, 1], color='red', linewidth=20)\nfig.savefig('figure.png')\n"
+    )
+    result = pool.render("matplotlib", code, 64, 64, tmp_path / "oo.png")
+    assert result.ok, result
+    with Image.open(tmp_path / "oo.png") as img:
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    assert ((rgb[..., 0] > 200) & (rgb[..., 2] < 80)).sum() > 50
+    bare = "from matplotlib.figure import Figure\nfig = Figure()\nfig.add_subplot()\n"
+    empty = pool.render("matplotlib", bare, 64, 64, tmp_path / "e.png")
+    assert empty.status is RenderStatus.EMPTY_IMAGE
+
+
 def test_size_limits(pool: RenderPool, tmp_path: Path) -> None:
     assert pool.render("svg", CIRCLE, 10_000, 10_000, tmp_path / "a.png").status is (
         RenderStatus.TOO_LARGE

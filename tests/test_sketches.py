@@ -133,6 +133,29 @@ def test_an_endless_animation_gives_its_first_frame(
     assert _near(_rgb(tmp_path / "f.png")[25, 25], (255, 0, 0))  # frame 1, not a later one
 
 
+@pytest.mark.parametrize("lang", ["p5", "processing"])
+def test_a_picture_that_moves_in_is_taken_once_it_shows(
+    pool: RenderPool, tmp_path: Path, lang: str
+) -> None:
+    """Rain that starts above the canvas: the first frames hold the background alone,
+    so frames are drawn until the canvas holds more than one colour (at most 60); a
+    sketch that never draws anything stays empty_image."""
+    code = {
+        "p5": "let y = -60;\nfunction setup() { createCanvas(100, 100); }\n"
+              "function draw() { background(255); y += 10; fill(255, 0, 0); noStroke(); "
+              "rect(40, y, 20, 20); }",
+        "processing": "float y = -60;\nvoid setup() { size(100, 100); }\n"
+                      "void draw() { background(255); y += 10; fill(255, 0, 0); noStroke(); "
+                      "rect(40, y, 20, 20); }",
+    }[lang]  # fmt: skip
+    result = pool.render(lang, code, 100, 100, tmp_path / "rain.png")
+    assert result.status is S.OK, result
+    red = np.abs(_rgb(tmp_path / "rain.png") - (255, 0, 0)).sum(axis=2) < 60
+    assert red.any() and not red[25:].any()  # the first frame it shows in: at the top
+    blank = code.replace("rect(40, y, 20, 20)", "rect(40, -90, 20, 20)")
+    assert pool.render(lang, blank, 100, 100, tmp_path / "b.png").status is S.EMPTY_IMAGE
+
+
 SHAPES = [
     # draw() alone, and a draw() that asks for more frames (slowly): one frame each
     ("p5", "function draw() { background(255); fill(255, 0, 0); rect(10, 10, 30, 30); }"),

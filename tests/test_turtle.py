@@ -377,6 +377,22 @@ def test_an_ontimer_animation_runs_to_its_end(pool: RenderPool, tmp_path: Path) 
     assert red[100, 102:148].all() and not red[100, 155:].any()  # 5 x 20 = 100: x 100..150
 
 
+def test_a_clock_ticking_forever_is_shown_a_minute_in(pool: RenderPool, tmp_path: Path) -> None:
+    """A timer that schedules itself forever (turtledemo's clock): the loop stops a
+    minute into virtual time and the window is drawn as it is then."""
+    code = (
+        "import turtle\nscreen = turtle.Screen()\nscreen.setup(400, 400)\nt = turtle.Turtle()\n"
+        "t.hideturtle()\nt.color('red')\nt.pensize(10)\nticks = []\n"
+        "def tick():\n    ticks.append(1)\n    if len(ticks) == 3:\n        t.forward(50)\n"
+        "    screen.ontimer(tick, 100)\n"
+        "tick()\nturtle.mainloop()\n"
+    )
+    result = _render(pool, code, tmp_path / "clock.png")
+    assert result.ok, result
+    red = _near(_rgb(tmp_path / "clock.png"), RED)
+    assert red[100, 102:123].all() and not red[100, 130:].any()  # 50 of 400: 25 px
+
+
 @pytest.mark.parametrize(
     ("code", "status", "reason"),
     [

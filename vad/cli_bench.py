@@ -6,6 +6,7 @@ Each parser is defined beside its handler (``set_defaults(func=...)``).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -34,6 +35,31 @@ def _add_render(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="do not pin the measurement to one CPU (by default everything it "
                    "starts runs on one, so ratios compare work, not overlap)")  # fmt: skip
     p.set_defaults(func=_render)
+
+
+def _programs(args: argparse.Namespace) -> int:
+    from vad.bench_programs import check, format_programs, summarize
+
+    langs = tuple(_split(args.lang)) or ("tikz", "matplotlib", "svg", "turtle", "p5", "processing")
+    root = Path(args.corpus) if args.corpus else None
+    rows = summarize(check(langs, root))
+    print(format_programs(rows))
+    return 0 if all(r["met"] or r["share"] is None for r in rows) else 1
+
+
+def _add_programs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "programs",
+        help="real programs per language: vad's render rate against the language's own "
+        "toolchain run as written",
+        description="Draw each program of a corpus (tests/data/programs; for turtle, "
+        "CPython's turtledemo) through vad's extraction and jailed renderer, and with the "
+        "language's own toolchain as written outside the jail (pdflatex, CPython + Agg, "
+        "Chromium); exit 1 when vad renders less than 95%% of what the toolchain renders.",
+    )
+    p.add_argument("--lang", action="append", help="languages (default all six)")
+    p.add_argument("--corpus", help="a folder per language (default tests/data/programs)")
+    p.set_defaults(func=_programs)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -91,9 +117,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     bench = sub.add_parser(
         "bench",
         help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
-        "generate: drawings/hour of the embedded engine per slot count)",
+        "generate: drawings/hour of the embedded engine per slot count; programs: real "
+        "programs against their own toolchains)",
         description="Benchmarks; `vad bench WHAT --help` lists each one's options.",
     )
     verbs = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
-    for add in (_add_render, _add_train, _add_generate):
+    for add in (_add_render, _add_programs, _add_train, _add_generate):
         add(verbs)

@@ -58,12 +58,18 @@ def strip_comments(code: str) -> str:
     return _TOKEN.sub(keep, code)
 
 
-def repair(code: str, notes: list[str], starts: tuple[str, ...]) -> str | None:
-    """From the first line that starts like code of the sketch (``starts``) to its last
-    brace at depth 0; a truncated sketch is cut after its last complete statement and its
-    open braces are closed."""
+def repair(code: str, notes: list[str], starts: tuple[str, ...] | re.Pattern[str]) -> str | None:
+    """From the first line that starts like code of the sketch (``starts``: prefixes, or a
+    pattern that matches the line's start) to its last brace at depth 0; a truncated
+    sketch is cut after its last complete statement and its open braces are closed."""
+
+    def code_like(line: str) -> bool:
+        if isinstance(starts, re.Pattern):
+            return starts.match(line) is not None
+        return line.lstrip().startswith(starts)
+
     lines = code.split("\n")
-    first = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith(starts)), None)
+    first = next((i for i, ln in enumerate(lines) if code_like(ln)), None)
     if first is None:
         return None
     if first > 0 and "\n".join(lines[:first]).strip():

@@ -3,11 +3,23 @@
 
 from __future__ import annotations
 
+import re
+
 from vad.languages import _sketch
 from vad.languages.base import Language, Prim, register_language
 
-STARTS = ("void", "int ", "float ", "color ", "boolean ", "String ", "PVector", "//", "/*",
-          "class ", "final ", "import ")  # fmt: skip
+# A sketch's first line: a comment, an import, a class, a function, or a declaration
+# (int[] xs = ..., float x, y;, ArrayList<Ball> balls = ..., Drop[] drops;): a type, a
+# name, then "=", ";", "(" or "[" (or "," after a primitive type); prose before the
+# code ("In short, ...") does not read so.
+_PRIMITIVE = r"(?:int|float|double|long|short|byte|char|boolean|color|String)"
+_GENERIC = r"(?:\s*<[^<>;]*(?:<[^<>;]*>)?[^<>;]*>)?"
+STARTS = re.compile(
+    r"\s*(?://|/\*|import\s|(?:(?:final|static|public|private|abstract)\s+)*"
+    r"(?:void\b|class\s|interface\s"
+    rf"|{_PRIMITIVE}(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*[=;,(\[]"
+    rf"|[A-Za-z_][\w.]*{_GENERIC}(?:\s*\[\s*\])*\s+[A-Za-z_]\w*\s*[=;(\[]))"
+)
 
 
 def repair(code: str, notes: list[str]) -> str | None:

@@ -1,4 +1,5 @@
-"""TikZ: a tikzpicture compiled by pdflatex against a fixed preamble (renderers/tikz.py)."""
+"""TikZ: a tikzpicture compiled by pdflatex against a fixed preamble, or a whole
+document compiled as written (renderers/tikz.py)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,84 @@ BEGIN, END = r"\begin{tikzpicture}", r"\end{tikzpicture}"
 MARKERS = (BEGIN, "\\draw", "\\fill", "\\node")
 
 
+CLASS = re.compile(r"^[ \t]*\\documentclass\b", re.M)
+PREAMBLE_COMMANDS = re.compile(
+    r"\\(usepackage|usetikzlibrary|usepgfplotslibrary|tikzset|tikzstyle|pgfplotsset"
+    r"|definecolor|colorlet|newcommand|renewcommand|providecommand|def|newlength"
+    r"|setlength|tdplotsetmaincoords)\b"
+)
+DOCUMENT_CLASS = "\\documentclass[tikz,border=4pt]{standalone}\n"
+
+
+def _plain_form(code: str, notes: list[str]) -> str:
+    """``\\tikzpicture ... \\endtikzpicture`` (or a mismatched ``\\end{tikzpicture}``) as
+    the environment."""
+    code = re.sub(r"\\tikzpicture\b", lambda _: BEGIN, code, count=1)
+    code = re.sub(r"\\endtikzpicture\b", lambda _: END, code, count=1)
+    notes.append("read plain \\tikzpicture as \\begin{tikzpicture}")
+    return code
+
+
+def _standalone(preamble: str, picture: str) -> str:
+    return f"{DOCUMENT_CLASS}{preamble.strip()}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
+
+
+def _document(code: str, notes: list[str]) -> str:
+    """A whole document, kept as written from its ``\\documentclass`` on; a truncated
+    one is closed (its last picture after its last complete statement)."""
+    code = code[CLASS.search(code).start() :]  # type: ignore[union-attr]
+    if BEGIN not in code and re.search(r"\\tikzpicture\b", code):
+        code = _plain_form(code, notes)
+    end = code.find("\\end{document}")
+    if end >= 0:
+        if code[end + len("\\end{document}") :].strip():
+            notes.append("dropped text after \\end{document}")
+        return code[: end + len("\\end{document}")]
+    begin = code.find("\\begin{document}")
+    if begin < 0:
+        notes.append("closed a document that ended in its preamble")
+        return code.rstrip() + "\n\\begin{document}\n\\end{document}"
+    head, body = code[:begin], code[begin + len("\\begin{document}") :]
+    opened = body.rfind(BEGIN)
+    if opened >= 0 and body.find(END, opened) < 0:  # cut inside its last picture
+        closed = repair(body[opened:], [])
+        body = body[:opened] + (closed or "")
+    notes.append("closed a truncated document")
+    return f"{head}\\begin{{document}}{body.rstrip()}\n\\end{{document}}"
+
+
 def repair(code: str, notes: list[str]) -> str | None:
-    """One tikzpicture: taken out of a whole document, wrapped around bare commands, or
-    closed after its last complete statement when truncated."""
+    """A whole document (it has a ``\\documentclass``) as written; else one tikzpicture:
+    taken out of a document body, given a document when preamble commands (packages,
+    libraries, colours, styles) come before it, wrapped around bare commands, or closed
+    after its last complete statement when truncated."""
+    if CLASS.search(code):
+        return _document(code, notes)
     doc = re.search(r"\\begin\{document\}(.*?)(\\end\{document\}|$)", code, re.S)
     if doc:
+        before = code[: doc.start()]
         code = doc.group(1)
-        notes.append("took the body of a full LaTeX document")
+        notes.append("took the body of a LaTeX document")
+        if PREAMBLE_COMMANDS.search(before):
+            picture = repair(code, notes)
+            if picture is None:
+                return None
+            notes.append("kept its preamble in a standalone document")
+            return _standalone(before, picture)
     if BEGIN not in code and re.search(r"\\tikzpicture\b", code):
-        code = re.sub(r"\\tikzpicture\b", lambda _: BEGIN, code, count=1)
-        code = re.sub(r"\\endtikzpicture\b", lambda _: END, code, count=1)
-        notes.append("read plain \\tikzpicture as \\begin{tikzpicture}")
+        code = _plain_form(code, notes)
     start = code.find(BEGIN)
     if start < 0:
         if not any(marker in code for marker in MARKERS):
             return None
         notes.append("wrapped commands in a tikzpicture")
         return f"{BEGIN}\n{code.strip()}\n{END}"
-    if code[:start].strip():
+    before = code[:start]
+    if PREAMBLE_COMMANDS.search(before):  # \usepackage, \usetikzlibrary, \tikzset...
+        picture = repair(code[start:], notes)
+        notes.append("made a standalone document of the preamble commands before it")
+        return _standalone(before, picture or "")
+    if before.strip():
         notes.append("dropped text before \\begin{tikzpicture}")
     code = code[start:]
     end = code.find(END)

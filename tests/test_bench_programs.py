@@ -1,0 +1,70 @@
+"""`vad bench programs`: real programs per language, vad against the language's own
+toolchain run as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vad.bench_programs import (
+    GOAL,
+    Program,
+    check,
+    format_programs,
+    load_corpus,
+    summarize,
+    toolchain_tikz,
+)
+from vad.errors import VadError
+from vad.render import texformat
+
+
+def test_an_empty_corpus_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "svg").mkdir()
+    with pytest.raises(VadError, match=r"no svg programs in .*: pass --corpus DIR"):
+        load_corpus("svg", tmp_path)
+
+
+def test_the_share_counts_only_what_the_toolchain_renders() -> None:
+    programs = [
+        Program("svg", "a", "", vad="ok", tool=""),
+        Program("svg", "b", "", vad="syntax_error", vad_reason="bad", tool=""),
+        Program("svg", "c", "", vad="ok", tool="XML parse error"),  # vad only
+        Program("svg", "d", "", vad="runtime_error", tool="a blank page"),  # neither
+        Program("turtle", "t", "", vad="timeout", vad_reason="killed after 20 s"),
+    ]
+    svg, turtle = summarize(programs)
+    assert (svg["programs"], svg["toolchain"], svg["vad"]) == (4, 2, 2)
+    assert svg["share"] == 0.5 and not svg["met"]
+    assert [p.name for p in svg["vad_only_fails"]] == ["b"]
+    assert [p.name for p in svg["tool_only_fails"]] == ["c"]
+    assert turtle["toolchain"] is None and turtle["share"] is None
+    table = format_programs([svg, turtle])
+    assert "| SVG | 4 | 2 | 2 | 50% | >= 95%: **not met** |" in table
+    assert "- b: syntax_error: bad" in table and "- t: timeout: killed after 20 s" in table
+
+
+@pytest.mark.skipif(texformat.tex_identity() is None, reason="no TeX")
+def test_the_tikz_toolchain_reports_the_error(tmp_path: Path) -> None:
+    broken = "\\documentclass{article}\\begin{document}\\undefinedthing\\end{document}"
+    assert toolchain_tikz(broken, tmp_path) == "! Undefined control sequence."
+    good = "\\documentclass{standalone}\\usepackage{tikz}\\begin{document}" \
+        "\\tikz\\draw (0,0) -- (1,1);\\end{document}"  # fmt: skip
+    (tmp_path / "ok").mkdir()
+    assert toolchain_tikz(good, tmp_path / "ok") == ""
+
+
+@pytest.mark.slow
+def test_vad_renders_what_each_toolchain_renders() -> None:
+    """The whole corpus of every language (tests/data/programs; turtledemo for turtle):
+    vad renders at least 95% of what the language's own toolchain renders as written."""
+    rows = summarize(check(("tikz", "matplotlib", "svg", "p5", "processing", "turtle")))
+    table = format_programs(rows)
+    for row in rows:
+        if row["toolchain"] is None:  # turtle: only endless animations and empty endings
+            assert all(p.vad in ("timeout", "empty_image") for p in row["vad_fails"]), table
+            assert row["vad"] >= row["programs"] - 3, table
+        else:
+            assert row["toolchain"] >= 0.9 * row["programs"], table  # a corpus that runs
+            assert row["share"] >= GOAL, table

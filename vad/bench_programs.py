@@ -1,0 +1,288 @@
+"""`vad bench programs`: real programs per language, drawn by vad and by the language's
+own toolchain as written.
+
+Each program of a corpus (tests/data/programs/<language>/, whole documents, gallery
+scripts and sketches of the kind people write; for turtle, the drawing programs of
+CPython's own ``turtledemo``) goes two ways:
+
+- **vad**: as a model's reply (one fenced block) through the chat extraction, the
+  language's repair and the jailed render pool, exactly as ``vad draw`` would;
+- **the toolchain, as written**, outside the jail: ``pdflatex -no-shell-escape`` with
+  ``openin_any=p`` (TikZ), CPython with matplotlib's Agg backend (the current figure
+  saved, as a notebook would show it), Chromium for SVG files and for p5.js and
+  Processing.js sketches on a page of their own (animations run for a few seconds of
+  virtual time; an uncaught error or a blank canvas is a failure). Turtle has no
+  toolchain here (Tk needs a display).
+
+Reported per language: how many programs each way renders, and what share of those the
+toolchain renders vad renders too (the goal is 95%), with the reason for every program
+vad fails and the toolchain does not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vad._paths import checkout
+from vad.errors import VadError
+from vad.extract import extract_chat
+from vad.languages import get_language
+from vad.languages._sketch import js_dir
+from vad.render import RenderPool
+
+GOAL = 0.95  # vad renders at least this share of what the toolchain renders
+SUFFIXES = {"tikz": ".tex", "matplotlib": ".py", "svg": ".svg", "p5": ".js",
+            "processing": ".pde", "turtle": ".py"}  # fmt: skip
+FENCES = {"tikz": "latex", "matplotlib": "python", "svg": "svg", "p5": "javascript",
+          "processing": "java", "turtle": "python"}  # fmt: skip
+# turtledemo's programs that draw by themselves (the others wait for clicks and keys,
+# or drive Tk directly)
+INTERACTIVE = {"colormixer", "nim", "paint", "two_canvases", "__init__", "__main__"}
+TOOL_TIMEOUT_S = 60.0
+CANVAS = 400  # the browser's window: the sketches' usual canvas
+
+
+@dataclass
+class Program:
+    language: str
+    name: str
+    code: str
+    vad: str = ""  # the render status
+    vad_reason: str = ""
+    tool: str | None = None  # "" rendered, a reason when not, None: no toolchain
+    notes: list[str] = field(default_factory=list)
+
+
+def corpus_dir() -> Path:
+    root = checkout()
+    if root is None:
+        raise VadError("the program corpora are in a checkout (tests/data/programs): "
+                       "pass --corpus DIR")  # fmt: skip
+    return root / "tests" / "data" / "programs"
+
+
+def load_corpus(language: str, root: Path | None = None) -> list[Program]:
+    """The programs of ``language``: files of ``root/<language>`` (turtle: turtledemo's
+    drawing programs from this Python's standard library)."""
+    if language == "turtle" and root is None:
+        spec = importlib.util.find_spec("turtledemo")
+        if spec is None or not spec.submodule_search_locations:
+            raise VadError("this Python has no turtledemo: the turtle corpus is CPython's own")
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        files = [p for p in sorted(folder.glob("*.py")) if p.stem not in INTERACTIVE]
+    else:
+        folder = (root or corpus_dir()) / language
+        files = sorted(folder.glob(f"*{SUFFIXES[language]}"))
+    if not files:
+        raise VadError(f"no {language} programs in {folder}: pass --corpus DIR "
+                       f"(a folder per language, as tests/data/programs)")  # fmt: skip
+    return [Program(language, p.stem, p.read_text(encoding="utf-8")) for p in files]
+
+
+# -- the toolchains, as written, outside the jail -----------------------------------------
+
+
+def _flat(png: Path) -> bool:
+    with Image.open(png) as img:
+        pixels = np.asarray(img.convert("RGB"))
+    return bool((pixels == pixels[0, 0]).all())
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              errors="replace", timeout=TOOL_TIMEOUT_S)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, -9, "", f"timed out after {TOOL_TIMEOUT_S} s")
+
+
+def toolchain_tikz(code: str, work: Path) -> str:
+    (work / "doc.tex").write_text(code, encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "openin_any": "p",
+           "openout_any": "p", "shell_escape": "f"}  # fmt: skip
+    done = _run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode",
+                 "-halt-on-error", "doc.tex"], work, env)  # fmt: skip
+    if done.returncode == 0 and (work / "doc.pdf").is_file():
+        return ""
+    log = (work / "doc.log").read_text(errors="replace") if (work / "doc.log").is_file() else ""
+    errors = [line for line in log.splitlines() if line.startswith("!")]
+    return (errors[0] if errors else done.stderr[-200:] or "no PDF").strip()
+
+
+_MPL = """
+import runpy, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.show = lambda *a, **k: None
+runpy.run_path(sys.argv[1], run_name="__main__")
+if plt.get_fignums():
+    plt.gcf().savefig("shown.png")
+"""
+
+
+def _matplotlib(code: str, work: Path) -> str:
+    (work / "script.py").write_text(code, encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(work / ".mpl")}  # fmt: skip
+    done = _run([sys.executable, "-c", _MPL, "script.py"], work, env)
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
+    images = [p for p in work.glob("*.png") if not _flat(p)]
+    return "" if images else "no figure with anything drawn"
+
+
+def chromium() -> list[str] | None:
+    """Chromium's headless shell (else the browser, headless), as the sketch languages use."""
+    for path, flags in (("/usr/lib/chromium/chromium-headless-shell", []),
+                        (shutil.which("chromium-headless-shell") or "", []),
+                        (shutil.which("chromium") or "", ["--headless"])):  # fmt: skip
+        if path and os.access(path, os.X_OK):
+            return [path, *flags]
+    return None
+
+
+def _screenshot(page: Path, work: Path) -> str:
+    """Chromium shows ``page`` for a few seconds of virtual time and saves what it shows."""
+    browser = chromium()
+    if browser is None:
+        return "no Chromium: apt-get install chromium-headless-shell"
+    argv = [*browser, "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0",
+            f"--user-data-dir={work / 'profile'}", "--virtual-time-budget=3000",
+            f"--window-size={CANVAS},{CANVAS}", f"--screenshot={work / 'shot.png'}",
+            page.as_uri()]  # fmt: skip
+    done = _run(argv, work, {"PATH": "/usr/bin:/bin", "HOME": str(work)})
+    uncaught = [line for line in done.stderr.splitlines() if "Uncaught" in line]
+    if uncaught:
+        return uncaught[0].split("Uncaught", 1)[1].strip()[:300]
+    shot = work / "shot.png"
+    if not shot.is_file():
+        return f"no screenshot (exit {done.returncode})"
+    return "a blank page" if _flat(shot) else ""
+
+
+def _svg(code: str, work: Path) -> str:
+    try:
+        ET.fromstring(code.encode("utf-8"))
+    except ET.ParseError as exc:  # Chromium shows its own error page instead
+        return f"XML parse error: {exc}"
+    page = work / "drawing.svg"
+    page.write_text(code, encoding="utf-8")
+    return _screenshot(page, work)
+
+
+def _page(work: Path, library: str, body: str) -> Path:
+    page = work / "sketch.html"
+    script = (js_dir() / library).as_uri()
+    page.write_text(f'<!doctype html><html><head><meta charset="utf-8"><script src="{script}">'
+                    f'</script></head><body style="margin:0;background:#fff">{body}</body></html>',
+                    encoding="utf-8")  # fmt: skip
+    return page
+
+
+def _p5(code: str, work: Path) -> str:
+    (work / "sketch.js").write_text(code, encoding="utf-8")
+    return _screenshot(_page(work, "p5/lib/p5.min.js", '<script src="sketch.js"></script>'), work)
+
+
+def _processing(code: str, work: Path) -> str:
+    body = ('<canvas id="sketch"></canvas><script type="application/processing" '
+            f'data-processing-target="sketch">{code}</script>')  # fmt: skip
+    return _screenshot(_page(work, "processing-js/processing.min.js", body), work)
+
+
+TOOLCHAINS: dict[str, Callable[[str, Path], str]] = {
+    "tikz": toolchain_tikz, "matplotlib": _matplotlib, "svg": _svg, "p5": _p5,
+    "processing": _processing,
+}  # fmt: skip
+
+
+# -- the check ------------------------------------------------------------------------------
+
+
+def check(languages: tuple[str, ...], root: Path | None = None, size: int = 224) -> list[Program]:
+    """Every program of each language both ways; the programs with their outcomes."""
+    programs = [p for lang in languages for p in load_corpus(lang, root)]
+    with tempfile.TemporaryDirectory(prefix="vad-programs-") as tmp:
+        base = Path(tmp)
+        for i, program in enumerate(programs):
+            tool = TOOLCHAINS.get(program.language)
+            if tool is not None:
+                work = base / f"tool-{i}"
+                work.mkdir()
+                program.tool = tool(program.code, work)
+        with RenderPool() as pool, ThreadPoolExecutor(pool.size) as threads:
+
+            def draw(i: int, program: Program) -> None:
+                fence = FENCES[program.language]
+                found = extract_chat(f"```{fence}\n{program.code}\n```\n", program.language)
+                program.notes = found.notes
+                if found.code is None:
+                    program.vad, program.vad_reason = "no_code", "; ".join(found.notes)
+                    return
+                result = pool.render(program.language, found.code, size, size,
+                                     base / f"vad-{i}.png")  # fmt: skip
+                program.vad, program.vad_reason = str(result.status), result.reason
+
+            list(threads.map(draw, range(len(programs)), programs))
+    return programs
+
+
+def summarize(programs: list[Program]) -> list[dict[str, Any]]:
+    rows = []
+    for lang in dict.fromkeys(p.language for p in programs):
+        mine = [p for p in programs if p.language == lang]
+        tooled = mine[0].tool is not None
+        tool_ok = [p for p in mine if p.tool == ""]
+        both = [p for p in tool_ok if p.vad == "ok"]
+        share = len(both) / len(tool_ok) if tool_ok else None
+        rows.append({
+            "language": get_language(lang).display, "programs": len(mine),
+            "toolchain": len(tool_ok) if tooled else None,
+            "vad": sum(p.vad == "ok" for p in mine), "share": share,
+            "met": share is not None and share >= GOAL,
+            "vad_only_fails": [p for p in tool_ok if p.vad != "ok"],
+            "tool_only_fails": [p for p in mine if p.vad == "ok" and p.tool],
+            "vad_fails": [p for p in mine if p.vad != "ok"],
+        })  # fmt: skip
+    return rows
+
+
+def format_programs(rows: list[dict[str, Any]]) -> str:
+    lines = ["| language | programs | toolchain renders | vad renders | "
+             "vad renders, of what the toolchain renders | goal |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        tool = "—" if r["toolchain"] is None else str(r["toolchain"])
+        share = "—" if r["share"] is None else f"{r['share']:.0%}"
+        goal = ("no toolchain here" if r["share"] is None
+                else f">= {GOAL:.0%}: {'met' if r['met'] else '**not met**'}")  # fmt: skip
+        lines.append(f"| {r['language']} | {r['programs']} | {tool} | {r['vad']} | {share} | "
+                     f"{goal} |")  # fmt: skip
+    for r in rows:
+        fails = r["vad_fails"] if r["toolchain"] is None else r["vad_only_fails"]
+        if fails:
+            lines.append(
+                f"\n{r['language']}: vad does not render "
+                + ("" if r["toolchain"] is None else "(the toolchain does)")
+            )
+            lines += [f"- {p.name}: {p.vad}: {p.vad_reason[:200]}" for p in fails]
+        if r["tool_only_fails"]:
+            lines.append(f"\n{r['language']}: the toolchain does not render (vad does)")
+            lines += [f"- {p.name}: {p.tool[:200]}" for p in r["tool_only_fails"]]
+    return "\n".join(lines)
