@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -41,7 +42,7 @@ def test_doctor_reports_every_check_on_this_machine() -> None:
     expected = [
         "python", "packages", "optional packages", "cpu", "engine", "engine variant x64",
         "engine variant haswell", "engine variant icelake", "jail", "jail uid", "cgroups", "tex",
-        "tex format", *(f"render {lang}" for lang in language_names()),
+        "tex format", "tex packages", *(f"render {lang}" for lang in language_names()),
         "model qwen2.5-coder-0.5b", "model gemma-3-270m", "clip",
     ]  # fmt: skip
     assert sorted(status) == sorted(expected), done.stdout
@@ -64,3 +65,12 @@ def test_doctor_probes_runs_every_languages_containment_probes(
     contained = [ln.split()[2] for ln in lines if ln.startswith("ok") and "contain" in ln]
     assert contained == language_names(), lines
     assert lines[-1] == "all checks passed"
+
+
+@pytest.mark.skipif(shutil.which("kpsewhich") is None, reason="no TeX")
+def test_tex_packages_off_this_machine_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vad.render.texformat.allowed_packages", lambda: ["tikz", "nosuchpkgxyz"])
+    check = doctor.check_tex_packages()
+    assert check.status == doctor.WARNING and "1 of the 2" in check.detail
+    assert "nosuchpkgxyz" in check.detail and "tikz," not in check.detail
+    assert "texlive-science" in check.fix

@@ -174,6 +174,24 @@ def check_tex() -> Iterator[Check]:
     else:
         yield Check("tex", OK, ", ".join(f"{n} {w}" for n, (w, _) in pieces.items()))
         yield check_tex_format()
+        yield check_tex_packages()
+
+
+def check_tex_packages() -> Check:
+    """Whether every package a TikZ document may load (renderers/tikz.py) is installed."""
+    from vad.render.texformat import allowed_packages
+
+    wanted = allowed_packages()
+    out = subprocess.run(["kpsewhich", *(f"{p}.sty" for p in wanted)], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    found = {Path(line).stem for line in out.stdout.split()}
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        return Check("tex packages", WARNING, f"{len(missing)} of the {len(wanted)} packages "
+                     f"TikZ documents may load are missing: {', '.join(missing)} (documents "
+                     "that load them fail)", "apt-get install texlive-science "
+                     "texlive-pictures texlive-latex-extra (scripts/install.sh does)")  # fmt: skip
+    return Check("tex packages", OK, f"all {len(wanted)} packages TikZ documents may load")
 
 
 def check_tex_format() -> Check:

@@ -95,15 +95,25 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=TIMEOUT_S, check=False)  # fmt: skip
 
 
-def preamble() -> str:
-    """The renderer's preamble (``HEAD`` in renderers/tikz.py), read as a literal."""
+def _renderer_literal(name: str) -> str:
+    """A string constant of renderers/tikz.py, read as a literal (never imported here)."""
     source = project_dir("renderers") / "tikz.py"
     for node in ast.parse(source.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "HEAD" for t in node.targets
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
             return str(ast.literal_eval(node.value))
-    raise FormatError(f"{source} defines no HEAD: the TikZ renderer's preamble is missing")
+    raise FormatError(f"{source} defines no {name}: the TikZ renderer is damaged")
+
+
+def preamble() -> str:
+    """The renderer's preamble (``HEAD`` in renderers/tikz.py)."""
+    return _renderer_literal("HEAD")
+
+
+def allowed_packages() -> list[str]:
+    """The packages a TikZ document may load (``PACKAGES`` in renderers/tikz.py)."""
+    return sorted(_renderer_literal("_PACKAGE_NAMES").split())
 
 
 @functools.cache
