@@ -98,11 +98,11 @@ def run_script(
 
 
 def run_program(
-    argv: list[str], env: dict[str, str], timeout: float, output: str = ""
+    argv: list[str], env: dict[str, str], timeout: float, errors: str = ""
 ) -> int | None:
-    """Run a program (no input; its output into the file ``output``, else discarded) to
-    its end: its return code (negative: killed by that signal), or None when it ran past
-    ``timeout`` s and was killed.
+    """Run a program (no input; its standard output discarded, its standard error into
+    the file ``errors`` if given) to its end: its return code (negative: killed by that
+    signal), or None when it ran past ``timeout`` s and was killed.
 
     The wait is on a pidfd, so it ends the moment the program does; subprocess's own
     wait with a timeout polls, sleeping up to 50 ms at a time, which on a 40 ms pdflatex
@@ -111,12 +111,12 @@ def run_program(
     import select
     import subprocess
 
-    sink = open(output, "wb") if output else subprocess.DEVNULL  # noqa: SIM115
+    sink = open(errors, "wb") if errors else subprocess.DEVNULL  # noqa: SIM115
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink,
-                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=sink, env=env)  # fmt: skip
     finally:
-        if output:
+        if errors:
             sink.close()  # type: ignore[union-attr]
     try:
         pidfd = os.pidfd_open(proc.pid)

@@ -113,9 +113,9 @@ _REFUSED = re.compile(
 
 
 def _refused() -> str:
-    """The engine's refusal of a file (openin_any/openout_any), from pdflatex's output."""
+    """The engine's refusal of a file (openin_any/openout_any), from pdflatex's errors."""
     try:
-        with open("tex.out", encoding="utf-8", errors="replace") as fh:
+        with open("tex.err", encoding="utf-8", errors="replace") as fh:
             found = _REFUSED.search(fh.read(1 << 20))
     except OSError:
         return ""
@@ -170,7 +170,7 @@ def _pdflatex(code: str, fmt: str, text: str | None = None) -> int:
     done = run_program(
         ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
          *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
-        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")), output="tex.out",
+        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")), errors="tex.err",
     )  # fmt: skip
     if done is None:
         raise RenderFailure(TIMEOUT, "pdflatex did not finish")
