@@ -181,14 +181,18 @@ _LIMIT_SIGNALS = (signal.SIGXCPU, signal.SIGKILL, signal.SIGXFSZ)  # the job's l
 
 
 def _compile(code: str) -> int:
-    """pdflatex on the code: with the host's format when there is one that loads (one
-    that stops pdflatex, or crashes it, before it opens its log does not)."""
+    """pdflatex on the code: with the host's format when there is one that loads. One
+    that stops pdflatex before it opens its log did not load; one that crashes it (a
+    signal other than the job's limits: a damaged format) is not the code's doing
+    either. Then the job compiles the whole preamble (a crash there is the code's)."""
     fmt = os.environ.get(FORMAT_VAR, "")
     if fmt and os.path.isfile(fmt):
         done = _pdflatex(code, fmt)
-        if done == 0 or -done in _LIMIT_SIGNALS or os.path.exists("doc.log"):
+        crashed = done < 0 and -done not in _LIMIT_SIGNALS
+        if done == 0 or (done < 0 and not crashed) or (done > 0 and os.path.exists("doc.log")):
             return done
-        print(f"the TeX format {fmt} did not load: compiled with the whole preamble",
+        why = f"pdflatex died of signal {-done}" if crashed else "pdflatex stopped before its log"
+        print(f"the TeX format {fmt} did not load ({why}): compiled with the whole preamble",
               file=sys.stderr)  # fmt: skip
     return _pdflatex(code, "")
 

@@ -159,7 +159,9 @@ def test_a_format_that_does_not_load_falls_back_to_the_whole_preamble(
     with RenderPool(size=1) as pool:
         result = pool.render("tikz", LIBRARIES, 128, 128, tmp_path / "out.png")
     assert result.status is RenderStatus.OK, result
-    assert "did not load: compiled with the whole preamble" in result.stderr_tail
+    assert "did not load (pdflatex stopped before its log): compiled with the whole preamble" in (
+        result.stderr_tail
+    )
 
 
 WRITES_TEX = {

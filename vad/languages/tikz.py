@@ -143,7 +143,9 @@ TIKZ = register_language(Language(
         "write_outside": f"{BEGIN}\\immediate\\openout5=@OUTSIDE_DIR@/written "
                          f"\\immediate\\write5{{x}}{_DRAW}{END}",
         "endless_loop": f"{BEGIN}{_DRAW}\\def\\x{{\\x}}\\x{END}",
-        "fork": f"{BEGIN}\\immediate\\write18{{touch @OUTSIDE_DIR@/written}}{_DRAW}{END}",
+        # draws only if the shell ran: the file it makes in the job's folder exists
+        "fork": f"{BEGIN}\\immediate\\write18{{touch @OUTSIDE_DIR@/written; touch ran}}"
+                f"\\IfFileExists{{ran}}{{{_DRAW}}}{{}}{END}",
     },
     bench_target="jailed <= 1.3x raw time",
 ))  # fmt: skip
