@@ -70,12 +70,14 @@ def run_script(
     code: str,
     finish: Callable[[], None] | None = None,
     named: tuple[tuple[type[BaseException], str], ...] = (),
+    ends: tuple[type[BaseException], ...] = (),
 ) -> None:
     """Run model-written Python as ``__main__`` (then ``finish``, still as its doing), its
     failures typed: a SyntaxError is syntax_error, a file past the size limit too_large,
-    MemoryError goes up (the worker says memory), and any other exception, SystemExit
-    and KeyboardInterrupt included, is runtime_error (with the reason ``named`` gives
-    for its class, if any)."""
+    MemoryError goes up (the worker says memory), an exception of ``ends`` ends the
+    program as if it had returned (the renderer's own signal), and any other exception,
+    SystemExit and KeyboardInterrupt included, is runtime_error (with the reason
+    ``named`` gives for its class, if any)."""
     import errno
 
     try:
@@ -88,6 +90,8 @@ def run_script(
             finish()
     except (RenderFailure, MemoryError):
         raise
+    except ends:
+        return
     except OSError as exc:
         if exc.errno == errno.EFBIG:
             raise RenderFailure(TOO_LARGE, "file size limit: the code wrote too much") from None
@@ -98,11 +102,11 @@ def run_script(
 
 
 def run_program(
-    argv: list[str], env: dict[str, str], timeout: float, errors: str = ""
+    argv: list[str], env: dict[str, str], timeout: float, errors: str = "", cwd: str = "."
 ) -> int | None:
-    """Run a program (no input; its standard output discarded, its standard error into
-    the file ``errors`` if given) to its end: its return code (negative: killed by that
-    signal), or None when it ran past ``timeout`` s and was killed.
+    """Run a program in ``cwd`` (no input; its standard output discarded, its standard
+    error into the file ``errors`` if given) to its end: its return code (negative:
+    killed by that signal), or None when it ran past ``timeout`` s and was killed.
 
     The wait is on a pidfd, so it ends the moment the program does; subprocess's own
     wait with a timeout polls, sleeping up to 50 ms at a time, which on a 40 ms pdflatex
@@ -114,7 +118,7 @@ def run_program(
     sink = open(errors, "wb") if errors else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=sink, env=env)  # fmt: skip
+                                stderr=sink, env=env, cwd=cwd)  # fmt: skip
     finally:
         if errors:
             sink.close()  # type: ignore[union-attr]

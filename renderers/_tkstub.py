@@ -156,6 +156,27 @@ def _schedule(ms: object, func: Callable[..., Any] | None, args: tuple) -> str |
 # Virtual milliseconds a mainloop runs timers for: a program animated by timers forever
 # (a ticking clock) is shown as it is a minute into its time, as its window would be.
 VIRTUAL_LIMIT_MS = 60_000.0
+FRAME_MS = 1000.0 / 60  # what one explicit screen update() stands for (a frame)
+
+
+class TimeIsUp(BaseException):
+    """Raised by a screen update() past VIRTUAL_LIMIT_MS: a program that animates in a
+    loop of its own forever (``while True: ...; update()``) ends there, its window as it
+    stands (the renderer takes it as the program's end, not a failure)."""
+
+
+def frame() -> None:
+    """One explicit screen update(): a frame of virtual time, the timers due by then."""
+    loop = LOOP
+    loop.now += FRAME_MS
+    while loop.queue and loop.queue[0][0] <= loop.now and not loop.quit:
+        _, _, ident, func, args = heapq.heappop(loop.queue)
+        if ident in loop.cancelled:
+            loop.cancelled.discard(ident)
+            continue
+        func(*args)
+    if loop.now > VIRTUAL_LIMIT_MS:
+        raise TimeIsUp
 
 
 def mainloop(n: int = 0) -> None:

@@ -66,6 +66,7 @@ def preload() -> None:
     else:
         turtle.RawTurtle._goto = _without_animation(turtle.RawTurtle._goto)
         turtle.RawTurtle._rotate = _without_animation(turtle.RawTurtle._rotate)
+        turtle.TurtleScreen.update = _framed(turtle.TurtleScreen.update)
 
     import cairosvg.parser
     import cairosvg.surface  # noqa: F401
@@ -95,6 +96,19 @@ def _without_animation(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args)
         finally:
             self._speed = speed
+
+    return run
+
+
+def _framed(update: Callable[..., Any]) -> Callable[..., Any]:
+    """A program's own screen update() is a frame of virtual time (see _tkstub.frame):
+    a loop that animates by itself forever ends a minute in, drawn as it stands."""
+    import _tkstub
+
+    @functools.wraps(update)
+    def run(self: Any) -> None:
+        update(self)
+        _tkstub.frame()
 
     return run
 
@@ -161,7 +175,7 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
     time.sleep = _sleep
     terminated = "Terminator: turtle graphics used after the window was closed (bye())"
     run_script(code, _tkstub.mainloop,  # timers still queued when the program ends
-               ((turtle.Terminator, terminated),))  # fmt: skip
+               ((turtle.Terminator, terminated),), ends=(_tkstub.TimeIsUp,))  # fmt: skip
     canvas = _window_canvas(turtle)
     if canvas is None:
         raise RenderFailure(EMPTY, "nothing was drawn")

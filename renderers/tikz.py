@@ -68,8 +68,9 @@ subcaption subfig float wrapfig xspace enumitem verbatim hyperref url transparen
 """
 _CLASS_NAMES = "standalone article report book amsart amsbook scrartcl scrreprt scrbook minimal"
 PACKAGES, CLASSES = frozenset(_PACKAGE_NAMES.split()), frozenset(_CLASS_NAMES.split())
-_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{\s*([^}]*?)\s*\}")
-_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+# (each whitespace run is consumed once: no backtracking over a long one)
+_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{([^}]*)\}")
+_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\]\s*)?\{([^}]*)\}")
 _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
 # Crops a document of another class to its pictures, one page each (after the document's
 # own packages, so that an environment it defines, circuitikz, already exists).
@@ -145,32 +146,39 @@ def whole_document(code: str) -> str | None:
     the class is standalone (which crops by itself). Raises ``blocked`` for a class or
     a package off the lists."""
     head = _uncommented(code)
-    found = _CLASS.search(head)
-    if found is None:
+    classes = [name.strip() for name in _CLASS.findall(head)]
+    if not classes:
         return None
-    begin = _BEGIN_DOCUMENT.search(head)
-    preamble = head[: begin.start()] if begin else head
-    if found.group(1) not in CLASSES:
-        raise RenderFailure(BLOCKED, f"document class {found.group(1)!r} is not available "
-                            f"(classes: {', '.join(sorted(CLASSES))})")  # fmt: skip
-    for names in _PACKAGE.findall(preamble):
+    for name in classes:  # every one the text names (one may sit in a false \if)
+        if name not in CLASSES:
+            raise RenderFailure(BLOCKED, f"document class {name!r} is not available "
+                                f"(classes: {', '.join(sorted(CLASSES))})")  # fmt: skip
+    for names in _PACKAGE.findall(head):  # the whole text: \begin{document} may be a decoy
         for name in (n.strip() for n in names.split(",")):
             if name and name not in PACKAGES:
                 raise RenderFailure(BLOCKED, f"package {name!r} is not available")
-    if begin is None or found.group(1) == "standalone":
+    begin = _BEGIN_DOCUMENT.search(head)
+    if begin is None or classes[-1] == "standalone":
         return code
     return code[: begin.start()] + CROP + code[begin.start() :]
 
 
+# TeX runs in a folder of its own inside the job's: openout_any=p keeps its writes there
+# (no "..", no absolute path), so the files the renderer reads to judge the run (the
+# engine's refusals in tex.err, the job's log, the PNG) are out of the code's reach.
+TEX_DIR = "tex"
+
+
 def _pdflatex(code: str, fmt: str, text: str | None = None) -> int:
-    """Write doc.tex (``text``, or the bare picture ``code`` in its document) and compile
-    it (with the format file ``fmt`` unless empty)."""
-    with open("doc.tex", "w", encoding="utf-8") as fh:
+    """Write tex/doc.tex (``text``, or the bare picture ``code`` in its document) and
+    compile it there (with the format file ``fmt`` unless empty)."""
+    os.makedirs(TEX_DIR, exist_ok=True)
+    with open(os.path.join(TEX_DIR, "doc.tex"), "w", encoding="utf-8") as fh:
         fh.write(text if text is not None else document(code, bool(fmt)))
     done = run_program(
-        ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
-         *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
-        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")), errors="tex.err",
+        ["pdflatex", "-no-shell-escape", "-no-parse-first-line", "-interaction=nonstopmode",
+         "-halt-on-error", *([f"-fmt={fmt}"] if fmt else []), "doc.tex"],
+        ENV, float(os.environ.get("VAD_TEX_TIMEOUT", "60")), errors="tex.err", cwd=TEX_DIR,
     )  # fmt: skip
     if done is None:
         raise RenderFailure(TIMEOUT, "pdflatex did not finish")
@@ -189,7 +197,8 @@ def _compile(code: str) -> int:
     if fmt and os.path.isfile(fmt):
         done = _pdflatex(code, fmt)
         crashed = done < 0 and -done not in _LIMIT_SIGNALS
-        if done == 0 or (done < 0 and not crashed) or (done > 0 and os.path.exists("doc.log")):
+        logged = os.path.exists(os.path.join(TEX_DIR, "doc.log"))
+        if done == 0 or (done < 0 and not crashed) or (done > 0 and logged):
             return done
         why = f"pdflatex died of signal {-done}" if crashed else "pdflatex stopped before its log"
         print(f"the TeX format {fmt} did not load ({why}): compiled with the whole preamble",
@@ -200,9 +209,9 @@ def _compile(code: str) -> int:
 def render(code: str, out_png: str, width: int, height: int) -> None:
     text = whole_document(code)
     done = _compile(code) if text is None else _pdflatex(code, "", text)
-    log = ""
-    if os.path.exists("doc.log"):
-        with open("doc.log", encoding="utf-8", errors="replace") as fh:
+    log, pdf = "", os.path.join(TEX_DIR, "doc.pdf")
+    if os.path.exists(os.path.join(TEX_DIR, "doc.log")):
+        with open(os.path.join(TEX_DIR, "doc.log"), encoding="utf-8", errors="replace") as fh:
             log = fh.read()
     if done < 0:  # killed: CPU limit (SIGXCPU/SIGKILL) or file size limit, or a crash
         if -done == signal.SIGXFSZ:
@@ -210,19 +219,17 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         if -done not in _LIMIT_SIGNALS:
             raise RenderFailure(RUNTIME, f"pdflatex died of signal {-done}")
         raise RenderFailure(TIMEOUT, f"pdflatex killed by signal {-done}")
-    if done != 0 or not os.path.exists("doc.pdf"):
-        if "TeX capacity exceeded" in log:
-            raise RenderFailure(MEMORY, _error(log))
-        refused = _refused()
+    if done != 0 or not os.path.exists(pdf):
+        refused = _refused()  # the engine's own words, where the code cannot write
         if refused:
             raise RenderFailure(BLOCKED, refused)
-        if "openin_any" in log or "openout_any" in log or "not allowed" in log:
-            raise RenderFailure(BLOCKED, _error(log))
+        if "TeX capacity exceeded" in log:  # (the log is the code's to write into too)
+            raise RenderFailure(MEMORY, _error(log))
         raise RenderFailure(SYNTAX, _error(log) or "pdflatex produced no PDF")
     side = max(width, height)
     done = run_program(
         ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
-         "doc.pdf", "page"],
+         pdf, "page"],
         ENV, 30.0,
     )  # fmt: skip
     if done is None:

@@ -171,3 +171,51 @@ def test_a_class_off_the_list_is_blocked_and_comments_do_not_count(
     assert result.reason.startswith("document class 'beamer' is not available")
     commented = MULTIPART.replace("\\definecolor", "% \\usepackage{minted}\n\\definecolor")
     assert pool.render("tikz", commented, 224, 224, tmp_path / "c.png").ok
+
+
+# -- what the code cannot choose -----------------------------------------------------------
+PICTURE = "\\begin{tikzpicture}\\draw (0,0) -- (1,1);"
+
+
+@needs_tex
+def test_tex_cannot_forge_the_engines_refusal_or_the_jobs_log(
+    pool: RenderPool, tmp_path: Path
+) -> None:
+    """TeX runs in a folder of its own: the files the renderer judges by (the engine's
+    refusals, the job's log) are out of its reach (openout_any=p: no "..")."""
+    forged = (PICTURE + "\\immediate\\openout5=tex.err \\immediate\\write5{Not writing to "
+              "ANYTHING (openout_any = p)}\\immediate\\closeout5 \\undefinedcs"
+              "\\end{tikzpicture}")  # fmt: skip
+    result = pool.render("tikz", forged, 64, 64, tmp_path / "f.png")
+    assert result.status is RenderStatus.SYNTAX_ERROR, result
+    assert "ANYTHING" not in result.reason
+    for target in ("log.txt", "../log.txt", "../tex.err"):
+        code = (PICTURE + f"\\immediate\\openout5={target} \\immediate\\write5{{FORGED LINE}}"
+                "\\immediate\\closeout5 \\end{tikzpicture}")  # fmt: skip
+        result = pool.render("tikz", code, 64, 64, tmp_path / "l.png")
+        assert "FORGED" not in result.stderr_tail + result.reason, (target, result)
+
+
+@needs_tex
+def test_the_lists_read_the_whole_text_and_the_first_line_is_no_switch(
+    pool: RenderPool, tmp_path: Path
+) -> None:
+    decoy = ("\\documentclass{standalone}\\usepackage{tikz}\n\\iffalse\\begin{document}\\fi\n"
+             "\\usepackage{shellesc}\n\\begin{document}\\tikz\\draw (0,0)--(1,1);"
+             "\\end{document}")  # fmt: skip
+    result = pool.render("tikz", decoy, 64, 64, tmp_path / "d.png")
+    assert result.status is RenderStatus.BLOCKED and "'shellesc'" in result.reason
+    two = ("\\iffalse\\documentclass{article}\\fi\\documentclass{beamer}\\usepackage{tikz}\n"
+           "\\begin{document}\\tikz\\draw (0,0)--(1,1);\\end{document}")  # fmt: skip
+    result = pool.render("tikz", two, 64, 64, tmp_path / "b.png")
+    assert result.status is RenderStatus.BLOCKED and "'beamer'" in result.reason
+    first = ("%&nosuchformat\n\\documentclass{standalone}\\usepackage{tikz}\n"
+             "\\begin{document}\\tikz\\draw (0,0)--(1,1);\\end{document}")  # fmt: skip
+    assert pool.render("tikz", first, 64, 64, tmp_path / "p.png").ok  # not a format switch
+
+
+@needs_tex
+def test_a_long_run_of_spaces_is_no_work_for_the_lists(pool: RenderPool, tmp_path: Path) -> None:
+    code = "\\documentclass{" + " " * 200_000 + "\n\\usepackage " + " " * 200_000
+    result = pool.render("tikz", code, 64, 64, tmp_path / "s.png")
+    assert result.status is RenderStatus.SYNTAX_ERROR, result  # compiled, not timed out

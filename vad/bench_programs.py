@@ -11,8 +11,9 @@ CPython's own ``turtledemo``) goes two ways:
   ``openin_any=p`` (TikZ), CPython with matplotlib's Agg backend (the current figure
   saved, as a notebook would show it), Chromium for SVG files and for p5.js and
   Processing.js sketches on a page of their own (animations run for a few seconds of
-  virtual time; an uncaught error or a blank canvas is a failure). Turtle has no
-  toolchain here (Tk needs a display).
+  virtual time; an uncaught error or a blank canvas is a failure), and CPython's own
+  turtle on Tk on a virtual display (Xvfb; the window read when the program ends or
+  enters its main loop, or five seconds in if it never does).
 
 Reported per language: how many programs each way renders, and what share of those the
 toolchain renders vad renders too (the goal is 95%), with the reason for every program
@@ -206,9 +207,57 @@ def _processing(code: str, work: Path) -> str:
     return _screenshot(_page(work, "processing-js/processing.min.js", body), work)
 
 
+# Real turtle on real Tk, on a virtual display: the program runs as __main__ and the
+# window's canvas is read when it ends or calls mainloop()/done() (its final picture),
+# or SHOWN_S seconds in if it never gets there. Drawn: items other than the turtles'
+# own shapes.
+_TURTLE = """
+import runpy, sys, turtle
+SHOWN_MS = int(sys.argv[2])
+def look():
+    canvas = turtle.getcanvas()
+    shapes = set()
+    for t in turtle.Screen().turtles():
+        item = getattr(getattr(t, "turtle", None), "_item", None)
+        shapes.update(item if isinstance(item, list) else [item])
+    drawn = [i for i in canvas.find_all() if i not in shapes]
+    sys.stdout.write("drawn %d\\n" % len(drawn))
+    sys.stdout.flush()
+    import os
+    os._exit(0 if drawn else 3)
+turtle.getcanvas().after(SHOWN_MS, look)  # a program that never ends: as it stands then
+turtle.mainloop = turtle.done = turtle.Screen().mainloop = look  # its end: its final state
+runpy.run_path(sys.argv[1], run_name="__main__")
+look()
+"""
+SHOWN_S = 5  # seconds of a turtle program's own time before its window is read
+
+
+def _system_python_with_tk() -> str | None:
+    for python in ("/usr/bin/python3",):
+        found = subprocess.run([python, "-c", "import tkinter"], capture_output=True)
+        if found.returncode == 0:
+            return python
+    return None
+
+
+def _turtle(code: str, work: Path) -> str:
+    python, xvfb = _system_python_with_tk(), shutil.which("xvfb-run")
+    if python is None or xvfb is None:
+        return "no toolchain: apt-get install python3-tk xvfb"
+    (work / "program.py").write_text(code, encoding="utf-8")
+    done = _run([xvfb, "-a", python, "-c", _TURTLE, "program.py", str(SHOWN_S * 1000)], work,
+                {"PATH": "/usr/bin:/bin", "HOME": str(work)})  # fmt: skip
+    if done.returncode == 0:
+        return ""
+    if done.returncode == 3:
+        return "nothing drawn"
+    return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300]
+
+
 TOOLCHAINS: dict[str, Callable[[str, Path], str]] = {
     "tikz": toolchain_tikz, "matplotlib": _matplotlib, "svg": _svg, "p5": _p5,
-    "processing": _processing,
+    "processing": _processing, "turtle": _turtle,
 }  # fmt: skip
 
 

@@ -515,7 +515,7 @@ class RenderPool:
             return RenderResult(RenderStatus.CRASH, missing)
         if width * height > self.limits.max_image_pixels or min(width, height) < 1:
             return RenderResult(RenderStatus.TOO_LARGE, f"image size {width}x{height}")
-        if len(code.encode("utf-8")) > self.limits.max_code_bytes:
+        if len(code.encode("utf-8", errors="surrogateescape")) > self.limits.max_code_bytes:
             return RenderResult(
                 RenderStatus.TOO_LARGE, f"code is larger than {self.limits.max_code_bytes} bytes"
             )
