@@ -102,11 +102,17 @@ def run_script(
 
 
 def run_program(
-    argv: list[str], env: dict[str, str], timeout: float, errors: str = "", cwd: str = "."
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float,
+    errors: str = "",
+    cwd: str = ".",
+    out: str = "",
 ) -> int | None:
-    """Run a program in ``cwd`` (no input; its standard output discarded, its standard
-    error into the file ``errors`` if given) to its end: its return code (negative:
-    killed by that signal), or None when it ran past ``timeout`` s and was killed.
+    """Run a program in ``cwd`` (no input; its standard output into the file ``out`` and
+    its standard error into the file ``errors``, each discarded when not given) to its
+    end: its return code (negative: killed by that signal), or None when it ran past
+    ``timeout`` s and was killed.
 
     The wait is on a pidfd, so it ends the moment the program does; subprocess's own
     wait with a timeout polls, sleeping up to 50 ms at a time, which on a 40 ms pdflatex
@@ -115,13 +121,14 @@ def run_program(
     import select
     import subprocess
 
-    sink = open(errors, "wb") if errors else subprocess.DEVNULL  # noqa: SIM115
+    sinks = [open(name, "wb") if name else subprocess.DEVNULL for name in (out, errors)]  # noqa: SIM115
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=sink, env=env, cwd=cwd)  # fmt: skip
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sinks[0],
+                                stderr=sinks[1], env=env, cwd=cwd)  # fmt: skip
     finally:
-        if errors:
-            sink.close()  # type: ignore[union-attr]
+        for sink in sinks:
+            if sink is not subprocess.DEVNULL:
+                sink.close()  # type: ignore[union-attr]
     try:
         pidfd = os.pidfd_open(proc.pid)
     except OSError:  # no pidfds here: the polling wait

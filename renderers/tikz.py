@@ -65,6 +65,9 @@ helvet times mathptmx courier palatino babel
 microtype geometry varwidth standalone preview calc ifthen xifthen etoolbox xparse
 xstring fp xfp pgfmath xkeyval keyval array booktabs tabularx multirow multicol caption
 subcaption subfig float wrapfig xspace enumitem verbatim hyperref url transparent eso-pic
+lipsum blindtext kantlipsum natbib cleveref listings csquotes fancyhdr setspace parskip
+titlesec ragged2e adjustbox tcolorbox xurl environ trimspaces pgfornament todonotes
+tikzducks
 """
 _CLASS_NAMES = "standalone article report book amsart amsbook scrartcl scrreprt scrbook minimal"
 PACKAGES, CLASSES = frozenset(_PACKAGE_NAMES.split()), frozenset(_CLASS_NAMES.split())
@@ -77,6 +80,7 @@ _BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
 CROP = (
     "\\usepackage[active,tightpage]{preview}\\PreviewEnvironment{tikzpicture}"
     "\\ifdefined\\circuitikz\\PreviewEnvironment{circuitikz}\\fi"
+    "\\ifdefined\\forest\\PreviewEnvironment{forest}\\fi"
     "\\setlength\\PreviewBorder{4pt}\n"
 )
 ENV = {
@@ -94,6 +98,10 @@ ENV = {
     # pdfTeX fills tens of MB of arrays on every run (most from the format): huge pages
     # make that a few hundred page faults instead of thousands (glibc 2.35+; else ignored)
     "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    # the log's lines unwrapped, so that an error is read whole
+    "max_print_line": "10000",
+    "error_line": "254",
+    "half_error_line": "238",
 }
 
 
@@ -124,8 +132,13 @@ def _refused() -> str:
 
 
 def _error(log: str) -> str:
-    lines = [ln for ln in log.splitlines() if ln.startswith("!")]
-    return (lines[0] if lines else log[-300:]).strip()[:500]
+    """TeX's first error and the line it was reading (``l.12 \\draw (0,0) -- ...``)."""
+    lines = log.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("!")), None)
+    if first is None:
+        return log[-300:].strip()
+    where = next((ln for ln in lines[first + 1 : first + 30] if re.match(r"l\.\d+ ", ln)), "")
+    return (lines[first].strip() + (f" ({where.strip()[:200]})" if where else ""))[:500]
 
 
 def document(code: str, with_format: bool) -> str:
@@ -153,10 +166,13 @@ def whole_document(code: str) -> str | None:
         if name not in CLASSES:
             raise RenderFailure(BLOCKED, f"document class {name!r} is not available "
                                 f"(classes: {', '.join(sorted(CLASSES))})")  # fmt: skip
-    for names in _PACKAGE.findall(head):  # the whole text: \begin{document} may be a decoy
-        for name in (n.strip() for n in names.split(",")):
-            if name and name not in PACKAGES:
-                raise RenderFailure(BLOCKED, f"package {name!r} is not available")
+    named = [n.strip() for names in _PACKAGE.findall(head) for n in names.split(",")]
+    off = [name for name in named if name and name not in PACKAGES]  # (a decoy \begin{document})
+    if off:
+        listed = ", ".join(repr(name) for name in dict.fromkeys(off))
+        raise RenderFailure(BLOCKED, f"package{'s' if len(set(off)) > 1 else ''} {listed} "
+                            "not on the list a drawing may load: remove it (the list: "
+                            "renderers/tikz.py PACKAGES)")  # fmt: skip
     begin = _BEGIN_DOCUMENT.search(head)
     if begin is None or classes[-1] == "standalone":
         return code
@@ -206,6 +222,20 @@ def _compile(code: str) -> int:
     return _pdflatex(code, "")
 
 
+def _largest_page(pdf: str) -> str:
+    """A document's picture: its largest page (a document may hold a small picture in a
+    heading and its figure further on); the first of equals."""
+    run_program(["pdfinfo", "-f", "1", "-l", "100", pdf], ENV, 30.0, errors="", out="pages.txt")
+    try:
+        with open("pages.txt", encoding="utf-8", errors="replace") as fh:
+            sizes = re.findall(r"^Page +(\d+) size: +([\d.]+) x ([\d.]+)", fh.read(1 << 20), re.M)
+    except OSError:
+        return "1"
+    if not sizes:
+        return "1"
+    return max(sizes, key=lambda s: (float(s[1]) * float(s[2]), -int(s[0])))[0]
+
+
 def render(code: str, out_png: str, width: int, height: int) -> None:
     text = whole_document(code)
     done = _compile(code) if text is None else _pdflatex(code, "", text)
@@ -226,9 +256,9 @@ def render(code: str, out_png: str, width: int, height: int) -> None:
         if "TeX capacity exceeded" in log:  # (the log is the code's to write into too)
             raise RenderFailure(MEMORY, _error(log))
         raise RenderFailure(SYNTAX, _error(log) or "pdflatex produced no PDF")
-    side = max(width, height)
+    side, page = max(width, height), "1" if text is None else _largest_page(pdf)
     done = run_program(
-        ["pdftoppm", "-png", "-singlefile", "-f", "1", "-l", "1", "-scale-to", str(side),
+        ["pdftoppm", "-png", "-singlefile", "-f", page, "-l", page, "-scale-to", str(side),
          pdf, "page"],
         ENV, 30.0,
     )  # fmt: skip

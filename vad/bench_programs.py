@@ -13,7 +13,7 @@ CPython's own ``turtledemo``) goes two ways:
   Processing.js sketches on a page of their own (animations run for a few seconds of
   virtual time; an uncaught error or a blank canvas is a failure), and CPython's own
   turtle on Tk on a virtual display (Xvfb; the window read when the program ends or
-  enters its main loop, or five seconds in if it never does).
+  enters its main loop, or 20 seconds in if it never does).
 
 Reported per language: how many programs each way renders, and what share of those the
 toolchain renders vad renders too (the goal is 95%), with the reason for every program
@@ -209,8 +209,9 @@ def _processing(code: str, work: Path) -> str:
 
 # Real turtle on real Tk, on a virtual display: the program runs as __main__ and the
 # window's canvas is read when it ends or calls mainloop()/done() (its final picture),
-# or SHOWN_S seconds in if it never gets there. Drawn: items other than the turtles'
-# own shapes.
+# or SHOWN_S seconds in if it never gets there. Drawn: items that show something (a
+# line or polygon of two points or more with a colour, text, an oval, ...) other than
+# the turtles' own shapes.
 _TURTLE = """
 import runpy, sys, turtle
 SHOWN_MS = int(sys.argv[2])
@@ -220,7 +221,19 @@ def look():
     for t in turtle.Screen().turtles():
         item = getattr(getattr(t, "turtle", None), "_item", None)
         shapes.update(item if isinstance(item, list) else [item])
-    drawn = [i for i in canvas.find_all() if i not in shapes]
+    def shows(i):
+        if i in shapes or canvas.itemcget(i, "state") == "hidden":
+            return False
+        kind = canvas.type(i)
+        if kind in ("line", "polygon"):  # turtle keeps empty and one-point items about
+            points = canvas.coords(i)
+            colour = canvas.itemcget(i, "fill") or (
+                kind == "polygon" and canvas.itemcget(i, "outline"))
+            return bool(colour) and len(set(zip(points[::2], points[1::2]))) >= 2
+        if kind in ("text", "image"):  # (the screen's background picture: "" until set)
+            return bool(canvas.itemcget(i, kind).strip())
+        return True
+    drawn = [i for i in canvas.find_all() if shows(i)]
     sys.stdout.write("drawn %d\\n" % len(drawn))
     sys.stdout.flush()
     import os
@@ -230,7 +243,7 @@ turtle.mainloop = turtle.done = turtle.Screen().mainloop = look  # its end: its 
 runpy.run_path(sys.argv[1], run_name="__main__")
 look()
 """
-SHOWN_S = 5  # seconds of a turtle program's own time before its window is read
+SHOWN_S = 20  # seconds of a turtle program's own time before its window is read (a job's timeout)
 
 
 def _system_python_with_tk() -> str | None:

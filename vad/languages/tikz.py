@@ -9,7 +9,7 @@ from vad.concepts.reference import HEX, polygon
 from vad.languages.base import Language, Prim, register_language
 
 BEGIN, END = r"\begin{tikzpicture}", r"\end{tikzpicture}"
-MARKERS = (BEGIN, "\\draw", "\\fill", "\\node")
+MARKERS = (BEGIN, "\\draw", "\\fill", "\\node", "\\documentclass")
 
 
 CLASS = re.compile(r"^[ \t]*\\documentclass\b", re.M)
@@ -34,10 +34,37 @@ def _standalone(preamble: str, picture: str) -> str:
     return f"{DOCUMENT_CLASS}{preamble.strip()}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
 
 
+_ENV = re.compile(r"\\(begin|end)\s*\{([^}]*)\}")
+
+
+def _close_environments(body: str, notes: list[str]) -> str:
+    """A body cut off inside environments (a picture in a figure, an axis, a circuit):
+    cut after its last complete statement and close what is open, innermost first."""
+    open_: list[tuple[str, int]] = []
+    closed_at = -1  # where the last \end{...} that closed something ends
+    for match in _ENV.finditer(body):
+        if match.group(1) == "begin":
+            open_.append((match.group(2), match.end()))
+        elif open_ and open_[-1][0] == match.group(2):
+            open_.pop()
+            closed_at = match.end() - 1
+    if not open_:
+        return body.rstrip()
+    cut = max(body.rfind(";"), closed_at, open_[-1][1] - 1)  # a TikZ statement ends in ";"
+    body = body[: cut + 1].rstrip()
+    notes.append(f"closed {len(open_)} environment(s) of a truncated document")
+    return body + "".join(f"\n\\end{{{name}}}" for name, _ in reversed(open_))
+
+
 def _document(code: str, notes: list[str]) -> str:
-    """A whole document, kept as written from its ``\\documentclass`` on; a truncated
-    one is closed (its last picture after its last complete statement)."""
-    code = code[CLASS.search(code).start() :]  # type: ignore[union-attr]
+    """A whole document, kept as written from its ``\\documentclass`` on (and the
+    commands before it: \\PassOptionsToPackage...); a truncated one is closed."""
+    start = CLASS.search(code).start()  # type: ignore[union-attr]
+    before = [ln for ln in code[:start].splitlines() if ln.strip()]
+    kept = [ln for ln in before if ln.lstrip().startswith(("\\", "%"))]
+    if len(kept) < len(before):
+        notes.append("dropped text before \\documentclass")
+    code = "".join(f"{ln}\n" for ln in kept) + code[start:]
     if BEGIN not in code and re.search(r"\\tikzpicture\b", code):
         code = _plain_form(code, notes)
     end = code.find("\\end{document}")
@@ -47,15 +74,16 @@ def _document(code: str, notes: list[str]) -> str:
         return code[: end + len("\\end{document}")]
     begin = code.find("\\begin{document}")
     if begin < 0:
-        notes.append("closed a document that ended in its preamble")
-        return code.rstrip() + "\n\\begin{document}\n\\end{document}"
+        picture = min((i for i in (code.find(BEGIN), code.find("\\begin{circuitikz}")) if i >= 0),
+                      default=-1)  # fmt: skip
+        if picture < 0:
+            notes.append("closed a document that ended in its preamble")
+            return code.rstrip() + "\n\\begin{document}\n\\end{document}"
+        notes.append("began the document before its first picture")
+        code, begin = code[:picture] + "\\begin{document}\n" + code[picture:], picture
     head, body = code[:begin], code[begin + len("\\begin{document}") :]
-    opened = body.rfind(BEGIN)
-    if opened >= 0 and body.find(END, opened) < 0:  # cut inside its last picture
-        closed = repair(body[opened:], [])
-        body = body[:opened] + (closed or "")
-    notes.append("closed a truncated document")
-    return f"{head}\\begin{{document}}{body.rstrip()}\n\\end{{document}}"
+    body = _close_environments(body, notes)
+    return f"{head}\\begin{{document}}{body}\n\\end{{document}}"
 
 
 def repair(code: str, notes: list[str]) -> str | None:
@@ -63,6 +91,7 @@ def repair(code: str, notes: list[str]) -> str | None:
     taken out of a document body, given a document when preamble commands (packages,
     libraries, colours, styles) come before it, wrapped around bare commands, or closed
     after its last complete statement when truncated."""
+    code = code.lstrip("\ufeff")  # a byte-order mark, as editors save it
     if CLASS.search(code):
         return _document(code, notes)
     doc = re.search(r"\\begin\{document\}(.*?)(\\end\{document\}|$)", code, re.S)
