@@ -12,6 +12,7 @@ from vad.bench_programs import (
     Program,
     check,
     format_programs,
+    languages_of,
     load_corpus,
     summarize,
     toolchain_tikz,
@@ -20,9 +21,21 @@ from vad.errors import VadError
 from vad.render import texformat
 
 
-def test_an_empty_corpus_names_the_fix(tmp_path: Path) -> None:
+def test_a_corpus_of_ones_own_is_read_with_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(VadError, match=r"has no folder of any language"):
+        languages_of([], tmp_path)
     (tmp_path / "svg").mkdir()
-    with pytest.raises(VadError, match=r"no svg programs in .*: pass --corpus DIR"):
+    assert languages_of([], tmp_path) == ("svg",)  # the languages it has folders for
+    assert languages_of(["SVG", "latex", "svg,"[:-1], " tikz "], None) == ("svg", "tikz")
+    with pytest.raises(VadError, match=r"no svg programs in .*: it holds no \*\.svg file"):
+        load_corpus("svg", tmp_path)
+    with pytest.raises(VadError, match=r"no folder .*/tikz: --corpus names a folder"):
+        load_corpus("tikz", tmp_path)
+    (tmp_path / "svg" / "a.SVG").write_bytes(b"\xef\xbb\xbf<svg/>")  # a BOM, upper case
+    (tmp_path / "svg" / "notes.txt").write_text("not a program")
+    assert [(p.name, p.code) for p in load_corpus("svg", tmp_path)] == [("a", "<svg/>")]
+    (tmp_path / "svg" / "b.svg").write_bytes(b"<svg>caf\xe9</svg>")
+    with pytest.raises(VadError, match=r"b\.svg is not UTF-8 text .*save it as UTF-8"):
         load_corpus("svg", tmp_path)
 
 
@@ -35,6 +48,7 @@ def test_the_share_counts_only_what_the_toolchain_renders() -> None:
         Program("turtle", "t", "", vad="timeout", vad_reason="killed after 20 s"),
     ]
     svg, turtle = summarize(programs)
+    assert [p.name for p in svg["both_fail"]] == ["d"]
     assert (svg["programs"], svg["toolchain"], svg["vad"]) == (4, 2, 2)
     assert svg["share"] == 0.5 and not svg["met"]
     assert [p.name for p in svg["vad_only_fails"]] == ["b"]
@@ -43,6 +57,11 @@ def test_the_share_counts_only_what_the_toolchain_renders() -> None:
     table = format_programs([svg, turtle])
     assert "| SVG | 4 | 2 | 2 | 50% | >= 95%: **not met** |" in table
     assert "- b: syntax_error: bad" in table and "- t: timeout: killed after 20 s" in table
+    assert "- d: vad runtime_error: ; toolchain: a blank page" in table
+    # a toolchain that rendered none: no share, and not met (never "no toolchain here")
+    (none,) = summarize([Program("tikz", "x", "", vad="ok", tool="! Undefined control")])
+    assert none["share"] is None and not none["met"]
+    assert "**not met**: the toolchain rendered none" in format_programs([none])
 
 
 @pytest.mark.skipif(texformat.tex_identity() is None, reason="no TeX")

@@ -22,9 +22,11 @@ vad fails and the toolchain does not.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,11 +43,12 @@ from PIL import Image
 from vad._paths import checkout
 from vad.errors import VadError
 from vad.extract import extract_chat
-from vad.languages import get_language
+from vad.languages import canonical, get_language
 from vad.languages._sketch import js_dir
 from vad.render import RenderPool
 
 GOAL = 0.95  # vad renders at least this share of what the toolchain renders
+ALL = ("tikz", "matplotlib", "svg", "turtle", "p5", "processing")
 SUFFIXES = {"tikz": ".tex", "matplotlib": ".py", "svg": ".svg", "p5": ".js",
             "processing": ".pde", "turtle": ".py"}  # fmt: skip
 FENCES = {"tikz": "latex", "matplotlib": "python", "svg": "svg", "p5": "javascript",
@@ -76,9 +79,31 @@ def corpus_dir() -> Path:
     return root / "tests" / "data" / "programs"
 
 
+def languages_of(names: list[str], root: Path | None) -> tuple[str, ...]:
+    """The languages to check: ``names`` (aliases and any case allowed, each once), else
+    all six, or, for a corpus of one's own, those it has a folder for."""
+    if names:
+        return tuple(dict.fromkeys(canonical(n.strip().lower()) for n in names if n.strip()))
+    if root is None:
+        return ALL
+    found = tuple(lang for lang in ALL if (root / lang).is_dir())
+    if not found:
+        raise VadError(f"{root} has no folder of any language ({', '.join(ALL)}): a corpus "
+                       "holds one folder per language, as tests/data/programs")  # fmt: skip
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")  # a byte-order mark, as editors leave it
+    except UnicodeDecodeError as exc:
+        raise VadError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                       "save it as UTF-8, or take it out of the corpus") from None  # fmt: skip
+
+
 def load_corpus(language: str, root: Path | None = None) -> list[Program]:
-    """The programs of ``language``: files of ``root/<language>`` (turtle: turtledemo's
-    drawing programs from this Python's standard library)."""
+    """The programs of ``language``: files of ``root/<language>`` with its suffix (turtle
+    without a root: turtledemo's drawing programs from this Python's standard library)."""
     if language == "turtle" and root is None:
         spec = importlib.util.find_spec("turtledemo")
         if spec is None or not spec.submodule_search_locations:
@@ -87,11 +112,14 @@ def load_corpus(language: str, root: Path | None = None) -> list[Program]:
         files = [p for p in sorted(folder.glob("*.py")) if p.stem not in INTERACTIVE]
     else:
         folder = (root or corpus_dir()) / language
-        files = sorted(folder.glob(f"*{SUFFIXES[language]}"))
-    if not files:
-        raise VadError(f"no {language} programs in {folder}: pass --corpus DIR "
-                       f"(a folder per language, as tests/data/programs)")  # fmt: skip
-    return [Program(language, p.stem, p.read_text(encoding="utf-8")) for p in files]
+        if not folder.is_dir():
+            raise VadError(f"no folder {folder}: --corpus names a folder that holds one folder "
+                           f"per language ({language}/, ...), as tests/data/programs")  # fmt: skip
+        suffix = SUFFIXES[language]
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == suffix and p.is_file())
+        if not files:
+            raise VadError(f"no {language} programs in {folder}: it holds no *{suffix} file")
+    return [Program(language, p.stem, _read(p)) for p in files]
 
 
 # -- the toolchains, as written, outside the jail -----------------------------------------
@@ -104,11 +132,20 @@ def _flat(png: Path) -> bool:
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A toolchain's run, in a session of its own: on a timeout or an interrupt the whole
+    group goes (a browser's helpers, xvfb-run's X server), not its first process alone."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, errors="replace",
+                            start_new_session=True)  # fmt: skip
     try:
-        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                              errors="replace", timeout=TOOL_TIMEOUT_S)  # fmt: skip
+        out, err = proc.communicate(timeout=TOOL_TIMEOUT_S)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(argv, -9, "", f"timed out after {TOOL_TIMEOUT_S} s")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def toolchain_tikz(code: str, work: Path) -> str:
@@ -219,8 +256,9 @@ def look():
     canvas = turtle.getcanvas()
     shapes = set()
     for t in turtle.Screen().turtles():
-        item = getattr(getattr(t, "turtle", None), "_item", None)
-        shapes.update(item if isinstance(item, list) else [item])
+        image = getattr(t, "turtle", None)  # the default arrow is no drawing (as in vad)
+        if image is not None and image.shapeIndex == "classic":
+            shapes.update(image._item if isinstance(image._item, list) else [image._item])
     def shows(i):
         if i in shapes or canvas.itemcget(i, "state") == "hidden":
             return False
@@ -277,17 +315,27 @@ TOOLCHAINS: dict[str, Callable[[str, Path], str]] = {
 # -- the check ------------------------------------------------------------------------------
 
 
-def check(languages: tuple[str, ...], root: Path | None = None, size: int = 224) -> list[Program]:
-    """Every program of each language both ways; the programs with their outcomes."""
+def check(
+    languages: tuple[str, ...],
+    root: Path | None = None,
+    size: int = 224,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[Program]:
+    """Every program of each language both ways; the programs with their outcomes
+    (``say`` hears where it is)."""
     programs = [p for lang in languages for p in load_corpus(lang, root)]
     with tempfile.TemporaryDirectory(prefix="vad-programs-") as tmp:
         base = Path(tmp)
         for i, program in enumerate(programs):
+            if i == 0 or programs[i - 1].language != program.language:
+                count = sum(p.language == program.language for p in programs)
+                say(f"{program.language}: {count} programs with its own toolchain")
             tool = TOOLCHAINS.get(program.language)
             if tool is not None:
                 work = base / f"tool-{i}"
                 work.mkdir()
                 program.tool = tool(program.code, work)
+        say(f"{len(programs)} programs through vad (extraction, repair, the jailed renderer)")
         with RenderPool() as pool, ThreadPoolExecutor(pool.size) as threads:
 
             def draw(i: int, program: Program) -> None:
@@ -320,6 +368,7 @@ def summarize(programs: list[Program]) -> list[dict[str, Any]]:
             "met": share is not None and share >= GOAL,
             "vad_only_fails": [p for p in tool_ok if p.vad != "ok"],
             "tool_only_fails": [p for p in mine if p.vad == "ok" and p.tool],
+            "both_fail": [p for p in mine if p.vad != "ok" and p.tool],
             "vad_fails": [p for p in mine if p.vad != "ok"],
         })  # fmt: skip
     return rows
@@ -332,19 +381,27 @@ def format_programs(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         tool = "—" if r["toolchain"] is None else str(r["toolchain"])
         share = "—" if r["share"] is None else f"{r['share']:.0%}"
-        goal = ("no toolchain here" if r["share"] is None
-                else f">= {GOAL:.0%}: {'met' if r['met'] else '**not met**'}")  # fmt: skip
+        if r["toolchain"] is None:
+            goal = "no toolchain here"
+        elif r["share"] is None:
+            goal = "**not met**: the toolchain rendered none"
+        else:
+            goal = f">= {GOAL:.0%}: {'met' if r['met'] else '**not met**'}"
         lines.append(f"| {r['language']} | {r['programs']} | {tool} | {r['vad']} | {share} | "
                      f"{goal} |")  # fmt: skip
     for r in rows:
         fails = r["vad_fails"] if r["toolchain"] is None else r["vad_only_fails"]
         if fails:
             lines.append(
-                f"\n{r['language']}: vad does not render "
-                + ("" if r["toolchain"] is None else "(the toolchain does)")
+                f"\n{r['language']}: vad does not render"
+                + ("" if r["toolchain"] is None else " (the toolchain does)")
             )
             lines += [f"- {p.name}: {p.vad}: {p.vad_reason[:200]}" for p in fails]
         if r["tool_only_fails"]:
             lines.append(f"\n{r['language']}: the toolchain does not render (vad does)")
             lines += [f"- {p.name}: {p.tool[:200]}" for p in r["tool_only_fails"]]
+        if r["both_fail"]:
+            lines.append(f"\n{r['language']}: neither renders")
+            lines += [f"- {p.name}: vad {p.vad}: {p.vad_reason[:120]}; toolchain: {p.tool[:120]}"
+                      for p in r["both_fail"]]  # fmt: skip
     return "\n".join(lines)

@@ -6,6 +6,7 @@ Each parser is defined beside its handler (``set_defaults(func=...)``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -38,13 +39,13 @@ def _add_render(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _programs(args: argparse.Namespace) -> int:
-    from vad.bench_programs import check, format_programs, summarize
+    from vad.bench_programs import check, format_programs, languages_of, summarize
 
-    langs = tuple(_split(args.lang)) or ("tikz", "matplotlib", "svg", "turtle", "p5", "processing")
     root = Path(args.corpus) if args.corpus else None
-    rows = summarize(check(langs, root))
+    langs = languages_of(_split(args.lang), root)
+    rows = summarize(check(langs, root, say=lambda line: print(line, file=sys.stderr)))
     print(format_programs(rows))
-    return 0 if all(r["met"] or r["share"] is None for r in rows) else 1
+    return 0 if all(r["met"] or r["toolchain"] is None for r in rows) else 1
 
 
 def _add_programs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,11 +55,17 @@ def _add_programs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "toolchain run as written",
         description="Draw each program of a corpus (tests/data/programs; for turtle, "
         "CPython's turtledemo) through vad's extraction and jailed renderer, and with the "
-        "language's own toolchain as written outside the jail (pdflatex, CPython + Agg, "
-        "Chromium); exit 1 when vad renders less than 95%% of what the toolchain renders.",
+        "language's own toolchain as written (pdflatex, CPython + Agg, Chromium, CPython's "
+        "turtle on Tk under Xvfb); exit 1 when vad renders less than 95 percent of what the "
+        "toolchain renders. The toolchain side runs the programs OUTSIDE the jail, with "
+        "your rights: give it only programs you trust.",
     )
-    p.add_argument("--lang", action="append", help="languages (default all six)")
-    p.add_argument("--corpus", help="a folder per language (default tests/data/programs)")
+    p.add_argument("--lang", action="append",
+                   help="languages, repeated or comma-separated (default: tikz, "
+                   "matplotlib, svg, turtle, p5, processing; with --corpus, those it has "
+                   "folders for)")  # fmt: skip
+    p.add_argument("--corpus", help="a folder holding a folder per language, of *.tex, *.py, "
+                   "*.svg, *.js or *.pde files (default tests/data/programs)")  # fmt: skip
     p.set_defaults(func=_programs)
 
 
