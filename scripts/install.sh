@@ -28,9 +28,12 @@ command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 # The sketch languages' browser and the client that fetches their libraries.
 command -v chromium-headless-shell >/dev/null || missing+=(chromium-headless-shell)
 command -v npm >/dev/null || missing+=(npm)
-# The leaderboard's browser test.
+# The leaderboard's browser test; turtle's own toolchain (Tk on a virtual display) for
+# `vad bench programs` and its test.
 if [[ "$extras" == *dev* ]]; then
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v xvfb-run >/dev/null || missing+=(xvfb xauth)
+  /usr/bin/python3 -c 'import tkinter' 2>/dev/null || missing+=(python3-tk)
 fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
