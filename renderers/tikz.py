@@ -5,25 +5,28 @@ standalone document with a fixed preamble (``HEAD``). A whole document (it has a
 ``\\documentclass``) is compiled as written, its class and preamble kept: the
 libraries it loads, its colours, styles and commands; for a class other than
 standalone, the ``preview`` package (loaded just before ``\\begin{document}``) crops
-the output to the document's pictures, so the image is the first picture, without
-the title, text or caption around it. Packages come from an allowlist (``PACKAGES``,
+the output to the document's pictures, one page each, and the image is the largest of
+them, without the title, text or caption around it. Packages come from an allowlist (``PACKAGES``,
 the ones a drawing uses and scripts/install.sh installs); one off the list is
 ``blocked`` with its name, so a model is told what is missing rather than failing
 on a file TeX cannot find. The list is scope, not security.
 
 The boundary is the engine and the jail, never a filter on the code's words: pdflatex
 runs with ``-no-shell-escape`` (``\\write18`` runs nothing), ``openin_any=p`` and
-``openout_any=p`` (no absolute paths, no parent folders, no dot files), the job sees
-only its own folder and the system's TeX tree (its supervisor hides the Python
-install), and a file TeX can still read that way (``\\pdfobj file{}`` ignores
-openin_any) holds nothing of the host's (tests/test_attack_findings.py).
+``openout_any=p`` (no absolute paths, no parent folders, no dot files), in a folder of
+its own inside the job's (``TEX_DIR``: what the renderer judges the run by is out of
+its reach), with no format switch on a first line (``-no-parse-first-line``); the job
+sees its own folder, ``/usr``, the TeX tree and the few system files every job sees
+(its supervisor hides the Python install), so a file TeX can still read by other
+means (``\\pdfobj file{}`` ignores openin_any) holds nothing of the host's
+(tests/test_attack_findings.py, tests/test_tikz_documents.py).
 
 When ``VAD_TEX_FORMAT`` names a format file (the preamble ``HEAD`` dumped once by the
 host, bound read-only into the jail), pdflatex loads it for a bare tikzpicture instead
 of reading the preamble, and the document keeps one comment line per preamble line so
 that line numbers are the same. A format that does not load (pdflatex stops before
-opening its log) is reported in the job's log and the job compiles the whole preamble
-instead.
+opening its log, or dies of a signal that is not one of the job's limits) is reported
+in the job's log and the job compiles the whole preamble instead.
 """
 
 from __future__ import annotations
