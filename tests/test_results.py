@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,10 +84,17 @@ def test_wait_queues_behind_the_writer_then_finds_everything_done(tmp_path: Path
             time.sleep(0.05)
         second = subprocess.Popen([*args, "--wait"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(4)  # the second is waiting for the lock by now (or soon will be)
+        lines: list[str] = []  # the second's stderr, read as it comes
+        reader = threading.Thread(target=lambda: lines.extend(second.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 120  # the gate opens once the second is waiting
+        while not any("waiting for pid" in ln for ln in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
         server.gate.set()
         assert second.wait(timeout=120) == 0
-        second = subprocess.CompletedProcess(second.args, 0, *second.communicate())
+        reader.join(timeout=30)
+        stdout = second.stdout.read() if second.stdout else ""
+        second = subprocess.CompletedProcess(second.args, 0, stdout, "".join(lines))
         assert first.wait(timeout=120) == 0
         assert "waiting for pid" in second.stderr
         assert "model calls: 0" in second.stderr and "already done: 4" in second.stderr
