@@ -4,6 +4,11 @@ It draws deterministically from the prompt (a circle whose colour is the first c
 word of the request), can answer 429 or 500 first, can answer with no choices or with
 a body that is not JSON (``broken``), can be slowed down, and counts every request it
 gets (``answered`` counts the replies it finished sending).
+
+``broken="html"`` answers every request with an HTML page (status 200); ``fail_html``
+sends the ``fail_first`` failures as HTML pages instead of JSON errors; ``trickle`` sends
+every reply one byte at a time, that many seconds apart (``trickle_cut`` counts the
+replies whose client hung up before the last byte).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ PROPOSALS = (
     "- a red ball\n2. a blue car\n* a green tree\n- a red ball\n- The Red Ball.\n\n"
     "Sure! Here is one more thing to draw for you today okay\n- a yellow sun"
 )
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Sign in</body></html>"
 COLORS = ["red", "blue", "green", "yellow", "orange", "purple", "black", "pink", "brown", "gray"]
 
 
@@ -35,10 +41,19 @@ class FakeOpenAI:
     """Start with ``with FakeOpenAI() as server:``; ``server.api_base`` is the URL."""
 
     def __init__(
-        self, fail_first: int = 0, fail_status: int = 429, delay: float = 0.0, broken: str = ""
+        self,
+        fail_first: int = 0,
+        fail_status: int = 429,
+        delay: float = 0.0,
+        broken: str = "",
+        fail_html: bool = False,
+        trickle: float = 0.0,
     ) -> None:
         self.fail_first, self.fail_status, self.delay = fail_first, fail_status, delay
-        self.broken = broken  # "", "empty_choices", "invalid_json", "surrogate" or "huge"
+        # "", "empty_choices", "invalid_json", "surrogate", "huge" or "html"
+        self.broken = broken
+        self.fail_html, self.trickle = fail_html, trickle
+        self.trickle_cut = 0  # trickled replies the client hung up on
         self.gate = threading.Event()  # cleared: requests wait until it is set again
         self.gate.set()
         # The files + batches protocol: uploaded files, batches, and how batches misbehave.
@@ -76,6 +91,8 @@ class FakeOpenAI:
             if self.failures_sent < self.fail_first:
                 self.failures_sent += 1
                 return self.fail_status, {"error": {"message": "slow down", "type": "rate"}}
+        if self.broken == "html":
+            return 200, {}
         self.gate.wait(120)
         if self.delay:
             with self._lock:
@@ -256,15 +273,40 @@ class FakeOpenAI:
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
+                kind = "application/json"
                 if server.broken == "invalid_json" and status == 200:
                     data = b'{"id": "fake-1", "choices": [{"message": '  # cut short
+                if (server.broken == "html" and status == 200) or (
+                    server.fail_html and status != 200
+                ):
+                    kind, data = "text/html", HTML_PAGE
+                if server.trickle:
+                    self._trickle(status, kind, data)
+                    return
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 if status == 429:
                     self.send_header("Retry-After", "0")
                 self.end_headers()
                 self.wfile.write(data)
+                with server._lock:
+                    server.answered += 1
+
+            def _trickle(self, status: int, kind: str, data: bytes) -> None:
+                """The whole reply, status line included, one byte at a time."""
+                head = (f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()  # fmt: skip
+                try:
+                    for i in range(len(head + data)):
+                        self.wfile.write((head + data)[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle)
+                except OSError:  # the client hung up
+                    with server._lock:
+                        server.trickle_cut += 1
+                    self.close_connection = True
+                    return
                 with server._lock:
                     server.answered += 1
 

@@ -68,15 +68,16 @@ def test_rerun_makes_zero_model_calls(fake_openai: FakeOpenAI) -> None:
 
 
 def test_failed_calls_are_recorded_then_retried_on_resume(fake_openai: FakeOpenAI) -> None:
-    fake_openai.fail_first, fake_openai.fail_status = 10**6, 400
+    fake_openai.fail_first, fake_openai.fail_status = 4, 400  # 5 in a row stop the run
     runner = Runner(_spec(fake_openai), progress=False)
     runner.run()
     first = read_samples(runner.folder.samples_path)
-    assert len(first) == 10 and {r["status"] for r in first} == {"model_error"}
-    assert "BadRequestError" in first[0]["error"]
+    failed = [r for r in first if r["status"] == "model_error"]
+    assert len(first) == 10 and len(failed) == 4
+    assert "BadRequestError" in failed[0]["error"]
     fake_openai.fail_first = 0
     stats = Runner(_spec(fake_openai), progress=False).run()
-    assert stats.model_calls == 10
+    assert stats.model_calls == 4
     records = read_samples(runner.folder.samples_path)
     assert len(records) == 10 and {r["status"] for r in records} == {"ok"}
 

@@ -67,6 +67,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run model-written code without the bubblewrap jail (unsafe: trusted code only)",
     )
+    from vad.cli_generate import add_retry_options
+
+    add_retry_options(p)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -75,9 +78,11 @@ def _build_parser() -> argparse.ArgumentParser:
         description="A vision checkup for text-only language models.",
         epilog="exit codes: 0 done; 1 a run in which no sample could be scored; 2 an error "
         "(bad spec or flag, missing key, damaged state: the message names the fix); 3 a run "
-        "in which some samples could not be scored (a re-run redoes them); 70 an internal error "
-        "(a bug: VAD_DEBUG=1 shows the traceback); 130 interrupted (Ctrl-C), 143 stopped by "
-        "SIGTERM (both stop new requests and keep what arrived)",
+        "in which some samples could not be scored (a re-run redoes them); 4 stopped at a "
+        "limit you set (--max-cost, --max-requests): what was made is kept and a re-run with "
+        "a larger limit goes on; 70 an internal error (a bug: VAD_DEBUG=1 shows the "
+        "traceback); 130 interrupted (Ctrl-C), 143 stopped by SIGTERM (both stop new "
+        "requests and keep what arrived); 141 the reader of the output went away (| head)",
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -278,9 +283,13 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
 def _run(spec: Any, args: argparse.Namespace) -> int:
     import dataclasses
 
+    from vad.models.client import preload_litellm
+
+    preload_litellm()  # a run calls models: the slow import overlaps the run's startup
     from vad.commands import failure_report, print_summary
     from vad.errors import SpecError
     from vad.runner import Runner
+    from vad.spec import retry_from_flags
 
     overrides: dict[str, Any] = {}
     limits = {provider: dict(v) for provider, v in spec.rate_limits.items()}
@@ -301,6 +310,8 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         spec = spec_from_dict(data, "command line")
     if args.no_sandbox:
         spec = dataclasses.replace(spec, sandbox=False)
+    if retry := retry_from_flags(args.timeout, args.max_retries):  # not in the spec's hash
+        spec = dataclasses.replace(spec, retry={**spec.retry, **retry})
     if not 0 <= args.grace <= 600:
         raise SpecError(f"command line: --grace = {args.grace:g}: must be a number >= 0 and <= 600")
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress,
@@ -338,7 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     stop_on_sigterm()
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`vad runs | head -1`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except KeyboardInterrupt:  # outside a run's own handling (starting, describing)
         print("\ninterrupted", file=sys.stderr)
         return interrupted_exit_code()
@@ -364,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 EXIT_INTERNAL = 70
+EXIT_PIPE = 141  # as a command killed by SIGPIPE
 
 
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}

@@ -69,6 +69,7 @@ def add_parsers(sub: Any) -> None:
         "--max-requests", type=int, help="stop after this many requests (default 20 x --n)"
     )
     p.add_argument("--max-connections", type=int, help="API requests in flight (default 4)")
+    add_retry_options(p)
     p.add_argument("--slots", type=int, help="parallel slots of the embedded engine (default 8)")
     p.add_argument(
         "--shard",
@@ -121,6 +122,24 @@ FLAG_FIELDS = {"out": "out", "n": "n", "model": "models", "api_base": "api_base"
                "batch_size": "batch_size", "batch_poll": "batch_poll"}  # fmt: skip
 
 
+def add_retry_options(p: argparse.ArgumentParser) -> None:
+    """``--timeout`` and ``--max-retries``: the keys of a spec's ``retry:`` (the flag wins)."""
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="seconds a request may take in all, connecting and the whole reply included "
+        "(default 300; spec: retry: {timeout: S})",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="tries after the first for errors that pass (429, 503, timeouts, a lost "
+        "connection), with exponential backoff (default 6; spec: retry: {max_retries: N})",
+    )
+
+
 def _split(values: list[str] | None) -> list[str] | None:
     return [v for item in values for v in item.split(",") if v] if values else None
 
@@ -128,6 +147,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The spec file's settings, then the flags given; every value validated."""
     from vad.generate.spec import DEFAULTS, load_settings, settings_from_flags
+    from vad.spec import retry_from_flags
 
     data = dict(DEFAULTS)
     if args.spec:
@@ -136,6 +156,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("models", "languages", "levels"):
         flags[key] = _split(flags[key])
     data.update(settings_from_flags(flags))
+    retry = retry_from_flags(args.timeout, args.max_retries)
+    if retry:
+        data["retry"] = {**data.get("retry", {}), **retry}
     for key, flag in (("out", "--out"), ("n", "--n")):
         if key not in data:
             raise SpecError(f"command line: {flag} is missing: give it (or '{key}:' in a spec)")
@@ -144,8 +167,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def generate_cmd(args: argparse.Namespace) -> int:
     from vad.generate.run import GenerateSpec, Generator
+    from vad.models.client import preload_litellm
 
     data = settings(args)
+    preload_litellm()  # every generation calls a model: overlap the slow import with startup
     fields = {f.name for f in dataclasses.fields(GenerateSpec)}
     spec = GenerateSpec(**{k: tuple(v) if isinstance(v, list) else v
                            for k, v in data.items() if k in fields})  # fmt: skip
@@ -154,7 +179,8 @@ def generate_cmd(args: argparse.Namespace) -> int:
     max_cost = data.get("max_cost")
     gen = Generator(spec, data["out"], args.cache, not args.no_progress, not args.no_sandbox,
                     args.wait, max_cost, args.estimate,
-                    data["batch_size"] if data["batch"] else None, data["batch_poll"])  # fmt: skip
+                    data["batch_size"] if data["batch"] else None, data["batch_poll"],
+                    retry=data.get("retry"))  # fmt: skip
     print(f"generate {gen.folder.path}: {spec.n} images, strategy {spec.strategy}",
           file=sys.stderr)  # fmt: skip
     try:
@@ -171,12 +197,19 @@ def generate_cmd(args: argparse.Namespace) -> int:
         print(format_estimate(summary, spec.n))
         return 0
     if summary["stopped_at_budget"]:
-        print(f"error: stopped at the budget: ${summary['spent_usd']:.6g} of "
+        print(f"stopped at the budget: ${summary['spent_usd']:.6g} of "
               f"${max_cost:.6g} spent, {summary['kept']} of {spec.n} images kept; run "
               "again with a larger --max-cost to go on", file=sys.stderr)  # fmt: skip
-        return 1
+        return EXIT_LIMIT
     if summary["kept"] < spec.n:
-        print(f"error: only {summary['kept']} of {spec.n} images kept", file=sys.stderr)
+        if summary["kept"]:
+            limit = spec.max_requests or 20 * spec.n
+            print(f"error: only {summary['kept']} of {spec.n} images kept after "
+                  f"{summary['requested']} requests (--max-requests is {limit}); run again "
+                  "with a larger --max-requests to go on", file=sys.stderr)  # fmt: skip
+            return EXIT_LIMIT
+        print(f"error: none of {summary['requested']} drawings could be kept "
+              f"(by status: {summary['by_status']})", file=sys.stderr)  # fmt: skip
         return 1
     if summary["kept"] > spec.n:  # an earlier run had a larger --n: nothing is removed
         print(f"note: the set holds {summary['kept']} images, more than --n {spec.n}, "
@@ -185,6 +218,7 @@ def generate_cmd(args: argparse.Namespace) -> int:
 
 
 ESTIMATE_REQUESTS = 8
+EXIT_LIMIT = 4  # stopped at a limit the user set: a re-run with a larger one goes on
 
 
 def format_estimate(summary: dict[str, Any], n: int) -> str:
@@ -196,8 +230,19 @@ def format_estimate(summary: dict[str, Any], n: int) -> str:
     tokens = summary["completion_tokens"] / asked * requests
     cost = summary["cost_usd"] / asked * requests
     rough = "" if kept else " (none kept yet: a lower bound of the requests)"
+    price = _price(summary, f"${cost:,.2f}")
     return (f"estimate for --n {n}: about {requests:,.0f} requests ({kept} of {asked} kept so "
-            f"far{rough}), {tokens:,.0f} completion tokens, ${cost:,.2f}")  # fmt: skip
+            f"far{rough}), {tokens:,.0f} completion tokens, {price}")  # fmt: skip
+
+
+def _price(summary: dict[str, Any], known: str) -> str:
+    """A cost, or what is unknown of it (a price the price map does not have is not $0)."""
+    unpriced = summary.get("unpriced_replies", 0)
+    if not unpriced:
+        return known
+    if unpriced >= summary["requested"]:
+        return "cost unknown (no price for this model in litellm's price map)"
+    return f"at least {known} (the price of {unpriced} replies is unknown)"
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -206,7 +251,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"by status: {summary['by_status']}",
         f"diversity: {summary['distinct_programs']} distinct programs, "
         f"{summary['distinct_images']} distinct images (pHash)",
-        f"tokens: {summary['completion_tokens']:,} completion; cost ${summary['cost_usd']:.4f}",
+        f"tokens: {summary['completion_tokens']:,} completion; "
+        f"{_price(summary, 'cost $' + format(summary['cost_usd'], '.4f'))}",
         "strategy  language  kept/requested",
     ]
     for row in summary["per_strategy_language"]:

@@ -56,7 +56,11 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
         help="drop images within BITS of a kept pHash (default 4; -1: off)",
     )
     p.add_argument("--shard-size", type=int, default=1000, help="images per tar shard")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier export")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export (it stays until the new one is whole)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -87,6 +91,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from vad._paths import runs_dir
     from vad.dataset.export import ExportOptions, export, run_candidates
+    from vad.fsutil import recover_folder
     from vad.rundir import find_run
 
     opts = ExportOptions(
@@ -97,27 +102,34 @@ def _export(args: argparse.Namespace) -> int:
         allow_missing=getattr(args, "allow_missing", False),
     )
     out = Path(args.out)
+    recover_folder(out)  # an earlier write of --out that was killed: its old set put back
     if args.dataset_command == "export":
+        from vad.dataset.export import check_out
+
         folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
+        check_out(out, folders, "a run to export")  # before anything is read
         # a list, not a generator: the export checks for missing images before any work
         candidates = [c for folder in folders for c in run_candidates(folder, args.label)]
-        record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress)
+        record = export(candidates, out, opts, [str(f) for f in folders], not args.no_progress,
+                        inputs=folders)  # fmt: skip
     elif args.dataset_command == "merge":
         from collections import Counter
 
-        from vad.dataset.export import set_candidates, set_sample_ids
+        from vad.dataset.export import check_out, set_candidates, set_sample_ids
         from vad.errors import DatasetError
 
         sets = [Path(name).resolve() for name in args.sets]
         twice = [f for i, f in enumerate(sets) if f in sets[:i]]
         if twice:
             raise DatasetError(f"{twice[0]} is given twice: give each set once")
+        check_out(out, [Path(name) for name in args.sets], "one of the sets to merge")
         # ids held by two sets (two exports of one run, say) are told apart by the set
         seen = Counter(i for folder in sets for i in set(set_sample_ids(folder)))
         clash = frozenset(i for i, count in seen.items() if count > 1)
         candidates = [c for i, folder in enumerate(sets)
                       for c in set_candidates(folder, f"{i}-{folder.name}", clash)]  # fmt: skip
-        record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress)
+        record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress,
+                        inputs=sets)  # fmt: skip
     else:
         from vad.dataset.procedural import export_shapes
 

@@ -39,3 +39,7 @@ class EngineError(VadError):
 
 class InstallError(VadError, FileNotFoundError):
     """A folder vad ships (prompts, renderers) is missing: the install is incomplete."""
+
+
+class ProviderError(ModelConfigError):
+    """A model's server kept failing in a way that will not pass (the run stops)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vad.languages import get_language
+from vad.languages import all_languages, get_language
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([^\n`]*)$")
 
@@ -56,6 +56,17 @@ def _finish(lang: str, code: str, method: str, notes: list[str]) -> Extraction:
     return Extraction(fixed, method, notes)
 
 
+def _other_languages(lang: str, info: str, body: str) -> str:
+    """The other languages a block's info string or code names ("" when none)."""
+    asked = get_language(lang).name
+    names = [
+        name
+        for name, language in all_languages().items()
+        if name != asked and (language.fence_matches(info) or language.mentions(body))
+    ]
+    return " or ".join(names)
+
+
 def extract_chat(reply: str, lang: str) -> Extraction:
     """Find the ``lang`` code in a chat reply: fenced blocks first, then bare code."""
     notes: list[str] = []
@@ -66,6 +77,11 @@ def extract_chat(reply: str, lang: str) -> Extraction:
         if not matching:  # then a block whose info string names the language
             matching = [b for b in blocks if language.fence_matches(b[0])]
         info, body, closed = matching[0] if matching else max(blocks, key=lambda b: len(b[1]))
+        if not matching and (others := _other_languages(lang, info, body)):
+            # Code of another language is no code of this one, fenced or bare alike.
+            tag = info.split()[0] if info else ""
+            named = f"{tag} ({others})" if tag and tag not in others.split(" or ") else others
+            return Extraction(None, "none", [f"the reply's code is {named}, not {lang}"])
         if len(blocks) > 1:
             notes.append(f"picked 1 of {len(blocks)} fenced blocks")
         if info:

@@ -3,14 +3,26 @@
 A path is opened with ``O_NOFOLLOW`` and checked on the open descriptor (a regular
 file, under a size cap) before anything is read; every folder on the way must be a
 real folder inside the given root.
+
+Writing a folder whole (``staged_folder``): the new content goes into a folder beside
+the target, renamed into place at the end, so the target is always the old content or
+the new one, never a mix and never gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import shutil
+import signal
 import stat
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+from vad.errors import VadError
 
 MAX_IMAGE_BYTES = 64 << 20
 
@@ -91,3 +103,111 @@ def label_dir(label: str) -> str:
         head = name.encode()[:60].decode("utf-8", "ignore")
         name = f"{head}-{hashlib.sha256(label.encode()).hexdigest()[:12]}"
     return name
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (in the main thread) while the block runs, delivered
+    after it: for a few steps that must happen together."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """A new, empty folder beside ``target`` to write its new content into.
+
+    When the block ends without an error, the folder is renamed to ``target`` (an old
+    ``target`` is moved aside first, in the same step as far as signals go, then
+    deleted); when it fails or is interrupted, the folder is deleted and ``target`` is
+    as it was. One writer at a time: ``.<name>.lock`` beside the target is locked for
+    the whole block (and removed after it). The scratch of a writer that was killed
+    (``.<name>.new-*``, ``.<name>.old-*``) is cleaned up by the next one: an old target
+    moved aside and not replaced is put back.
+    """
+    target = Path(os.path.realpath(target))
+    parent, name = target.parent, target.name
+    parent.mkdir(parents=True, exist_ok=True)
+    lock_path = parent / f".{name}.lock"
+    lock = _lock_beside(lock_path, target)
+    try:
+        _clean_scratch(parent, name, target)
+        stage = parent / f".{name}.new-{os.getpid()}"
+        stage.mkdir()
+        try:
+            yield stage
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        old = parent / f".{name}.old-{os.getpid()}"
+        with held_signals():
+            if target.exists() or target.is_symlink():
+                os.rename(target, old)
+            os.rename(stage, target)
+        if old.is_symlink():
+            old.unlink()
+        elif old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()  # (a writer that opened it meanwhile sees it gone: retries)
+        os.close(lock)
+
+
+def recover_folder(target: str | Path) -> None:
+    """Clean up what a killed ``staged_folder`` writer of ``target`` left beside it
+    (putting back an old ``target`` it had moved aside), before anything else."""
+    target = Path(os.path.realpath(target))
+    parent, name = target.parent, target.name
+    if not parent.is_dir() or not any(parent.glob(f".{glob_escape(name)}.*-*")):
+        return
+    lock_path = parent / f".{name}.lock"
+    lock = _lock_beside(lock_path, target)
+    try:
+        _clean_scratch(parent, name, target)
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        os.close(lock)
+
+
+def _lock_beside(path: Path, target: Path) -> int:
+    """An exclusive lock on the file at ``path``, created if need be."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise VadError(f"{target} is being written by another process: wait for it to "
+                           "end, or choose another --out") from None  # fmt: skip
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its last holder removed it after this process opened it
+
+
+def _clean_scratch(parent: Path, name: str, target: Path) -> None:
+    """What a killed writer of ``target`` left beside it (call under its lock)."""
+    for kind in ("old", "new"):  # an old target first: put back if nothing replaced it
+        for path in sorted(parent.glob(f".{glob_escape(name)}.{kind}-*")):
+            if kind == "old" and not (target.exists() or target.is_symlink()):
+                os.rename(path, target)
+            elif path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with the characters glob gives a meaning to taken literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)

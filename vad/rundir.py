@@ -1,4 +1,5 @@
-"""A run folder: manifest.json, samples.jsonl (one line per sample) and images/.
+"""A run folder: manifest.json, samples.jsonl (one line per sample), planned.jsonl (the
+samples it means to write) and images/.
 
 One process writes a run folder at a time: it holds an exclusive lock on ``.lock`` for
 the run's life (the OS releases it when the process dies, however it dies).
@@ -34,6 +35,7 @@ from vad.fsutil import contained
 from vad.outcomes import NOT_SCORED, is_scored
 
 MANIFEST, SAMPLES, QUARANTINE, LOCK = "manifest.json", "samples.jsonl", "quarantine.jsonl", ".lock"
+PLANNED = "planned.jsonl"  # the samples a run means to write (see write_planned)
 RETRY_STATUSES = NOT_SCORED  # redone on resume (replies come from the store)
 
 
@@ -225,6 +227,15 @@ def shown_status(folder: Path, manifest: dict[str, Any]) -> str:
     return status
 
 
+def is_finished(manifest: dict[str, Any]) -> bool:
+    """Whether the run got to its end. Anything else (stopped, failed, killed, still
+    going, a manifest from before runs said so) reads as unfinished: a run killed
+    outright never gets to write that it finished."""
+    if "finished" in manifest:
+        return manifest["finished"] is True
+    return manifest.get("status") == "finished"
+
+
 class RunFolder:
     """Owns one run's outputs. Appends are serialised by a lock."""
 
@@ -382,11 +393,50 @@ def find_run(root: Path, name: str) -> RunFolder:
     if (direct / MANIFEST).is_file():
         return RunFolder(direct)
     runs = list_runs(root)
-    matches = [p for p, _ in runs if p.name == name] or [
-        p for p, _ in runs if p.name.startswith(name)
-    ]
+    matches = (
+        [p for p, _ in runs if p.name == name]
+        or [p for p, m in runs if _spec_name(m) == name]
+        or [p for p, _ in runs if p.name.startswith(name)]
+    )
     if len(matches) == 1:
         return RunFolder(matches[0])
     if not matches:
         raise VadError(f"no run {name!r} under {root}: see `vad runs`")
-    raise VadError(f"{name!r} matches several runs: {', '.join(p.name for p in matches)}")
+    raise VadError(f"{name!r} matches several runs: {', '.join(p.name for p in matches)}; "
+                   "give one by its whole folder name")  # fmt: skip
+
+
+def _spec_name(manifest: dict[str, Any]) -> str | None:
+    """The name the run's spec gives it (its folder is that name and the spec's hash)."""
+    spec = manifest.get("spec")
+    return spec.get("name") if isinstance(spec, dict) else None
+
+
+def write_planned(folder: Path, records: list[dict[str, Any]]) -> None:
+    """``planned.jsonl``: one line per sample the run means to write, with the fields
+    that place it in a table (task, model, language, level, ...), so that readers count
+    the samples a run never reached."""
+    tmp = folder / (PLANNED + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, folder / PLANNED)
+
+
+def read_planned(folder: Path) -> list[dict[str, Any]] | None:
+    """The run's planned samples, or None where it recorded none (or the file is
+    damaged: then only what was written can be counted)."""
+    try:
+        data = (folder / PLANNED).read_bytes()
+    except OSError:
+        return None
+    records = []
+    for raw in data.splitlines():
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("sample_id"), str):
+            return None
+        records.append(record)
+    return records

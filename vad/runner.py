@@ -28,7 +28,7 @@ from vad.models.client import RateLimiter, RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
-from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso
+from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso, write_planned
 from vad.spec import RunSpec
 from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore
@@ -87,7 +87,7 @@ class Runner:
         if spec.sandbox:
             bwrap_path()
         ResponseStore(self.store_path).close()  # a damaged store fails here, before the run
-        self.pool = RenderPool(sandbox=spec.sandbox)
+        self.pool = RenderPool(sandbox=spec.sandbox, languages=spec.languages)
         self.concepts = load_concepts(spec.levels or None, spec.ids or None, spec.limit,
                                       spec.concept_seed, spec.concept_files)  # fmt: skip
         if not self.concepts:
@@ -154,6 +154,9 @@ class Runner:
             manifest["run"] = self.folder.path.name
         manifest.setdefault("sessions", []).append({"started_at": now_iso(), "todo": len(todo)})
         manifest["status"] = "running"
+        planned = self._planned()
+        write_planned(self.folder.path, planned)
+        manifest.update(planned=len(planned), finished=False)  # until the run gets to its end
         self.folder.write_manifest(manifest)
         status, started, error = "failed", time.monotonic(), None
         try:
@@ -176,6 +179,24 @@ class Runner:
             self._finish_manifest(manifest, status, started, error)
         return self.stats
 
+    def _planned(self) -> list[dict[str, Any]]:
+        """One line per sample the run means to write: the fields that place it in its
+        task's table, known before any request (see vad.rundir.write_planned)."""
+        lines = []
+        for job in self.jobs:
+            task = self.tasks[job.task]
+            base = {**job.record(), "model": job.model.name, "style": job.style,
+                    "sample_index": job.sample_index}  # fmt: skip
+            keys = task.table.keys if task.table is not None else ()
+            extra = {k: job.extra[k] for k in keys if k not in base and k in job.extra}
+            for index, sample_id in enumerate(job.sample_ids):
+                line = {k: v for k, v in base.items() if k not in ("image", "caption")}
+                line.update(extra, sample_id=sample_id)
+                if task.round_prompts is not None:
+                    line["round"] = index
+                lines.append(line)
+        return lines
+
     def _finish_manifest(
         self, manifest: dict[str, Any], status: str, started: float, error: str | None
     ) -> None:
@@ -189,7 +210,8 @@ class Runner:
                 manifest["sessions"][-1]["error"] = error
             if self.engines:
                 manifest["sessions"][-1]["engines"] = self.engines
-            manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals())
+            manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals(),
+                            finished=status == "finished")  # fmt: skip
             self.folder.write_manifest(manifest)
         except OSError as exc:  # a full disk must not hide the error that stopped the run
             self._say(f"warning: could not update {self.folder.manifest_path}: {exc}")
@@ -246,7 +268,7 @@ class Runner:
         client = ModelClient(model, RateLimiter(connections, limits.get("rpm"), self.stop),
                              RetryPolicy(**spec.retry),
                              guard=server.check if server is not None else None,
-                             stop=self.stop)  # fmt: skip
+                             stop=self.stop, say=self._say)  # fmt: skip
         counters = Counters()
         ctx = JobContext(spec, model, client, store, self.pool, self.folder, done, self._write,
                          counters)  # fmt: skip

@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
-from vad.concepts.loader import LEVELS
+from vad.concepts.loader import LEVELS, load_concepts
 from vad.errors import SpecError
 from vad.languages import aliases, canonical, language_names
 from vad.store import cache_key
+from vad.textfile import read_text
 
 STYLES = ("auto", "chat", "completion")
 
@@ -73,7 +74,15 @@ class RunSpec:
     def spec_hash(self) -> str:
         """Hash of the output-affecting fields: same hash, same run folder."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_HASH}
+        if self.concept_files:  # edited in place, a file is other concepts: another run
+            data["concept_files_sha256"] = self.concept_files_digest()
         return cache_key(data)[:10]
+
+    def concept_files_digest(self) -> str:
+        """Hash of the concepts the extra concept files hold (ids, captions, attributes),
+        so that a caption edited in a file is a new run, not one already done."""
+        pool = load_concepts(extra_files=self.concept_files, builtin=False)
+        return cache_key({"concepts": [[c.id, c.level, c.caption, c.attrs] for c in pool]})
 
     def folder_name(self) -> str:
         return f"{self.name}-{self.spec_hash()}"
@@ -93,7 +102,8 @@ def _option_tasks() -> list[Any]:
 FLAGS = {"models": "--model", "levels": "--level", "languages": "--lang",
          "concept_files": "--concepts", "width": "--size", "height": "--size",
          "max_connections": "--max-connections",
-         "rate_limits.local.max_connections": "--slots"}  # fmt: skip
+         "rate_limits.local.max_connections": "--slots",
+         "retry.timeout": "--timeout", "retry.max_retries": "--max-retries"}  # fmt: skip
 
 
 class FieldCheck:
@@ -173,6 +183,30 @@ class FieldCheck:
                 raise self.bad(field_name, name, f"must be among {', '.join(language_names())}")
             found.append(canonical(name))
         return self.names(field_name, found)
+
+
+def retry_fields(c: FieldCheck) -> dict[str, Any]:
+    """The keys of ``retry:`` (run and generation specs alike), each with its check.
+
+    ``timeout`` bounds each request as a whole (connecting, the headers and the body);
+    ``max_retries`` counts the tries after the first for errors that pass (429, 503,
+    timeouts, a lost connection), waiting ``base_delay`` x 2^k seconds (at most
+    ``max_delay``) in between.
+    """
+    return {
+        "max_retries": lambda f, x: c.integer(f, x, 0, 100),
+        "base_delay": lambda f, x: c.number(f, x, 0, 3600),
+        "max_delay": lambda f, x: c.number(f, x, 0, 86400),
+        "timeout": lambda f, x: c.number(f, x, 0, 86400, above=True),
+    }
+
+
+def retry_from_flags(timeout: float | None, max_retries: int | None) -> dict[str, Any]:
+    """``--timeout`` and ``--max-retries`` as ``retry:`` keys, checked like the spec's."""
+    check = FieldCheck("command line")
+    given = {"timeout": timeout, "max_retries": max_retries}
+    return check.mapping("retry", {k: v for k, v in given.items() if v is not None},
+                         retry_fields(check))  # fmt: skip
 
 
 def _as_tuple(value: Any, key: str, check: FieldCheck) -> tuple[Any, ...]:
@@ -287,12 +321,7 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
             raise check.bad("sandbox", v["sandbox"], "must be true or false")
         out["sandbox"] = v["sandbox"]
     c = check
-    out["retry"] = c.mapping("retry", v.get("retry"), {
-        "max_retries": lambda f, x: c.integer(f, x, 0, 100),
-        "base_delay": lambda f, x: c.number(f, x, 0, 3600),
-        "max_delay": lambda f, x: c.number(f, x, 0, 86400),
-        "timeout": lambda f, x: c.number(f, x, 0, 86400, above=True),
-    })  # fmt: skip
+    out["retry"] = c.mapping("retry", v.get("retry"), retry_fields(c))
     limits = {"max_connections": lambda f, x: c.integer(f, x, 1, 4096),
               "rpm": lambda f, x: c.number(f, x, 0.01, 1e6)}  # fmt: skip
     out["rate_limits"] = {
@@ -310,15 +339,22 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def load_spec(path: str | Path) -> RunSpec:
     """Read ``runs/<name>.yaml``; the run's name defaults to the file's stem."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"run spec {path} is a directory: give the path of a YAML file in it "
+                        "(such as runs/quick.yaml)")  # fmt: skip
     if not path.is_file():
         raise SpecError(
             f"run spec {path} does not exist: give the path of a YAML file (the examples "
             "in runs/ come with the repository, not with an installed package)"
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_text(path, "run spec"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        what = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
+        raise SpecError(f"run spec {path} {what}: a run spec is a mapping of fields "
+                        "(models, levels, languages, ...) as in runs/*.yaml")  # fmt: skip
     if isinstance(data, dict):
         data.setdefault("name", path.stem)
     return spec_from_dict(data, str(path))

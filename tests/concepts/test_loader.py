@@ -87,8 +87,8 @@ def test_user_csv_and_jsonl_files(tmp_path: Path) -> None:
     [
         ("a.csv", "id,level,caption\nok-1,shapes,a dot\nok-2,shapes,\n", 3, "caption", "missing"),
         ("b.csv", "id,level\nx,shapes\n", 1, "caption", "header"),
-        ("c.csv", "id,level,caption\nbad id!,shapes,a dot\n", 2, "id", "not a valid id"),
-        ("d.csv", "id,level,caption\nx,Big Level,a dot\n", 2, "level", "not a valid level"),
+        ("c.csv", "id,level,caption\nbad id!,shapes,a dot\n", 2, "id", "is not valid: an id is"),
+        ("d.csv", "id,level,caption\nx,Big Level,a dot\n", 2, "level", "is not valid: a level"),
         ("e.csv", "id,level,caption\nx,shapes,a dot\nx,shapes,a dot\n", 3, "id", "repeats"),
         ("f.csv", "id,level,caption\nx,shapes,a,b,c\n", 2, "caption", "quote captions"),
         (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -12,14 +14,16 @@ from vad.errors import DatasetError
 
 
 def _set(root: Path, n: int) -> dict[tuple[int, int, int], str]:
-    colours = {}
+    colours, rows = {}, []
     for i in range(n):
         colour = (20 * i, 255 - 20 * i, 100)
         folder = root / "images" / f"class{i % 3}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (32, 32), colour).save(folder / f"{i}.png")
         colours[colour] = f"{i}.png"
-    (root / "export.json").write_text("{}", encoding="utf-8")
+        rows.append({"file": f"images/class{i % 3}/{i}.png"})
+    pd.DataFrame(rows).to_parquet(root / "metadata.parquet", index=False)
+    (root / "export.json").write_text(json.dumps({"counts": {"kept": n}}), encoding="utf-8")
     return colours
 
 

@@ -81,8 +81,11 @@ def test_rows_are_keyed_by_model_and_prompt_version(site: Path, two_versions: Pa
     recognize = list(csv.DictReader((site / "recognize.csv").open()))
     assert {r["prompt version"] for r in recognize} == {"1"}
     md = (two_versions / "leaderboard.md").read_text()
-    assert "| model | prompt version | level | language |" in md
-    assert "| openai/other | 2 | shapes | matplotlib |" in md
+    # the two runs asked two servers: the endpoint is a column of its own
+    head = "| model | prompt version | temperature | max tokens | api base | level | language |"
+    assert head in md
+    assert re.search(r"\| openai/other \| 2 \| 0\.8 \| 1024 \| http://127\.0\.0\.1:\d+/v1 \| "
+                     r"shapes \| matplotlib \|", md)  # fmt: skip
     index = (two_versions / "index.html").read_text()
     assert "<th>prompt version</th>" in index and "<td>draw 2, correct 2</td>" in index
     model_page = (two_versions / "model-openai_fake.html").read_text()
@@ -221,11 +224,11 @@ def test_side_by_side_pages_in_a_real_browser(two_versions: Path, tmp_path: Path
                                 if r["language"] == lang})  # fmt: skip
         rows = re.findall(r'<tr data-level="(\w+)">(.*?)</tr>', grid)
         assert len(rows) == 4 and all(row.count("<td") == 1 + len(heads) for _, row in rows)
-        shown = "<img" if lang == "svg" else '<td class="fail">syntax_error</td>'
+        shown = "<img" if lang == "svg" else '<td class="fail">no_code</td>'
         assert grid.count(shown) == 4 * len(heads)  # matplotlib fails: the fake answers SVG
     correct = _dom(flags, (two_versions / "compare-matplotlib.html").resolve().as_uri())
     correct = correct.split('id="compare-correct"')[1].split("</table>")[0]
-    assert correct.count('<td class="fail">syntax_error</td>') == 4 * 2 * 2  # 2 models, r0 r1
+    assert correct.count('<td class="fail">no_code</td>') == 4 * 2 * 2  # 2 models, r0 r1
     assert correct.count("<th>r0</th>") == correct.count("<th>r1</th>") == 2
     shapes = _dom(flags, (two_versions / "compare-svg.html").resolve().as_uri() + "#level=shapes")
     assert '<option value="shapes">' in shapes

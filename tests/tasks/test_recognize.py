@@ -33,6 +33,29 @@ def test_answers_are_parsed() -> None:
     assert normalise("A Red, circle!") == "red circle"
 
 
+OPTIONS = ["a red circle", "a green triangle", "two yellow squares", "a large blue circle",
+           "a small blue circle"]  # fmt: skip
+REPLIES = [  # real replies' forms, and the option each names (None: no answer)
+    ("D", 3), ("D.", 3), ("(D)", 3), ("**D**", 3), ("D)", 3), ("`D`", 3), ("Answer: D", 3),
+    ("The answer is (D).", 3), ("Answer: (D) a large blue circle", 3), ("Option B is correct.", 1),
+    ("I think it is B.", 1), ("It's C", 2), ("I choose B", 1), ("C: two yellow squares", 2),
+    ("D) a large blue circle", 3), ("E. a small blue circle", 4), ("A", 0), ("A.", 0),
+    ("A large blue circle.", 3), ("A red circle", 0), ("Answer: A large blue circle", 3),
+    ("It is A red circle", 0), ("two yellow squares", 2), ("It's a small blue circle.", 4),
+    ("a blue circle", None), ("#B03A2E", None), ("The fill is #B03A2E, a red circle", 0),
+    ("answer: c", None), ("I", None), ("no idea", None), ("", None),
+    ('```svg\n<svg><circle fill="#B03A2E"/></svg>\n```', None),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', None),
+    ("import matplotlib.pyplot as plt\nplt.plot([1], [2])", None),
+    ("\\begin{tikzpicture}\\draw (0,0) circle (1);\\end{tikzpicture}", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reply", "option"), REPLIES)
+def test_a_letter_counts_only_in_answer_position(reply: str, option: int | None) -> None:
+    assert parse_choice(reply, OPTIONS) == option
+
+
 def test_recognize_run_on_reference_code(fake_openai: FakeOpenAI) -> None:
     spec = spec_from_dict({
         "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],

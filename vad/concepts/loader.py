@@ -18,8 +18,11 @@ from vad.errors import ConceptFileError, VadError
 
 LEVELS = ("shapes", "objects", "scenes")
 DATA_DIR = Path(__file__).parent / "data"
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_LEVEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+MAX_ID, MAX_LEVEL = 128, 32
+_ID_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID - 1}}}$")
+_LEVEL_RE = re.compile(rf"^[a-z][a-z0-9_-]{{0,{MAX_LEVEL - 1}}}$")
+ID_RULE = "ASCII letters, digits, '.', '_' or '-' (starting with a letter or digit)"
+LEVEL_RULE = "lower-case ASCII letters, digits, '_' or '-' (starting with a letter)"
 MAX_CAPTION = 300
 
 
@@ -43,12 +46,10 @@ def _check_row(row: dict[str, Any], path: str, line: int) -> Concept:
             raise ConceptFileError(path, line, name, f"must be text, got {type(value).__name__}")
     cid, level, caption = row["id"].strip(), row["level"].strip(), row["caption"].strip()
     if not _ID_RE.match(cid):
-        raise ConceptFileError(
-            path, line, "id", f"{cid!r} is not a valid id: use letters, digits, '.', '_' or '-'"
-        )
+        raise ConceptFileError(path, line, "id", _bad_name(cid, "id", MAX_ID, ID_RULE))
     if not _LEVEL_RE.match(level):
         raise ConceptFileError(
-            path, line, "level", f"{level!r} is not a valid level: use a lowercase word"
+            path, line, "level", _bad_name(level, "level", MAX_LEVEL, LEVEL_RULE)
         )
     if len(caption) > MAX_CAPTION or "\n" in caption:
         raise ConceptFileError(
@@ -60,6 +61,20 @@ def _check_row(row: dict[str, Any], path: str, line: int) -> Concept:
     extra = {k: v for k, v in row.items() if k not in ("id", "level", "caption", "attrs")}
     extra = {k: v for k, v in extra.items() if k and v not in (None, "")}
     return Concept(cid, level, caption, {**extra, **attrs}, source=path)
+
+
+def _bad_name(value: str, what: str, longest: int, rule: str) -> str:
+    """Why an id or level is refused, and what it may be."""
+    shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    odd = sorted({ch for ch in value if not ch.isascii()})
+    if odd:
+        why = f"has characters outside ASCII ({''.join(odd[:5])!r})"
+    elif len(value) > longest:
+        why = f"is {len(value)} characters long, over the limit of {longest}"
+    else:
+        why = "is not valid"
+    article = "an" if what[0] in "aeiou" else "a"
+    return f"{shown} {why}: {article} {what} is {rule}, at most {longest} characters"
 
 
 def _read_text(path: Path) -> str:

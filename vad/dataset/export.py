@@ -9,6 +9,11 @@ Layout of an export folder::
     rejected.parquet            one row per dropped candidate, with the reason
     export.json                 sources, filters, resize policy, counts, versions
 
+The folder is written beside ``--out`` and renamed into place when it is whole (an old
+export stays until then, and a failed or interrupted export leaves it as it was); the
+rename is what marks a set complete. An ``--out`` that is one of the inputs, inside one,
+or holds one is refused before anything is read.
+
 Drawings dropped for reasons other than the model's rendering (``LOST_DROPS``: an image
 file missing or unreadable, a model call or renderer that failed and is redone by a
 re-run) are not data about the model. An export that loses more than ``LOST_SHARE`` of
@@ -22,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
+import os
 import tarfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,8 +47,9 @@ from vad.dataset.images import (
     load_rgb,
     phash,
 )
+from vad.dataset.sets import check_set, read_metadata
 from vad.errors import DatasetError
-from vad.fsutil import contained, label_dir
+from vad.fsutil import contained, label_dir, staged_folder
 from vad.rundir import (
     MANIFEST,
     RETRY_STATUSES,
@@ -162,14 +168,11 @@ def _candidate(run_dir: Path, record: dict[str, Any], label_by: str) -> Candidat
 
 def set_sample_ids(folder: Path) -> list[str]:
     """The sample ids of a training set's ``metadata.parquet`` (none when it has none)."""
-    import pandas as pd
-
-    table = folder / "metadata.parquet"
-    if not table.is_file():
+    if not (folder / "metadata.parquet").is_file():
         return []
-    frame = pd.read_parquet(table)
-    column = "sample_id" if "sample_id" in frame.columns else "id"
-    return [str(v) for v in frame[column]] if column in frame.columns else []
+    rows = read_metadata(folder)
+    column = "sample_id" if rows and "sample_id" in rows[0] else "id"
+    return [str(row[column]) for row in rows if column in row]
 
 
 def set_candidates(
@@ -177,12 +180,11 @@ def set_candidates(
 ) -> Iterator[Candidate]:
     """The kept images of a training set (an export or a generation), for a merge.
 
-    Read from its ``metadata.parquet``; an image file that is missing is a
-    ``missing_image`` candidate like any other. A sample keeps its id (so its image
-    keeps its name, whatever the order of the sets), unless it is in ``clash``: an id
-    that more than one set of the merge holds, which then gets ``prefix``."""
-    import pandas as pd
-
+    Read from its ``metadata.parquet``, once the set is found whole (``check_set``); an
+    image file that cannot be read is a ``missing_image`` candidate like any other. A
+    sample keeps its id (so its image keeps its name, whatever the order of the sets),
+    unless it is in ``clash``: an id that more than one set of the merge holds, which
+    then gets ``prefix``."""
     from vad.rundir import RunFolder, RunStateError, is_being_written
 
     if is_being_written(folder):
@@ -196,11 +198,9 @@ def set_candidates(
         if status not in ("finished", None):
             raise DatasetError(f"{folder} did not finish (status {status}): run its command "
                                "again until it does, then merge")  # fmt: skip
-    table = folder / "metadata.parquet"
-    if not table.is_file():
-        raise DatasetError(f"{folder} is not a training set (no metadata.parquet): give "
-                           "folders written by `vad generate` or `vad dataset export`")  # fmt: skip
-    for row in pd.read_parquet(table).to_dict("records"):
+    listed = check_set(folder)
+    rows = listed.rows if listed is not None else read_metadata(folder)
+    for row in rows:
         meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
                 if k not in ("file", "shard", "phash", "sha256", "id")}  # fmt: skip
         meta["source"] = folder.name
@@ -216,7 +216,22 @@ def set_candidates(
             yield Candidate(path, "ok", "", meta, judged=True)
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
+def check_out(out: Path, inputs: Iterable[str | Path], what: str = "an input") -> None:
+    """Refuse an ``--out`` that is one of ``inputs``, inside one, or holds one: writing
+    it would replace (or delete) what the command reads."""
+    target = Path(os.path.realpath(out))
+    for source in inputs:
+        path = Path(os.path.realpath(source))
+        if target == path or path in target.parents or target in path.parents:
+            where = ("is" if target == path else "is inside" if path in target.parents
+                     else "holds")  # fmt: skip
+            raise DatasetError(f"--out {out} {where} {source}, {what}: writing there would "
+                               "replace or delete what is read; choose another --out, "
+                               "outside every input")  # fmt: skip
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a folder that is not an export, or any without ``overwrite``."""
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise DatasetError(
@@ -224,8 +239,6 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
             )
         if not (out / "export.json").is_file():
             raise DatasetError(f"{out} is not an export folder; refusing to overwrite it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
 
 
 class _ShardWriter:
@@ -315,18 +328,21 @@ def export(
     sources: list[str] | None = None,
     progress: bool = True,
     limit: int | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> dict[str, Any]:
     """Filter, dedupe and write ``candidates`` to ``out``; returns the export record.
 
     With ``limit``, stops once that many images are kept (procedural sources are
     open-ended: they yield until the export has enough distinct images). Raises
-    DatasetError, leaving no export behind, when too many drawings are lost
-    (``too_many_lost``) unless ``options.allow_missing``."""
+    DatasetError, leaving ``out`` as it was, when too many drawings are lost
+    (``too_many_lost``) unless ``options.allow_missing``. ``inputs``: the folders the
+    candidates come from, which ``out`` must stay clear of (``check_out``)."""
     opts = options or ExportOptions()
+    check_out(out, inputs)
     _precheck(candidates, opts)
-    _prepare_out(out, opts.overwrite)
-    try:
-        kept, rejected, damaged = _export_images(candidates, out, opts, progress, limit)
+    _check_target(out, opts.overwrite)
+    with staged_folder(out) as stage:  # renamed to ``out`` when whole, else removed
+        kept, rejected, damaged = _export_images(candidates, stage, opts, progress, limit)
         lost = [(r["drop"], r["drop_reason"]) for r in rejected if r["drop"] in LOST_DROPS]
         lost += [(DAMAGED, where) for where in damaged]  # a damaged line is a lost drawing
         _check_lost(lost, len(kept) + len(rejected) + len(damaged), opts)
@@ -335,10 +351,7 @@ def export(
                 f"nothing to export: all {len(rejected)} candidates were dropped "
                 f"({dict(Counter(r['drop'] for r in rejected))})"
             )
-        return _write_record(out, opts, sources, kept, rejected, damaged)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # a half-written folder is no export
-        raise
+        return _write_record(stage, opts, sources, kept, rejected, damaged)
 
 
 def _export_images(

@@ -11,7 +11,8 @@ The folder is a run folder (one writer, ``samples.jsonl`` as the source of truth
 run killed at any point resumes exactly. Every unit of work is a pure function of its
 position in the strategy's stream, replies come from the response store, and an image
 counts as kept only once its record is written (an image without a record is redone,
-a record without its image is redone).
+a record without its image is redone; a kept image whose bytes are not those its
+record names is put back from its shard, or redone).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from vad import provenance
 from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
-from vad.errors import SpecError, VadError
-from vad.fsutil import label_dir, sha256_file
+from vad.errors import ModelConfigError, SpecError, VadError
+from vad.fsutil import held_signals, label_dir, sha256_file
 from vad.generate.ledger import SpendLedger
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
@@ -140,6 +141,7 @@ class Tally:
     tokens: int = 0
     cost: float = 0.0  # of every reply, cached or not
     recorded: float = 0.0  # what the records say this set paid (the ledger says more)
+    unpriced: int = 0  # replies whose price the price map does not know
 
     def add(self, record: dict[str, Any]) -> None:
         group = (str(record.get("strategy")), str(record.get("language")))
@@ -148,6 +150,8 @@ class Tally:
         self.tokens += int(record.get("completion_tokens") or 0)
         cost = float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
         self.cost += cost
+        if record.get("cost_usd", 0) is None and not record.get("cost_bound_usd"):
+            self.unpriced += 1
         if not record.get("cached"):
             self.recorded += cost
         if record["status"] == "ok":
@@ -171,7 +175,9 @@ class Generator:
         estimating: bool = False,
         batch_size: int | None = None,
         batch_poll: float = 30.0,
+        retry: dict[str, Any] | None = None,
     ) -> None:
+        self.retry = dict(retry or {})  # RetryPolicy's fields, as a spec's retry: gives them
         self.estimating = estimating
         self.batch_size, self.batch_poll = batch_size, batch_poll
         self.batch_failed: dict[str, str] = {}  # request key -> why, after every try
@@ -211,7 +217,9 @@ class Generator:
         self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
         self.abandoned = False  # threads still in flight when Ctrl-C gave up on them
         ResponseStore(self.store_path).close()
-        self.pool = RenderPool(sandbox=sandbox)
+        # vary redraws programs of the --from set, which may be in any language
+        languages = None if spec.strategy == "vary" else spec.languages
+        self.pool = RenderPool(sandbox=sandbox, languages=languages)
         self.stop = threading.Event()
         self.closing = False  # set when the stream ends: drawings that finish later are dropped
         self.tally = Tally()
@@ -235,6 +243,7 @@ class Generator:
 
     def _run_locked(self) -> dict[str, Any]:
         manifest = self._manifest()
+        self._check_images()
         done = self.folder.open()
         for record in done.values():
             self._restore(record)
@@ -255,7 +264,7 @@ class Generator:
         finally:
             self.pool.close()
             self.folder.close()
-            with _no_sigint():  # a Ctrl-C now would leave the set half described
+            with held_signals():  # a Ctrl-C now would leave the set half described
                 self._finish(manifest, status)
         return self.summary()
 
@@ -265,8 +274,9 @@ class Generator:
             manifest = self.folder.read_manifest()
             if manifest.get("settings_hash") != self.spec.settings_hash():
                 raise SpecError(
-                    f"{self.folder.path} holds a generation with other settings "
-                    f"({manifest.get('settings')}); choose another --out"
+                    f"{self.folder.path} holds a generation made with other settings: "
+                    f"{_differences(manifest.get('settings'), settings)}; give the same "
+                    "settings to resume it, or choose another --out"
                 )
             return manifest
         if any(p.name != LOCK for p in self.folder.path.iterdir()):
@@ -536,8 +546,11 @@ class Generator:
             RateLimiter(connections, None, self.stop),
             # Under a budget every attempt is a request that may be billed: one per unit
             # (the unit is asked again by a later run), each covered by its reservation.
-            RetryPolicy(max_retries=0) if self.max_cost is not None else RetryPolicy(),
+            RetryPolicy(**{**self.retry, "max_retries": 0})
+            if self.max_cost is not None
+            else RetryPolicy(**self.retry),
             stop=self.stop,
+            say=self._say,
         )
 
     @contextlib.contextmanager
@@ -645,6 +658,9 @@ class Generator:
             bound = {"cost_bound_usd": reserved} if reserved and not settled else {}
             if not settled:
                 self.ledger.add(key, reserved, "bound", settles=attempt)
+            if isinstance(exc, ModelConfigError):  # a rejected key, a server that keeps failing
+                self.stop.set()
+                raise
             self._write({**record, "status": "model_error", "error": str(exc)[:500], **bound})
             return
         if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
@@ -774,6 +790,40 @@ class Generator:
             if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
                 folder.rmdir()  # a class with no image left is no class
 
+    def _check_images(self) -> None:
+        """Kept images of earlier sessions whose bytes are not those their record names
+        (damaged on disk) are put back from the shard that holds them, or else removed:
+        ``RunFolder.open`` then drops their record and the drawing is redone. One read
+        and one hash per kept image."""
+        from vad.dataset.sets import image_damage
+        from vad.fsutil import contained
+
+        if not self.folder.samples_path.is_file():
+            return
+        copies: dict[str, Path] | None = None  # image id -> the shard holding it
+        for record in read_samples(self.folder.samples_path):
+            image, sha = record.get("image"), record.get("sha256")
+            if record.get("status") != "ok" or not isinstance(image, str):
+                continue
+            path = contained(self.folder.path, image)
+            if path is None or path.is_symlink() or not path.is_file():
+                continue  # lost: RunFolder.open redoes it
+            why = image_damage(path, sha if isinstance(sha, str) else None)
+            if not why:
+                continue
+            if copies is None:
+                folder = self.folder.path / "shards"
+                copies = {i: p for p in sorted(folder.glob("shard-*.tar")) for i in _tar_ids(p)}
+            png = _shard_png(copies.get(str(record.get("id"))), str(record.get("id")))
+            if png is not None and hashlib.sha256(png).hexdigest() == sha:
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(png)
+                os.replace(tmp, path)
+                self._say(f"{why}: put back from {copies[str(record['id'])].name}")
+            else:
+                path.unlink()
+                self._say(f"{why}: no shard holds a good copy, so it is drawn again")
+
     def _restore(self, record: dict[str, Any]) -> None:
         """A record of an earlier session: count it, and index a kept image."""
         if record["status"] == "ok" and self.index is not None:
@@ -879,6 +929,7 @@ class Generator:
             ],
             "completion_tokens": t.tokens,
             "cost_usd": round(t.cost, 6),
+            "unpriced_replies": t.unpriced,
             "spent_usd": round(self.ledger.total, 6),
             "max_cost_usd": self.max_cost,
             "stopped_at_budget": self.budget_hit,
@@ -886,6 +937,34 @@ class Generator:
 
     def _say(self, line: str) -> None:
         say(self._bar, line)
+
+
+def _differences(before: Any, now: dict[str, Any]) -> str:
+    """The settings that differ, each with its flag: "--lang was svg, now matplotlib"."""
+    from vad.generate.spec import FIELDS
+
+    if not isinstance(before, dict):
+        return "the folder does not record them"
+
+    def shown(value: Any) -> str:
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value) or "(none)"
+        return "(none)" if value is None else str(value)
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, default=str) == json.dumps(b, default=str)
+
+    names = [k for k in sorted(set(before) | set(now)) if not same(before.get(k), now.get(k))]
+    if not names:
+        return "the same values, recorded by another version of vad"
+    parts = []
+    for name in names:
+        label = FIELDS[name][0] if name in FIELDS else name.replace("_sha256", " (file contents)")
+        if name.endswith("_sha256"):
+            parts.append(f"{label} changed")
+        else:
+            parts.append(f"{label} was {shown(before.get(name))}, now {shown(now.get(name))}")
+    return "; ".join(parts)
 
 
 def _prices(model: ResolvedModel) -> tuple[float, float]:
@@ -913,25 +992,20 @@ def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
         return None  # costs of replies then stay unknown
 
 
-@contextlib.contextmanager
-def _no_sigint() -> Iterator[None]:
-    """SIGINT and SIGTERM held back (in the main thread) while the block runs, delivered
-    after it."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
 def _part(key: str, count: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
+
+
+def _shard_png(path: Path | None, image_id: str) -> bytes | None:
+    """The PNG of ``image_id`` in the shard at ``path`` (None when it cannot be read)."""
+    if path is None:
+        return None
+    try:
+        with tarfile.open(path) as tar:
+            member = tar.extractfile(f"{image_id}.png")
+            return member.read() if member is not None else None
+    except (OSError, KeyError, tarfile.TarError):
+        return None
 
 
 def _tar_ids(path: Path) -> list[str]:

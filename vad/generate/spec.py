@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from vad.errors import SpecError
-from vad.spec import FieldCheck
+from vad.spec import FieldCheck, retry_fields
 
 # field -> (flag, kind, low, high); kinds: int, number, names, languages, name, path, shard, bool
 FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
@@ -36,6 +36,8 @@ FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
     "batch": ("--batch", "bool", None, None),
     "batch_size": ("--batch-size", "int", 1, 50_000),
     "batch_poll": ("--batch-poll", "number", 0.01, 3600),
+    # timeout, max_retries, base_delay, max_delay: as in run specs (--timeout, --max-retries)
+    "retry": ("--timeout", "retry", None, None),
 }
 DEFAULTS: dict[str, Any] = {"shard": (0, 1), "batch": False, "batch_size": 1000,
                             "batch_poll": 30.0}  # fmt: skip
@@ -63,6 +65,8 @@ def check_value(check: FieldCheck, name: str, value: Any) -> Any:
         return check.languages(name, value)
     if kind == "shard":
         return _shard(check, name, value)
+    if kind == "retry":
+        return check.mapping(name, value, retry_fields(check))
     if kind == "bool":
         if not isinstance(value, bool):
             raise check.bad(name, value, "must be true or false")
@@ -78,12 +82,14 @@ def load_settings(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(f"generation spec {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
     check = FieldCheck(str(path))
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a generation spec is a mapping of settings")
+    if not isinstance(data, dict) or not data:
+        what = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
+        raise SpecError(f"generation spec {path} {what}: a generation spec is a mapping "
+                        "of settings (out, n, models, ...: the flags' names)")  # fmt: skip
     unknown = [k for k in data if k not in FIELDS]
     if unknown:
         raise check.bad(str(unknown[0]), data[unknown[0]],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -11,52 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from vad._paths import runs_dir
+from vad.errors import VadError
+from vad.fsutil import staged_folder
 from vad.leaderboard.compare import compare_pages, file_name, strip
 from vad.leaderboard.images import Images
-from vad.leaderboard.page import page, table_html
+from vad.leaderboard.page import esc, page, table_html, visible
+from vad.leaderboard.runs import Loaded, distinct, load_runs, setting_fields
 from vad.leaderboard.tables import Field, Row, Sample, Table, is_percent, tables, version_field
-from vad.rundir import (
-    QUARANTINE,
-    RunStateError,
-    find_run,
-    latest,
-    quarantined,
-    scan_samples,
-)
 from vad.scoring.base import ScoringContext
 from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
 from vad.tasks import draws_images
 
-
-def _load(
-    runs: list[str], root: Path
-) -> tuple[list[Sample], list[dict[str, Any]], dict[str, Path], list[str]]:
-    """Samples (run, line number, record) of every run, their manifests, and warnings.
-
-    Damaged lines and damaged manifests are skipped and named, never fatal.
-    """
-    samples: list[Sample] = []
-    manifests, folders, warnings = [], {}, []
-    for name in runs:
-        folder = find_run(root, name)
-        run_id = folder.path.name
-        try:
-            manifest = folder.read_manifest()
-        except RunStateError as exc:
-            warnings.append(str(exc))
-            manifest = {"status": "damaged"}
-        manifests.append({**manifest, "run": run_id})
-        folders[run_id] = folder.path
-        scan = scan_samples(folder.samples_path)
-        samples += [(run_id, number, record) for number, record in latest(scan.records)]
-        if scan.damaged:
-            warnings.append(scan.note(folder.samples_path))
-        if n := quarantined(folder.path):
-            warnings.append(f"{run_id}: {n} damaged line(s) were moved aside into "
-                            f"{QUARANTINE} and their samples redone")  # fmt: skip
-    return samples, manifests, folders, warnings
+SITE_MARK = ".vad-leaderboard"  # in every site this writes: a folder it may replace
 
 
 INTERVALS_NOTE = (
@@ -81,7 +48,7 @@ def _write_csv(table: Table, path: Path) -> None:
         head = list(table.key_columns)
         for col in table.value_columns:
             head += [col, f"{col} low", f"{col} high"]
-        writer.writerow([*head, "n scored", "n asked", "not scored", "runs"])
+        writer.writerow([*head, "n scored", "n asked", "not scored", "runs", "unfinished runs"])
         for row in table.rows:
             cells = [row.key[k] for k in table.key_columns]
             for col in table.value_columns:
@@ -96,34 +63,45 @@ def _write_csv(table: Table, path: Path) -> None:
                 else:
                     cells += [value, "", ""]
             runs = " ".join(sorted({r for r, _ in row.evidence}))
-            writer.writerow([*cells, row.scored, row.asked, row.not_scored_text(), runs])
+            writer.writerow([*cells, row.scored, row.asked, row.not_scored_text(), runs,
+                             row.unfinished_text()])  # fmt: skip
+
+
+def _md(text: object) -> str:
+    """A Markdown table cell: controls made visible, '|' escaped."""
+    return visible(text).replace("|", "\\|")
 
 
 def _markdown(tables: list[Table], manifests: list[dict[str, Any]], warnings: list[str]) -> str:
     out = ["# vad leaderboard", "", INTERVALS_NOTE, SCORED_NOTE, ""]
-    out += [f"> warning: {w}" for w in warnings] + ([""] if warnings else [])
+    out += [f"> warning: {visible(w)}" for w in warnings] + ([""] if warnings else [])
     for table in tables:
         out += [f"## {table.title}", "", table.note, ""]
         cols = [*table.key_columns, *table.value_columns, "scored / asked", "not scored"]
         out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for row in table.rows:
-            cells = [row.key[k] for k in table.key_columns]
+            cells = [_md(row.key[k]) for k in table.key_columns]
             cells += [_cell_text(row.values[c], c) for c in table.value_columns]
-            cells += [f"{row.scored} / {row.asked}", row.not_scored_text()]
+            unfinished = f" (did not finish: {row.unfinished_text()})" if row.unfinished else ""
+            cells += [f"{row.scored} / {row.asked}{unfinished}", row.not_scored_text()]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out += ["## Provenance", ""]
     for m in manifests:
-        out.append(f"- run `{m['run']}`: models {', '.join(x['name'] for x in m.get('models', []))}"
-                   f"; prompts {m.get('prompt_versions')}; renderers {m.get('renderer_versions')}"
-                   f"; commit {(m.get('git') or {}).get('commit')}")  # fmt: skip
+        out.append(visible(f"- run `{m['run']}`: models {_model_names(m)}"
+                           f"; prompts {m.get('prompt_versions')}"
+                           f"; renderers {m.get('renderer_versions')}"
+                           f"; commit {(m.get('git') or {}).get('commit')}"
+                           f"; status {m.get('shown_status')}"))  # fmt: skip
     return "\n".join(out) + "\n"
 
 
-def _model_page(model: str, samples: list[Sample], images: Images, version: Field) -> str:
+def _model_page(
+    model: str, samples: list[Sample], images: Images, version: Field, warnings: list[str]
+) -> str:
     """Image grids: concept x sample per language and prompt version, and concept x round
     for corrections."""
-    parts = [f"<h1>{html.escape(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
+    parts = [f"<h1>{esc(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
     grids: dict[tuple[str, str, str], dict[str, dict[str, Sample]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -133,29 +111,59 @@ def _model_page(model: str, samples: list[Sample], images: Images, version: Fiel
         column = f"s{rec['sample_index']}" + (f" r{rec['round']}" if "round" in rec else "")
         grid = (rec["task"], rec["language"], version((run, line, rec)))
         grids[grid][rec["caption"]][column] = (run, line, rec)
+    if not grids:
+        parts.append("<p class='note'>No drawing of this model was written.</p>")
     for (task, lang, prompts), rows in sorted(grids.items()):
         columns = sorted({c for cells in rows.values() for c in cells})
         parts.append(
-            f"<h2>{task}: {html.escape(lang)} <small>(prompt version {html.escape(prompts)})"
+            f"<h2>{esc(task)}: {esc(lang)} <small>(prompt version {esc(prompts)})"
             "</small></h2><table class='grid'><tr><th>concept</th>"
-            + "".join(f"<th>{c}</th>" for c in columns)
+            + "".join(f"<th>{esc(c)}</th>" for c in columns)
             + "</tr>"
         )
         for caption, cells in sorted(rows.items()):
-            parts.append(f"<tr><th>{html.escape(caption)}</th>")
+            parts.append(f"<tr><th>{esc(caption)}</th>")
             for col in columns:
                 sample = cells.get(col)
                 src = sample and images.src(sample[0], sample[2])
                 if sample is None:
                     parts.append("<td></td>")
                 elif src:
-                    parts.append(f"<td><img src='{html.escape(src)}' width='112' "
-                                 f"height='112' alt='{html.escape(caption)}'></td>")  # fmt: skip
+                    parts.append(f"<td><img src='{esc(src)}' width='112' "
+                                 f"height='112' alt='{esc(caption)}'></td>")  # fmt: skip
                 else:
-                    parts.append(f"<td class='fail'>{html.escape(sample[2]['status'])}</td>")
+                    parts.append(f"<td class='fail'>{esc(sample[2]['status'])}</td>")
             parts.append("</tr>")
         parts.append("</table>")
-    return page(f"vad — {model}", "\n".join(parts))
+    return page(f"vad — {model}", "\n".join(parts), warnings=warnings)
+
+
+def _identity(settings: list[tuple[str, Field, bool]], version: Field,
+              loaded: Loaded) -> Callable[[Sample], tuple[Any, ...]]:  # fmt: skip
+    """A sample apart from its run's progress: its id, model, prompt version, what it
+    was asked with, and its run's base seed (two runs asking it alike ask the same)."""
+
+    def identity(sample: Sample) -> tuple[Any, ...]:
+        run = loaded.runs.get(sample[0])
+        spec = run.manifest.get("spec") if run is not None else None
+        seed = spec.get("seed") if isinstance(spec, dict) else None
+        rec = sample[2]
+        return (rec.get("task"), rec.get("sample_id"), rec.get("model"), version(sample), seed,
+                *(get(sample) for _, get, _ in settings))  # fmt: skip
+
+    return identity
+
+
+def load(runs: list[str], root: Path) -> Loaded:
+    """The runs' samples with each request once, and the planned samples none wrote."""
+    samples, planned, found, warnings = load_runs(runs, root)
+    run_versions = {name: r.manifest.get("prompt_versions") or {} for name, r in found.items()}
+    loaded = Loaded(samples, planned, found, warnings)
+    settings = setting_fields(found)
+    version = version_field(samples, run_versions)
+    loaded.samples, loaded.planned = distinct(samples, planned,
+                                              _identity(settings, version, loaded))  # fmt: skip
+    return loaded
 
 
 def build_leaderboard(
@@ -168,56 +176,89 @@ def build_leaderboard(
     """Write index.html, one page per model, one side-by-side page per language,
     <table>.csv, leaderboard.md and evidence.jsonl.
 
-    ``clip`` is a scorer (see vad.scoring.clip.clip_scorer), or the reason there is
-    none; None: no CLIP was asked for.
+    The site is written into a new folder beside ``out`` and renamed into place once
+    whole: until then an earlier site there stays as it was, and a build that fails
+    leaves nothing behind. ``clip`` is a scorer (see vad.scoring.clip.clip_scorer), or
+    the reason there is none; None: no CLIP was asked for.
     """
     site = Path(out)
-    site.mkdir(parents=True, exist_ok=True)
-    samples, manifests, folders, warnings = _load(runs, runs_dir(root))
-    for line in warnings if warn is not None else ():
-        warn(line)
+    _check_out(site)
+    loaded = load(runs, runs_dir(root))
+    if warn is not None:
+        for line in loaded.warnings:
+            warn(line)
+    with staged_folder(site) as work:
+        _write_site(work, loaded, clip)
+    return site
+
+
+def _check_out(site: Path) -> None:
+    """Refuse to replace anything but an earlier site (or an empty folder)."""
+    if site.is_symlink():
+        raise VadError(f"{site} is a symbolic link: give the folder itself as --out")
+    if not site.exists():
+        return
+    if not site.is_dir():
+        raise VadError(f"{site} is not a folder: choose another --out")
+    names = {p.name for p in site.iterdir()}
+    if names and SITE_MARK not in names and not {"index.html", "leaderboard.md"} <= names:
+        raise VadError(f"{site} is not a vad leaderboard site (it holds other files), so it "
+                       "is not replaced: choose another --out, or an empty folder")  # fmt: skip
+
+
+def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> None:
+    samples, planned = loaded.samples, loaded.planned
     clip = unavailable("no CLIP weights given") if clip is None else clip
+    folders = {name: run.folder for name, run in loaded.runs.items()}
     if isinstance(clip, str):
         note, scores = clip, None
     else:
         note = f"CLIP fidelity and diversity with {clip.name}."
         drawn = [s for s in samples if draws_images(str(s[2].get("task")))]
         scores = fidelity(drawn, folders, clip)
+    manifests = [{**run.manifest, "run": name, "shown_status": run.status}
+                 for name, run in loaded.runs.items()]  # fmt: skip
     run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
-    boards = tables(ScoringContext(samples, scores), run_versions, note)
-    models = sorted({rec["model"] for _, _, rec in samples if rec.get("model")})
+    boards = tables(ScoringContext(samples, scores), run_versions, note, planned,
+                    setting_fields(loaded.runs), loaded.unfinished())  # fmt: skip
+    models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}
     version, images = version_field(samples, run_versions), Images(site, folders)
     sides = {lang: (file_name("compare", lang), html_text)
-             for lang, html_text in compare_pages(samples, version, images).items()}  # fmt: skip
+             for lang, html_text in compare_pages(samples, version, images, loaded.notes,
+                                                  planned).items()}  # fmt: skip
     body = [
         "<h1>vad leaderboard</h1>",
         f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
-        f"[low, high] intervals: {html.escape(INTERVALS_NOTE)} Click a header to sort. "
-        f"{html.escape(SCORED_NOTE)}</p>",
+        f"[low, high] intervals: {esc(INTERVALS_NOTE)} Click a header to sort. "
+        f"{esc(SCORED_NOTE)}</p>",
     ]
-    body += [f"<p class='warn'>warning: {html.escape(w)}</p>" for w in warnings]  # fmt: skip
+    warnings = loaded.warnings
+    (site / SITE_MARK).write_text("a site written by `vad leaderboard`\n", encoding="utf-8")
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
         for table in boards:
             body.append(table_html(table, model_pages))
             _write_csv(table, site / f"{table.name}.csv")
             for row in table.rows:
-                ev.write(json.dumps({"table": table.name, **row.key,
-                                     "lines": _compact(row)}) + "\n")  # fmt: skip
+                ev.write(json.dumps({"table": table.name, **row.key, "lines": _compact(row),
+                                     "asked": row.asked, "unfinished": row.unfinished})
+                         + "\n")  # fmt: skip
     body += [_sides_html({lang: name for lang, (name, _) in sides.items()}),
              _models_html(model_pages, samples, images), _provenance_html(manifests)]  # fmt: skip
-    (site / "index.html").write_text(page("vad leaderboard", "\n".join(body)), encoding="utf-8")
+    (site / "index.html").write_text(page("vad leaderboard", "\n".join(body), warnings=warnings),
+                                     encoding="utf-8")  # fmt: skip
     for model, name in model_pages.items():
-        (site / name).write_text(_model_page(model, samples, images, version), encoding="utf-8")
+        feeding = {r for r, _, rec in [*samples, *planned] if rec.get("model") == model}
+        html_text = _model_page(model, samples, images, version, loaded.notes(feeding))
+        (site / name).write_text(html_text, encoding="utf-8")
     for name, html_text in sides.values():
         (site / name).write_text(html_text, encoding="utf-8")
     (site / "leaderboard.md").write_text(_markdown(boards, manifests, warnings), encoding="utf-8")
-    return site
 
 
 def _sides_html(pages: dict[str, str]) -> str:
     """Links to the side-by-side page of each language."""
-    links = "".join(f"<li><a href='{name}'>{html.escape(lang)}</a></li>"
+    links = "".join(f"<li><a href='{esc(name)}'>{esc(lang)}</a></li>"
                     for lang, name in pages.items())  # fmt: skip
     return ("<h2 id='side-by-side'>Side by side</h2><p class='note'>Per language, every "
             "model's drawing of each concept, and its rounds of correction.</p>"
@@ -226,7 +267,7 @@ def _sides_html(pages: dict[str, str]) -> str:
 
 def _models_html(model_pages: dict[str, str], samples: list[Sample], images: Images) -> str:
     """Links to the model pages, each with a strip of the model's drawings."""
-    items = "".join(f"<li><a href='{name}'>{html.escape(model)}</a> "
+    items = "".join(f"<li><a href='{esc(name)}'>{esc(model)}</a> "
                     f"{strip(model, samples, images)}</li>"
                     for model, name in model_pages.items())  # fmt: skip
     return f"<h2>Models</h2><ul class='models'>{items}</ul>"
@@ -239,14 +280,20 @@ def _compact(row: Row) -> dict[str, list[int]]:
     return dict(lines)
 
 
+def _model_names(manifest: dict[str, Any]) -> str:
+    models = manifest.get("models")
+    return ", ".join(str(x.get("name")) for x in models if isinstance(x, dict)) if isinstance(
+        models, list) else ""  # fmt: skip
+
+
 def _provenance_html(manifests: list[dict[str, Any]]) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(m['run'])}</td>"
-        f"<td>{html.escape(', '.join(x['name'] for x in m.get('models', [])))}</td>"
-        f"<td>{html.escape(json.dumps(m.get('prompt_versions')))}</td>"
-        f"<td>{html.escape(json.dumps(m.get('renderer_versions')))}</td>"
-        f"<td>{html.escape(str((m.get('git') or {}).get('commit')))}</td>"
-        f"<td>{html.escape(str(m.get('status')))}</td></tr>"
+        f"<tr><td>{esc(m['run'])}</td>"
+        f"<td>{esc(_model_names(m))}</td>"
+        f"<td>{esc(json.dumps(m.get('prompt_versions')))}</td>"
+        f"<td>{esc(json.dumps(m.get('renderer_versions')))}</td>"
+        f"<td>{esc(str((m.get('git') or {}).get('commit')))}</td>"
+        f"<td>{esc(str(m.get('shown_status')))}</td></tr>"
         for m in manifests
     )
     return ("<h2>Provenance</h2><table class='prov'><tr><th>run</th><th>models</th>"

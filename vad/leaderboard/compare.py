@@ -8,12 +8,12 @@ model. Each cell is the first sample (lowest sample index) of its model and conc
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
+from collections.abc import Callable
 from itertools import zip_longest
 
 from vad.leaderboard.images import Images
-from vad.leaderboard.page import page
+from vad.leaderboard.page import esc, page
 from vad.leaderboard.tables import Field, Sample
 from vad.tasks.base import draws_images, task_class, task_names
 
@@ -74,20 +74,20 @@ def _cell(sample: Sample | None, images: Images, size: int = 112) -> str:
     run, _, rec = sample
     src = images.src(run, rec)
     if src is None:
-        return f"<td class='fail'>{html.escape(str(rec.get('status')))}</td>"
-    alt = html.escape(str(rec.get("caption", "")))
-    return (f"<td><img src='{html.escape(src)}' width='{size}' height='{size}' alt='{alt}' "
+        return f"<td class='fail'>{esc(str(rec.get('status')))}</td>"
+    alt = esc(str(rec.get("caption", "")))
+    return (f"<td><img src='{esc(src)}' width='{size}' height='{size}' alt='{alt}' "
             f"title='{alt}'></td>")  # fmt: skip
 
 
 def _column_head(column: Column, span: int = 1) -> str:
-    model, version = (html.escape(x) for x in column)
+    model, version = (esc(x) for x in column)
     return (f"<th class='model' colspan='{span}' data-model='{model}' data-version='{version}'>"
             f"{model}<br><small>prompt version {version}</small></th>")  # fmt: skip
 
 
 def _concept_cells(concept: Concept) -> str:
-    level, caption = (html.escape(x) for x in concept)
+    level, caption = (esc(x) for x in concept)
     return f"<tr data-level='{level}'><td>{level}</td><th>{caption}</th>"
 
 
@@ -107,7 +107,7 @@ def _draw_grid(samples: list[Sample], version: Field, images: Images, task: str)
         + "</tr>"
         for concept in concepts
     ]
-    table_id = f"compare-{html.escape(task)}"
+    table_id = f"compare-{esc(task)}"
     return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
 
 
@@ -134,24 +134,30 @@ def _rounds_grid(samples: list[Sample], version: Field, images: Images, task: st
             chain = by_start[min(by_start)] if by_start else {}
             row += [_cell(chain.get(r), images) for r in range(rounds[c])]
         rows.append("".join(row) + "</tr>")
-    table_id = f"compare-{html.escape(task)}"
+    table_id = f"compare-{esc(task)}"
     return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
 
 
 def _filter(levels: list[str]) -> str:
-    options = "".join(f"<option value='{html.escape(v)}'>{html.escape(v)}</option>"
+    options = "".join(f"<option value='{esc(v)}'>{esc(v)}</option>"
                       for v in levels)  # fmt: skip
     return ("<p><label>level <select id='level-filter'><option value=''>all levels</option>"
             f"{options}</select></label></p>")  # fmt: skip
 
 
-def compare_page(language: str, samples: list[Sample], version: Field, images: Images) -> str:
+def compare_page(
+    language: str,
+    samples: list[Sample],
+    version: Field,
+    images: Images,
+    warnings: list[str] | None = None,
+) -> str:
     """The side-by-side page of one language (``samples``: those of tasks that draw)."""
     by_task: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_task[str(sample[2].get("task"))].append(sample)
     levels = sorted({str(s[2].get("level")) for s in samples})
-    lang = html.escape(language)
+    lang = esc(language)
     parts = [
         f"<h1>Side by side: {lang}</h1><p><a href='index.html'>← leaderboard</a></p>",
         "<p class='note'>Each cell is the first sample (lowest sample index) of its model "
@@ -163,22 +169,36 @@ def compare_page(language: str, samples: list[Sample], version: Field, images: I
         items = by_task.get(task)
         if not items:
             continue
-        name = html.escape(task)
+        name = esc(task)
         if _in_rounds(task):  # a column per round of each model
             parts += [f"<h2>{name}: rounds</h2>", _rounds_grid(items, version, images, task)]
         else:
             parts += [f"<h2>{name}</h2>", _draw_grid(items, version, images, task)]
-    return page(f"vad — side by side: {language}", "\n".join(parts), FILTER)
+    return page(f"vad — side by side: {language}", "\n".join(parts), FILTER, warnings)
 
 
-def compare_pages(samples: list[Sample], version: Field, images: Images) -> dict[str, str]:
-    """Language -> its side-by-side page, for each language of a task that draws."""
+def compare_pages(
+    samples: list[Sample],
+    version: Field,
+    images: Images,
+    warnings: Callable[[set[str]], list[str]] | None = None,
+    planned: list[Sample] | None = None,
+) -> dict[str, str]:
+    """Language -> its side-by-side page, for each language of a task that draws.
+
+    ``warnings`` gives the lines on runs that feed a page (its samples', and the
+    ``planned`` samples of its language that no run wrote)."""
     by_language: dict[str, list[Sample]] = defaultdict(list)
+    feeding: dict[str, set[str]] = defaultdict(set)
+    for sample in [*samples, *(planned or [])]:
+        if draws_images(str(sample[2].get("task"))):
+            feeding[str(sample[2].get("language"))].add(sample[0])
     for sample in samples:
         if draws_images(str(sample[2].get("task"))):
             by_language[str(sample[2].get("language"))].append(sample)
-    return {lang: compare_page(lang, items, version, images)
-            for lang, items in sorted(by_language.items())}  # fmt: skip
+    return {lang: compare_page(lang, by_language.get(lang, []), version, images,
+                               warnings(feeding[lang]) if warnings else None)
+            for lang in sorted(feeding)}  # fmt: skip
 
 
 def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) -> str:
@@ -200,7 +220,7 @@ def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) 
         if len(thumbs) == size:
             break
         if (src := images.src(run, rec)) is not None:
-            alt = html.escape(str(rec.get("caption")))
-            thumbs.append(f"<img src='{html.escape(src)}' width='56' height='56' "
+            alt = esc(str(rec.get("caption")))
+            thumbs.append(f"<img src='{esc(src)}' width='56' height='56' "
                           f"alt='{alt}' title='{alt}'>")  # fmt: skip
     return f"<span class='strip'>{''.join(thumbs)}</span>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from vad.leaderboard.tables import Table, is_percent
 from vad.scoring.stats import Estimate
@@ -39,25 +40,46 @@ document.querySelectorAll('table.scores').forEach(function(t){
 """
 
 
-def page(title: str, body: str, script: str = "") -> str:
-    """A whole page: inline style and scripts only, so it works offline from file://."""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body>{body}<script>{SORT}{script}</script>"
-            "</body></html>")  # fmt: skip
+# Characters that are not text: C0 controls but tab and line breaks, DEL, C1 controls,
+# lone surrogates. HTML forbids them; a terminal escape in a caption stays visible.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def visible(text: object) -> str:
+    """``text`` with every control character written as its escape (ESC as '\\x1b')."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", str(text))  # fmt: skip
+
+
+def esc(text: object) -> str:
+    """``text`` as HTML text or attribute value: markup escaped, controls made visible."""
+    return html.escape(visible(text))
+
+
+def warnings_html(lines: list[str]) -> str:
+    return "".join(f"<p class='warn'>warning: {esc(line)}</p>" for line in lines)
+
+
+def page(title: str, body: str, script: str = "", warnings: list[str] | None = None) -> str:
+    """A whole page: inline style and scripts only, so it works offline from file://.
+    ``warnings`` come first in its body."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}"
+            f"</title><style>{STYLE}</style></head><body>{warnings_html(warnings or [])}"
+            f"{body}<script>{SORT}{script}</script></body></html>")  # fmt: skip
 
 
 def table_html(table: Table, model_pages: dict[str, str]) -> str:
     head = "".join(
-        f"<th>{html.escape(c)}</th>"
+        f"<th>{esc(c)}</th>"
         for c in [*table.key_columns, *table.value_columns, "scored / asked", "not scored"]
     )
     rows = []
     for row in table.rows:
         cells = []
         for k in table.key_columns:
-            text = html.escape(row.key[k])
+            text = esc(row.key[k])
             if k == "model" and row.key[k] in model_pages:
-                text = f"<a href='{model_pages[row.key[k]]}'>{text}</a>"
+                text = f"<a href='{esc(model_pages[row.key[k]])}'>{text}</a>"
             cells.append(f"<td>{text}</td>")
         for col in table.value_columns:
             value = row.values[col]
@@ -65,13 +87,18 @@ def table_html(table: Table, model_pages: dict[str, str]) -> str:
                 text = value.format(percent=is_percent(col))
                 cells.append(f"<td data-v='{value.mean:.6f}'>{text}</td>")
             else:
-                cells.append(f"<td class='na'>{html.escape(value)}</td>")
-        cells.append(f"<td data-v='{row.scored}'>{row.scored} / {row.asked}</td>")
+                cells.append(f"<td class='na'>{esc(value)}</td>")
+        if row.unfinished:
+            cells.append(f"<td data-v='{row.scored}' class='warn'>{row.scored} / {row.asked}"
+                         f"<br><small>did not finish: {esc(row.unfinished_text())}</small>"
+                         "</td>")  # fmt: skip
+        else:
+            cells.append(f"<td data-v='{row.scored}'>{row.scored} / {row.asked}</td>")
         missed = "warn" if row.not_scored else ""
-        cells.append(f"<td class='{missed}'>{html.escape(row.not_scored_text())}</td>")
+        cells.append(f"<td class='{missed}'>{esc(row.not_scored_text())}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     span = len(table.key_columns) + len(table.value_columns) + 2
     body = "".join(rows) or f"<tr><td colspan='{span}'>no samples</td></tr>"
-    return (f"<h2 id='{table.name}'>{table.title}</h2><p class='note'>"
-            f"{html.escape(table.note)}</p><table class='scores' id='table-{table.name}'>"
+    return (f"<h2 id='{esc(table.name)}'>{esc(table.title)}</h2><p class='note'>"
+            f"{esc(table.note)}</p><table class='scores' id='table-{esc(table.name)}'>"
             f"<tr>{head}</tr>{body}</table>")  # fmt: skip

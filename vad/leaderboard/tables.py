@@ -19,8 +19,10 @@ Key = tuple[str, ...]
 class Row:
     """One table row: its key, its estimates, and the lines of samples.jsonl behind it.
 
-    ``asked`` counts every sample of the row; rates use only the ``scored`` ones. What
-    was not scored (failed model calls, host failures) is counted by status apart.
+    ``asked`` counts every sample of the row its runs planned, each request once; rates
+    use only the ``scored`` ones. What was not scored (failed model calls, host failures,
+    samples a run never got to: "not run") is counted by status apart. ``unfinished``
+    names the runs behind the row that did not finish.
     """
 
     key: dict[str, str]
@@ -29,9 +31,13 @@ class Row:
     asked: int = 0
     scored: int = 0
     not_scored: dict[str, int] = field(default_factory=dict)
+    unfinished: list[str] = field(default_factory=list)
 
     def not_scored_text(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.not_scored.items())) or "0"
+
+    def unfinished_text(self) -> str:
+        return " ".join(self.unfinished)
 
 
 @dataclass
@@ -81,15 +87,33 @@ def _group(
     return dict(sorted(groups.items()))
 
 
-def _row(keys: list[str], key: Key, items: list[Sample], values: dict[str, Estimate | str]) -> Row:
-    """A row over ``items`` (every sample asked); ``values`` must use scored ones only."""
-    missed = Counter(str(rec.get("status")) for _, _, rec in items if not is_scored(rec))
-    return Row(dict(zip(keys, key, strict=True)), values, [(r, ln) for r, ln, _ in items],
-               len(items), len(items) - sum(missed.values()), dict(missed))  # fmt: skip
+def is_planned_only(sample: Sample) -> bool:
+    """A sample its run planned and never wrote (line 0: it is on no line)."""
+    return sample[1] == 0
+
+
+def _row(
+    keys: list[str],
+    key: Key,
+    items: list[Sample],
+    values: dict[str, Estimate | str],
+    unfinished: frozenset[str] | set[str] = frozenset(),
+) -> Row:
+    """A row over ``items`` (every sample asked, planned ones not written included);
+    ``values`` must use scored ones only."""
+    missed = Counter(str(s[2].get("status")) for s in items if not _is_scored(s))
+    written = [(r, ln) for r, ln, _ in items if ln]
+    runs = sorted({r for r, _, _ in items} & set(unfinished))
+    return Row(dict(zip(keys, key, strict=True)), values, written, len(items),
+               len(items) - sum(missed.values()), dict(missed), runs)  # fmt: skip
+
+
+def _is_scored(sample: Sample) -> bool:
+    return not is_planned_only(sample) and is_scored(sample[2])
 
 
 def _scored(items: list[Sample]) -> list[Sample]:
-    return [item for item in items if is_scored(item[2])]
+    return [item for item in items if _is_scored(item)]
 
 
 def is_percent(column: str) -> bool:
@@ -104,6 +128,7 @@ def _values(items: list[Sample], columns: Columns, ctx: ScoringContext) -> dict[
     """Each column's value over a row's samples, from its scorer; '–' where the scorer
     applies to none of them."""
     values: dict[str, Value] = {}
+    items = [item for item in items if not is_planned_only(item)]
     scored = _scored(items)
     for name in dict.fromkeys(scorer for _, scorer in columns):
         scorer = get_scorer(name)
@@ -116,29 +141,51 @@ def _values(items: list[Sample], columns: Columns, ctx: ScoringContext) -> dict[
     return values
 
 
+Setting = tuple[str, Field, bool]  # column, its value, shown even when all rows agree
+
+
+def _settings_shown(samples: list[Sample], settings: list[Setting]) -> list[str]:
+    """The setting columns of a table: those always shown, and the others where its
+    samples differ in them."""
+    return [column for column, get, always in settings
+            if always or len({get(s) for s in samples}) > 1]  # fmt: skip
+
+
 def task_table(
     task: str,
     ctx: ScoringContext,
     run_versions: dict[str, dict[str, Any]] | None = None,
     clip_note: str = "",
+    planned: list[Sample] | None = None,
+    settings: list[Setting] | None = None,
+    unfinished: set[str] | None = None,
 ) -> Table:
     """The table the task ``task`` declares (``Task.table``): one row per group of its
-    samples by the table's keys, each column from its scorer."""
+    samples by the table's keys and by what they were asked with (``settings``, after
+    the prompt version), each column from its scorer.
+
+    ``planned`` are samples that runs planned and never wrote: counted as asked, never
+    scored. Rows fed by a run of ``unfinished`` name it."""
     spec = task_class(task).table  # type: ignore[union-attr]
+    mine = [s for s in [*ctx.samples, *(planned or [])] if s[2].get("task") == task]
+    settings = settings or []
+    shown = _settings_shown(mine, settings)
     keys = list(spec.keys)
+    at = keys.index("prompt version") + 1 if "prompt version" in keys else len(keys)
+    keys[at:at] = shown
     fields = {"prompt version": version_field(ctx.samples, run_versions)}
-    groups = _group(ctx.samples, keys, lambda r: r.get("task") == task, fields)
+    fields.update({column: get for column, get, _ in settings if column in shown})
+    groups = _group(mine, keys, lambda r: True, fields)
     columns = list(spec.columns)
-    rows = [_row(keys, key, items, _values(items, columns, ctx)) for key, items in groups.items()]
+    rows = [_row(keys, key, items, _values(items, columns, ctx), unfinished or set())
+            for key, items in groups.items()]  # fmt: skip
     return Table(task, spec.title, keys, [column for column, _ in columns], rows,
                  spec.note.format(clip=clip_note))  # fmt: skip
 
 
-def tables(
-    ctx: ScoringContext, run_versions: dict[str, dict[str, Any]] | None = None, clip_note: str = ""
-) -> list[Table]:
+def tables(ctx: ScoringContext, *args: Any, **kwargs: Any) -> list[Table]:
     """The table of every registered task that has one, in the tasks' order."""
-    return [task_table(task.name, ctx, run_versions, clip_note)
+    return [task_table(task.name, ctx, *args, **kwargs)
             for task in task_classes() if task.table is not None]  # fmt: skip
 
 
@@ -180,8 +227,11 @@ def version_field(
     chains = _chain_versions(samples, run_versions or {})
 
     def field(sample: Sample) -> str:
-        if _round_prompts(sample[2]):
-            return chains[chain(sample)]
+        if pair := _round_prompts(sample[2]):
+            if (label := chains.get(chain(sample))) is not None:
+                return label
+            manifest = (run_versions or {}).get(sample[0]) or {}  # a chain not written
+            return ", ".join(f"{p} {manifest.get(p, '?')}" for p in pair)
         return prompt_version(sample[2])
 
     return field

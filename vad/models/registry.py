@@ -80,8 +80,9 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
             f"unknown local model {model_id!r}: choose from "
             f"{', '.join('local/' + k for k in EMBEDDED)} or give local/PATH.gguf"
         )
-    providers = _litellm_providers()
-    if provider not in providers:
+    if api_base and provider in OPENAI_COMPATIBLE:  # no need to ask litellm (slow to import)
+        return ResolvedModel(name, provider, model_id, api_base=api_base)
+    if provider not in _litellm_providers():
         common = "openai, anthropic, gemini, mistral, groq, together_ai, openrouter, ollama"
         raise ModelConfigError(
             f"unknown provider {provider!r} in {name!r}: use one litellm knows ({common}, ...), "

@@ -42,12 +42,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
-from vad.languages import Language, all_languages, get_language
+from vad.languages import Language, all_languages, canonical, get_language
 from vad.render import png
 from vad.render.base import RenderResult, RenderStatus
 from vad.render.jail import (
@@ -472,9 +473,15 @@ class RenderPool:
     """Warm workers sized to the cores; ``render`` blocks until one is free."""
 
     def __init__(
-        self, size: int | None = None, sandbox: bool = True, limits: Limits | None = None
+        self,
+        size: int | None = None,
+        sandbox: bool = True,
+        limits: Limits | None = None,
+        languages: Sequence[str] | None = None,
     ) -> None:
         self.size = size or os.cpu_count() or 1
+        # The languages it will render (None: any); the TikZ format is made only for TikZ.
+        self.languages = None if languages is None else {canonical(x) for x in languages}
         self.sandbox, self.limits = sandbox, limits or Limits()
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._workers: list[Worker] = []
@@ -487,7 +494,8 @@ class RenderPool:
             if self._started:
                 return
             sweep_stale_folders()
-            self.tex_format = tikz_format()
+            if self.languages is None or "tikz" in self.languages:
+                self.tex_format = tikz_format()
             for index in range(self.size):
                 worker = Worker(index, self.sandbox, self.limits, self.tex_format)
                 self._workers.append(worker)

@@ -111,6 +111,11 @@ class ClipScorer:
     ) -> None:
         """``network``: whether a named ``pretrained`` tag may be fetched (else: only from
         open_clip's cache). Without a tag nothing is ever fetched."""
+        # Checked before importing torch and open_clip: they take seconds to import.
+        if weights is None and pretrained is None and not random_init:
+            raise ClipUnavailable("no CLIP weights given")
+        if weights is not None and not Path(weights).is_file():
+            raise ClipUnavailable(f"{weights} does not exist")
         try:
             import open_clip
             import torch
@@ -118,10 +123,6 @@ class ClipScorer:
             raise ClipUnavailable(f"{exc.name} is not installed") from None
         if config is not None:
             open_clip.add_model_config(config)
-        if weights is None and pretrained is None and not random_init:
-            raise ClipUnavailable("no CLIP weights given")
-        if weights is not None and not Path(weights).is_file():
-            raise ClipUnavailable(f"{weights} does not exist")
         if model.startswith("hf-hub:"):  # the model itself would come from the network
             raise ClipUnavailable(f"{model}: give an open_clip model name (e.g. ViT-B-32) with "
                                   "a checkpoint file or a pretrained tag")  # fmt: skip

@@ -24,6 +24,10 @@ class Option:
 
     default: Any
     check: Callable[[FieldCheck, str, Any], Any]
+    # True when the option changes what a sample means (the options of a choice, the
+    # rounds of a chain): runs that differ in it are other leaderboard rows. Options
+    # that only select samples (modes, sources, languages) leave rows as they are.
+    in_rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,8 @@ def names_option(default: list[str] | None, choices: tuple[str, ...] | None = No
     return Option(default, lambda f, name, x: list(f.names(name, x, choices, nonempty=True)))
 
 
-def integer_option(default: int, low: int, high: int) -> Option:
-    return Option(default, lambda f, name, x: f.integer(name, x, low, high))
+def integer_option(default: int, low: int, high: int, in_rows: bool = False) -> Option:
+    return Option(default, lambda f, name, x: f.integer(name, x, low, high), in_rows)
 
 
 TASKS: Registry[Task] = Registry("unknown task {name}: choose from {choices}")

@@ -41,7 +41,7 @@ def feedback(previous: dict[str, Any]) -> str:
 class CorrectTask(Task):
     order = 30
     draws_images = True
-    options: ClassVar[dict[str, Option]] = {"rounds": integer_option(3, 1, 20)}
+    options: ClassVar[dict[str, Option]] = {"rounds": integer_option(3, 1, 20, in_rows=True)}
     hash_empty_options = True
     round_prompts = ("draw", "correct")
     table = TableSpec(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from vad.concepts import Concept, load_concepts
 from vad.concepts.reference import reference_program
-from vad.languages import get_language
+from vad.languages import all_languages, get_language
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
 from vad.rundir import find_run, latest, scan_samples
@@ -54,14 +54,59 @@ def normalise(text: str) -> str:
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
+_TAG = re.compile(r"<\s*[A-Za-z!?/][^<>]*>")
+_EMPHASIS = re.compile(r"[*_`]+")
+# "Answer: C", "The answer is (C)", "option C", "I choose C", "it is C": a label, then
+# the letter
+# (a capital; "A" or "I" before a lower-case word is a word, not a letter).
+_LABELLED = re.compile(
+    r"(?i:\b(?:answer|option|choice|choose|pick|select|it\s+is|it's|that's)\b"
+    r"(?:\s+(?:is|would\s+be))?)"
+    r"\s*[:=\-]?\s*[\(\[]?\s*([A-Z])(?![A-Za-z0-9'#])"
+)
+_WORD_AFTER = re.compile(r"\s+[a-z]")
+# The reply opens with the letter: "C", "C.", "(C)", "C) a red square", "C: ...".
+_LEADING = re.compile(r"^[\(\[]?\s*([A-Z])\s*(?:[\)\]\.:,;!]|$)")
+
+
+def is_code(reply: str) -> bool:
+    """Whether a reply is code (a fence, a markup tag, or a drawing language's markers)."""
+    if "```" in reply or "~~~" in reply or _TAG.search(reply):
+        return True
+    return any(language.mentions(reply) for language in all_languages().values())
+
+
 def parse_choice(answer: str, options: list[str]) -> int | None:
-    """Index of the chosen option: a standalone letter first, else a unique option text."""
+    """Index of the chosen option, or None when the reply names none of them.
+
+    A letter counts only in answer position: the whole reply, the reply's opening
+    ("C.", "(C)", "C) a red square") or after a label ("Answer: C", "the answer is
+    (C)"). A capital that is a word of a caption ("A large blue circle") or part of a
+    colour ("#B03A2E") is not a letter answer. Otherwise the reply is matched against
+    the options' texts: the option it states exactly, else the one option whose text
+    it contains (an option inside a longer hit, "red circle" in "large red circle",
+    does not count). A reply that is code answers nothing.
+    """
+    if is_code(answer or ""):
+        return None
+    text = _EMPHASIS.sub("", answer or "").strip()
+    if not text:
+        return None
     letters = LETTERS[: len(options)]
-    match = re.search(rf"(?<![A-Za-z])([{letters}])(?![A-Za-z])", answer.strip())
-    if match:
-        return letters.index(match.group(1))
-    said = normalise(answer)
-    hits = [i for i, option in enumerate(options) if normalise(option) in said]
+    lead = _LEADING.match(text.splitlines()[0].strip())
+    if lead and lead.group(1) in letters:
+        return letters.index(lead.group(1))
+    named = {m.group(1) for m in _LABELLED.finditer(text)
+             if not (m.group(1) in "AI" and _WORD_AFTER.match(text, m.end()))}  # fmt: skip
+    if len(named) == 1 and (only := named.pop()) in letters:
+        return letters.index(only)
+    said = normalise(text)
+    texts = [normalise(option) for option in options]
+    exact = [i for i, t in enumerate(texts) if t and t == said]
+    if len(exact) == 1:
+        return exact[0]
+    hits = [i for i, t in enumerate(texts) if t and re.search(rf"\b{re.escape(t)}\b", said)]
+    hits = [i for i in hits if not any(j != i and texts[i] in texts[j] for j in hits)]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -74,7 +119,7 @@ class RecognizeTask(Task):
     order = 20
     options: ClassVar[dict[str, Option]] = {
         "modes": names_option(["choice", "free"], MODES),
-        "options": integer_option(5, 2, len(LETTERS)),  # K, the options of a choice
+        "options": integer_option(5, 2, len(LETTERS), in_rows=True),  # K of a choice
         "sources": names_option(["reference"]),  # reference, or earlier runs
         "languages": names_option(None),  # of the code read (default: the run's)
     }
@@ -191,6 +236,9 @@ class RecognizeTask(Task):
             record.update(options=x["options"], answer=x["answer"], predicted=chosen,
                           correct=chosen == x["answer"],
                           status="ok" if chosen is not None else "no_answer")  # fmt: skip
+            if chosen is None:
+                record["error"] = ("the reply is code, not an answer" if is_code(answer)
+                                   else "the reply names none of the options")  # fmt: skip
         else:
             said, truth = normalise(answer), normalise(job.concept.caption)
             record.update(predicted=answer[:300], correct=bool(said) and said == truth,

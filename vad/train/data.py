@@ -20,9 +20,8 @@ from PIL import Image
 
 from vad._paths import cache_dir
 from vad.dataset.images import load_rgb
+from vad.dataset.sets import IMAGE_SUFFIXES, SetFiles, check_set, is_set, unreadable
 from vad.errors import DatasetError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 @dataclass
@@ -38,18 +37,25 @@ class ImageSet:
 
 def image_root(path: str | Path) -> Path:
     """The ImageFolder root of ``path``: the ``images/`` of a training set written by
-    vad (export, merge, generate), or the folder itself."""
+    vad (export, merge, generate), once it is found whole (``check_set``), or the folder
+    itself."""
+    return set_root(path)[0]
+
+
+def set_root(path: str | Path) -> tuple[Path, SetFiles | None]:
+    """``image_root``, and what the set's table lists (None for an ImageFolder, or a
+    generation that did not stop cleanly)."""
     root = Path(path)
-    marker = any((root / name).is_file() for name in ("export.json", "metadata.parquet"))
-    if marker and (root / "images").is_dir():  # an export, a merge or a generation
+    if root.is_dir() and is_set(root):  # an export, a merge or a generation
+        files = check_set(root)
         _warn_unfinished(root)
-        return root / "images"
+        return root / "images", files
     if not root.is_dir():
         raise DatasetError(
             f"{root} is not a folder: give an ImageFolder (<root>/<class>/*.png) or the "
             "output of `vad dataset export` / `vad dataset shapes`"
         )
-    return root
+    return root, None
 
 
 def _warn_unfinished(root: Path) -> None:
@@ -94,7 +100,10 @@ def list_images(
 
 def _decode(args: tuple[str, int]) -> np.ndarray:
     path, size = args
-    img = load_rgb(path, trusted=True)  # the user's own image folders
+    try:
+        img = load_rgb(path, trusted=True)  # the user's own image folders
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise unreadable(path, exc) from None
     w, h = img.size
     if (w, h) != (size, size):  # shorter side to size, then centre crop
         scale = size / min(w, h)

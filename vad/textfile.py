@@ -1,0 +1,45 @@
+"""Text files people write (specs): UTF-8, with or without a byte-order mark. Anything
+else is refused in one line that says what the file looks like and where it fails."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from vad.errors import SpecError
+
+_OTHER_BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of ``path``; ``what`` names the file in messages ("run spec")."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise SpecError(f"{what} {path} is a directory: give the path of a YAML file") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {what} {path} ({exc.strerror}): check it") from None
+    for bom, name in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise SpecError(
+                f"{what} {path} starts with a {name} byte-order mark (bytes "
+                f"{bom.hex(' ')}): save it as UTF-8"
+            )
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line = data[:offset].count(b"\n") + 1
+        raise SpecError(
+            f"{what} {path} is not UTF-8 text: byte {offset} (line {line}) is "
+            f"0x{data[offset]:02x}; save it as UTF-8"
+        ) from None
+    if "\x00" in text:
+        raise SpecError(f"{what} {path} holds NUL bytes (UTF-16 text?): save it as UTF-8")
+    return text
