@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from vad.concepts import load_concepts
-from vad.concepts.reference import reference_program
+from vad.languages import reference_program
 from vad.render import Limits, RenderPool, RenderStatus
 
 SECRET = "sk-test-" + "9" * 24

@@ -21,10 +21,9 @@ import yaml
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
-from vad.concepts.reference import reference_program
 from vad.errors import SpecError
 from vad.extract import extract_chat, extract_completion
-from vad.languages import PROBES, all_languages, canonical, get_language
+from vad.languages import PROBES, all_languages, canonical, get_language, reference_program
 from vad.prompts import load_prompts
 from vad.render import Limits, RenderPool, RenderStatus
 from vad.render.probes import LoopbackCounter, run_probe

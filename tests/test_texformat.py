@@ -15,7 +15,7 @@ from PIL import Image
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
-from vad.concepts.reference import reference_program
+from vad.languages import reference_program
 from vad.render import Limits, RenderPool, RenderStatus, texformat
 from vad.render.jail import bwrap_command
 from vad.render.texformat import JAIL_PATH, tikz_format

@@ -483,7 +483,7 @@ def test_hostile_turtle_code_is_contained(pool: RenderPool, tmp_path: Path, case
 
 def test_seconds_per_jailed_render(pool: RenderPool, tmp_path: Path) -> None:
     from vad.concepts import load_concepts
-    from vad.concepts.reference import reference_program
+    from vad.languages import reference_program
 
     codes = [reference_program(c, "turtle") for c in load_concepts(["shapes"], limit=8, seed=1)]
     codes += [SQUARE, GOOD]

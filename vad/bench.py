@@ -33,8 +33,7 @@ from typing import Any
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
-from vad.concepts.reference import reference_program
-from vad.languages import get_language, language_names
+from vad.languages import get_language, language_names, reference_program
 from vad.languages._sketch import JS_VAR, js_dir
 from vad.render import RenderPool
 from vad.render.texformat import RENDERER_VAR, SWITCH, tikz_format

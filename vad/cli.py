@@ -283,7 +283,7 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
 def _run(spec: Any, args: argparse.Namespace) -> int:
     import dataclasses
 
-    from vad.models.client import preload_litellm
+    from vad.models.litellm_setup import preload_litellm
 
     preload_litellm()  # a run calls models: the slow import overlaps the run's startup
     from vad.commands import failure_report, print_summary

@@ -167,7 +167,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def generate_cmd(args: argparse.Namespace) -> int:
     from vad.generate.run import GenerateSpec, Generator
-    from vad.models.client import preload_litellm
+    from vad.models.litellm_setup import preload_litellm
 
     data = settings(args)
     preload_litellm()  # every generation calls a model: overlap the slow import with startup

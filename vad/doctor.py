@@ -218,8 +218,7 @@ def _kpsewhich(name: str) -> str | None:
 
 def check_renders() -> Iterator[Check]:
     from vad.concepts import load_concepts
-    from vad.concepts.reference import reference_program
-    from vad.languages import language_names
+    from vad.languages import language_names, reference_program
     from vad.render import RenderPool
 
     concept = load_concepts(["shapes"], None, 1, 0)[0]

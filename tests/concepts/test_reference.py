@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from vad.concepts import load_concepts
-from vad.concepts.reference import HEX, layout, reference_program
-from vad.languages import language_names
+from vad.concepts.reference import HEX, layout
+from vad.languages import language_names, reference_program
 from vad.render import RenderPool
 
 

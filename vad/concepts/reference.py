@@ -2,7 +2,7 @@
 
 A shape concept's ``attrs`` (shape, colour, position, size, count, arrangement,
 relation) become a layout of primitives on a unit canvas (y grows downwards), which
-each language's ``reference`` (vad/languages) writes as code.
+each language's ``reference`` writes as code (``vad.languages.reference_program``).
 """
 
 from __future__ import annotations
@@ -69,12 +69,3 @@ def polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, flo
                   (cx - t, cy + t), (cx - r, cy + t), (cx - r, cy - t), (cx - t, cy - t)],
     }  # fmt: skip
     return shapes.get(shape)
-
-
-def reference_program(concept: Concept, language: str) -> str:
-    """Code in ``language`` that draws the shape concept exactly as its attrs say."""
-    if concept.level != "shapes" or "shape" not in concept.attrs:
-        raise ValueError(f"{concept.id}: reference drawings exist for shape concepts only")
-    from vad.languages import get_language  # the languages draw with this module's layout
-
-    return get_language(language).reference(layout(concept))

@@ -971,7 +971,7 @@ def _prices(model: ResolvedModel) -> tuple[float, float]:
     """USD per prompt token and per reply token, from litellm's price map."""
     if model.provider == "local":
         return 0.0, 0.0
-    from vad.models.client import quiet_litellm
+    from vad.models.litellm_setup import quiet_litellm
 
     for name in (model.name, model.model_id):
         try:

@@ -19,6 +19,7 @@ from vad.languages.base import (
     fill_probe,
     get_language,
     language_names,
+    reference_program,
     register_language,
     unregister_language,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "fill_probe",
     "get_language",
     "language_names",
+    "reference_program",
     "register_language",
     "unregister_language",
 ]

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from vad.concepts.reference import Prim
+from vad.concepts.loader import Concept
+from vad.concepts.reference import Prim, layout
 from vad.errors import SpecError
 
 Repair = Callable[[str, list[str]], "str | None"]
@@ -152,6 +153,13 @@ def get_language(name: str) -> Language:
     if name in _ALIASES:
         return _LANGUAGES[_ALIASES[name]]
     raise SpecError(f"no renderer for language {name!r}: choose from {', '.join(language_names())}")
+
+
+def reference_program(concept: Concept, language: str) -> str:
+    """Code in ``language`` that draws the shape concept exactly as its attrs say."""
+    if concept.level != "shapes" or "shape" not in concept.attrs:
+        raise ValueError(f"{concept.id}: reference drawings exist for shape concepts only")
+    return get_language(language).reference(layout(concept))
 
 
 def canonical(name: str) -> str:

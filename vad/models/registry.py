@@ -92,7 +92,7 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
 
 
 def _litellm_providers() -> set[str]:
-    from vad.models.client import quiet_litellm
+    from vad.models.litellm_setup import quiet_litellm
 
     litellm = quiet_litellm()  # heavy: only when a remote model is named
 
@@ -105,7 +105,7 @@ def check_credentials(model: ResolvedModel) -> None:
         return
     if model.api_base and model.provider in OPENAI_COMPATIBLE:
         return  # self-hosted endpoints often need no key
-    from vad.models.client import quiet_litellm
+    from vad.models.litellm_setup import quiet_litellm
 
     litellm = quiet_litellm()
 

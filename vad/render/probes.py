@@ -19,8 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from vad.concepts import load_concepts
-from vad.concepts.reference import reference_program
-from vad.languages import fill_probe, get_language
+from vad.languages import fill_probe, get_language, reference_program
 from vad.render.base import RenderStatus
 from vad.render.pool import RenderPool
 

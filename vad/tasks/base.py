@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vad.concepts import Concept
+from vad.fields import FieldCheck
 from vad.models import ResolvedModel
 from vad.registry import Registry
-from vad.spec import FieldCheck, RunSpec
 from vad.tasks.context import JobContext
+
+if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
+    from vad.spec import RunSpec
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vad.errors import ModelCallError
 from vad.models import ModelClient, Reply, ResolvedModel, SamplingParams
 from vad.prompts import Prompt
 from vad.render import RenderPool, RenderResult, RenderStatus
 from vad.rundir import RunFolder, now_iso
-from vad.spec import RunSpec
 from vad.store import ResponseStore, cache_key
+
+if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
+    from vad.spec import RunSpec
 
 
 def slug(text: str) -> str:

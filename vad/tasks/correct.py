@@ -10,17 +10,19 @@ killed run resumes at the first round that has no record.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vad.concepts import Concept
 from vad.models import ResolvedModel
 from vad.outcomes import is_scored
 from vad.prompts import load_prompts
-from vad.spec import RunSpec
 from vad.tasks.base import Job, Option, TableSpec, Task, integer_option, register_task
 from vad.tasks.context import JobContext
 from vad.tasks.draw import DrawTask, draw_once
 from vad.tasks.recognize import language_name
+
+if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
+    from vad.spec import RunSpec
 
 
 def feedback(previous: dict[str, Any]) -> str:

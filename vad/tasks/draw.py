@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vad.concepts import Concept
 from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import ResolvedModel
 from vad.prompts import Prompt, load_prompts
-from vad.spec import RunSpec
 from vad.tasks.base import Job, TableSpec, Task, register_task
 from vad.tasks.context import JobContext, slug
+
+if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
+    from vad.spec import RunSpec
 
 
 def extract(prompt: Prompt, language: str, text: str, truncated: bool) -> Extraction:

@@ -14,15 +14,13 @@ import random
 import re
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vad.concepts import Concept, load_concepts
-from vad.concepts.reference import reference_program
-from vad.languages import all_languages, get_language
+from vad.languages import all_languages, get_language, reference_program
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
 from vad.rundir import find_run, latest, scan_samples
-from vad.spec import RunSpec
 from vad.tasks.base import (
     Job,
     Option,
@@ -33,6 +31,9 @@ from vad.tasks.base import (
     register_task,
 )
 from vad.tasks.context import JobContext
+
+if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
+    from vad.spec import RunSpec
 
 LETTERS = "ABCDEFGHIJ"
 MODES = ("choice", "free")
