@@ -170,6 +170,19 @@ def test_a_generation_stopped_at_its_budget_says_so(tmp_path: Path) -> None:
     assert "4 stopped at a limit you set" in " ".join(_vad("--help").stdout.split())
 
 
+def test_a_generation_stopped_at_its_request_limit_says_so(tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        done = _generate(server, tmp_path / "set", "--model", "openai/fake", "--n", "20",
+                         "--max-requests", "3")  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("stopped"))
+    assert line == ("stopped at the request limit: 3 of 20 images kept after 3 requests "
+                    "(--max-requests 3; not kept: none); run again with a larger "
+                    "--max-requests to go on")  # fmt: skip
+    status = json.loads((tmp_path / "set" / "manifest.json").read_text())["status"]
+    assert status == "request_limit"
+
+
 def test_an_estimate_without_a_price_says_unknown(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         done = _generate(server, tmp_path / "set", "--model", "openai/no-such-model-anywhere",

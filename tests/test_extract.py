@@ -157,3 +157,20 @@ def test_prose_before_a_processing_sketch_is_not_code() -> None:
     reply = "In short, this draws a ball.\nSo far, so good.\nvoid setup() {\n  size(9, 9);\n}\n"
     got = extract_chat(reply, "processing")
     assert got.code is not None and got.code.startswith("void setup()")
+
+
+@pytest.mark.parametrize(
+    ("reply", "lang", "note"),
+    [
+        ("```svg\n<svg><circle r='3'/></svg>\n```", "matplotlib", "svg, not matplotlib"),
+        ("```python\nimport matplotlib.pyplot as plt\nplt.plot([1], [2])\n```", "svg",
+         "python (matplotlib or turtle), not svg"),
+        ("```python\nimport turtle\nturtle.forward(50)\n```", "matplotlib",
+         "python (turtle), not matplotlib"),
+        ("```python\nimport matplotlib.pyplot as plt\nplt.plot([1], [2])\n```", "turtle",
+         "python (matplotlib), not turtle"),
+    ],
+)  # fmt: skip
+def test_code_of_another_language_is_no_code(reply: str, lang: str, note: str) -> None:
+    found = extract_chat(reply, lang)
+    assert found.code is None and found.notes == [f"the reply's code is {note}"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,6 +140,32 @@ def test_a_run_against_a_404_stops_after_a_few_calls(tmp_path: Path) -> None:
         "down), 5 calls in a row; check the URL (for OpenAI-compatible servers the API's base "
         "often ends in /v1) and the model's name"
     )
+
+
+def test_errors_of_a_request_of_its_own_never_stop_the_run(tmp_path: Path) -> None:
+    # A 400 with an API's JSON error (a prompt too long for the context, a content
+    # filter) is the request's fault: each sample fails, the run goes through them all.
+    with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
+        done, _ = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
+                       "--limit", "8", "--max-connections", "1", "--no-progress",
+                       "--no-sandbox")  # fmt: skip
+        asked = len(server.requests)
+    assert asked == 8 and done.returncode == 1, done.stderr
+    assert "calls in a row" not in done.stderr
+    assert "every sample failed (8 model_error)" in _error(done.stderr)
+
+
+def test_a_server_that_is_gone_stops_the_run_with_retries_off(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done, took = _vad("draw", "--model", "openai/fake", "--api-base",
+                      f"http://127.0.0.1:{port}/v1", "--limit", "20", "--max-connections", "1",
+                      "--max-retries", "0", "--no-progress", "--no-sandbox")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    line = _error(done.stderr)
+    assert line.startswith(f"error: model openai/fake at http://127.0.0.1:{port}/v1: no answer")
+    assert "5 calls in a row" in line and took < 60
 
 
 def test_a_run_waits_out_503s_saying_so(tmp_path: Path) -> None:

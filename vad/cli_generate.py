@@ -202,14 +202,20 @@ def generate_cmd(args: argparse.Namespace) -> int:
               "again with a larger --max-cost to go on", file=sys.stderr)  # fmt: skip
         return EXIT_LIMIT
     if summary["kept"] < spec.n:
-        if summary["kept"]:
-            limit = spec.max_requests or 20 * spec.n
-            print(f"error: only {summary['kept']} of {spec.n} images kept after "
-                  f"{summary['requested']} requests (--max-requests is {limit}); run again "
-                  "with a larger --max-requests to go on", file=sys.stderr)  # fmt: skip
+        limit = spec.max_requests or 20 * spec.n
+        if summary["kept"] and summary.get("stopped_at_requests"):
+            print(f"stopped at the request limit: {summary['kept']} of {spec.n} images kept "
+                  f"after {summary['requested']} requests (--max-requests {limit}; not kept: "
+                  f"{summary['rejections']}); run again with a larger --max-requests to go "
+                  "on", file=sys.stderr)  # fmt: skip
             return EXIT_LIMIT
-        print(f"error: none of {summary['requested']} drawings could be kept "
-              f"(by status: {summary['by_status']})", file=sys.stderr)  # fmt: skip
+        if summary["kept"]:  # the stream ran out of items to draw
+            print(f"error: only {summary['kept']} of {spec.n} images kept (not kept: "
+                  f"{summary['rejections']})", file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"error: none of {summary['requested']} drawings could be kept (not kept: "
+              f"{summary['rejections']}): the drawings are rejected too often; change the "
+              "model, or raise --max-requests", file=sys.stderr)  # fmt: skip
         return 1
     if summary["kept"] > spec.n:  # an earlier run had a larger --n: nothing is removed
         print(f"note: the set holds {summary['kept']} images, more than --n {spec.n}, "

@@ -77,7 +77,11 @@ def extract_chat(reply: str, lang: str) -> Extraction:
         if not matching:  # then a block whose info string names the language
             matching = [b for b in blocks if language.fence_matches(b[0])]
         info, body, closed = matching[0] if matching else max(blocks, key=lambda b: len(b[1]))
-        if not matching and (others := _other_languages(lang, info, body)):
+        if not language.mentions(body):  # a shared fence (python) may hold another's code
+            others = _other_languages(lang, "" if matching else info, body)
+        else:
+            others = ""
+        if others:
             # Code of another language is no code of this one, fenced or bare alike.
             tag = info.split()[0] if info else ""
             named = f"{tag} ({others})" if tag and tag not in others.split(" or ") else others

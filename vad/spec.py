@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vad.concepts.loader import LEVELS, load_concepts
 from vad.errors import SpecError
 from vad.fields import FieldCheck, as_tuple
 from vad.store import cache_key
-from vad.textfile import read_text
+from vad.textfile import read_mapping
 
 STYLES = ("auto", "chat", "completion")
 
@@ -242,22 +240,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def load_spec(path: str | Path) -> RunSpec:
     """Read ``runs/<name>.yaml``; the run's name defaults to the file's stem."""
     path = Path(path)
-    if path.is_dir():
-        raise SpecError(f"run spec {path} is a directory: give the path of a YAML file in it "
-                        "(such as runs/quick.yaml)")  # fmt: skip
-    if not path.is_file():
-        raise SpecError(
-            f"run spec {path} does not exist: give the path of a YAML file (the examples "
-            "in runs/ come with the repository, not with an installed package)"
-        )
-    try:
-        data = yaml.safe_load(read_text(path, "run spec"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict) or not data:
-        what = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
-        raise SpecError(f"run spec {path} {what}: a run spec is a mapping of fields "
-                        "(models, levels, languages, ...) as in runs/*.yaml")  # fmt: skip
+    data = read_mapping(path, "run spec", "fields (models, levels, languages, ...) as in "
+                        "runs/*.yaml", ": give the path of a YAML file (the examples in runs/ "
+                        "come with the repository, not with an installed package)")  # fmt: skip
     if isinstance(data, dict):
         data.setdefault("name", path.stem)
     return spec_from_dict(data, str(path))

@@ -1,10 +1,13 @@
 """Text files people write (specs): UTF-8, with or without a byte-order mark. Anything
-else is refused in one line that says what the file looks like and where it fails."""
+else is refused in one line that says what the file looks like and where it fails; a
+spec is a YAML mapping, and a file that is a folder, empty or not a mapping is named."""
 
 from __future__ import annotations
 
 import codecs
 from pathlib import Path
+
+import yaml
 
 from vad.errors import SpecError
 
@@ -43,3 +46,21 @@ def read_text(path: Path, what: str) -> str:
     if "\x00" in text:
         raise SpecError(f"{what} {path} holds NUL bytes (UTF-16 text?): save it as UTF-8")
     return text
+
+
+def read_mapping(path: str | Path, what: str, holds: str, missing_fix: str = "") -> dict:
+    """The YAML mapping in ``path``; ``holds`` says what it maps ("fields (models, ...)"),
+    ``missing_fix`` what to do when there is no such file."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{what} {path} is a directory: give the path of a YAML file in it")
+    if not path.is_file():
+        raise SpecError(f"{what} {path} does not exist{missing_fix}")
+    try:
+        data = yaml.safe_load(read_text(path, what))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({str(exc)[:300]})") from None
+    if not isinstance(data, dict) or not data:
+        kind = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
+        raise SpecError(f"{what} {path} {kind}: a {what} is a mapping of {holds}")
+    return data

@@ -290,3 +290,16 @@ def test_the_scratch_of_a_killed_writer_is_cleaned_and_an_old_set_put_back(
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(old / "metadata.parquet")) == 6
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_image_folder_with_a_table_of_its_own_is_no_vad_set(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from vad.train.data import image_root
+
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+    pd.DataFrame({"file_name": ["cat/1.png"], "label": ["cat"]}).to_parquet(
+        tmp_path / "metadata.parquet"
+    )
+    assert image_root(tmp_path) == tmp_path  # read as an ImageFolder, not refused

@@ -100,6 +100,23 @@ def test_runs_with_other_task_options_are_other_rows(
     assert rows == [("options=3", "2"), ("options=5", "2")]  # the default is options=5
 
 
+@pytest.mark.slow
+def test_chains_of_other_lengths_are_other_rows(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    for rounds in (1, 2):  # both chains begin with the same round 0 request
+        spec = {"name": f"r{rounds}", "tasks": ["correct"], "levels": ["shapes"], "limit": 1,
+                "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
+                "languages": ["svg"], "correct": {"rounds": rounds}}  # fmt: skip
+        path = tmp_path / f"r{rounds}.yaml"
+        path.write_text(json.dumps(spec))
+        _run([*VAD, "run", str(path), "--no-progress"])
+    out = tmp_path / "site"
+    done = _vad("leaderboard", "r1", "r2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out, "correct")
+    assert sorted(r["task options"] for r in rows) == ["rounds=1"] * 2 + ["rounds=2"] * 3
+    assert {r["n asked"] for r in rows} == {"1"}
+
+
 def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -209,5 +226,12 @@ def test_an_exact_run_name_wins_and_a_failed_build_keeps_the_old_site(
     (mine / "notes.txt").write_text("keep me")
     refused = _vad("leaderboard", "bench", "--out", str(mine))
     assert refused.returncode == 2
-    assert refused.stderr.startswith(f"error: {mine} is not a vad leaderboard site")
+    assert refused.stderr.startswith(
+        f"error: {mine} holds files no leaderboard build wrote (notes.txt), which replacing"
+    )
     assert (mine / "notes.txt").read_text() == "keep me"
+    # Nor is a site someone added files to (a CNAME, a git folder): they would be lost.
+    (out / "CNAME").write_text("board.example.org")
+    refused = _vad("leaderboard", "bench", "--out", str(out))
+    assert refused.returncode == 2 and "(CNAME)" in refused.stderr
+    assert (out / "CNAME").is_file()

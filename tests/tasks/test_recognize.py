@@ -33,7 +33,7 @@ def test_answers_are_parsed() -> None:
     assert normalise("A Red, circle!") == "red circle"
 
 
-OPTIONS = ["a red circle", "a green triangle", "two yellow squares", "a large blue circle",
+OPTIONS = ["a red circle", "a blue square", "two yellow squares", "a large blue circle",
            "a small blue circle"]  # fmt: skip
 REPLIES = [  # real replies' forms, and the option each names (None: no answer)
     ("D", 3), ("D.", 3), ("(D)", 3), ("**D**", 3), ("D)", 3), ("`D`", 3), ("Answer: D", 3),
@@ -48,6 +48,12 @@ REPLIES = [  # real replies' forms, and the option each names (None: no answer)
     ('<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', None),
     ("import matplotlib.pyplot as plt\nplt.plot([1], [2])", None),
     ("\\begin{tikzpicture}\\draw (0,0) circle (1);\\end{tikzpicture}", None),
+    ("This matplotlib code draws a blue square, so the answer is B.", 1),
+    ("The SVG has a <rect> element filled blue. Answer: B", 1),
+    ("The code uses plt.Rectangle with a blue fill. Answer: B", 1),
+    ("B is the correct answer.", 1), ("The drawing matches B.", 1),
+    ("A. a red circle - no\nB. a blue square - yes.\nAnswer: B", 1),
+    ("from the shapes drawn, the answer is B", 1), ("fig tree", None),
 ]  # fmt: skip
 
 

@@ -40,8 +40,11 @@ class SetFiles:
 
 
 def is_set(folder: Path) -> bool:
-    """Whether ``folder`` was written by vad as a training set (not a plain ImageFolder)."""
-    if (folder / EXPORT_RECORD).is_file() or (folder / METADATA).is_file():
+    """Whether ``folder`` was written by vad as a training set (not a plain ImageFolder;
+    an image folder may have a ``metadata.parquet`` of its own beside its class folders)."""
+    if (folder / EXPORT_RECORD).is_file():
+        return True
+    if (folder / METADATA).is_file() and (folder / "images").is_dir():
         return True
     return _generation(folder) is not None
 

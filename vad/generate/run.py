@@ -183,6 +183,7 @@ class Generator:
         self.batch_failed: dict[str, str] = {}  # request key -> why, after every try
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
         self.max_cost, self.reserved, self.budget_hit = max_cost, 0.0, False
+        self.request_limit_hit = False  # --max-requests reached before --n images were kept
         self.folder = RunFolder(Path(out).resolve())
         self.ledger = SpendLedger(self.folder.path)
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
@@ -258,6 +259,8 @@ class Generator:
             status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
             if self.budget_hit and status == "stopped":
                 status = "budget"
+            elif self.request_limit_hit and status == "stopped":
+                status = "request_limit"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -361,12 +364,9 @@ class Generator:
                         break
                     if asked >= limit and self.estimating:
                         break  # enough to extrapolate from
-                    if asked >= limit:
-                        raise VadError(
-                            f"{asked} requests made and only {len(self.tally.kept)} of "
-                            f"{spec.n} images kept ({self._rejections()}): the drawings are "
-                            "rejected too often; raise --max-requests or change the model"
-                        )
+                    if asked >= limit:  # what is in flight still lands
+                        self.request_limit_hit = True
+                        break
                     reserve = self._reserve(item, model, style, lang, store)
                     while reserve is None and pending:  # what is in flight may cost less
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -933,6 +933,8 @@ class Generator:
             "spent_usd": round(self.ledger.total, 6),
             "max_cost_usd": self.max_cost,
             "stopped_at_budget": self.budget_hit,
+            "stopped_at_requests": self.request_limit_hit and len(t.kept) < self.spec.n,
+            "rejections": self._rejections(),
         }
 
     def _say(self, line: str) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vad.errors import SpecError
 from vad.spec import FieldCheck, retry_fields
+from vad.textfile import read_mapping
 
 # field -> (flag, kind, low, high); kinds: int, number, names, languages, name, path, shard, bool
 FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
@@ -79,17 +78,9 @@ def check_value(check: FieldCheck, name: str, value: Any) -> Any:
 def load_settings(path: str | Path) -> dict[str, Any]:
     """A generation spec file: a mapping of the settings above (``out`` relative to it)."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"generation spec {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc)[:200]})") from None
+    data = read_mapping(path, "generation spec", "settings (out, n, models, ...: the flags' "
+                        "names)")  # fmt: skip
     check = FieldCheck(str(path))
-    if not isinstance(data, dict) or not data:
-        what = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
-        raise SpecError(f"generation spec {path} {what}: a generation spec is a mapping "
-                        "of settings (out, n, models, ...: the flags' names)")  # fmt: skip
     unknown = [k for k in data if k not in FIELDS]
     if unknown:
         raise check.bad(str(unknown[0]), data[unknown[0]],

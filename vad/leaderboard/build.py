@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -161,8 +162,10 @@ def load(runs: list[str], root: Path) -> Loaded:
     loaded = Loaded(samples, planned, found, warnings)
     settings = setting_fields(found)
     version = version_field(samples, run_versions)
-    loaded.samples, loaded.planned = distinct(samples, planned,
-                                              _identity(settings, version, loaded))  # fmt: skip
+    loaded.samples, loaded.planned = distinct(
+        samples, planned, _identity(settings, version, loaded),
+        lambda sample: tuple(get(sample) for _, get, _ in settings),
+    )  # fmt: skip
     return loaded
 
 
@@ -189,6 +192,9 @@ def build_leaderboard(
             warn(line)
     with staged_folder(site) as work:
         _write_site(work, loaded, clip)
+        entries = "".join(f"{p.name}\n" for p in sorted(work.iterdir()))
+        mark = "a site written by `vad leaderboard`; its entries:\n" + entries
+        (work / SITE_MARK).write_text(mark, encoding="utf-8")
     return site
 
 
@@ -201,9 +207,23 @@ def _check_out(site: Path) -> None:
     if not site.is_dir():
         raise VadError(f"{site} is not a folder: choose another --out")
     names = {p.name for p in site.iterdir()}
-    if names and SITE_MARK not in names and not {"index.html", "leaderboard.md"} <= names:
-        raise VadError(f"{site} is not a vad leaderboard site (it holds other files), so it "
-                       "is not replaced: choose another --out, or an empty folder")  # fmt: skip
+    if not names:
+        return
+    if SITE_MARK in names:  # the entries the site wrote are listed in its mark
+        written = set((site / SITE_MARK).read_text(encoding="utf-8").splitlines()[1:])
+        others = sorted(names - written - {SITE_MARK})
+    elif {"index.html", "leaderboard.md"} <= names:  # a site of an earlier version
+        others = sorted(n for n in names if not _SITE_ENTRY.match(n))
+    else:
+        others = sorted(names)
+    if others:
+        raise VadError(f"{site} holds files no leaderboard build wrote ({', '.join(others[:3])}"
+                       f"{', ...' if len(others) > 3 else ''}), which replacing the site would "
+                       "delete: choose another --out, or move them away")  # fmt: skip
+
+
+# What a site holds at its top level (sites written before the mark listed its entries).
+_SITE_ENTRY = re.compile(r"^(?:[\w.-]+\.(?:html|csv)|leaderboard\.md|evidence\.jsonl|images)$")
 
 
 def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> None:
@@ -234,7 +254,7 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
         f"{esc(SCORED_NOTE)}</p>",
     ]
     warnings = loaded.warnings
-    (site / SITE_MARK).write_text("a site written by `vad leaderboard`\n", encoding="utf-8")
+
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
         for table in boards:
             body.append(table_html(table, model_pages))

@@ -222,6 +222,7 @@ def distinct(
     samples: list[Sample],
     planned: list[Sample],
     identity: Callable[[Sample], tuple[Any, ...]],
+    asked_with: Callable[[Sample], tuple[Any, ...]] = lambda sample: (),
 ) -> tuple[list[Sample], list[Sample]]:
     """Each request once across runs, and each planned sample that no run wrote once.
 
@@ -231,6 +232,7 @@ def distinct(
     (its round 0 asked the same), the one with the most scored rounds is kept whole.
     ``identity`` names a sample apart from how far its run got (its id and what it was
     asked with); a planned sample counts only where no run wrote one of that identity.
+    ``asked_with`` gives the settings a row is keyed by (chains are kept per setting).
     """
     keep: dict[Any, tuple[tuple[int, ...], list[int]]] = {}
     chains: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -246,7 +248,9 @@ def distinct(
         first = next((samples[i][2] for i in members if str(samples[i][2].get("round")) == "0"),
                      None)  # fmt: skip
         origin = first.get("request_key") if first is not None else None
-        key = ("chain", samples[members[0]][2].get("task"), origin or (run, base))
+        # (a chain of 3 rounds and one of 5 begin alike: their rows differ, so do they)
+        key = ("chain", samples[members[0]][2].get("task"), origin or (run, base),
+               asked_with(samples[members[0]]))  # fmt: skip
         scored = sum(1 for i in members if is_scored(samples[i][2]))
         rank = (-scored, -len(members), members[0])
         if key not in keep or rank < keep[key][0]:

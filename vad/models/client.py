@@ -115,6 +115,9 @@ class Failure:
     kind: str  # "transient" (retried), "server" (retried twice), "lasting" (not retried)
     connection: bool = False  # no answer at all (refused, reset, timed out)
     fix: str = ""
+    # The request's own fault (its prompt is too long for the context, a content filter,
+    # a reply with no choices or too large): the server is fine, the run goes on.
+    per_request: bool = False
 
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 502, 503, 504}
@@ -129,8 +132,12 @@ def _snippet(text: str) -> str:
 def _describe(exc: BaseException, timeout: float, api: str = "the API's") -> Failure:
     """Sort a failed attempt: what came back, and whether it can pass."""
     if isinstance(exc, ValueError) and not hasattr(exc, "status_code"):  # vad's own checks
-        return Failure(str(exc), "lasting", fix="check that the server speaks the OpenAI API")
+        return Failure(str(exc), "lasting", per_request=True,
+                       fix="check that the server speaks the OpenAI API")  # fmt: skip
     litellm = quiet_litellm()
+    if isinstance(exc, litellm.ContextWindowExceededError | litellm.ContentPolicyViolationError):
+        return Failure(f"{type(exc).__name__}: {_snippet(str(exc))}", "lasting",
+                       per_request=True)  # fmt: skip
     if isinstance(exc, litellm.Timeout) or "deadline passed" in str(exc):
         return Failure(f"no complete reply within {timeout:g} s", "transient", connection=True,
                        fix="check the server's load, raise --timeout (retry: timeout) or "
@@ -172,7 +179,9 @@ def _describe(exc: BaseException, timeout: float, api: str = "the API's") -> Fai
             fix = "check that the URL is the API's base, not a web page"
         else:
             fix = "check the model's name and the request settings (max_tokens, temperature)"
-        return Failure(what, "lasting", fix=fix)
+        # A JSON error of 400/413/422 is about this request's prompt or settings.
+        mine = status in (400, 413, 422) and not page
+        return Failure(what, "lasting", fix=fix, per_request=mine)
     return Failure(f"{type(exc).__name__}: {_snippet(text)}", "lasting",
                    fix="check the model's name and its server")  # fmt: skip
 
@@ -295,7 +304,11 @@ class ModelClient:
                     if not failure.connection:
                         retries = min(retries, 1)  # a live local server's 5xx repeats
                 if attempt > retries:
-                    if failure.kind != "transient" or attempt > 1:  # it will not pass
+                    # Counted toward the stop: a server that fails whatever is asked (no
+                    # answer at all, a 5xx, a page that is no API), not a request's own
+                    # fault; a rate limit counts only once retries were waited out.
+                    waited = failure.kind != "transient" or failure.connection or attempt > 1
+                    if waited and not failure.per_request:
                         self._failed(failure, exc)
                     raise ModelCallError(
                         f"{self.model.name}: {type(exc).__name__}: {failure.what}"

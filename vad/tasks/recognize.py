@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vad.concepts import Concept, load_concepts
-from vad.languages import all_languages, get_language, reference_program
+from vad.languages import get_language, reference_program
 from vad.models import ResolvedModel
 from vad.prompts import load_prompts
 from vad.rundir import find_run, latest, scan_samples
@@ -55,38 +55,50 @@ def normalise(text: str) -> str:
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
-_TAG = re.compile(r"<\s*[A-Za-z!?/][^<>]*>")
+_FENCED = re.compile(r"(```|~~~).*?(\1|\Z)", re.S)
+_CODE_START = re.compile(  # a first line of code in a drawing language
+    r"^(?:<|```|~~~|\\(?:begin|documentclass|draw|fill|usepackage)\b|plt\.|"
+    r"(?:import|from)\s+[\w.]+(?:\s+import\b|\s*$)|(?:function|void)\s+\w+\s*\(|def\s+\w+\s*\()",
+    re.M,
+)
 _EMPHASIS = re.compile(r"[*_`]+")
 # "Answer: C", "The answer is (C)", "option C", "I choose C", "it is C": a label, then
-# the letter
-# (a capital; "A" or "I" before a lower-case word is a word, not a letter).
+# the letter (a capital; "A" or "I" before a lower-case word is a word, not a letter).
 _LABELLED = re.compile(
-    r"(?i:\b(?:answer|option|choice|choose|pick|select|it\s+is|it's|that's)\b"
+    r"(?i:\b(?:answer|option|choice|choose|pick|select|it\s+is|it's|that's|matches)\b"
     r"(?:\s+(?:is|would\s+be))?)"
     r"\s*[:=\-]?\s*[\(\[]?\s*([A-Z])(?![A-Za-z0-9'#])"
 )
 _WORD_AFTER = re.compile(r"\s+[a-z]")
-# The reply opens with the letter: "C", "C.", "(C)", "C) a red square", "C: ...".
-_LEADING = re.compile(r"^[\(\[]?\s*([A-Z])\s*(?:[\)\]\.:,;!]|$)")
+# The reply opens with the letter: "C", "C.", "(C)", "C) a red square", "C: ...", or a
+# capital that is no English word before one: "B is the blue square".
+_LEADING = re.compile(r"^[\(\[]?\s*([A-Z])\s*(?:[\)\]\.:,;!]|$)|^([B-HJ])\s+\w")
+# ... or ends with it: "The drawing matches B."
+_TRAILING = re.compile(r"(?<![\w#'])\(?([A-J])\)?\s*[.!]?\s*$")
 
 
 def is_code(reply: str) -> bool:
-    """Whether a reply is code (a fence, a markup tag, or a drawing language's markers)."""
-    if "```" in reply or "~~~" in reply or _TAG.search(reply):
+    """Whether a reply is code rather than an answer: it opens as code, or code blocks
+    make up most of it (a sentence that names a language or a tag is still an answer)."""
+    text = reply.strip()
+    if not text:
+        return False
+    if _CODE_START.match(text):
         return True
-    return any(language.mentions(reply) for language in all_languages().values())
+    fenced = sum(len(m.group(0)) for m in _FENCED.finditer(text))
+    return fenced >= len(text) / 2
 
 
 def parse_choice(answer: str, options: list[str]) -> int | None:
     """Index of the chosen option, or None when the reply names none of them.
 
-    A letter counts only in answer position: the whole reply, the reply's opening
-    ("C.", "(C)", "C) a red square") or after a label ("Answer: C", "the answer is
-    (C)"). A capital that is a word of a caption ("A large blue circle") or part of a
-    colour ("#B03A2E") is not a letter answer. Otherwise the reply is matched against
-    the options' texts: the option it states exactly, else the one option whose text
-    it contains (an option inside a longer hit, "red circle" in "large red circle",
-    does not count). A reply that is code answers nothing.
+    A letter counts only in answer position: after a label ("Answer: C", "the answer is
+    (C)", "it matches C"), as the reply's opening ("C.", "(C)", "C) a red square") or its
+    end ("... matches B."). A capital that is a word of a caption ("A large blue
+    circle") or part of a colour ("#B03A2E") is not a letter answer. Otherwise the reply
+    is matched against the options' texts: the option it states exactly, else the one
+    option whose text it contains (an option inside a longer hit, "red circle" in "large
+    red circle", does not count). A reply that is code answers nothing.
     """
     if is_code(answer or ""):
         return None
@@ -94,13 +106,17 @@ def parse_choice(answer: str, options: list[str]) -> int | None:
     if not text:
         return None
     letters = LETTERS[: len(options)]
-    lead = _LEADING.match(text.splitlines()[0].strip())
-    if lead and lead.group(1) in letters:
-        return letters.index(lead.group(1))
     named = {m.group(1) for m in _LABELLED.finditer(text)
              if not (m.group(1) in "AI" and _WORD_AFTER.match(text, m.end()))}  # fmt: skip
-    if len(named) == 1 and (only := named.pop()) in letters:
-        return letters.index(only)
+    if len(named) == 1:
+        only = named.pop()
+        return letters.index(only) if only in letters else None
+    lead = _LEADING.match(text.splitlines()[0].strip())
+    found = lead and (lead.group(1) or lead.group(2))
+    if not found and (tail := _TRAILING.search(text)):
+        found = tail.group(1)
+    if found and found in letters:
+        return letters.index(found)
     said = normalise(text)
     texts = [normalise(option) for option in options]
     exact = [i for i, t in enumerate(texts) if t and t == said]

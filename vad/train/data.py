@@ -22,6 +22,7 @@ from vad._paths import cache_dir
 from vad.dataset.images import load_rgb
 from vad.dataset.sets import IMAGE_SUFFIXES, SetFiles, check_set, is_set, unreadable
 from vad.errors import DatasetError
+from vad.fsutil import recover_folder
 
 
 @dataclass
@@ -46,6 +47,8 @@ def set_root(path: str | Path) -> tuple[Path, SetFiles | None]:
     """``image_root``, and what the set's table lists (None for an ImageFolder, or a
     generation that did not stop cleanly)."""
     root = Path(path)
+    if not root.exists():  # a writer killed between its two renames: put the set back
+        recover_folder(root)
     if root.is_dir() and is_set(root):  # an export, a merge or a generation
         files = check_set(root)
         _warn_unfinished(root)
