@@ -127,32 +127,27 @@ def test_generate_refuses_a_bad_retry_field_naming_it(tmp_path: Path) -> None:
     )
 
 
-def test_a_run_against_a_404_stops_after_a_few_calls(tmp_path: Path) -> None:
-    with FakeOpenAI(fail_first=10**6, fail_status=404) as server:
+# A 404 repeats whatever is asked: the run stops after 5 calls. A 400 with an API's JSON
+# error (a prompt too long for the context, a content filter) is the request's own fault:
+# each sample fails and the run goes through them all.
+@pytest.mark.parametrize(("status", "asked", "code"), [(404, 5, 2), (400, 8, 1)])
+def test_errors_that_repeat_stop_a_run_and_a_requests_own_do_not(
+    tmp_path: Path, status: int, asked: int, code: int
+) -> None:
+    with FakeOpenAI(fail_first=10**6, fail_status=status) as server:
         done, took = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
-                          "--limit", "20", "--max-connections", "1", "--no-progress",
+                          "--limit", "8", "--max-connections", "1", "--no-progress",
                           "--no-sandbox")  # fmt: skip
-        asked = len(server.requests)
-    assert done.returncode == 2, done.stderr
-    assert asked == 5 and took < 30
+    assert len(server.requests) == asked and done.returncode == code, done.stderr
+    if status == 400:
+        assert "every sample failed (8 model_error)" in _error(done.stderr)
+        return
+    assert took < 30
     assert _error(done.stderr) == (
         f"error: model openai/fake at {server.api_base}: the server answered HTTP 404 (slow "
         "down), 5 calls in a row; check the URL (for OpenAI-compatible servers the API's base "
         "often ends in /v1) and the model's name"
     )
-
-
-def test_errors_of_a_request_of_its_own_never_stop_the_run(tmp_path: Path) -> None:
-    # A 400 with an API's JSON error (a prompt too long for the context, a content
-    # filter) is the request's fault: each sample fails, the run goes through them all.
-    with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
-        done, _ = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
-                       "--limit", "8", "--max-connections", "1", "--no-progress",
-                       "--no-sandbox")  # fmt: skip
-        asked = len(server.requests)
-    assert asked == 8 and done.returncode == 1, done.stderr
-    assert "calls in a row" not in done.stderr
-    assert "every sample failed (8 model_error)" in _error(done.stderr)
 
 
 def test_a_server_that_is_gone_stops_the_run_with_retries_off(tmp_path: Path) -> None:
