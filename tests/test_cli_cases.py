@@ -139,16 +139,36 @@ def test_a_spec_in_utf16_or_a_directory_is_named(tmp_path: Path) -> None:
     assert _first_error(done).startswith(f"error: run spec {tmp_path} is a directory: give")
 
 
+def test_a_spec_that_is_not_yaml_is_one_line_with_its_place(tmp_path: Path) -> None:
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("models: [a\n")
+    for command in ("run", "generate"):
+        done = _vad(command, str(spec))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"error: {spec}, line 2, column 1: not valid YAML (")
+
+
 # -- 15: the reader of the output went away ----------------------------------------------
 
 
+def _closed_pipe() -> int:
+    """The write end of a pipe whose reader is already gone (as after `| head -1`)."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
 def test_a_closed_pipe_is_no_error(tmp_path: Path) -> None:
-    for _ in range(3):
-        proc = subprocess.Popen([*VAD, "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.close()  # as `| head -1` does once it has its line
-        err = proc.stderr.read().decode()
-        assert proc.wait(60) == 141 and err == ""
+    for args, out in ((["runs"], "stdout"), (["run", str(tmp_path)], "stderr")):
+        pipe = _closed_pipe()
+        err = tmp_path / "stderr.txt"
+        with err.open("w") as fh:
+            streams = {"stdout": pipe, "stderr": fh} if out == "stdout" else {"stderr": pipe}
+            proc = subprocess.Popen([*VAD, *args], **streams)  # type: ignore[call-overload]
+            os.close(pipe)
+            code = proc.wait(60)
+        assert code == 141, (args, err.read_text())
+        assert err.read_text() == ""
 
 
 # -- 16, 17, 18: generation stopped at a limit, prices unknown, resumed with other settings
@@ -267,3 +287,12 @@ def test_code_of_another_language_is_no_code(tmp_path: Path) -> None:
     reasons = {lang: r["render"]["reason"] for lang, r in records.items()}
     assert reasons["matplotlib"] == "the reply's code is svg, not matplotlib"
     assert reasons["svg"] == "the reply's code is python (matplotlib or turtle), not svg"
+
+
+def test_an_estimate_when_every_request_fails_is_an_error(tmp_path: Path) -> None:
+    with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
+        done = _generate(server, tmp_path / "set", "--model", "openai/fake", "--n", "30",
+                         "--estimate")  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert _first_error(done).startswith("error: every one of the 8 requests failed")
+    assert "estimate for" not in done.stdout

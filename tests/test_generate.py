@@ -167,10 +167,17 @@ def test_a_provider_that_always_fails_stops_with_one_line(
     with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
         assert main(_args(server, tmp_path / "set", 5)) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    # A 400 is each request's own error: the client goes on, the generation stops at 20.
     assert err[-1] == (
-        f"error: model openai/fake at {server.api_base}: the server answered HTTP 400 (slow "
-        "down), 5 calls in a row; check the model's name and the request settings "
-        "(max_tokens, temperature)"
+        "error: 20 model calls in a row failed; first: openai/fake: BadRequestError: the "
+        "server answered HTTP 400 (slow down)"
+    )
+    with FakeOpenAI(fail_first=10**6, fail_status=404) as server:  # the server's: 5 calls
+        assert main(_args(server, tmp_path / "set404", 5)) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: model openai/fake at {server.api_base}: the server answered HTTP 404 (slow "
+        "down), 5 calls in a row; check the URL (for OpenAI-compatible servers the API's base "
+        "often ends in /v1) and the model's name"
     )
 
 

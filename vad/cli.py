@@ -8,6 +8,7 @@ cli_train and cli_bench.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -346,21 +347,30 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (`vad runs | head -1`): nothing to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _build_parser().parse_args(argv)
     stop_on_sigterm()
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe is found here, not at exit
         return code
-    except BrokenPipeError:  # the reader went away (`vad runs | head -1`): nothing to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_PIPE
     except KeyboardInterrupt:  # outside a run's own handling (starting, describing)
         print("\ninterrupted", file=sys.stderr)
         return interrupted_exit_code()
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # (main says nothing)
     except OSError as exc:  # the disk, not vad: one line with the file and the fix
         if exc.errno is None:
             raise

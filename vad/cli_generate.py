@@ -194,6 +194,11 @@ def generate_cmd(args: argparse.Namespace) -> int:
         return interrupted_exit_code()
     print(format_summary(summary))
     if args.estimate:
+        asked = summary["requested"]
+        if asked and summary["by_status"].get("model_error") == asked:
+            print(f"error: every one of the {asked} requests failed (the lines above say "
+                  "how): nothing to estimate from; check the server", file=sys.stderr)  # fmt: skip
+            return 1
         print(format_estimate(summary, spec.n))
         return 0
     if summary["stopped_at_budget"]:
@@ -213,9 +218,12 @@ def generate_cmd(args: argparse.Namespace) -> int:
             print(f"error: only {summary['kept']} of {spec.n} images kept (not kept: "
                   f"{summary['rejections']})", file=sys.stderr)  # fmt: skip
             return 1
+        failed = summary["by_status"].get("model_error", 0)
+        why = ("every request failed (the lines above say how): check the server, or raise "
+               "--timeout" if failed == summary["requested"] else "the drawings are rejected "
+               "too often; change the model, or raise --max-requests")  # fmt: skip
         print(f"error: none of {summary['requested']} drawings could be kept (not kept: "
-              f"{summary['rejections']}): the drawings are rejected too often; change the "
-              "model, or raise --max-requests", file=sys.stderr)  # fmt: skip
+              f"{summary['rejections']}): {why}", file=sys.stderr)  # fmt: skip
         return 1
     if summary["kept"] > spec.n:  # an earlier run had a larger --n: nothing is removed
         print(f"note: the set holds {summary['kept']} images, more than --n {spec.n}, "
@@ -235,7 +243,7 @@ def format_estimate(summary: dict[str, Any], n: int) -> str:
     requests = asked / max(kept, 1) * n
     tokens = summary["completion_tokens"] / asked * requests
     cost = summary["cost_usd"] / asked * requests
-    rough = "" if kept else " (none kept yet: a lower bound of the requests)"
+    rough = "" if kept else "; none kept yet: a lower bound of the requests"
     price = _price(summary, f"${cost:,.2f}")
     return (f"estimate for --n {n}: about {requests:,.0f} requests ({kept} of {asked} kept so "
             f"far{rough}), {tokens:,.0f} completion tokens, {price}")  # fmt: skip

@@ -104,7 +104,7 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     recover_folder(out)  # an earlier write of --out that was killed: its old set put back
     if args.dataset_command == "export":
-        from vad.dataset.export import check_out
+        from vad.fsutil import check_out
 
         folders = [find_run(runs_dir(args.runs_dir), name).path for name in args.runs]
         check_out(out, folders, "a run to export")  # before anything is read
@@ -115,8 +115,9 @@ def _export(args: argparse.Namespace) -> int:
     elif args.dataset_command == "merge":
         from collections import Counter
 
-        from vad.dataset.export import check_out, set_candidates, set_sample_ids
+        from vad.dataset.export import set_candidates, set_sample_ids
         from vad.errors import DatasetError
+        from vad.fsutil import check_out
 
         sets = [Path(name).resolve() for name in args.sets]
         twice = [f for i, f in enumerate(sets) if f in sets[:i]]
@@ -127,7 +128,8 @@ def _export(args: argparse.Namespace) -> int:
         seen = Counter(i for folder in sets for i in set(set_sample_ids(folder)))
         clash = frozenset(i for i, count in seen.items() if count > 1)
         candidates = [c for i, folder in enumerate(sets)
-                      for c in set_candidates(folder, f"{i}-{folder.name}", clash)]  # fmt: skip
+                      for c in set_candidates(folder, f"{i}-{folder.name}", clash,
+                                              opts.allow_missing)]  # fmt: skip
         record = export(candidates, out, opts, [str(f) for f in sets], not args.no_progress,
                         inputs=sets)  # fmt: skip
     else:

@@ -19,7 +19,7 @@ import shutil
 import signal
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vad.errors import VadError
@@ -211,3 +211,17 @@ def _clean_scratch(parent: Path, name: str, target: Path) -> None:
 def glob_escape(name: str) -> str:
     """``name`` with the characters glob gives a meaning to taken literally."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def check_out(out: Path, inputs: Iterable[str | Path], what: str = "an input") -> None:
+    """Refuse an ``--out`` that is one of ``inputs``, inside one, or holds one: writing
+    it would replace (or delete) what the command reads."""
+    target = Path(os.path.realpath(out))
+    for source in inputs:
+        path = Path(os.path.realpath(source))
+        if target == path or path in target.parents or target in path.parents:
+            where = ("is" if target == path else "is inside" if path in target.parents
+                     else "holds")  # fmt: skip
+            raise VadError(f"--out {out} {where} {source}, {what}: writing there would "
+                               "replace or delete what is read; choose another --out, "
+                               "outside every input")  # fmt: skip

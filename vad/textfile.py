@@ -59,7 +59,10 @@ def read_mapping(path: str | Path, what: str, holds: str, missing_fix: str = "")
     try:
         data = yaml.safe_load(read_text(path, what))
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc)[:300]})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())[:200]
+        raise SpecError(f"{path}{where}: not valid YAML ({problem}): fix it there") from None
     if not isinstance(data, dict) or not data:
         kind = "is empty" if data in (None, {}) else f"holds a {type(data).__name__}"
         raise SpecError(f"{what} {path} {kind}: a {what} is a mapping of {holds}")

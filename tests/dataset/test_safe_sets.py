@@ -303,3 +303,27 @@ def test_an_image_folder_with_a_table_of_its_own_is_no_vad_set(tmp_path: Path) -
         tmp_path / "metadata.parquet"
     )
     assert image_root(tmp_path) == tmp_path  # read as an ImageFolder, not refused
+
+
+def test_a_merge_refuses_a_damaged_image_unless_allow_missing(tmp_path: Path) -> None:
+    a, b = _set(tmp_path, "a", seed=1), _set(tmp_path, "b", seed=2)
+    images = sorted((a / "images").rglob("*.png"))
+    images[0].write_bytes(images[0].read_bytes()[:50])  # cut short
+    images[1].unlink()
+    line = _one_error_line(_vad("dataset", "merge", a, b, "--out", tmp_path / "m"))
+    assert "are missing" in line and line.endswith("(or merge without them: --allow-missing)")
+    assert not (tmp_path / "m").exists()
+    done = _vad("dataset", "merge", a, b, "--out", tmp_path / "m", "--allow-missing")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "m" / "export.json").read_text())
+    assert record["counts"]["kept"] == 22  # 24 less the missing one and the damaged one
+    images[1].write_bytes(images[2].read_bytes())  # only the damaged one now
+    line = _one_error_line(_vad("dataset", "merge", a, b, "--out", tmp_path / "m2"))
+    assert line.startswith(f"error: {images[0]} cannot be read as an image")
+
+
+def test_grid_names_an_out_that_is_no_png(tmp_path: Path) -> None:
+    a = _set(tmp_path, "a", n=4)
+    for out in (tmp_path, tmp_path / "grid.txt"):
+        line = _one_error_line(_vad("dataset", "grid", a, "--out", out))
+        assert line == f"error: --out {out} is not a .png file's path: give one, such as grid.png"

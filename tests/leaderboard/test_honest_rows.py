@@ -235,3 +235,21 @@ def test_an_exact_run_name_wins_and_a_failed_build_keeps_the_old_site(
     refused = _vad("leaderboard", "bench", "--out", str(out))
     assert refused.returncode == 2 and "(CNAME)" in refused.stderr
     assert (out / "CNAME").is_file()
+
+
+@pytest.mark.slow
+def test_a_site_is_never_written_into_a_run_nor_over_files_it_did_not_write(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    _run(_draw(fake_openai, "bench"))
+    (run,) = (tmp_path / "runs").glob("bench-*")
+    inside = run / "site"
+    done = _vad("leaderboard", "bench", "--out", str(inside))
+    assert done.returncode == 2 and not inside.exists()
+    assert done.stderr.startswith(f"error: --out {inside} is inside {run}, a run the site reads")
+    out = tmp_path / "site"
+    assert _vad("leaderboard", "bench", "--out", str(out)).returncode == 0
+    mine = next((out / "images").rglob("*.png")).parent / "mine.png"
+    mine.write_bytes(b"not the site's")  # a file of one's own, deep in the site
+    refused = _vad("leaderboard", "bench", "--out", str(out))
+    assert refused.returncode == 2 and "mine.png" in refused.stderr and mine.is_file()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,9 +46,9 @@ from vad.dataset.images import (
     load_rgb,
     phash,
 )
-from vad.dataset.sets import check_set, read_metadata
+from vad.dataset.sets import check_set, read_metadata, unreadable
 from vad.errors import DatasetError
-from vad.fsutil import contained, label_dir, staged_folder
+from vad.fsutil import check_out, contained, label_dir, staged_folder
 from vad.rundir import (
     MANIFEST,
     RETRY_STATUSES,
@@ -176,7 +175,7 @@ def set_sample_ids(folder: Path) -> list[str]:
 
 
 def set_candidates(
-    folder: Path, prefix: str, clash: frozenset[str] = frozenset()
+    folder: Path, prefix: str, clash: frozenset[str] = frozenset(), allow_missing: bool = False
 ) -> Iterator[Candidate]:
     """The kept images of a training set (an export or a generation), for a merge.
 
@@ -198,7 +197,7 @@ def set_candidates(
         if status not in ("finished", None):
             raise DatasetError(f"{folder} did not finish (status {status}): run its command "
                                "again until it does, then merge")  # fmt: skip
-    listed = check_set(folder)
+    listed = check_set(folder, allow_missing)
     rows = listed.rows if listed is not None else read_metadata(folder)
     for row in rows:
         meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()
@@ -213,21 +212,13 @@ def set_candidates(
             why = f"{folder / str(rel)} is not a regular file in the training set"
             yield Candidate(None, MISSING, why, meta, drop=MISSING)
         else:
+            if not allow_missing:  # a set's image that does not decode: the set is damaged
+                try:
+                    with Image.open(path) as img:
+                        img.verify()
+                except Exception as exc:
+                    raise unreadable(path, exc) from None
             yield Candidate(path, "ok", "", meta, judged=True)
-
-
-def check_out(out: Path, inputs: Iterable[str | Path], what: str = "an input") -> None:
-    """Refuse an ``--out`` that is one of ``inputs``, inside one, or holds one: writing
-    it would replace (or delete) what the command reads."""
-    target = Path(os.path.realpath(out))
-    for source in inputs:
-        path = Path(os.path.realpath(source))
-        if target == path or path in target.parents or target in path.parents:
-            where = ("is" if target == path else "is inside" if path in target.parents
-                     else "holds")  # fmt: skip
-            raise DatasetError(f"--out {out} {where} {source}, {what}: writing there would "
-                               "replace or delete what is read; choose another --out, "
-                               "outside every input")  # fmt: skip
 
 
 def _check_target(out: Path, overwrite: bool) -> None:

@@ -30,6 +30,9 @@ def grid(
 
     if n < 1 or cell < 8 or gap < 0:
         raise DatasetError(f"grid: n = {n}, cell = {cell}, gap = {gap}: need n >= 1, cell >= 8")
+    if Path(out).suffix.lower() != ".png" or Path(out).is_dir():
+        raise DatasetError(f"--out {out} is not a .png file's path: give one, such as "
+                           "grid.png")  # fmt: skip
     root, listed = set_root(folder)
     if listed is not None:
         verify_images(listed)

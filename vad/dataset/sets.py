@@ -76,14 +76,15 @@ def read_metadata(folder: Path) -> list[dict[str, Any]]:
     return frame.to_dict("records")
 
 
-def check_set(folder: Path) -> SetFiles | None:
+def check_set(folder: Path, allow_missing: bool = False) -> SetFiles | None:
     """The listed images of the vad set at ``folder`` once it is found whole: None for a
     plain ImageFolder, and for a generation still being written (or killed while
     running), whose images are ahead of its table; DatasetError otherwise.
 
     Whole means: ``export.json`` (when there) readable and counting the rows of
     ``metadata.parquet``; every listed image a regular file in the set; no image under
-    ``images/`` that the table does not list."""
+    ``images/`` that the table does not list. ``allow_missing``: listed images that are
+    missing are let through (a merge drops them and says how many)."""
     if not is_set(folder):
         return None
     generation = _generation(folder)
@@ -120,10 +121,11 @@ def check_set(folder: Path) -> SetFiles | None:
         path = contained(folder, name) if name else None  # a file outside images/
         if path is None or path.is_symlink() or not path.is_file():
             missing.append(str(folder / str(rel)))
-    if missing:
+    if missing and not allow_missing:
         raise DatasetError(f"{folder} is damaged: {len(missing)} of {len(rows)} images "
                            f"listed in {METADATA} are missing, or not a regular image file "
-                           f"(first: {missing[0]}): {REMAKE}")  # fmt: skip
+                           f"(first: {missing[0]}): {REMAKE} (or merge without them: "
+                           "--allow-missing)")  # fmt: skip
     extra = sorted(name for name in on_disk - listed
                    if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)  # fmt: skip
     if extra:

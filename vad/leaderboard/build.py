@@ -12,7 +12,7 @@ from typing import Any
 
 from vad._paths import runs_dir
 from vad.errors import VadError
-from vad.fsutil import staged_folder
+from vad.fsutil import check_out, staged_folder
 from vad.leaderboard.compare import compare_pages, file_name, strip
 from vad.leaderboard.images import Images
 from vad.leaderboard.page import esc, page, table_html, visible
@@ -187,13 +187,16 @@ def build_leaderboard(
     site = Path(out)
     _check_out(site)
     loaded = load(runs, runs_dir(root))
+    check_out(site, [run.folder for run in loaded.runs.values()], "a run the site reads")
     if warn is not None:
         for line in loaded.warnings:
             warn(line)
     with staged_folder(site) as work:
         _write_site(work, loaded, clip)
-        entries = "".join(f"{p.name}\n" for p in sorted(work.iterdir()))
-        mark = "a site written by `vad leaderboard`; its entries:\n" + entries
+        files = sorted(str(p.relative_to(work)) for p in work.rglob("*") if not p.is_dir())
+        mark = "a site written by `vad leaderboard`; its files:\n" + "".join(
+            f"{name}\n" for name in files
+        )
         (work / SITE_MARK).write_text(mark, encoding="utf-8")
     return site
 
@@ -209,9 +212,10 @@ def _check_out(site: Path) -> None:
     names = {p.name for p in site.iterdir()}
     if not names:
         return
-    if SITE_MARK in names:  # the entries the site wrote are listed in its mark
+    if SITE_MARK in names:  # the files the site wrote are listed in its mark
         written = set((site / SITE_MARK).read_text(encoding="utf-8").splitlines()[1:])
-        others = sorted(names - written - {SITE_MARK})
+        present = {str(p.relative_to(site)) for p in site.rglob("*") if not p.is_dir()}
+        others = sorted(present - written - {SITE_MARK})
     elif {"index.html", "leaderboard.md"} <= names:  # a site of an earlier version
         others = sorted(n for n in names if not _SITE_ENTRY.match(n))
     else:
