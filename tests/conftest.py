@@ -36,3 +36,12 @@ def _isolated_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With $VAD_TEST_TIMES set, each test's phases and seconds go to that file as they
+    end (to find what belongs under ``-m slow``)."""
+    path = os.environ.get("VAD_TEST_TIMES")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{report.duration:.2f}\t{report.when}\t{report.nodeid}\n")

@@ -137,6 +137,8 @@ def test_vad_draw_on_the_embedded_model(tmp_path: Path) -> None:
             "2",
             "--max-tokens",
             "300",
+            "--max-connections",
+            "1",
             "--no-progress",
         ],
         capture_output=True,
@@ -146,6 +148,9 @@ def test_vad_draw_on_the_embedded_model(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "model calls: 2" in done.stderr
     folder = next((tmp_path / "runs").glob("draw-*"))
+    # one connection asked for: one request in flight, on an engine of one slot
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["sessions"][-1]["engines"]["local/qwen2.5-coder-0.5b"]["slots"] == 1
     records = read_samples(folder / "samples.jsonl")
     assert len(records) == 2
     assert all(r["model"] == "local/qwen2.5-coder-0.5b" and r["raw_reply"] for r in records)

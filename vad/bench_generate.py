@@ -22,7 +22,8 @@ import numpy as np
 from vad.concepts import load_concepts
 from vad.errors import SpecError
 from vad.models import ModelClient, SamplingParams, resolve_model
-from vad.models.client import RateLimiter, RetryPolicy
+from vad.models.client import RetryPolicy
+from vad.models.seam import Concurrency, open_model
 from vad.prompts import load_prompts
 from vad.render import RenderPool
 from vad.tasks.draw import extract
@@ -37,10 +38,8 @@ def generate_benchmark(
     temperature: float = 0.8,
     samples: int = 2,
 ) -> list[dict[str, Any]]:
-    from vad.models.local import serve
-
     model = resolve_model(model_name)
-    if model.provider != "local":
+    if not model.is_local:
         raise SpecError(f"bench generate measures embedded models (local/...), not {model_name}")
     if not slots or min(slots) < 1:
         raise SpecError("--slots: a comma-separated list of integers >= 1")
@@ -53,9 +52,9 @@ def generate_benchmark(
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vad-bench-gen-") as tmp, RenderPool() as pool:
         for count in slots:
-            with serve(model.local or "", model.served_name, slots=count) as server:
-                client = ModelClient(model.with_api_base(server.api_base), RateLimiter(count),
-                                     RetryPolicy(max_retries=2), guard=server.check)  # fmt: skip
+            plan = Concurrency(count, count)  # every slot busy: one request each
+            with open_model(model, plan, RetryPolicy(max_retries=2)) as opened:
+                client = opened.client
 
                 def one(
                     item: tuple[Any, str, int], client: ModelClient = client, count: int = count
@@ -77,7 +76,7 @@ def generate_benchmark(
                 with ThreadPoolExecutor(max_workers=count + pool.size) as threads:
                     results = list(threads.map(one, work))
                 wall = time.monotonic() - started
-                variant = server.describe()["cpu_variant"]
+                variant = (opened.engine or {}).get("cpu_variant")
             tokens = sum(r["tokens"] for r in results)
             p50, p95 = np.percentile([r["latency"] for r in results], [50, 95])
             rows.append({

@@ -22,6 +22,8 @@ from vad.stopping import interrupted_exit_code, stop_on_sigterm
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+
     p.add_argument(
         "--runs-dir",
         metavar="DIR",
@@ -39,15 +41,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--max-connections",
         type=int,
         metavar="N",
-        help="requests in flight per provider (default 4; embedded models: --slots)",
+        help=CONNECTIONS_HELP + " (overrides the spec's rate_limits caps)",
     )
-    p.add_argument(
-        "--slots",
-        type=int,
-        metavar="N",
-        help="parallel slots of the embedded model server, decoded together "
-        "(default 8, see `vad bench generate`)",
-    )
+    p.add_argument("--slots", type=int, metavar="N", help=SLOTS_HELP)
     p.add_argument(
         "--wait",
         action="store_true",
@@ -296,13 +292,11 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
     limits = {provider: dict(v) for provider, v in spec.rate_limits.items()}
     if args.max_connections is not None:  # the flag wins over the spec's per-provider caps
         overrides["max_connections"] = args.max_connections
-        for provider, entry in limits.items():
-            if provider != "local":  # local models take --slots
-                entry.pop("max_connections", None)
+        for entry in limits.values():
+            entry.pop("max_connections", None)
         overrides["rate_limits"] = {p: v for p, v in limits.items() if v}
     if args.slots is not None:
-        local = {**limits.get("local", {}), "max_connections": args.slots}
-        overrides["rate_limits"] = {**overrides.get("rate_limits", limits), "local": local}
+        overrides["slots"] = args.slots
     if overrides:  # the flags go through the same checks as the spec's fields
         from vad.spec import spec_from_dict
 
@@ -357,7 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _build_parser().parse_args(argv)
+    try:
+        parser = _build_parser()  # it lists the languages: a broken plugin stops it
+    except VadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     stop_on_sigterm()
     try:
         code = int(args.func(args))

@@ -13,6 +13,8 @@ from vad.stopping import interrupted_exit_code
 
 
 def add_parsers(sub: Any) -> None:
+    from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+
     p = sub.add_parser(
         "generate",
         help="make a training set of LLM drawings (streaming, deduplicated, resumable)",
@@ -68,9 +70,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--max-requests", type=int, help="stop after this many requests (default 20 x --n)"
     )
-    p.add_argument("--max-connections", type=int, help="API requests in flight (default 4)")
+    p.add_argument("--max-connections", type=int, metavar="N", help=CONNECTIONS_HELP)
     add_retry_options(p)
-    p.add_argument("--slots", type=int, help="parallel slots of the embedded engine (default 8)")
+    p.add_argument("--slots", type=int, metavar="N", help=SLOTS_HELP)
     p.add_argument(
         "--shard",
         metavar="I/N",

@@ -242,10 +242,11 @@ def check_renders() -> Iterator[Check]:
 
 def check_models() -> Iterator[Check]:
     from vad.errors import VadError
-    from vad.models import ModelClient, SamplingParams, resolve_model
-    from vad.models.client import RateLimiter, RetryPolicy
+    from vad.models import SamplingParams, resolve_model
+    from vad.models.client import RetryPolicy
     from vad.models.engine import find_engine
-    from vad.models.local import EMBEDDED, serve
+    from vad.models.local import EMBEDDED
+    from vad.models.seam import Concurrency, open_model
     from vad.prompts import load_prompts
 
     if find_engine() is None:
@@ -258,19 +259,18 @@ def check_models() -> Iterator[Check]:
         style = model.default_style
         try:
             started = time.monotonic()
-            with serve(key, model.served_name, slots=1) as server:
+            retry = RetryPolicy(max_retries=1, timeout=120)
+            with open_model(model, Concurrency(1, 1), retry) as opened:
                 ready = time.monotonic() - started
                 prompt = load_prompts("draw").render(
                     "svg", style, {"caption": "a red circle", "width": 224, "height": 224}
                 )
-                client = ModelClient(model.with_api_base(server.api_base), RateLimiter(1),
-                                     RetryPolicy(max_retries=1, timeout=120),
-                                     guard=server.check)  # fmt: skip
+                client = opened.client
                 client.complete(prompt, SamplingParams(0.0, 4, seed=0))  # warm-up, not timed
                 asked = time.monotonic()
                 reply = client.complete(prompt, SamplingParams(0.0, 48, seed=0))
                 took = time.monotonic() - asked
-                variant = server.describe()["cpu_variant"]
+                variant = (opened.engine or {}).get("cpu_variant")
         except VadError as exc:
             yield Check(f"model {key}", ERROR, str(exc).splitlines()[0][:300],
                         "pip install 'vad[local]'; vad engine build --force")  # fmt: skip

@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +23,10 @@ from vad._paths import cache_dir, runs_dir
 from vad.concepts import load_concepts
 from vad.errors import SpecError
 from vad.languages import get_language
-from vad.models import ModelClient, ResolvedModel, check_credentials
-from vad.models.client import RateLimiter, RetryPolicy, Stopped
+from vad.models import ResolvedModel, check_credentials
+from vad.models.client import RetryPolicy, Stopped
 from vad.models.registry import resolve_model
+from vad.models.seam import Concurrency, OpenModel, concurrency, open_model
 from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso, write_planned
@@ -82,6 +83,13 @@ class Runner:
                                 f"provider; valid: {', '.join(providers)}")  # fmt: skip
         for model, _ in self.models:
             check_credentials(model)
+        self.plans: dict[str, Concurrency] = {}
+        for model, _ in self.models:
+            limits = spec.rate_limits.get(model.provider, {})
+            self.plans[model.name] = concurrency(
+                model, limits.get("max_connections", spec.max_connections), spec.slots,
+                limits.get("rpm"), "spec",
+            )  # fmt: skip
         for lang in spec.languages:
             get_language(lang)
         if spec.sandbox:
@@ -226,52 +234,29 @@ class Runner:
         try:
             for model, _ in self.models:
                 jobs = [job for job in todo if job.model.name == model.name]
-                if jobs:
-                    with self._serving(model) as (live, server):
-                        self._run_model(live, jobs, store, done, server)
+                if not jobs:
+                    continue
+                log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
+                with open_model(model, self.plans[model.name], RetryPolicy(**self.spec.retry),
+                                self.stop, self._say, log) as opened:  # fmt: skip
+                    if opened.engine is not None:
+                        self.engines[model.name] = opened.engine
+                    self._run_model(opened, jobs, store, done)
         finally:
             self._bar.close()
             store.close()
 
-    def local_slots(self) -> int:
-        """Parallel slots of an embedded model's server (= requests in flight)."""
-        from vad.models.local import DEFAULT_SLOTS
-
-        return int(self.spec.rate_limits.get("local", {}).get("max_connections", DEFAULT_SLOTS))
-
-    @contextlib.contextmanager
-    def _serving(self, model: ResolvedModel) -> Iterator[tuple[ResolvedModel, Any]]:
-        if model.provider != "local":
-            yield model, None
-            return
-        from vad.models.local import serve
-
-        log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
-        with serve(model.local or "", model.served_name, self.local_slots(), log,
-                   say=self._say) as server:  # fmt: skip
-            self.engines[model.name] = server.describe()
-            yield model.with_api_base(server.api_base), server
-
     def _run_model(
         self,
-        model: ResolvedModel,
+        opened: OpenModel,
         jobs: list[Job],
         store: ResponseStore,
         done: dict[str, dict[str, Any]],
-        server: Any = None,
     ) -> None:
-        spec = self.spec
-        limits = spec.rate_limits.get(model.provider, {})
-        connections = int(limits.get("max_connections", spec.max_connections))
-        if server is not None:
-            connections = server.slots  # one request per slot: more would only queue
-        client = ModelClient(model, RateLimiter(connections, limits.get("rpm"), self.stop),
-                             RetryPolicy(**spec.retry),
-                             guard=server.check if server is not None else None,
-                             stop=self.stop, say=self._say)  # fmt: skip
+        client, connections = opened.client, opened.plan.connections
         counters = Counters()
-        ctx = JobContext(spec, model, client, store, self.pool, self.folder, done, self._write,
-                         counters)  # fmt: skip
+        ctx = JobContext(self.spec, opened.model, client, store, self.pool, self.folder, done,
+                         self._write, counters)  # fmt: skip
         pending: set[Future[None]] = set()
         # Threads beyond the connections keep the renderers busy while models answer.
         pool = ThreadPoolExecutor(max_workers=connections + self.pool.size,
@@ -287,13 +272,11 @@ class Runner:
                 fut.result()
         except KeyboardInterrupt:
             self.abandoned = drain(pending, self.stop, self.grace, self._say)
-            if server is not None:
-                server.stop()
+            opened.halt()
             raise
         except BaseException:
             self.stop.set()
-            if server is not None:  # requests in flight fail at once instead of finishing
-                server.stop()
+            opened.halt()  # an engine's requests in flight fail at once instead of finishing
             raise
         finally:
             # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight

@@ -47,7 +47,10 @@ class RunSpec:
     height: int = 224
     # each task's block (``recognize: {...}``), as given; the task owns its keys
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    max_connections: int = 4
+    # requests in flight to each model (None: 4, an embedded model its slots) and the
+    # embedded engine's slots (None: the connections, else 8): see vad.models.seam
+    max_connections: int | None = None
+    slots: int | None = None
     sandbox: bool = True
     rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     retry: dict[str, float] = field(default_factory=dict)
@@ -86,7 +89,7 @@ class RunSpec:
         return f"{self.name}-{self.spec_hash()}"
 
 
-_NOT_IN_HASH = {"name", "max_connections", "rate_limits", "retry", "sandbox"}
+_NOT_IN_HASH = {"name", "max_connections", "slots", "rate_limits", "retry", "sandbox"}
 
 
 def _option_tasks() -> list[Any]:
@@ -211,7 +214,8 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     )
     for key, low, high in (("samples", 1, 100_000), ("max_tokens", 1, 1_000_000),
                            ("width", 8, 4096), ("height", 8, 4096),
-                           ("max_connections", 1, 4096), ("concept_seed", 0, None),
+                           ("max_connections", 1, 4096), ("slots", 1, 256),
+                           ("concept_seed", 0, None),
                            ("seed", 0, None)):  # fmt: skip
         if key in v:
             out[key] = check.integer(key, v[key], low, high)

@@ -57,8 +57,9 @@ from vad.generate.strategies import (
 )
 from vad.languages import get_language
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
-from vad.models.client import RateLimiter, RetryPolicy, Stopped
+from vad.models.client import RetryPolicy, Stopped
 from vad.models.registry import resolve_model
+from vad.models.seam import concurrency, open_model
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
@@ -94,7 +95,7 @@ class GenerateSpec:
     min_std: float = 4.0
     max_dominant: float = 0.995
     shard_size: int = 1000
-    max_connections: int = 4
+    max_connections: int | None = None  # None: 4, an embedded model its slots (models.seam)
     slots: int | None = None
     max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
     shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
@@ -229,7 +230,8 @@ class Generator:
         self._bar: Any = None
         self._errors_in_a_row = 0
         self._first_error = ""
-        self.connections: dict[str, int] = {}
+        self.plans = {m.name: concurrency(m, spec.max_connections, spec.slots)
+                      for m, _ in self.models}  # fmt: skip
         self.started = time.monotonic()
 
     # -- the run -------------------------------------------------------------------------
@@ -345,13 +347,13 @@ class Generator:
             dynamic_ncols=True,
         )
         store = ResponseStore(self.store_path)
-        clients = {m.name: self._client(m) for m, _ in self.models}
-        window = sum(self.connections.values()) + self.pool.size
+        window = sum(plan.connections for plan in self.plans.values()) + self.pool.size
         pending: set[Future[None]] = set()
         executor = ThreadPoolExecutor(max_workers=window, thread_name_prefix="gen")
         asked = 0
         try:
-            with self._serving(clients):
+            with contextlib.ExitStack() as models:
+                clients = self._open_models(models)
                 if spec.strategy in NEEDS_PROPOSALS:
                     self.concepts = (
                         read_proposals(Path(spec.proposals))
@@ -534,44 +536,21 @@ class Generator:
         self._say(f"proposed concepts: {len(rows)} in {path}")
         return list(found.values())
 
-    def _client(self, model: ResolvedModel) -> ModelClient:
-        connections = self.spec.max_connections
-        if model.provider == "local":
-            from vad.models.local import DEFAULT_SLOTS
-
-            connections = self.spec.slots or DEFAULT_SLOTS  # one request per slot
-        self.connections[model.name] = connections
-        return ModelClient(
-            model,
-            RateLimiter(connections, None, self.stop),
-            # Under a budget every attempt is a request that may be billed: one per unit
-            # (the unit is asked again by a later run), each covered by its reservation.
-            RetryPolicy(**{**self.retry, "max_retries": 0})
-            if self.max_cost is not None
-            else RetryPolicy(**self.retry),
-            stop=self.stop,
-            say=self._say,
-        )
-
-    @contextlib.contextmanager
-    def _serving(self, clients: dict[str, ModelClient]) -> Iterator[None]:
-        """Start the embedded engine of each local model; point its client at it."""
-        with contextlib.ExitStack() as stack:
-            for model, _ in self.models:
-                if model.provider != "local":
-                    continue
-                from vad.models.local import serve
-
-                log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
-                client = clients[model.name]
-                slots = self.connections[model.name]
-                server = stack.enter_context(
-                    serve(model.local or "", model.served_name, slots, log, say=self._say)
-                )
-                client.model = model.with_api_base(server.api_base)
-                client.guard = server.check
-                self.engines[model.name] = server.describe()
-            yield
+    def _open_models(self, stack: contextlib.ExitStack) -> dict[str, ModelClient]:
+        """A client per model (engines started for embedded ones), closed with ``stack``."""
+        # Under a budget every attempt is a request that may be billed: one per unit
+        # (the unit is asked again by a later run), each covered by its reservation.
+        retry = {**self.retry, "max_retries": 0} if self.max_cost is not None else self.retry
+        clients = {}
+        for model, _ in self.models:
+            log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
+            opened = stack.enter_context(open_model(model, self.plans[model.name],
+                                                    RetryPolicy(**retry), self.stop, self._say,
+                                                    log))  # fmt: skip
+            if opened.engine is not None:
+                self.engines[model.name] = opened.engine
+            clients[model.name] = opened.client
+        return clients
 
     # -- one unit ------------------------------------------------------------------------
     def _unit(
@@ -971,7 +950,7 @@ def _differences(before: Any, now: dict[str, Any]) -> str:
 
 def _prices(model: ResolvedModel) -> tuple[float, float]:
     """USD per prompt token and per reply token, from litellm's price map."""
-    if model.provider == "local":
+    if model.is_local:
         return 0.0, 0.0
     from vad.models.litellm_setup import quiet_litellm
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vad.models.registry import LOCAL
 from vad.outcomes import is_scored
 from vad.rundir import (
     QUARANTINE,
@@ -162,7 +163,7 @@ def _integer(value: Any) -> str:
 def _endpoint(model: dict[str, Any]) -> str:
     """Where a model was asked: 'local' for an embedded model, 'default' for its
     provider's own endpoint, else the URL without credentials or query."""
-    if model.get("provider") == "local":
+    if model.get("provider") == LOCAL:
         return "local"
     url = model.get("api_base")
     if not url:

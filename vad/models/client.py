@@ -363,7 +363,7 @@ class ModelClient:
         )
 
     def _cost(self, resp: Any) -> float | None:
-        if self.model.provider == "local":
+        if self.model.is_local:
             return 0.0
         litellm = quiet_litellm()
 

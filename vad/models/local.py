@@ -521,10 +521,12 @@ def serve(
     slots: int = 1,
     log_path: Path | None = None,
     say: Callable[[str], None] = _say,
+    threads: int | None = None,
 ) -> Iterator[LocalServer]:
     """Start a watched server for an embedded model key or a GGUF path; stop it on exit."""
     gguf, n_ctx = embedded_gguf(local)
-    server = LocalServer(gguf, alias, n_ctx=n_ctx, slots=slots, log_path=log_path, say=say)
+    server = LocalServer(gguf, alias, n_ctx=n_ctx, slots=slots, threads=threads,
+                         log_path=log_path, say=say)  # fmt: skip
     try:
         server.start()
         yield server

@@ -21,6 +21,8 @@ ALIASES: dict[str, str] = {
     "gemini-pro": "gemini/gemini-1.5-pro",
 }
 
+LOCAL = "local"  # the provider of embedded models: the one place that names it
+
 # Providers that speak the OpenAI wire format at a user-given api_base.
 OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "ollama", "ollama_chat", "lm_studio", "openai_like"}
 
@@ -37,12 +39,17 @@ class ResolvedModel:
     local: str | None = None  # embedded model key or a GGUF path
 
     @property
+    def is_local(self) -> bool:
+        """Served by an engine vad starts itself (free, no key, no endpoint of its own)."""
+        return self.provider == LOCAL
+
+    @property
     def default_style(self) -> str:
         return self.styles[0]
 
     def litellm_name(self, style: str) -> str:
         """The model string litellm routes on, for chat or text completion."""
-        if self.provider == "local" or (self.api_base and self.provider in OPENAI_COMPATIBLE):
+        if self.is_local or (self.api_base and self.provider in OPENAI_COMPATIBLE):
             prefix = "openai" if style == "chat" else "text-completion-openai"
             return f"{prefix}/{self.served_name}"
         return f"{self.provider}/{self.model_id}"
@@ -66,7 +73,7 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
             f"local/qwen2.5-coder-0.5b) or an alias: {', '.join(sorted(ALIASES))}"
         )
     provider, model_id = name.split("/", 1)
-    if provider == "local":
+    if provider == LOCAL:
         if model_id in EMBEDDED:
             return ResolvedModel(
                 name, provider, model_id, styles=EMBEDDED[model_id].styles, local=model_id
@@ -101,7 +108,7 @@ def _litellm_providers() -> set[str]:
 
 def check_credentials(model: ResolvedModel) -> None:
     """Fail before any work if the model's API key is not in the environment."""
-    if model.provider == "local":
+    if model.is_local:
         return
     if model.api_base and model.provider in OPENAI_COMPATIBLE:
         return  # self-hosted endpoints often need no key
@@ -120,7 +127,7 @@ def check_credentials(model: ResolvedModel) -> None:
 
 def api_key_for(model: ResolvedModel) -> str | None:
     """The key to send: None lets litellm read the environment itself."""
-    if model.provider == "local":
+    if model.is_local:
         return "no-key"
     if model.api_base and model.provider in OPENAI_COMPATIBLE:
         return os.environ.get("OPENAI_API_KEY") or "no-key"

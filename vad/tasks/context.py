@@ -29,7 +29,7 @@ def request_key(
     """Content address of a request: only fields that change the reply."""
     return cache_key({
         "model": model.name,
-        "api_base": None if model.provider == "local" else model.api_base,
+        "api_base": None if model.is_local else model.api_base,
         "style": prompt.style,
         "payload": prompt.payload(),
         "temperature": params.temperature,

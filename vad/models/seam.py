@@ -1,0 +1,117 @@
+"""One seam for a model: how many requests it gets at once, decided in one place, and
+for an embedded model the engine started, watched and stopped around its use.
+
+Every command that calls models (``vad draw``/``run``, ``vad generate``, ``vad bench
+generate``, ``vad doctor``) opens them here::
+
+    plan = concurrency(model, connections=args.max_connections, slots=args.slots)
+    with open_model(model, plan, retry=RetryPolicy(), stop=stop, log=log) as opened:
+        opened.client.complete(prompt, params)
+
+``--max-connections`` means the same for every model: requests in flight to it. For
+an embedded model the engine decodes ``--slots`` requests together; the slots default
+to the connections asked for (else 8), and connections above the slots are refused
+(they would only queue at the engine, so a comparison of 1 and 8 connections would
+measure nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vad.errors import SpecError
+from vad.models.client import ModelClient, RateLimiter, RetryPolicy
+from vad.models.registry import ResolvedModel
+
+DEFAULT_CONNECTIONS = 4  # requests in flight to an API model
+CONNECTIONS_HELP = (
+    "requests in flight to each model (default 4; an embedded model: its --slots). "
+    "For an embedded model at most its --slots"
+)
+SLOTS_HELP = (
+    "requests the embedded engine decodes together (default: --max-connections if "
+    "given, else 8; see `vad bench generate`); API models ignore it"
+)
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """Requests in flight to one model, and the slots of its engine (embedded only)."""
+
+    connections: int
+    slots: int | None = None
+    rpm: float | None = None
+
+    def describe(self) -> str:
+        slots = f" on {self.slots} engine slots" if self.slots is not None else ""
+        return f"{self.connections} in flight{slots}"
+
+
+def concurrency(
+    model: ResolvedModel,
+    connections: int | None = None,
+    slots: int | None = None,
+    rpm: float | None = None,
+    source: str = "command line",
+) -> Concurrency:
+    """The one rule for every command (see the module's docstring)."""
+    if not model.is_local:
+        return Concurrency(connections or DEFAULT_CONNECTIONS, None, rpm)
+    from vad.models.local import DEFAULT_SLOTS
+
+    slots = slots or connections or DEFAULT_SLOTS
+    connections = connections or slots
+    if connections > slots:
+        raise SpecError(
+            f"{source}: {connections} connections to {model.name}, whose engine decodes "
+            f"{slots} requests together: the rest would only queue. Give --slots "
+            f"{connections} (spec: slots: {connections}) or at most --max-connections {slots}"
+        )
+    return Concurrency(connections, slots, rpm)
+
+
+@dataclass
+class OpenModel:
+    """A model ready to be asked: its client, and what serves it."""
+
+    client: ModelClient
+    plan: Concurrency
+    engine: dict[str, Any] | None = None  # the engine's build, CPU variant, slots, threads
+    halt: Callable[[], None] = lambda: None  # stops the engine: requests in flight fail now
+
+    @property
+    def model(self) -> ResolvedModel:
+        return self.client.model
+
+
+@contextlib.contextmanager
+def open_model(
+    model: ResolvedModel,
+    plan: Concurrency,
+    retry: RetryPolicy | None = None,
+    stop: threading.Event | None = None,
+    say: Callable[[str], None] | None = None,
+    log: Path | None = None,
+    threads: int | None = None,
+) -> Iterator[OpenModel]:
+    """A client of ``model`` with ``plan.connections`` requests in flight; for an
+    embedded model, its engine started with ``plan.slots`` slots (and ``threads``
+    threads, default $VAD_ENGINE_THREADS or every core), watched while in use (a dead
+    engine stops the run through the client's guard) and stopped on exit."""
+    limiter = RateLimiter(plan.connections, plan.rpm, stop)
+    if not model.is_local:
+        yield OpenModel(ModelClient(model, limiter, retry, stop=stop, say=say), plan)
+        return
+    from vad.models.local import serve
+
+    kwargs = {"say": say} if say is not None else {}
+    with serve(model.local or "", model.served_name, plan.slots or 1, log, threads=threads,
+               **kwargs) as server:  # fmt: skip
+        client = ModelClient(model.with_api_base(server.api_base), limiter, retry,
+                             guard=server.check, stop=stop, say=say)  # fmt: skip
+        yield OpenModel(client, plan, server.describe(), server.stop)
