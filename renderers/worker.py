@@ -1,9 +1,9 @@
 """A warm render worker (runs inside the jail; imports nothing from vad).
 
 Started once as ``python worker.py '{"svg": "svg", ...}' JOB_DIR [--alone]`` (language
--> module); it serves jobs: one JSON line per job on the original stdin, one JSON line
-back on the original stdout (both kept as duplicates; fds 0, 1 and 2 then point at
-/dev/null so that nothing else reaches them).
+-> module, or the path of a plugin's renderer file); it serves jobs: one JSON line per
+job on the original stdin, one JSON line back on the original stdout (both kept as
+duplicates; fds 0, 1 and 2 then point at /dev/null so that nothing else reaches them).
 
 The worker never sees model-written code, and no job can reach it:
 
@@ -101,10 +101,35 @@ RESERVE = 4 << 20
 CRASH = "crash"
 
 
+def _import(module_name: str):
+    """A language's renderer: a module of this folder by name, or a plugin's file by its
+    absolute path (its folder, shown read-only by the jail, is searched last for its own
+    helpers)."""
+    if not os.path.isabs(module_name):
+        return __import__(module_name)
+    import importlib.util
+    import zlib
+
+    stem = os.path.splitext(os.path.basename(module_name))[0]
+    key = f"_plugin_{stem}_{zlib.crc32(module_name.encode()):08x}"
+    if key not in sys.modules:
+        if os.path.dirname(module_name) not in sys.path:
+            sys.path.append(os.path.dirname(module_name))
+        spec = importlib.util.spec_from_file_location(key, module_name)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[key]
+            raise
+    return sys.modules[key]
+
+
 def _load(languages: dict[str, str]) -> dict[str, str]:
     """Import and preload each language's module; return their versions."""
     for lang, module_name in languages.items():
-        module = __import__(module_name)
+        module = _import(module_name)
         module.preload()
         MODULES[lang] = module
     return {lang: module.VERSION for lang, module in MODULES.items()}
@@ -862,7 +887,7 @@ def _versions(languages: dict[str, str]) -> dict[str, str]:
     """Each language's renderer version, from its module's constant: the module itself is
     small (what a renderer needs is imported by ``preload``, in the language's zygote,
     which the worker forks on the language's first job)."""
-    return {lang: str(__import__(module).VERSION) for lang, module in languages.items()}
+    return {lang: str(_import(module).VERSION) for lang, module in languages.items()}
 
 
 def main() -> None:

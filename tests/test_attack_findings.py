@@ -213,7 +213,8 @@ def test_a_format_planted_in_a_shared_formats_folder_is_never_loaded(
         assert not found.parent.parent.stat().st_mode & 0o077
     with RenderPool(size=1) as pool:
         result = pool.render("tikz", TIKZ_OK, 96, 96, tmp_path / "t.png")
-        assert pool.tex_format is None or planted not in pool.tex_format.parents
+        fmt = pool.host_files["tikz"].host_path(texformat.JAIL_PATH)
+        assert fmt is None or planted not in Path(fmt).parents
     assert result.ok, result
     assert _red_share(tmp_path / "t.png") < 0.05  # not the planted format's red page
 
@@ -302,9 +303,10 @@ def test_workers_start_when_the_checked_format_has_gone_since(
     monkeypatch.setenv("VAD_TEX_FORMATS_DIR", str(tmp_path / "formats"))
     with RenderPool(size=1, limits=Limits(timeout_s=3, cpu_s=2)) as pool:
         assert _render(pool, "tikz", TIKZ_OK, tmp_path / "a.png").ok
-        assert pool.tex_format is not None
+        fmt = pool.host_files["tikz"].host_path(texformat.JAIL_PATH)
+        assert fmt is not None
         pool._workers[0].kill()  # as after a timeout: started again on the next job
-        os.rename(pool.tex_format.parent, tmp_path / "formats" / ".damaged-x")
+        os.rename(Path(fmt).parent, tmp_path / "formats" / ".damaged-x")
         for lang, code in (("tikz", TIKZ_OK), ("turtle", TURTLE_OK)):
             result = _render(pool, lang, code, tmp_path / f"{lang}.png")
             assert result.ok, (lang, result)
@@ -327,7 +329,7 @@ def test_a_format_that_crashes_pdflatex_falls_back_to_the_whole_preamble(
         data[rng.randrange(len(data))] ^= 0xFF
     flipped = tmp_path / "flipped.fmt"
     flipped.write_bytes(bytes(data))
-    monkeypatch.setattr("vad.render.pool.tikz_format", lambda: flipped)
+    monkeypatch.setattr(texformat, "tikz_format", lambda use=None: flipped)
     with RenderPool(size=1) as pool:
         result = _render(pool, "tikz", TIKZ_OK, tmp_path / "t.png")
     assert result.ok, result

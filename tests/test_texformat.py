@@ -15,7 +15,7 @@ from PIL import Image
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
-from vad.languages import reference_program
+from vad.languages import reference_program, tikz
 from vad.render import Limits, RenderPool, RenderStatus, texformat
 from vad.render.jail import bwrap_command
 from vad.render.texformat import JAIL_PATH, tikz_format
@@ -104,11 +104,16 @@ def test_switched_off_or_unbuildable_means_the_whole_preamble(
     assert len(said) == 1 and "pdftex -ini stopped" in said[0].getMessage()  # said once
 
 
-def test_bwrap_binds_the_format_alone_and_read_only(tmp_path: Path) -> None:
+def test_bwrap_binds_the_format_alone_and_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fmt = tmp_path / "vad-tikz.fmt"
     fmt.write_bytes(b"x")
     (tmp_path / "job").mkdir()
-    jail = bwrap_command(tmp_path / "job", tmp_path, project_dir("renderers"), ["true"], fmt)
+    monkeypatch.setattr(texformat, "tikz_format", lambda use=None: fmt)
+    files = tikz.prepare_host()  # what the pool gives the jail
+    jail = bwrap_command(tmp_path / "job", tmp_path, project_dir("renderers"), ["true"],
+                         binds=files.binds, env=files.env)  # fmt: skip
     try:
         cmd = jail.argv
         at = cmd.index(JAIL_PATH)
@@ -122,6 +127,12 @@ def test_bwrap_binds_the_format_alone_and_read_only(tmp_path: Path) -> None:
         jail.close()
 
 
+def _format(pool: RenderPool) -> Path | None:
+    """The format file the pool's workers see (what the tikz language prepared)."""
+    host = pool.host_files["tikz"].host_path(JAIL_PATH)
+    return Path(host) if host else None
+
+
 def _render_all(codes: list[str], out: Path) -> tuple[list[np.ndarray], Path | None]:
     with RenderPool(size=1) as pool:
         images = []
@@ -131,7 +142,7 @@ def _render_all(codes: list[str], out: Path) -> tuple[list[np.ndarray], Path | N
             assert "did not load" not in result.stderr_tail
             with Image.open(out / f"{i}.png") as image:
                 images.append(np.asarray(image.convert("RGBA")))
-        return images, pool.tex_format
+        return images, _format(pool)
 
 
 def test_format_and_whole_preamble_give_the_same_pixels(
@@ -155,7 +166,7 @@ def test_a_format_that_does_not_load_falls_back_to_the_whole_preamble(
 ) -> None:
     junk = tmp_path / "junk.fmt"
     junk.write_bytes(os.urandom(4096))
-    monkeypatch.setattr("vad.render.pool.tikz_format", lambda: junk)
+    monkeypatch.setattr(texformat, "tikz_format", lambda use=None: junk)
     with RenderPool(size=1) as pool:
         result = pool.render("tikz", LIBRARIES, 128, 128, tmp_path / "out.png")
     assert result.status is RenderStatus.OK, result
@@ -212,7 +223,7 @@ def test_model_code_cannot_change_the_format(tmp_path: Path) -> None:
             result = pool.render("tikz", code, 64, 64, tmp_path / f"{name}.png")
             # refused by the engine (openout_any=p), an error, or an empty picture
             assert not result.ok, (name, result)
-        fmt = pool.tex_format
+        fmt = _format(pool)
         assert fmt is not None
         before = _sha256(fmt)
         # Python in the same jail, the audit hook off, and pdflatex run by it with every

@@ -12,10 +12,11 @@ the best time is kept. Unless told otherwise, the whole measurement (this proces
 pool's workers and jails, the raw renderers) runs on one CPU, so that a ratio compares
 the work each way does, not how much of it overlaps on other cores.
 
-TikZ is measured twice in the same run: every job compiling the whole preamble
-($VAD_TIKZ_FORMAT=0, as before the preamble format existed) and every job loading the
-preamble's format file (vad/render/texformat.py); the second row's target compares the
-two.
+TikZ is measured twice in the same run: every job compiling the whole preamble (no
+format, as before the preamble format existed) and every job loading the preamble's
+format file (vad/languages/_texformat.py), whatever $VAD_TIKZ_FORMAT says: the pools and
+raw renderers are given what the tikz language's ``prepare_host`` prepares for each
+(``use_format``); the second row's target compares the two.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from typing import Any
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
-from vad.languages import get_language, language_names, reference_program
-from vad.languages._sketch import JS_VAR, js_dir
+from vad.languages import get_language, language_names, reference_program, tikz
+from vad.languages.base import HostFiles
 from vad.render import RenderPool
-from vad.render.texformat import RENDERER_VAR, SWITCH, tikz_format
 
 FORMAT_TARGET = 3.0  # jailed TikZ images/s with the format over without it, same run
 INPROC_TARGET = 0.5  # jailed images/s over the library in-process, same run (svg, matplotlib)
@@ -80,6 +80,15 @@ for line in sys.stdin:
 """
 
 
+def _host_files(lang: str, tex_format: bool | None) -> HostFiles:
+    """What ``lang``'s jobs get of the host: what its ``prepare_host`` prepares; for a
+    TikZ variant (``tex_format`` not None), the preamble's format or none."""
+    if tex_format is not None:
+        return tikz.prepare_host(use_format=tex_format)
+    prepare = get_language(lang).prepare_host
+    return prepare() if prepare is not None else HostFiles()
+
+
 class _RawRenderer:
     """One plain process running a language's renderer module over the corpus."""
 
@@ -88,11 +97,8 @@ class _RawRenderer:
     ) -> None:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(out),
                "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(out / "mpl")}  # fmt: skip
-        fmt = tikz_format() if tex_format else None
-        if fmt is not None:
-            env[RENDERER_VAR] = str(fmt)
-        if get_language(lang).js_libraries:  # the folder the pool binds into the jail
-            env[JS_VAR] = str(js_dir())
+        # what the pool shows its jail (the format, the JavaScript libraries), unjailed
+        env.update(_host_files(lang, tex_format).present().unjailed_env())
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _RAW_SCRIPT, str(project_dir("renderers")),
              get_language(lang).module, str(out), "1" if inproc else "0"],
@@ -119,21 +125,6 @@ class _RawRenderer:
         self.proc.wait()
 
 
-@contextlib.contextmanager
-def _format_switch(on: bool | None) -> Iterator[None]:
-    """Set $VAD_TIKZ_FORMAT while a pool starts or a raw pass runs (None: leave it)."""
-    before = os.environ.get(SWITCH)
-    if on is not None:
-        os.environ[SWITCH] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(SWITCH, None)
-        else:
-            os.environ[SWITCH] = before
-
-
 def _pool_rates(
     codes: list[str],
     lang: str,
@@ -147,9 +138,9 @@ def _pool_rates(
     with contextlib.ExitStack() as stack:
         pools = []
         for k, on in enumerate(variants):
-            with _format_switch(on):  # the pool reads the switch when it starts
-                pool = stack.enter_context(RenderPool(size=1, sandbox=sandbox))
-                pool.render(lang, codes[0], 224, 224, out / f"warmup{k}.png")  # start it
+            given = {lang: _host_files(lang, on)}
+            pool = stack.enter_context(RenderPool(size=1, sandbox=sandbox, host_files=given))
+            pool.render(lang, codes[0], 224, 224, out / f"warmup{k}.png")  # start it
             pools.append(pool)
         times: list[list[float]] = [[] for _ in variants]
         oks = [0] * len(variants)

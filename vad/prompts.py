@@ -12,6 +12,7 @@ import yaml
 
 from vad._paths import project_dir
 from vad.errors import SpecError
+from vad.languages import all_languages
 
 STYLES = ("chat", "completion")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -131,5 +132,22 @@ def load_prompts(task: str, directory: str | None = None) -> PromptSet:
         raise SpecError(f"no prompt file for task {task!r} at {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     key = _validate(data, path)
+    if key == "languages":
+        data[key] = {**data[key], **_plugin_templates(task, data[key], path)}
     kind = key.removesuffix("s")  # language or variant
     return PromptSet(data["task"], str(data["version"]), path, data[key], kind)
+
+
+def _plugin_templates(task: str, found: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The ``task`` templates that plugin languages bring (``Language.prompts``): a
+    language's templates are in one place, its plugin or this file, never both."""
+    out: dict[str, Any] = {}
+    for name, language in all_languages().items():
+        if task in language.prompts:
+            if name in found:
+                raise SpecError(f"{path} has {task} templates for {name!r}, and so has the "
+                                f"plugin language {name!r}: remove one of them")  # fmt: skip
+            out[name] = dict(language.prompts[task])
+    _validate({"task": task, "version": "", "languages": out},
+              Path(f"the {task} prompts of plugin languages"))  # fmt: skip
+    return out

@@ -40,7 +40,11 @@ class Item:
 
 
 Stream = Callable[[list[Concept], int], Iterator[Item]]
-STRATEGIES: Registry[Stream] = Registry("unknown strategy {name}: choose from {choices}")
+# Strategies of installed packages (entry points "vad.strategies", vad/plugins.py) join on
+# first look-up.
+STRATEGIES: Registry[Stream] = Registry(
+    "unknown strategy {name}: choose from {choices}", "vad.strategies"
+)
 
 
 @cache

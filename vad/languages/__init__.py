@@ -2,6 +2,9 @@
 
 Every module here that does not start with an underscore is a language and is imported
 once, so adding a language is a module here plus its renderer in ``renderers/``.
+Installed packages add theirs through the entry point group ``vad.languages``
+(vad/plugins.py), loaded on the first look-up; a plugin's Language names its renderer
+file (``renderer``) and brings its prompt templates (``prompts``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What the sketch languages (p5.js, Processing) share: C-like comments, braces, the
-reference drawing, the JavaScript libraries' folder."""
+reference drawing, the JavaScript libraries' folder (which their ``prepare_host`` shows
+their jails, read-only)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import sys
 from pathlib import Path
 
 from vad.concepts.reference import HEX, polygon
-from vad.languages.base import Prim
+from vad.languages.base import HostFiles, Prim
 
 JS_VAR = "VAD_JS_DIR"  # the npm folder (node_modules) that scripts/install.sh fills
+JS_JAIL_PATH = "/js"  # where a sketch job's jail shows it, read-only
 
 # Chromium (renderers/_browser.py) cannot run in the warm worker's jobs: it aborts without
 # /proc (its own executable is /proc/self/exe) and with less than about 90 GiB of address
@@ -31,6 +33,12 @@ def js_dir() -> Path:
     ``$VAD_JS_DIR`` if set, else ``share/vad/js/node_modules`` under the Python prefix."""
     override = os.environ.get(JS_VAR)
     return Path(override) if override else Path(sys.prefix, "share", "vad", "js", "node_modules")
+
+
+def prepare_host() -> HostFiles:
+    """The npm folder, bound read-only at JS_JAIL_PATH and named to the renderer by
+    $VAD_JS_DIR (left out when there is none: the language says how to install it)."""
+    return HostFiles({str(js_dir()): JS_JAIL_PATH}, {JS_VAR: JS_JAIL_PATH})
 
 
 def installed(package: str) -> str:

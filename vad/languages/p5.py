@@ -25,7 +25,7 @@ P5 = register_language(Language(
     comment=("//", ""),
     job_proc=True, syscalls="browser", limits=_sketch.CHROMIUM_LIMITS,
     jail_paths=_sketch.CHROMIUM_PATHS,
-    js_libraries=True, unavailable=lambda: _sketch.installed("p5"),
+    prepare_host=_sketch.prepare_host, unavailable=lambda: _sketch.installed("p5"),
     probes=_sketch.probes("function setup() {\n  createCanvas(64, 64);"),
     bench_target="none (measured)",
 ))  # fmt: skip

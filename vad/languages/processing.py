@@ -38,7 +38,7 @@ PROCESSING = register_language(Language(
     comment=("//", ""),
     job_proc=True, syscalls="browser", limits=_sketch.CHROMIUM_LIMITS,
     jail_paths=_sketch.CHROMIUM_PATHS,
-    js_libraries=True, unavailable=lambda: _sketch.installed("processing-js"),
+    prepare_host=_sketch.prepare_host, unavailable=lambda: _sketch.installed("processing-js"),
     probes=_sketch.probes("void setup() {\n  size(64, 64);"),
     bench_target="none (measured)",
 ))  # fmt: skip

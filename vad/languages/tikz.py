@@ -1,12 +1,15 @@
 """TikZ: a tikzpicture compiled by pdflatex against a fixed preamble, or a whole
-document compiled as written (renderers/tikz.py)."""
+document compiled as written (renderers/tikz.py). The preamble is dumped once into a
+format file (vad/languages/_texformat.py) that every job loads: the language's
+``prepare_host`` finds or builds it when a pool that serves TikZ starts."""
 
 from __future__ import annotations
 
 import re
 
 from vad.concepts.reference import HEX, polygon
-from vad.languages.base import Language, Prim, register_language
+from vad.languages import _texformat
+from vad.languages.base import HostFiles, Language, Prim, register_language
 
 BEGIN, END = r"\begin{tikzpicture}", r"\end{tikzpicture}"
 MARKERS = (BEGIN, "\\draw", "\\fill", "\\node", "\\documentclass")
@@ -160,13 +163,25 @@ def reference(prims: list[Prim], scale: float = 5.0) -> str:
     return "\n".join([*lines, END])
 
 
+def prepare_host(use_format: bool | None = None) -> HostFiles:
+    """The preamble's format file, found or built (vad/languages/_texformat.py): bound
+    read-only, alone, at JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
+    Nothing when it cannot be had, or ``use_format`` is False (None: $VAD_TIKZ_FORMAT
+    says): the jobs then compile the whole preamble."""
+    fmt = _texformat.tikz_format(use_format)
+    if fmt is None:
+        return HostFiles()
+    return HostFiles({str(fmt): _texformat.JAIL_PATH},
+                     {_texformat.RENDERER_VAR: _texformat.JAIL_PATH})  # fmt: skip
+
+
 _DRAW = "\\draw (0,0) -- (1,1);"
 TIKZ = register_language(Language(
     name="tikz", display="TikZ", module="tikz", suffix=".tex",
     aliases=("latex",), fences=("latex", "tex", "tikz"), markers=MARKERS,
     repair=repair, strip_hints=strip_hints, reference=reference, comment=("%", ""),
     jail_paths=("/etc/texmf", "/var/lib/texmf", "/usr/share/texmf"),
-    sees_python=False,
+    sees_python=False, prepare_host=prepare_host,
     probes={  # no network in TeX; \write18 is its only way to run a program
         "read_outside": f"{BEGIN}\\node {{\\input{{@SECRET_FILE@}}}};{END}",
         "write_outside": f"{BEGIN}\\immediate\\openout5=@OUTSIDE_DIR@/written "

@@ -1,15 +1,16 @@
 """The jail: bubblewrap around a warm worker, with rlimits and cgroup limits.
 
-Inside: a read-only view of /usr and the Python install, the renderers, the TikZ
-preamble's format file (read-only, alone, outside every job folder), no network
-(every namespace unshared but, on cgroup v2, the cgroup namespace), an empty
+Inside: a read-only view of /usr and the Python install, the renderers, the files its
+languages prepared on the host (each read-only, alone, outside every job folder), no
+network (every namespace unshared but, on cgroup v2, the cgroup namespace), an empty
 environment, uid nobody inside and, when vad is root, a host uid that owns nothing
 (``jail_uid``), a read-only root, and writable: the job folder (/job, emptied by the
 host between jobs), the worker's private state (/state, matplotlib's font cache) and
 the worker's memory cgroup (/cgroup, where the jobs' own is made). Processes are
 limited by a pids cgroup, memory by a memory cgroup where one can be made, and by
-RLIMIT_AS always. A language may relax some of this for its own jobs,
-in a jail of their own (vad/languages: a Language's job_proc, limits, jail_paths and js_libraries).
+RLIMIT_AS always. A language may relax some of this for its own jobs, in a jail of
+their own, and says what its jail shows of the host (vad/languages: a Language's
+job_proc, limits, jail_paths and prepare_host); the jail knows no language by name.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ import signal
 import stat
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vad.errors import VadError
-from vad.languages._sketch import JS_VAR, js_dir
-from vad.render.texformat import JAIL_PATH, RENDERER_VAR
 
 log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-JS_JAIL_PATH = "/js"  # where a jailed worker sees it, read-only
 CGROUP_JAIL_PATH = "/cgroup"  # the worker's memory cgroup, where jobs make their own
 RO_DIRS = ("/usr", "/etc/fonts",
            # the huge-page settings (read-only): glibc reads them before it asks for huge
@@ -172,9 +171,9 @@ class JailCommand:
     binds.
 
     Under the jail's own uid, bwrap could not reach a folder that only root may enter
-    (a Python install under /root, the TikZ format in root's cache). So ``prepare``
-    (in the child, before exec, still root) gives the child a mount namespace of its
-    own, a tmpfs at STAGE there (over /tmp, which everyone may enter), and attaches a
+    (a Python install under /root, a file a language prepared in root's cache). So
+    ``prepare`` (in the child, before exec, still root) gives the child a mount namespace
+    of its own, a tmpfs at STAGE there (over /tmp, which everyone may enter), and attaches a
     detached copy of each source (made by the host from the descriptor it opened:
     open_tree(2)) onto a placeholder in it, which bwrap then binds from; then it becomes
     the jail's uid. Nothing is mounted or made in the host's namespace. ``close`` the
@@ -224,9 +223,10 @@ def bwrap_command(
     state_dir: Path,
     renderers: Path,
     argv: list[str],
-    tex_format: Path | None = None,
     extra_ro: tuple[str, ...] = (),
-    js_libraries: bool = False,
+    *,
+    binds: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     memory_cgroup: Path | None = None,
 ) -> JailCommand:
     """The bwrap command that runs ``argv`` in the jail, as the jail's uid (``jail_uid``;
@@ -235,11 +235,11 @@ def bwrap_command(
     Run by root, the worker keeps one capability, CAP_SYS_ADMIN inside the jail's own
     user namespace, to give each job fresh namespaces and tmpfs folders (see
     renderers/worker.py); jobs drop it. No new user namespace can be made inside.
-    ``tex_format`` (the TikZ preamble's format file) is bound read-only, by a descriptor
-    the host opened, alone, at JAIL_PATH and named to the renderer by $VAD_TEX_FORMAT.
-    ``extra_ro`` are more folders shown read-only, and with ``js_libraries`` the
-    JavaScript libraries' npm folder is bound read-only at JS_JAIL_PATH and named by
-    $VAD_JS_DIR (a language's ``jail_paths`` and ``js_libraries``). ``memory_cgroup``
+    ``extra_ro`` are more folders shown read-only (a language's ``jail_paths``).
+    ``binds`` (host path -> path in the jail) and ``env`` (more variables for the
+    worker) are what the languages prepared on the host (a language's ``prepare_host``):
+    each file or folder is bound read-only, by a descriptor the host opened, alone, at
+    its path in the jail. ``memory_cgroup``
     (the worker's memory cgroup) is bound writable at CGROUP_JAIL_PATH, where each job's
     supervisor makes the job's own cgroup (renderers/_cgroup.py); on cgroup v2 the jail
     then shares the host's cgroup namespace, since a job's cgroup must be inside the
@@ -248,9 +248,8 @@ def bwrap_command(
     """
     uid = jail_uid()
     folders = (*RO_DIRS, *extra_ro, sys.base_prefix, sys.prefix, str(renderers))
-    # else the sketch languages say how to install them
-    js = js_dir().resolve() if js_libraries and js_dir().is_dir() else None
-    shown = [*folders, *(str(p) for p in (tex_format, js) if p is not None)]
+    binds = dict(binds or {})
+    shown = [*folders, *binds]
     if uid is not None and not _others_can_reach(shown):
         log.warning(
             "the jail runs as root: a folder it shows is closed to other users "
@@ -296,20 +295,17 @@ def bwrap_command(
                 cmd += bind(real, real)
                 if os.path.realpath(path) != os.path.abspath(path):
                     cmd += ["--symlink", real, path]
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/job", "TMPDIR": "/job",
-               "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl", "VAD_JAILED": "1",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
-        if tex_format is not None:
-            cmd += bind(tex_format, JAIL_PATH)
-            env[RENDERER_VAR] = JAIL_PATH
-        if js is not None:
-            cmd += bind(js, JS_JAIL_PATH)
-            env[JS_VAR] = JS_JAIL_PATH
+        variables = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/job",
+                     "TMPDIR": "/job", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/state/mpl",
+                     "VAD_JAILED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                     "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
+        for host, where in binds.items():
+            cmd += bind(host, where)
+        variables.update(env or {})
         if memory_cgroup is not None and isolate:
             _give(memory_cgroup, uid, ("cgroup.procs", "cgroup.threads"))
             cmd += bind(memory_cgroup, CGROUP_JAIL_PATH, writable=True)
-        for key, value in env.items():
+        for key, value in variables.items():
             cmd += ["--setenv", key, value]
         for folder in (job_dir, state_dir):
             _give(folder, uid, (), recursive=True)

@@ -15,8 +15,11 @@ characters but newline and tab). A worker that times out, dies or misbehaves is 
 with everything in its cgroups, and one that grows too large or has served its job
 limit likewise after answering; each is started again on its next job, so the pool
 keeps serving. Every outcome is a typed :class:`RenderResult`. When the pool starts
-it finds (or builds) the TikZ preamble's format file (vad/render/texformat.py), which
-every worker then sees read-only.
+it calls the ``prepare_host`` hook of each language it serves (vad/languages: a
+Language's, which builds or finds what its jobs need of the host and says how their
+jail shows it, read-only); a jail then shows the files of the languages it runs (a warm
+worker's: every language but the ``job_proc`` ones), and the pool itself knows no
+language by name.
 
 A language that sets ``job_proc`` (the sketch languages, whose Chromium needs a
 ``/proc``) never runs in the warm workers: each of its jobs gets a worker of its own in a
@@ -49,18 +52,10 @@ from typing import Any
 from vad._paths import project_dir
 from vad.fsutil import open_regular, read_fd
 from vad.languages import Language, all_languages, canonical, get_language
+from vad.languages.base import HostFiles
 from vad.render import png
 from vad.render.base import RenderResult, RenderStatus
-from vad.render.jail import (
-    JS_VAR,
-    Cgroups,
-    JailCommand,
-    JailUnavailable,
-    Limits,
-    bwrap_command,
-    js_dir,
-)
-from vad.render.texformat import RENDERER_VAR, tikz_format
+from vad.render.jail import Cgroups, JailCommand, JailUnavailable, Limits, bwrap_command
 
 READY_TIMEOUT_S = 120.0
 GRACE_S = 25.0  # beyond the job's timeout: the worker's own deadline is 15 s past it
@@ -129,7 +124,7 @@ def python_paths(keep: tuple[str, ...] = ()) -> list[str]:
 
     from vad.render.jail import RO_DIRS
 
-    paths = [str(project_dir("renderers")), sys.prefix, sys.base_prefix]
+    paths = [str(project_dir("renderers")), *_plugin_folders(), sys.prefix, sys.base_prefix]
     paths += [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     paths += [os.path.join(sys.base_prefix, "lib", "python3", "dist-packages")]
     needed = {os.path.realpath(p) for p in (*RO_DIRS, *keep, "/usr/bin", "/bin", "/usr/lib",
@@ -144,29 +139,50 @@ def python_paths(keep: tuple[str, ...] = ()) -> list[str]:
     return found
 
 
+def renderer_of(language: Language) -> str:
+    """What the worker loads as the language's renderer: a module of ``renderers/`` by
+    name (vad's own), or a plugin's file by its absolute host path (``renderer``)."""
+    return language.renderer or language.module
+
+
+def _plugin_folders(alone: Language | None = None) -> list[str]:
+    """The folders of plugins' renderers (one language's, or every one: a warm worker
+    reads each renderer's version), which the jail shows read-only at their host path."""
+    languages = [alone] if alone is not None else list(all_languages().values())
+    return [os.path.dirname(lang.renderer) for lang in languages if lang.renderer]
+
+
 def _jail_paths(alone: Language | None) -> tuple[str, ...]:
     """The read-only host paths a jail shows besides the base ones: a language's own, for
     a jail of its own; else those of every language the warm workers run."""
     if alone is not None:
-        return alone.jail_paths
+        return (*alone.jail_paths, *_plugin_folders(alone))
     paths = [p for lang in all_languages().values() if not lang.job_proc for p in lang.jail_paths]
-    return tuple(dict.fromkeys(paths))
+    return tuple(dict.fromkeys([*paths, *_plugin_folders()]))
+
+
+def _host_files(prepared: dict[str, HostFiles], alone: str) -> HostFiles:
+    """What a jail shows of the host: the files prepared for its language, for a jail of
+    its own; else those of every language the warm workers run."""
+    names = [alone] if alone else [n for n, lang in all_languages().items() if not lang.job_proc]
+    return HostFiles.merge(prepared[name] for name in names if name in prepared)
 
 
 class Worker:
     """One warm worker process and its folders; or, with ``alone`` (a language), a worker
-    in a jail of its own that serves one job of that language."""
+    in a jail of its own that serves one job of that language. ``host_files`` are what
+    the pool's languages prepared on the host (by name)."""
 
     def __init__(
         self,
         index: int,
         sandbox: bool,
         limits: Limits,
-        tex_format: Path | None = None,
+        host_files: dict[str, HostFiles] | None = None,
         alone: str = "",
     ) -> None:
         self.index, self.sandbox, self.limits = index, sandbox, limits
-        self.tex_format = tex_format  # the TikZ preamble's format file, or None
+        self.host_files = host_files or {}
         self.alone = alone
         self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-{index}-"))
         self.job_dir, self.state_dir = self.root / "job", self.root / "state"
@@ -183,23 +199,22 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         renderers = project_dir("renderers")
-        languages = {name: lang.module for name, lang in all_languages().items()}
+        languages = {name: renderer_of(lang) for name, lang in all_languages().items()}
         if self.alone:
             languages = {self.alone: languages[self.alone]}
         job_path = "/job" if self.sandbox else str(self.job_dir)
         argv = [sys.executable, "-E", "-s", str(renderers / "worker.py"), json.dumps(languages),
                 job_path, *(["--alone"] if self.alone else [])]  # fmt: skip
         limits = self.limits
-        # The format checked when the pool started, if it is still there: another vad
-        # process may be building it again (damaged or stale), and bwrap cannot bind
-        # what is gone; without it, TikZ jobs compile the whole preamble.
-        tex_format = self.tex_format if self.tex_format and self.tex_format.is_file() else None
+        # What the languages prepared when the pool started, if it is still there:
+        # another vad process may be building a file again (found damaged or stale), and
+        # bwrap cannot bind what is gone; the jobs do without it.
+        host = _host_files(self.host_files, self.alone).present()
         if self.sandbox:
             alone = get_language(self.alone) if self.alone else None
             self.cgroups = Cgroups(f"vad-{os.getpid()}-{self.index}-{time.monotonic_ns()}", limits)
-            jail = bwrap_command(self.job_dir, self.state_dir, renderers, argv, tex_format,
-                                 _jail_paths(alone),
-                                 js_libraries=bool(alone and alone.js_libraries),
+            jail = bwrap_command(self.job_dir, self.state_dir, renderers, argv,
+                                 _jail_paths(alone), binds=host.binds, env=host.env,
                                  memory_cgroup=self.cgroups.memory)  # fmt: skip
             cmd, cwd, env = jail.argv, None, None
         else:
@@ -213,11 +228,8 @@ class Worker:
                 "MPLBACKEND": "Agg",
                 "MPLCONFIGDIR": str(self.state_dir / "mpl"),
                 "OPENBLAS_NUM_THREADS": "1",
+                **host.unjailed_env(),  # unjailed (trusted code only): the host's paths
             }
-            if tex_format is not None:  # unjailed (trusted code only): the host's path
-                env[RENDERER_VAR] = str(tex_format)
-            if self.alone and get_language(self.alone).js_libraries:
-                env[JS_VAR] = str(js_dir())
         cgroups = self.cgroups
 
         def before_exec() -> None:  # in the child: own session, cgroups, worker rlimits
@@ -369,7 +381,7 @@ class Worker:
         """One job in a jail started for it alone, with its language's limits; then the
         jail is killed, with everything in its cgroups, and its folders removed."""
         limits = dataclasses.replace(self.limits, **get_language(lang).limits)
-        alone = Worker(self.index, self.sandbox, limits, alone=lang)
+        alone = Worker(self.index, self.sandbox, limits, self.host_files, alone=lang)
         started = time.monotonic()
         try:
             alone.start()
@@ -470,7 +482,13 @@ def _result(
 
 
 class RenderPool:
-    """Warm workers sized to the cores; ``render`` blocks until one is free."""
+    """Warm workers sized to the cores; ``render`` blocks until one is free.
+
+    ``languages``: those it will render (None: any); only theirs prepare files on the
+    host (a language's ``prepare_host``, called when the pool starts). ``host_files``:
+    what some languages' jobs get of the host instead of what their hook would prepare
+    (an empty HostFiles: nothing).
+    """
 
     def __init__(
         self,
@@ -478,29 +496,39 @@ class RenderPool:
         sandbox: bool = True,
         limits: Limits | None = None,
         languages: Sequence[str] | None = None,
+        host_files: dict[str, HostFiles] | None = None,
     ) -> None:
         self.size = size or os.cpu_count() or 1
-        # The languages it will render (None: any); the TikZ format is made only for TikZ.
         self.languages = None if languages is None else {canonical(x) for x in languages}
         self.sandbox, self.limits = sandbox, limits or Limits()
+        self._given = {canonical(name): files for name, files in (host_files or {}).items()}
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._workers: list[Worker] = []
         self._lock = threading.Lock()
         self._started = False
-        self.tex_format: Path | None = None  # found or built when the pool starts
+        self.host_files: dict[str, HostFiles] = {}  # by language, when the pool starts
 
     def _start(self) -> None:
         with self._lock:
             if self._started:
                 return
             sweep_stale_folders()
-            if self.languages is None or "tikz" in self.languages:
-                self.tex_format = tikz_format()
+            self.host_files = self._prepare_host()
             for index in range(self.size):
-                worker = Worker(index, self.sandbox, self.limits, self.tex_format)
+                worker = Worker(index, self.sandbox, self.limits, self.host_files)
                 self._workers.append(worker)
                 self._idle.put(worker)
             self._started = True
+
+    def _prepare_host(self) -> dict[str, HostFiles]:
+        """What each language the pool serves prepared on the host (its hook, called
+        here once), or was given for it."""
+        prepared = dict(self._given)
+        for name, language in all_languages().items():
+            served = self.languages is None or name in self.languages
+            if served and name not in prepared and language.prepare_host is not None:
+                prepared[name] = language.prepare_host()
+        return prepared
 
     def versions(self) -> dict[str, str]:
         """Renderer versions as reported by a running worker."""

@@ -3,7 +3,8 @@
 A scorer turns the samples of one table row into estimates, one per column it fills.
 Adding one is one module in this package with a class under ``@register_scorer(name)``;
 a task names it in its table (``TableSpec.columns``). Every module of the package is
-imported on the first look-up, so no list needs editing.
+imported on the first look-up, so no list needs editing; then the modules installed
+packages name in the entry point group ``vad.scorers`` (vad/plugins.py).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class RoundScorer(DrawingScorer):
         return draws_images(record) and "round" in record
 
 
-SCORERS: Registry[Scorer] = Registry("unknown scorer {name}: choose from {choices}")
+# Scorers of installed packages (entry points "vad.scorers", vad/plugins.py) join on first
+# look-up, after this package's own (every look-up below runs _load first).
+SCORERS: Registry[Scorer] = Registry("unknown scorer {name}: choose from {choices}", "vad.scorers")
 register_scorer = SCORERS.register
 
 

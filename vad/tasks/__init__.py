@@ -1,4 +1,7 @@
-"""Tasks register by name; the runner, the spec and the leaderboard look them up here."""
+"""Tasks register by name; the runner, the spec and the leaderboard look them up here.
+
+Installed packages add theirs through the entry point group ``vad.tasks``
+(vad/plugins.py), loaded on the first look-up."""
 
 from vad.tasks import correct as _correct  # noqa: F401  (registers "correct")
 from vad.tasks import draw as _draw  # noqa: F401  (registers "draw")

@@ -131,7 +131,8 @@ def integer_option(default: int, low: int, high: int, in_rows: bool = False) -> 
     return Option(default, lambda f, name, x: f.integer(name, x, low, high), in_rows)
 
 
-TASKS: Registry[Task] = Registry("unknown task {name}: choose from {choices}")
+# Tasks of installed packages (entry points "vad.tasks", vad/plugins.py) join on first look-up.
+TASKS: Registry[Task] = Registry("unknown task {name}: choose from {choices}", "vad.tasks")
 register_task = TASKS.register
 
 
