@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from vad.concepts import load_concepts
@@ -58,6 +59,17 @@ class NoModel:
         raise ModelCallError("not asked: recording request keys")
 
 
+class Rendered(BaseException):
+    """Not an Exception: the pipeline's crash policy must not swallow it."""
+
+
+class NoPool:
+    """Nothing is rendered: every first request fails before its drawing."""
+
+    def render(self, *args: Any) -> Any:
+        raise Rendered("nothing is rendered while recording request keys")
+
+
 def _first_requests(spec: Any, store_path: Path, client: NoModel | None = None) -> list[str]:
     """The request key of each job's first request, in job order (for a large spec, of
     jobs spread evenly over it)."""
@@ -75,8 +87,18 @@ def _first_requests(spec: Any, store_path: Path, client: NoModel | None = None) 
             keys.append(f"{name}: {len(jobs)} jobs")
             for job in jobs[:: max(1, len(jobs) // 2000)]:  # every job, or 2000 spread out
                 written: list[dict[str, Any]] = []
-                ctx = JobContext(spec, job.model, client or NoModel(), store, None, None, {},  # type: ignore[arg-type]
-                                 written.append, Counters())  # fmt: skip
+                folder = SimpleNamespace(path=store_path.parent)
+                ctx = JobContext(
+                    spec,
+                    job.model,
+                    client or NoModel(),
+                    store,  # type: ignore[arg-type]
+                    NoPool(),
+                    folder,
+                    {},
+                    written.append,
+                    Counters(),
+                )  # type: ignore[arg-type]
                 task.run(job, ctx)
                 keys += [r["request_key"] for r in written]
     finally:

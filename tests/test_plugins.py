@@ -183,10 +183,14 @@ def test_a_renderer_must_be_a_file_in_a_folder_of_its_own(
     with pytest.raises(ValueError, match=r"must be the absolute path of its \.py file"):
         register_language(Language(**{**_fields(svg), "name": "rel", "aliases": (),
                                       "renderer": "render/dots.py"}))  # fmt: skip
-    monkeypatch.syspath_prepend(str(tmp_path))  # as site-packages: the jail would show it all
     (tmp_path / "loose_renderer.py").write_text("VERSION = '1'\n")
+    loose = str(tmp_path / "loose_renderer.py")  # in a folder that is no package of a plugin
+    with pytest.raises(ValueError, match="no package of the plugin"):
+        register_language(Language(**{**_fields(svg), "name": "loose", "aliases": (),
+                                      "renderer": loose}))  # fmt: skip
+    (tmp_path / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))  # as site-packages: the jail would show it all
     with pytest.raises(ValueError, match="put the renderer in a folder of its own"):
-        loose = str(tmp_path / "loose_renderer.py")
         register_language(Language(**{**_fields(svg), "name": "loose", "aliases": (),
                                       "renderer": loose}))  # fmt: skip
     assert "rel" not in language_names() and "loose" not in language_names()

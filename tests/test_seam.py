@@ -33,12 +33,20 @@ def test_an_embedded_model_gets_the_connections_asked_for(
     assert concurrency(LOCAL, connections, slots) == want
 
 
-def test_more_connections_than_slots_are_refused_with_the_fix() -> None:
+def test_connections_set_for_the_engine_alone_above_its_slots_are_refused() -> None:
     with pytest.raises(SpecError) as caught:
-        concurrency(LOCAL, 9, 8)
+        concurrency(LOCAL, 9, 8, source="run.yaml")
     message = str(caught.value)
-    assert "9 connections to local/qwen2.5-coder-0.5b" in message
-    assert "--slots 9" in message and "--max-connections 8" in message
+    assert message.startswith("run.yaml: 9 connections to local/qwen2.5-coder-0.5b")
+    assert "rate_limits.local.max_connections" in message and "--slots 9" in message
+
+
+def test_run_wide_connections_above_the_slots_are_cut_and_said() -> None:
+    plan = concurrency(LOCAL, 16, 4, shared=True)
+    assert (plan.connections, plan.slots) == (4, 4)
+    assert "16 connections cut to its engine's 4 slots" in plan.note
+    assert concurrency(LOCAL, 1, None, shared=True) == Concurrency(1, 1)
+    assert not concurrency(LOCAL, 1, None, shared=True).note
 
 
 def test_an_api_model_takes_connections_and_ignores_slots() -> None:
@@ -61,22 +69,21 @@ def test_slots_are_a_spec_field_outside_the_hash() -> None:
         spec_from_dict({**base, "slots": 0})
 
 
-@pytest.mark.parametrize("command", ["draw", "generate"])
-def test_the_commands_refuse_connections_above_the_slots_before_any_work(
-    tmp_path: Path, command: str
+def test_a_run_refuses_engine_connections_above_its_slots_before_any_work(
+    tmp_path: Path,
 ) -> None:
     """Refused before an engine starts or a folder is made (exit 2, one line)."""
-    out = (
-        ["--runs-dir", str(tmp_path / "runs")]
-        if command == "draw"
-        else ["--out", str(tmp_path / "g"), "--n", "2"]
+    spec = tmp_path / "local.yaml"
+    spec.write_text(
+        "models: [local/qwen2.5-coder-0.5b]\nrate_limits: {local: {max_connections: 4}}\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "vad", command, "--model", "local/qwen2.5-coder-0.5b",
-         "--max-connections", "4", "--slots", "2", "--no-progress", *out],
+        [sys.executable, "-m", "vad", "run", str(spec), "--slots", "2", "--no-progress",
+         "--runs-dir", str(tmp_path / "runs")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert "4 connections to local/qwen2.5-coder-0.5b, whose engine decodes 2" in done.stderr
+    assert "4 connections to local/qwen2.5-coder-0.5b" in done.stderr
+    assert "decodes 2 requests together" in done.stderr
     assert "llama-server" not in done.stderr
-    assert not (tmp_path / "g").exists() and not list((tmp_path / "runs").glob("*/samples.jsonl"))
+    assert not list((tmp_path / "runs").glob("*/samples.jsonl"))

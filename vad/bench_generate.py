@@ -24,9 +24,9 @@ from vad.errors import SpecError
 from vad.models import ModelClient, SamplingParams, resolve_model
 from vad.models.client import RetryPolicy
 from vad.models.seam import Concurrency, open_model
+from vad.pipeline import extract
 from vad.prompts import load_prompts
 from vad.render import RenderPool
-from vad.tasks.draw import extract
 
 
 def generate_benchmark(

@@ -17,6 +17,7 @@ A leaf: it imports nothing of vad but its errors (the registries call it).
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from importlib.metadata import EntryPoint, entry_points
@@ -57,10 +58,12 @@ def _uninstall(entry: EntryPoint) -> str:
 
 
 def _where(exc: BaseException) -> str:
-    """' (at FILE, line N)': the innermost frame outside the import machinery."""
+    """' (at FILE, line N)': the innermost frame of the plugin's own code (outside vad
+    and the import machinery)."""
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith("<frozen") and "/importlib/" not in f.filename
-              and f.filename != __file__]  # fmt: skip
+              and not os.path.abspath(f.filename).startswith(own)]  # fmt: skip
     return f" (at {frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 

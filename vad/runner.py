@@ -86,10 +86,12 @@ class Runner:
         self.plans: dict[str, Concurrency] = {}
         for model, _ in self.models:
             limits = spec.rate_limits.get(model.provider, {})
-            self.plans[model.name] = concurrency(
-                model, limits.get("max_connections", spec.max_connections), spec.slots,
-                limits.get("rpm"), "spec",
-            )  # fmt: skip
+            own = limits.get("max_connections")
+            plan = concurrency(model, own or spec.max_connections, spec.slots, limits.get("rpm"),
+                               "spec", shared=own is None)  # fmt: skip
+            if plan.note:
+                self._say(f"note: {plan.note}")
+            self.plans[model.name] = plan
         for lang in spec.languages:
             get_language(lang)
         if spec.sandbox:

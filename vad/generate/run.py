@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from vad import provenance
+from vad import pipeline, provenance
 from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
-from vad.errors import ModelConfigError, SpecError, VadError
+from vad.errors import SpecError, VadError
 from vad.fsutil import held_signals, label_dir, sha256_file
 from vad.generate.ledger import SpendLedger
 from vad.generate.strategies import (
@@ -60,13 +60,12 @@ from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credent
 from vad.models.client import RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.models.seam import concurrency, open_model
+from vad.pipeline import request_key
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
 from vad.stopping import GRACE_S, drain
 from vad.store import ResponseStore, cache_key
-from vad.tasks.context import request_key, stored_reply
-from vad.tasks.draw import extract
 from vad.terminal import say
 
 Unit = tuple[Item, ResolvedModel, str, str]  # what to draw, by which model, style, language
@@ -230,8 +229,11 @@ class Generator:
         self._bar: Any = None
         self._errors_in_a_row = 0
         self._first_error = ""
-        self.plans = {m.name: concurrency(m, spec.max_connections, spec.slots)
+        self.plans = {m.name: concurrency(m, spec.max_connections, spec.slots, shared=True)
                       for m, _ in self.models}  # fmt: skip
+        for plan in self.plans.values():
+            if plan.note:
+                say(None, f"note: {plan.note}")
         self.started = time.monotonic()
 
     # -- the run -------------------------------------------------------------------------
@@ -257,6 +259,8 @@ class Generator:
         self.folder.write_manifest(manifest)
         status = "failed"
         try:
+            if len(self.tally.kept) < self.spec.n:
+                self.pool.versions()  # the jail starts now: a broken one stops before a request
             self._stream(done)
             status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
             if self.budget_hit and status == "stopped":
@@ -507,14 +511,12 @@ class Generator:
         for model, style in self.models:
             for index, (category, prompt) in enumerate(proposal_prompts(style)):
                 params = SamplingParams(self.spec.temperature, 512, self.spec.seed + index)
-                key = request_key(model, prompt, params, index)
-                reply = stored_reply(store.get(key))
-                if reply is None:
-                    self._cover(model, prompt, 512)
-                    reply = clients[model.name].complete(prompt, params)
-                    self.ledger.add(key, reply.cost_usd, "propose")
-                    store.put(key, model.name, {"template": prompt.template_id,
-                                                **prompt.payload()}, reply.to_dict())  # fmt: skip
+                meter = _ProposeMeter(self, model, prompt)
+                asked = pipeline.ask(store, clients[model.name], model, prompt, params, index,
+                                     meter)  # fmt: skip
+                if asked.reply is None:
+                    raise VadError(f"proposing concepts: {asked.error}")
+                reply = asked.reply
                 text = reply.text if prompt.style == "chat" else "- " + reply.text
                 for concept in parse_proposals(text, category):
                     if concept.id not in found:
@@ -605,66 +607,45 @@ class Generator:
                 else {}
             ),
         }
-        stored = store.get(key)
-        attempt, settled = "", False
+        client_or_none = None if self.batch_size else client  # a batch asked already
+        work = self.folder.scratch / f"{cache_key({'id': record['sample_id']})[:16]}.png"
         try:
-            reply = stored_reply(stored)
-            cached = reply is not None
-            if reply is None and self.batch_size:  # the batch did not answer it
+            drawing = pipeline.draw(store, client_or_none, model, prompt, params,
+                                    item.sample_index, lang, self.pool.render,
+                                    (spec.width, spec.height), work,
+                                    _Meter(self, reserved))  # fmt: skip
+        except Stopped:
+            return  # the run is stopping: not asked now (a later run asks it)
+        except BaseException:
+            self.stop.set()  # a rejected key, a dead engine, no jail: nothing more is sent
+            raise
+        asked = drawing.asked
+        if asked.reply is None:
+            if client_or_none is None:  # the batch did not answer it
                 if key in self.batch_failed:
                     why = f"{model.name}: the batch line failed: {self.batch_failed[key]}"
                     self._write({**record, "status": "model_error", "error": why})
                 return  # not answered yet: a later batch asks again
-            if reply is None:
-                attempt = self.ledger.begin(key, reserved)  # a kill from here: the bound
-                reply = client.complete(prompt, params)
-                # paid now, whatever happens to the drawing (price unknown: the bound)
-                known = reply.cost_usd is not None
-                paid = reply.cost_usd if known else reserved
-                self.ledger.add(key, paid, "reply" if known else "bound", settles=attempt)
-                settled = True
-                store.put(
-                    key,
-                    model.name,
-                    {"template": prompt.template_id, **prompt.payload()},
-                    reply.to_dict(),
-                )
-        except Stopped:
-            if attempt and not settled:  # it may have been sent: counted at its bound
-                self.ledger.add(key, reserved, "bound", settles=attempt)
+            bound = {"cost_bound_usd": reserved} if reserved else {}
+            self._write({**record, "status": "model_error", "error": str(asked.error)[:500],
+                         **bound})  # fmt: skip
             return
-        except VadError as exc:  # under a budget, the failed attempt may have been billed
-            bound = {"cost_bound_usd": reserved} if reserved and not settled else {}
-            if not settled:
-                self.ledger.add(key, reserved, "bound", settles=attempt)
-            if isinstance(exc, ModelConfigError):  # a rejected key, a server that keeps failing
-                self.stop.set()
-                raise
-            self._write({**record, "status": "model_error", "error": str(exc)[:500], **bound})
-            return
+        reply, cached = asked.reply, asked.cached
         if reply.cost_usd is None and not cached:  # price unknown: the bound counts as spent
             record["cost_bound_usd"] = reserved
-        if reserved and not cached and (reply.cost_usd or 0.0) > reserved:
-            self.budget_hit = True  # the provider billed more than a request can cost
-            self.stop.set()
-            self._say(
-                f"stopping: a reply cost ${reply.cost_usd:.6f}, more than the "
-                f"${reserved:.6f} a request can cost; the budget is not trusted further"
-            )
         record.update(
             cached=cached,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
             cost_usd=reply.cost_usd,
+            code=drawing.code,
         )
-        extraction = extract(prompt, lang, reply.text, reply.finish_reason == "length")
-        record["code"] = extraction.code
-        if extraction.code is None:
-            self._write({**record, "status": "no_code", "reason": "; ".join(extraction.notes)})
+        result = drawing.result
+        assert result is not None
+        if drawing.code is None:
+            self._write({**record, "status": "no_code", "reason": result.reason})
             return
-        record["program_hash"] = cache_key({"p": normalise_program(extraction.code)})[:16]
-        work = self.folder.scratch / f"{cache_key({'id': record['sample_id']})[:16]}.png"
-        result = self.pool.render(lang, extraction.code, spec.width, spec.height, work)
+        record["program_hash"] = cache_key({"p": normalise_program(drawing.code)})[:16]
         if not result.ok:
             if result.status is RenderStatus.TOO_LARGE:
                 record["code"] = None  # not worth keeping: it may be enormous
@@ -918,6 +899,49 @@ class Generator:
 
     def _say(self, line: str) -> None:
         say(self._bar, line)
+
+
+class _ProposeMeter:
+    """Setup requests (propose): refused when the budget cannot cover them, then paid."""
+
+    def __init__(self, gen: Generator, model: ResolvedModel, prompt: Any) -> None:
+        self.gen, self.model, self.prompt = gen, model, prompt
+
+    def begin(self, key: str) -> str:
+        self.gen._cover(self.model, self.prompt, 512)
+        return ""
+
+    def paid(self, key: str, reply: Any, attempt: str) -> None:
+        self.gen.ledger.add(key, reply.cost_usd, "propose")
+
+    def unpaid(self, key: str, attempt: str) -> None:
+        pass  # the run stops: propose's requests are asked again by the next
+
+
+class _Meter:
+    """The spend ledger's view of one request (see vad.pipeline.Meter): a request that
+    may have been sent counts at its bound until its reply's price settles it."""
+
+    def __init__(self, gen: Generator, reserved: float) -> None:
+        self.gen, self.ledger, self.reserved = gen, gen.ledger, reserved
+
+    def begin(self, key: str) -> str:
+        return self.ledger.begin(key, self.reserved)  # a kill from here: the bound
+
+    def paid(self, key: str, reply: Any, attempt: str) -> None:
+        known = reply.cost_usd is not None  # paid now, whatever happens to the drawing
+        usd = reply.cost_usd if known else self.reserved
+        self.ledger.add(key, usd, "reply" if known else "bound", settles=attempt)
+        if self.reserved and (reply.cost_usd or 0.0) > self.reserved:
+            self.gen.budget_hit = True  # the provider billed more than a request can cost
+            self.gen.stop.set()  # at once, before this drawing renders
+            self.gen._say(
+                f"stopping: a reply cost ${reply.cost_usd:.6f}, more than the "
+                f"${self.reserved:.6f} a request can cost; the budget is not trusted further"
+            )
+
+    def unpaid(self, key: str, attempt: str) -> None:
+        self.ledger.add(key, self.reserved, "bound", settles=attempt)  # it may be billed
 
 
 def _differences(before: Any, now: dict[str, Any]) -> str:

@@ -214,6 +214,11 @@ def _check_renderer(language: Language) -> None:
         raise ValueError(f"language {language.name!r}: renderer {path!r} must be the absolute "
                          "path of its .py file (str(Path(__file__).with_name(...)))")  # fmt: skip
     folder = os.path.dirname(os.path.realpath(path))
+    if not os.path.isfile(os.path.join(folder, "__init__.py")):
+        raise ValueError(f"language {language.name!r}: renderer {path}: every jail running "
+                         f"the language shows its folder, and {folder} is no package of the "
+                         "plugin (it has no __init__.py): put the renderer in a subpackage "
+                         "of its own, such as vad_myplugin/render/")  # fmt: skip
     if folder == "/" or folder in {os.path.realpath(p or ".") for p in sys.path}:
         raise ValueError(f"language {language.name!r}: renderer {path}: every jail running "
                          f"the language shows its folder, and {folder} holds more (it is on "

@@ -10,9 +10,11 @@ generate``, ``vad doctor``) opens them here::
 
 ``--max-connections`` means the same for every model: requests in flight to it. For
 an embedded model the engine decodes ``--slots`` requests together; the slots default
-to the connections asked for (else 8), and connections above the slots are refused
-(they would only queue at the engine, so a comparison of 1 and 8 connections would
-measure nothing).
+to the connections asked for (else 8). More connections than slots would only queue at
+the engine (a comparison of 1 and 8 connections would measure nothing), so a value set
+for the embedded model alone (``rate_limits: {local: {max_connections: N}}``) above
+its slots is refused, and a run-wide one (``--max-connections``, shared with API
+models) is cut to the slots, with a line saying so.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,8 @@ from vad.models.registry import ResolvedModel
 
 DEFAULT_CONNECTIONS = 4  # requests in flight to an API model
 CONNECTIONS_HELP = (
-    "requests in flight to each model (default 4; an embedded model: its --slots). "
-    "For an embedded model at most its --slots"
+    "requests in flight to each model (default 4; an embedded model: its --slots); "
+    "above an embedded model's --slots it is cut to them"
 )
 SLOTS_HELP = (
     "requests the embedded engine decodes together (default: --max-connections if "
@@ -46,10 +48,7 @@ class Concurrency:
     connections: int
     slots: int | None = None
     rpm: float | None = None
-
-    def describe(self) -> str:
-        slots = f" on {self.slots} engine slots" if self.slots is not None else ""
-        return f"{self.connections} in flight{slots}"
+    note: str = field(default="", compare=False)  # a setting that was cut, said once
 
 
 def concurrency(
@@ -58,19 +57,26 @@ def concurrency(
     slots: int | None = None,
     rpm: float | None = None,
     source: str = "command line",
+    shared: bool = False,
 ) -> Concurrency:
-    """The one rule for every command (see the module's docstring)."""
+    """The one rule for every command (see the module's docstring). ``shared``: the
+    connections are the run-wide value, not one set for this model alone."""
     if not model.is_local:
         return Concurrency(connections or DEFAULT_CONNECTIONS, None, rpm)
     from vad.models.local import DEFAULT_SLOTS
 
     slots = slots or connections or DEFAULT_SLOTS
     connections = connections or slots
+    if connections > slots and shared:
+        note = (f"{model.name}: {connections} connections cut to its engine's {slots} slots "
+                f"(more would only queue); give --slots {connections} for more")  # fmt: skip
+        return Concurrency(slots, slots, rpm, note)
     if connections > slots:
         raise SpecError(
-            f"{source}: {connections} connections to {model.name}, whose engine decodes "
-            f"{slots} requests together: the rest would only queue. Give --slots "
-            f"{connections} (spec: slots: {connections}) or at most --max-connections {slots}"
+            f"{source}: {connections} connections to {model.name} (rate_limits.local."
+            f"max_connections), whose engine decodes {slots} requests together: the rest "
+            f"would only queue. Give slots: {connections} (--slots {connections}) or at "
+            f"most {slots} connections"
         )
     return Concurrency(connections, slots, rpm)
 

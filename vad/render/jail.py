@@ -300,7 +300,15 @@ def bwrap_command(
                      "VAD_JAILED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                      "VAD_ISOLATE": "1" if isolate else "0"}  # fmt: skip
         for host, where in binds.items():
+            own = ("/job", "/state", "/cgroup", "/proc", "/dev", "/usr", "/bin", "/lib", "/etc")
+            if any(where == top or where.startswith(top + "/") for top in own):
+                raise ValueError(f"a language's host file may not be shown at {where}: the "
+                                 "jail's own folders are not a language's to fill")  # fmt: skip
             cmd += bind(host, where)
+        for key in env or {}:
+            if key in variables or key.startswith(("LD_", "PYTHON")):
+                raise ValueError(f"a language's host files may not set {key}: the jail's "
+                                 "own variables are not a language's to change")  # fmt: skip
         variables.update(env or {})
         if memory_cgroup is not None and isolate:
             _give(memory_cgroup, uid, ("cgroup.procs", "cgroup.threads"))

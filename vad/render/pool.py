@@ -149,7 +149,9 @@ def _plugin_folders(alone: Language | None = None) -> list[str]:
     """The folders of plugins' renderers (one language's, or every one: a warm worker
     reads each renderer's version), which the jail shows read-only at their host path."""
     languages = [alone] if alone is not None else list(all_languages().values())
-    return [os.path.dirname(lang.renderer) for lang in languages if lang.renderer]
+    # the folder checked at registration (base._check_renderer): the real one
+    return [os.path.dirname(os.path.realpath(lang.renderer)) for lang in languages
+            if lang.renderer]  # fmt: skip
 
 
 def _jail_paths(alone: Language | None) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vad.concepts import Concept
-from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import ResolvedModel
 from vad.prompts import Prompt, load_prompts
 from vad.tasks.base import Job, TableSpec, Task, register_task
@@ -14,15 +13,6 @@ from vad.tasks.context import JobContext, slug
 
 if TYPE_CHECKING:  # the spec looks tasks up: tasks name it in annotations only
     from vad.spec import RunSpec
-
-
-def extract(prompt: Prompt, language: str, text: str, truncated: bool) -> Extraction:
-    """Code from a reply, for chat or completion prompts."""
-    if prompt.style == "chat":
-        return extract_chat(text, language)
-    return extract_completion(
-        text, language, prompt.code_start, prompt.code_end, prompt.stop, truncated
-    )
 
 
 def image_path(job: Job, suffix: str = "") -> Path:
@@ -38,23 +28,20 @@ def draw_once(
     round_index: int = 0,
     suffix: str = "",
 ) -> dict[str, Any]:
-    """Ask, extract, render and write one record; return it."""
-    asked = ctx.ask(job.sample_index, prompt, round_index)
+    """Draw once through the pipeline and write its record; return it."""
+    rel = image_path(job, suffix)
+    asked, drawing = ctx.draw(job.language, prompt, job.sample_index, round_index, rel)
     record = {**record, **asked.record}
     if asked.reply is None:
         record.update(status="model_error", error=asked.error)
         ctx.write(record)
         return record
-    extraction = extract(
-        prompt, job.language, asked.reply.text, asked.reply.finish_reason == "length"
-    )
-    result, image = ctx.render(
-        job.language, extraction.code, image_path(job, suffix), "; ".join(extraction.notes)
-    )
+    result = drawing.result
+    assert drawing.extraction is not None and result is not None
     record.update(
-        extraction=extraction.as_record(),
-        code=extraction.code,
-        image=image,
+        extraction=drawing.extraction.as_record(),
+        code=drawing.code,
+        image=str(rel) if result.ok else None,
         status=str(result.status),
         render=result.to_record(),
     )

@@ -1,0 +1,198 @@
+"""One path for a drawing: ask (the store first) -> extract -> render -> one record.
+
+The draw and correct tasks and ``vad generate`` draw through :func:`draw` (generation's
+proposals ask through :func:`ask`). One policy everywhere:
+
+- a reply comes from the response store when it is there, else from the model, and is
+  stored before anything is done with it;
+- a model call that fails (:class:`~vad.errors.ModelCallError`) is a ``model_error``
+  record; anything else the client raises (a rejected key, a dead engine, a provider
+  that keeps failing, Ctrl-C) stops the run;
+- a failure on the host while rendering one drawing is a ``crash`` record (not scored),
+  never a stopped run; a jail that cannot start at all (no drawing can render) stops it;
+- nothing a jailed program says about itself is taken as its status (the pool decides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from vad.errors import ModelCallError
+from vad.extract import Extraction, extract_chat, extract_completion
+from vad.models import Reply, ResolvedModel, SamplingParams
+from vad.prompts import Prompt
+from vad.render import RenderResult, RenderStatus
+from vad.render.jail import JailUnavailable
+from vad.store import ResponseStore, cache_key
+
+
+def request_key(
+    model: ResolvedModel, prompt: Prompt, params: SamplingParams, sample_index: int
+) -> str:
+    """Content address of a request: only fields that change the reply."""
+    return cache_key({
+        "model": model.name,
+        "api_base": None if model.is_local else model.api_base,
+        "style": prompt.style,
+        "payload": prompt.payload(),
+        "temperature": params.temperature,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+        "template": prompt.template_id,
+        "prompt_version": prompt.version,
+        "sample_index": sample_index,
+    })  # fmt: skip
+
+
+def stored_reply(stored: Any) -> Reply | None:
+    """A reply from the store, or None if what is stored does not make one."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        reply = Reply(**stored)
+    except TypeError:
+        return None
+    return reply if isinstance(reply.text, str) else None
+
+
+class Client(Protocol):
+    def complete(self, prompt: Prompt, params: SamplingParams) -> Reply: ...
+
+
+class Meter(Protocol):
+    """What a caller that pays for requests hears of each call (``vad generate``'s
+    ledger): ``begin`` before a request may be sent, then exactly one of ``paid`` (a
+    reply came) or ``unpaid`` (it failed or was stopped: it may still be billed)."""
+
+    def begin(self, key: str) -> str: ...
+    def paid(self, key: str, reply: Reply, attempt: str) -> None: ...
+    def unpaid(self, key: str, attempt: str) -> None: ...
+
+
+@dataclass
+class Asked:
+    """A model's answer to one prompt (``reply`` None when the call failed)."""
+
+    reply: Reply | None
+    cached: bool
+    key: str
+    error: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """What a record says of the reply."""
+        if self.reply is None:
+            return {}
+        r = self.reply
+        return {"cached": self.cached, "raw_reply": r.text, "finish_reason": r.finish_reason,
+                "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                "cost_usd": r.cost_usd, "latency_s": r.latency_s,
+                "attempts": r.attempts}  # fmt: skip
+
+
+def ask(
+    store: ResponseStore,
+    client: Client | None,
+    model: ResolvedModel,
+    prompt: Prompt,
+    params: SamplingParams,
+    sample_index: int,
+    meter: Meter | None = None,
+) -> Asked:
+    """The reply to ``prompt``: from the store, else from the model (then stored).
+
+    With ``client`` None only the store is read (a reply not there is an error: a batch
+    that did not answer it). A failed call is an ``Asked`` with ``error``; what stops a
+    run is raised.
+    """
+    key = request_key(model, prompt, params, sample_index)
+    reply = stored_reply(store.get(key))
+    if reply is not None:
+        return Asked(reply, True, key)
+    if client is None:
+        return Asked(None, False, key, "not answered")
+    attempt = meter.begin(key) if meter is not None else ""
+    try:
+        reply = client.complete(prompt, params)
+    except ModelCallError as exc:
+        if meter is not None:
+            meter.unpaid(key, attempt)
+        return Asked(None, False, key, str(exc))
+    except BaseException:
+        if meter is not None:
+            meter.unpaid(key, attempt)
+        raise
+    if meter is not None:
+        meter.paid(key, reply, attempt)
+    store.put(key, model.name, {"template": prompt.template_id, **prompt.payload()},
+              reply.to_dict())  # fmt: skip
+    return Asked(reply, False, key)
+
+
+def extract(prompt: Prompt, language: str, text: str, truncated: bool) -> Extraction:
+    """Code from a reply, for chat or completion prompts."""
+    if prompt.style == "chat":
+        return extract_chat(text, language)
+    return extract_completion(
+        text, language, prompt.code_start, prompt.code_end, prompt.stop, truncated
+    )
+
+
+Renderer = Callable[[str, str, int, int, Path], RenderResult]  # RenderPool.render
+
+
+def render(
+    renderer: Renderer, language: str, code: str | None, width: int, height: int, dest: Path,
+    no_code_reason: str = "",
+) -> RenderResult:  # fmt: skip
+    """Render ``code`` to ``dest`` in the jail; a failure of the host is a ``crash``."""
+    if code is None:
+        return RenderResult(RenderStatus.NO_CODE, no_code_reason)
+    try:
+        return renderer(language, code, width, height, dest)
+    except JailUnavailable:
+        raise  # no drawing can render now: the run stops (a later run redoes them)
+    except Exception as exc:  # a host-side bug must not lose the sample, nor stop the run
+        return RenderResult(RenderStatus.CRASH, f"host error: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Drawing:
+    """One drawing's way through the pipeline: the reply, the code, the render."""
+
+    asked: Asked
+    extraction: Extraction | None = None
+    result: RenderResult | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.extraction.code if self.extraction is not None else None
+
+
+def draw(
+    store: ResponseStore,
+    client: Client | None,
+    model: ResolvedModel,
+    prompt: Prompt,
+    params: SamplingParams,
+    sample_index: int,
+    language: str,
+    renderer: Renderer,
+    size: tuple[int, int],
+    dest: Path,
+    meter: Meter | None = None,
+) -> Drawing:
+    """Ask, extract and render one drawing of ``prompt`` in ``language`` to ``dest``."""
+    asked = ask(store, client, model, prompt, params, sample_index, meter)
+    drawing = Drawing(asked)
+    if asked.reply is None:
+        return drawing
+    reply = asked.reply
+    drawing.extraction = extract(prompt, language, reply.text, reply.finish_reason == "length")
+    if drawing.code is None:
+        drawing.result = RenderResult(RenderStatus.NO_CODE, "; ".join(drawing.extraction.notes))
+        return drawing
+    drawing.result = render(renderer, language, drawing.code, *size, dest)
+    return drawing
