@@ -71,6 +71,7 @@ FORGED = {
 
 @pytest.mark.parametrize("lang", ["turtle", "matplotlib"])
 @pytest.mark.parametrize("case", sorted(FORGED))
+@pytest.mark.slow
 def test_a_program_cannot_make_its_sample_unscored(
     pool: RenderPool, tmp_path: Path, case: str, lang: str
 ) -> None:
@@ -198,6 +199,7 @@ def _plant(root: Path, tmp_path: Path) -> Path:
 @needs_tex
 @needs_root
 @pytest.mark.parametrize("mode", [0o777, 0o1777], ids=["world-writable", "sticky"])
+@pytest.mark.slow
 def test_a_format_planted_in_a_shared_formats_folder_is_never_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
 ) -> None:
@@ -251,6 +253,7 @@ print(fmt, hashlib.sha256(fmt.read_bytes()).hexdigest() if fmt else "")
 
 @needs_tex
 @needs_root
+@pytest.mark.slow
 def test_a_format_is_rebuilt_when_a_file_it_was_dumped_from_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -294,6 +297,7 @@ def test_a_format_is_rebuilt_when_a_file_it_was_dumped_from_changes(
 
 
 @needs_tex
+@pytest.mark.slow
 def test_workers_start_when_the_checked_format_has_gone_since(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,6 +317,7 @@ def test_workers_start_when_the_checked_format_has_gone_since(
 
 
 @needs_tex
+@pytest.mark.slow
 def test_a_format_that_crashes_pdflatex_falls_back_to_the_whole_preamble(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,6 +388,7 @@ def _targets(tmp_path: Path) -> dict[str, str]:
 
 @needs_tex
 @pytest.mark.parametrize("probe", sorted(READS))
+@pytest.mark.slow
 def test_tex_finds_no_file_outside_the_job_folder(
     pool: RenderPool, tmp_path: Path, probe: str
 ) -> None:
@@ -437,6 +443,7 @@ def test_tex_cannot_draw_a_host_file(pool: RenderPool, tmp_path: Path) -> None:
 @needs_tex
 @pytest.mark.parametrize("how", ["UseName", "environment"])
 @pytest.mark.parametrize("target", ["renderer-source", "venv-config", "stdlib"])
+@pytest.mark.slow
 def test_tex_cannot_draw_a_file_outside_the_job_folder(
     pool: RenderPool, tmp_path: Path, how: str, target: str
 ) -> None:
@@ -524,6 +531,7 @@ TURTLE_CONTAINED = {
 
 
 @pytest.mark.parametrize("case", sorted(TURTLE_CONTAINED))
+@pytest.mark.slow
 def test_turtle_attacks_are_contained_and_typed(
     pool: RenderPool, tmp_path: Path, case: str
 ) -> None:
@@ -574,6 +582,7 @@ def test_a_turtle_job_that_patches_everything_leaves_the_next_job_alone(
     assert "VAD_POISON" not in env.reason and "VAD_ATTACK_SECRET" not in env.reason
 
 
+@pytest.mark.slow
 def test_memory_used_up_in_small_objects_is_memory(tmp_path: Path) -> None:
     """Memory used up in small objects that stay referenced (turtle keeps its canvases):
     the job could not even write its result, and was "ended without a result"."""

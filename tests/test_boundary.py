@@ -275,6 +275,7 @@ plt.plot([0, 1], [0, 1])
 """
 
 
+@pytest.mark.slow
 def test_forged_protocol_lines_are_never_taken_as_answers(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -285,6 +286,7 @@ def test_forged_protocol_lines_are_never_taken_as_answers(
     _assert_clean(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_half_line_and_sigstop_cannot_hang_the_host(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -294,6 +296,7 @@ def test_a_half_line_and_sigstop_cannot_hang_the_host(
     _assert_clean(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_no_job_sees_the_code_or_files_of_an_earlier_one(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -315,6 +318,7 @@ def test_no_job_sees_the_code_or_files_of_an_earlier_one(
     _assert_clean(result, tmp_path / "after", f"MARKER-{tag}")
 
 
+@pytest.mark.slow
 def test_symlink_races_on_every_output_never_reach_the_host(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -334,6 +338,7 @@ def test_symlink_races_on_every_output_never_reach_the_host(
     _assert_clean(result, run)
 
 
+@pytest.mark.slow
 def test_prlimit_on_the_worker_changes_nothing(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -344,6 +349,7 @@ def test_prlimit_on_the_worker_changes_nothing(
     _assert_clean(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_pid_hopping_survivors_do_not_outlive_their_job(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -354,6 +360,7 @@ def test_pid_hopping_survivors_do_not_outlive_their_job(
         _assert_clean(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_in_a_data_uri_is_refused(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -372,6 +379,7 @@ def test_a_gzip_bomb_in_a_data_uri_is_refused(
     _assert_clean(result, tmp_path)
 
 
+@pytest.mark.slow
 def test_killed_workers_leave_no_cgroup_behind(tmp_path: Path) -> None:
     with RenderPool(size=1, limits=LIMITS) as pool:
         assert _render(pool, "svg", BENIGN["svg"], tmp_path / "a.png").ok
@@ -421,6 +429,7 @@ raise RuntimeError("seen: " + " ".join(seen))
 """
 
 
+@pytest.mark.slow
 def test_keyrings_and_dev_are_not_a_way_to_the_next_job(
     pool: RenderPool, fresh: dict[str, np.ndarray], tmp_path: Path
 ) -> None:

@@ -206,6 +206,7 @@ def _descendants(root: int) -> list[int]:
 # -- 1. who the jail runs as -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_process_of_the_jail_is_host_root(chain: Chain) -> None:
     """While a job sleeps, every process of the worker's jail (bwrap, the worker, the
     zygotes, S, J, K) has host uids and gids other than 0 (all four of each)."""
@@ -353,6 +354,7 @@ for name in ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK", "RLIMIT_AS", "RLIM
 
 
 @pytest.mark.parametrize("how", ["lower", "lower-and-restore"])
+@pytest.mark.slow
 def test_limits_a_job_sets_on_init_never_reach_the_next_job(chain: Chain, how: str) -> None:
     """Attack: prlimit on J, every rlimit lowered (soft and hard), or soft limits set to
     0 for a while and put back. Asserts: the attack is scored; the next jobs get a fresh
@@ -482,6 +484,7 @@ assert children > 5, children
 
 
 @pytest.mark.parametrize("end", ["exits", "times-out"])
+@pytest.mark.slow
 def test_a_job_that_uses_up_the_pids_leaves_the_next_job_alone(chain: Chain, end: str) -> None:
     """Attack: fork until the worker's pids cgroup refuses, then end (or sleep past the
     timeout: the chain is replaced, and its replacement needs pids). Asserts: scored
@@ -495,6 +498,7 @@ def test_a_job_that_uses_up_the_pids_leaves_the_next_job_alone(chain: Chain, end
     chain.as_fresh()
 
 
+@pytest.mark.slow
 def test_a_job_that_stops_itself_times_out_and_is_scored(chain: Chain) -> None:
     """Attack: K stops itself (SIGSTOP) after drawing, so J waits for a K that never
     ends. Asserts: timeout (scored); the next jobs as in a fresh chain."""
@@ -549,6 +553,7 @@ def _shmem_kb(chain: Chain) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_tmpfs_a_job_filled_and_pinned_is_freed_for_the_next(chain: Chain) -> None:
     """Attack: ~290 MB in the job's tmpfs folders (some deleted but open), a planted
     matplotlibrc, and all of it pinned in an in-flight AF_UNIX message cycle. Asserts:

@@ -54,6 +54,7 @@ def test_help_documents_every_option() -> None:
     assert "run a spec file" in _vad("--help").stdout
 
 
+@pytest.mark.slow
 def test_draw_runs_show_through_the_command(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     args = [
         "draw",
@@ -82,6 +83,7 @@ def test_draw_runs_show_through_the_command(fake_openai: FakeOpenAI, tmp_path: P
     assert shown.returncode == 0 and "by status: {'ok': 8}" in shown.stdout
 
 
+@pytest.mark.slow
 def test_relative_runs_dir(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     done = _vad(
         "draw",
@@ -101,6 +103,7 @@ def test_relative_runs_dir(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     assert [r["status"] for r in records] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,level,caption\nx,shapes,\n")
@@ -117,6 +120,7 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_run_spec_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     spec = tmp_path / "mini.yaml"
     spec.write_text(
@@ -130,6 +134,7 @@ def test_run_spec_file(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     assert len(records) == 3 and all(r["temperature"] == 0.2 for r in records)
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_completes_every_sample_exactly_once(tmp_path: Path) -> None:
     with FakeOpenAI(delay=0.15) as server:
         args = [
@@ -177,6 +182,7 @@ def test_kill_9_then_rerun_completes_every_sample_exactly_once(tmp_path: Path) -
         assert manifest["sessions"][0].get("status") is None  # the killed session never closed
 
 
+@pytest.mark.slow
 def test_a_run_in_which_every_sample_failed_exits_non_zero(tmp_path: Path) -> None:
     spec = tmp_path / "down.yaml"
     with FakeOpenAI(fail_first=10**6, fail_status=500) as server:
@@ -198,6 +204,7 @@ def test_a_run_in_which_every_sample_failed_exits_non_zero(tmp_path: Path) -> No
     assert "model calls: 3" in again.stderr and "warning" not in again.stderr
 
 
+@pytest.mark.slow
 def test_some_failed_samples_are_reported_and_not_results(tmp_path: Path) -> None:
     with FakeOpenAI(fail_first=1, fail_status=400) as server:
         done = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
@@ -268,6 +275,7 @@ def test_leaderboard_gets_its_clip_scorer_as_an_argument(
     assert "VAD_CLIP_WEIGHTS" not in os.environ
 
 
+@pytest.mark.slow
 def test_the_max_connections_flag_wins_over_the_specs_provider_cap(tmp_path: Path) -> None:
     with FakeOpenAI(delay=0.5) as server:
         spec = tmp_path / "spec.yaml"

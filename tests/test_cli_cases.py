@@ -41,6 +41,7 @@ def _samples(runs: Path) -> list[dict[str, Any]]:
 # -- 7: a concept file edited in place is a new run ---------------------------------------
 
 
+@pytest.mark.slow
 def test_an_edited_caption_is_drawn_again(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     concepts = tmp_path / "mine.csv"
     concepts.write_text("id,level,caption\nmine-ball,mine,a red ball\n")
@@ -93,6 +94,7 @@ class _Replies(FakeOpenAI):
         return status, reply
 
 
+@pytest.mark.slow
 def test_multiple_choice_answers_are_read_in_answer_position(tmp_path: Path) -> None:
     spec = tmp_path / "choice.yaml"
     with _Replies() as server:
@@ -139,6 +141,7 @@ def test_a_spec_in_utf16_or_a_directory_is_named(tmp_path: Path) -> None:
     assert _first_error(done).startswith(f"error: run spec {tmp_path} is a directory: give")
 
 
+@pytest.mark.slow
 def test_a_spec_that_is_not_yaml_is_one_line_with_its_place(tmp_path: Path) -> None:
     spec = tmp_path / "broken.yaml"
     spec.write_text("models: [a\n")
@@ -179,6 +182,7 @@ def _generate(server: FakeOpenAI, out: Path, *extra: str) -> subprocess.Complete
                 "shapes", "--no-progress", *extra)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_generation_stopped_at_its_budget_says_so(tmp_path: Path) -> None:
     with FakeOpenAI() as server:  # a model litellm prices; the loopback server answers for it
         done = _generate(server, tmp_path / "set", "--model", "openai/gpt-4o-mini", "--n", "50",
@@ -190,6 +194,7 @@ def test_a_generation_stopped_at_its_budget_says_so(tmp_path: Path) -> None:
     assert "4 stopped at a limit you set" in " ".join(_vad("--help").stdout.split())
 
 
+@pytest.mark.slow
 def test_a_generation_stopped_at_its_request_limit_says_so(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         done = _generate(server, tmp_path / "set", "--model", "openai/fake", "--n", "20",
@@ -203,6 +208,7 @@ def test_a_generation_stopped_at_its_request_limit_says_so(tmp_path: Path) -> No
     assert status == "request_limit"
 
 
+@pytest.mark.slow
 def test_an_estimate_without_a_price_says_unknown(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         done = _generate(server, tmp_path / "set", "--model", "openai/no-such-model-anywhere",
@@ -213,6 +219,7 @@ def test_an_estimate_without_a_price_says_unknown(tmp_path: Path) -> None:
     assert "$0.00" not in done.stdout
 
 
+@pytest.mark.slow
 def test_resuming_with_another_language_names_it(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         first = _generate(server, tmp_path / "set", "--model", "openai/fake", "--n", "2")
@@ -229,6 +236,7 @@ def test_resuming_with_another_language_names_it(tmp_path: Path) -> None:
 # -- 19: concept ids ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concept_ids_name_ascii_and_the_length_limit(tmp_path: Path) -> None:
     for cid, why in (("café-1", "has characters outside ASCII ('é')"),
                      ("x" * 300, "is 300 characters long, over the limit of 128")):  # fmt: skip
@@ -244,6 +252,7 @@ def test_concept_ids_name_ascii_and_the_length_limit(tmp_path: Path) -> None:
 # -- 22: an SVG run has nothing to do with TeX -------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_svg_run_does_not_touch_the_tex_format(
     fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,6 +285,7 @@ class _OtherLanguage(FakeOpenAI):
         return status, reply
 
 
+@pytest.mark.slow
 def test_code_of_another_language_is_no_code(tmp_path: Path) -> None:
     with _OtherLanguage() as server:
         done = _vad("draw", "--model", "openai/fake", "--api-base", server.api_base,
@@ -289,6 +299,7 @@ def test_code_of_another_language_is_no_code(tmp_path: Path) -> None:
     assert reasons["svg"] == "the reply's code is python (matplotlib or turtle), not svg"
 
 
+@pytest.mark.slow
 def test_an_estimate_when_every_request_fails_is_an_error(tmp_path: Path) -> None:
     with FakeOpenAI(fail_first=10**6, fail_status=400) as server:
         done = _generate(server, tmp_path / "set", "--model", "openai/fake", "--n", "30",

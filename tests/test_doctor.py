@@ -53,6 +53,7 @@ def test_doctor_reports_every_check_on_this_machine() -> None:
     assert "tokens/s" in model_line and "CPU variant" in model_line
 
 
+@pytest.mark.slow
 def test_doctor_probes_runs_every_languages_containment_probes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

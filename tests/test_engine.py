@@ -103,6 +103,7 @@ AMX = re.compile(r"\t(ldtilecfg|sttilecfg|tileload|tilestore|tilerelease|tilezer
 
 @needs_engine
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="needs binutils")
+@pytest.mark.slow
 def test_only_the_cpu_variants_use_wide_vector_instructions_and_none_uses_amx() -> None:
     """Portability by inspection.
 

@@ -157,6 +157,7 @@ FORGED: dict[str, tuple[str, set[RenderStatus]]] = {
 
 @pytest.mark.parametrize("lang", ["matplotlib", "turtle"])
 @pytest.mark.parametrize("case", sorted(FORGED))
+@pytest.mark.slow
 def test_a_forged_or_unreadable_result_file_is_scored(
     jail: Pool, tmp_path: Path, case: str, lang: str
 ) -> None:
@@ -201,6 +202,7 @@ time.sleep(0.3)
 
 
 @pytest.mark.parametrize("lang", ["matplotlib", "turtle"])
+@pytest.mark.slow
 def test_a_process_left_behind_cannot_forge_this_or_the_next_result(
     jail: Pool, tmp_path: Path, lang: str
 ) -> None:
@@ -249,6 +251,7 @@ PATCHES = {
 @pytest.mark.parametrize("lang", ["matplotlib", "turtle"])
 @pytest.mark.parametrize("ending", ["fails", "draws"])
 @pytest.mark.parametrize("patch", sorted(PATCHES), ids="-".join)
+@pytest.mark.slow
 def test_a_broken_result_writer_is_scored(
     hooked: Pool, tmp_path: Path, patch: tuple[str, str], ending: str, lang: str
 ) -> None:
@@ -311,6 +314,7 @@ P5_CASES: dict[str, tuple[str, set[RenderStatus]]] = {
 
 @needs_chromium
 @pytest.mark.parametrize("case", sorted(P5_CASES))
+@pytest.mark.slow
 def test_a_sketch_that_throws_or_poisons_globals_is_scored(
     hooked: Pool, tmp_path: Path, case: str
 ) -> None:
@@ -494,6 +498,7 @@ def _host_calls() -> tuple[bool, bool]:
     return fd >= 0, made >= 0
 
 
+@pytest.mark.slow
 def test_a_job_cannot_use_up_host_wide_kernel_counters(jail: Pool, tmp_path: Path) -> None:
     """Attack: the job makes as many inotify instances and 4096-event aio contexts as it
     can and holds them for 2.5 s. Meanwhile a host thread keeps making (and freeing) one
@@ -735,6 +740,7 @@ def _magenta_in_browser(page: Path, tmp_path: Path) -> int:
 
 @pytest.mark.skipif(CHROMIUM is None and not __import__("os").environ.get("CI"),
                     reason="no chromium here")  # fmt: skip
+@pytest.mark.slow
 def test_the_site_shows_the_pixels_the_host_judged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,6 +56,7 @@ def _check_set(out: Path, n: int) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 def test_generate_keeps_n_distinct_images_in_the_export_formats(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -77,6 +78,7 @@ def test_generate_keeps_n_distinct_images_in_the_export_formats(
         {"strategy": "vad", "language": "svg", "kept": 6, "requested": len(records)}]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -93,6 +95,7 @@ def test_a_larger_n_goes_on_and_asks_only_for_the_new_images(
     _check_set(out, 5)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_keeps_every_image_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "set"
     with FakeOpenAI(delay=0.15) as server:
@@ -113,6 +116,7 @@ def test_kill_9_then_resume_keeps_every_image_exactly_once(tmp_path: Path) -> No
     assert len(list((out / "shards").glob("*.tar"))) == 3
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_set_resumes(tmp_path: Path) -> None:
     """What scancel, a Slurm time limit or a Kubernetes eviction sends."""
     out = tmp_path / "set"
@@ -134,6 +138,7 @@ def test_sigterm_stops_cleanly_and_the_set_resumes(tmp_path: Path) -> None:
     _check_set(out, 8)
 
 
+@pytest.mark.slow
 def test_compose_captions_are_seeded_and_recorded(tmp_path: Path) -> None:
     concepts = load_concepts(["shapes"])
     first = [next(stream("compose", concepts, 7)) for _ in range(1)]
@@ -147,6 +152,7 @@ def test_compose_captions_are_seeded_and_recorded(tmp_path: Path) -> None:
     assert all(r["strategy"] == "compose" and "template" in r["item"] for r in records)
 
 
+@pytest.mark.slow
 def test_other_settings_in_the_same_folder_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -188,6 +194,7 @@ def test_programs_are_compared_without_comments_and_spacing() -> None:
     assert normalise_program("x = 1  # one\ny = 2") == normalise_program("x = 1\ny   = 2")
 
 
+@pytest.mark.slow
 def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -214,6 +221,7 @@ def test_the_slurm_array_script_makes_disjoint_parts_that_merge(
     assert len(_shard_ids(out / "all")) == len(meta)
 
 
+@pytest.mark.slow
 def test_the_kubernetes_indexed_job_runs_the_same_parts(tmp_path: Path) -> None:
     """runs/k8s/generate-job.yaml: an Indexed Job whose pods run the Slurm script; each pod's
     command and environment, as Kubernetes would give them, make one disjoint part."""
@@ -242,6 +250,7 @@ def test_the_kubernetes_indexed_job_runs_the_same_parts(tmp_path: Path) -> None:
         assert {_part(key, int(env["VAD_PARTS"])) for key in part_keys} == {index}
 
 
+@pytest.mark.slow
 def test_max_cost_is_never_exceeded_and_a_larger_budget_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -269,6 +278,7 @@ def test_max_cost_needs_a_known_price(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--max-cost needs the price of openai/fake" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_estimate_extrapolates_from_the_first_drawings(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -285,6 +295,7 @@ def _batch_args(server: FakeOpenAI, out: Path, n: int) -> list[str]:
     return [*_args(server, out, n), "--batch", "--batch-size", "6", "--batch-poll", "0.05"]
 
 
+@pytest.mark.slow
 def test_batches_fill_the_store_and_survive_failed_lines_and_expiry(tmp_path: Path) -> None:
     out = tmp_path / "set"
     with FakeOpenAI() as server:
@@ -305,6 +316,7 @@ def test_batches_fill_the_store_and_survive_failed_lines_and_expiry(tmp_path: Pa
         assert main([*_args(server, out, 5)]) == 0 and len(server.requests) == before
 
 
+@pytest.mark.slow
 def test_a_killed_run_collects_its_submitted_batch_instead_of_paying_twice(
     tmp_path: Path,
 ) -> None:
@@ -328,6 +340,7 @@ def test_a_killed_run_collects_its_submitted_batch_instead_of_paying_twice(
     _check_set(out, 4)
 
 
+@pytest.mark.slow
 def test_proposed_concepts_are_parsed_deduplicated_saved_and_drawn(tmp_path: Path) -> None:
     out = tmp_path / "set"
     with FakeOpenAI() as server:
@@ -349,6 +362,7 @@ def test_proposed_concepts_are_parsed_deduplicated_saved_and_drawn(tmp_path: Pat
     assert all(r["strategy"] == "propose" for r in records)
 
 
+@pytest.mark.slow
 def test_variations_redraw_kept_programs_of_another_set(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -369,6 +383,7 @@ def test_variations_redraw_kept_programs_of_another_set(
         assert r["label"] == programs[r["item"]["from"]]["label"]
 
 
+@pytest.mark.slow
 def test_a_spec_file_with_flags_over_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     spec = tmp_path / "gen.yaml"
     with FakeOpenAI() as server:
@@ -390,6 +405,7 @@ def test_a_spec_file_with_flags_over_it(tmp_path: Path, capsys: pytest.CaptureFi
     assert "command line: --shard = '2/2': must be I/N" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_anthropic_message_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     out = tmp_path / "set"
@@ -407,6 +423,7 @@ def test_anthropic_message_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert all(0 < r["cost_usd"] < 1e-4 for r in priced)  # half of the listed price
 
 
+@pytest.mark.slow
 def test_changed_shard_size_stray_images_and_odd_replies(tmp_path: Path) -> None:
     out = tmp_path / "set"
     with FakeOpenAI() as server:
@@ -431,6 +448,7 @@ def test_labels_become_safe_folder_names() -> None:
     assert label_dir("..") == "_" and label_dir("a/b") == "a_b"
 
 
+@pytest.mark.slow
 def test_merge_keeps_parts_with_the_same_folder_name_apart(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -447,6 +465,7 @@ def test_merge_keeps_parts_with_the_same_folder_name_apart(
     assert "is given twice" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_replies_from_the_store_cost_no_budget(tmp_path: Path) -> None:
     args = ["generate", "--model", "openai/gpt-4o-mini", "--n", "3", "--level", "shapes",
             "--no-progress"]  # fmt: skip
@@ -481,6 +500,7 @@ def _ledger(out: Path) -> list[dict]:
     return [e for e in entries if e["how"] != "in_flight"]
 
 
+@pytest.mark.slow
 def test_batched_replies_count_against_max_cost(tmp_path: Path) -> None:
     out, budget = tmp_path / "set", 0.0004
     with FakeOpenAI() as server:
@@ -499,6 +519,7 @@ def test_batched_replies_count_against_max_cost(tmp_path: Path) -> None:
     assert paid <= sum(e["usd"] for e in ledger) + 1e-12
 
 
+@pytest.mark.slow
 def test_every_paid_reply_is_in_the_ledger_recorded_or_not(tmp_path: Path) -> None:
     # --n 2 with 8 connections: replies that finish after the second image are not
     # recorded (a later run reads them from the store), but they were paid for.
@@ -550,6 +571,7 @@ def test_batch_tries_are_read_from_the_log_not_added_up(tmp_path: Path) -> None:
     assert client.tries == {"k": 1}
 
 
+@pytest.mark.slow
 def test_merged_images_keep_their_ids_whatever_the_order(tmp_path: Path) -> None:
     a, b = tmp_path / "p0", tmp_path / "p1"
     with FakeOpenAI() as server:
@@ -576,6 +598,7 @@ def test_labels_in_any_script_stay_apart() -> None:
     assert export_label_dir is label_dir  # a merge names classes as the generation did
 
 
+@pytest.mark.slow
 def test_sharded_proposals_come_from_one_file(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -614,6 +637,7 @@ def test_sharded_proposals_come_from_one_file(
     assert "line 1, field 'id': missing or empty" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_training_on_an_unfinished_generation_warns(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -627,6 +651,7 @@ def test_training_on_an_unfinished_generation_warns(
     assert f"warning: {out} did not finish (status interrupted)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_batch_submitted_just_before_a_kill_is_found_by_its_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -655,6 +680,7 @@ def test_a_batch_submitted_just_before_a_kill_is_found_by_its_token(
     _check_set(out, 4)
 
 
+@pytest.mark.slow
 def test_stored_replies_go_on_when_the_budget_is_spent(tmp_path: Path) -> None:
     args = ["generate", "--model", "openai/gpt-4o-mini", "--level", "shapes", "--no-progress"]
     with FakeOpenAI() as server:
@@ -675,6 +701,7 @@ def test_stored_replies_go_on_when_the_budget_is_spent(tmp_path: Path) -> None:
         assert len(server.requests) == asked
 
 
+@pytest.mark.slow
 def test_a_set_holding_one_sample_twice_merges_it_once(tmp_path: Path) -> None:
     a = tmp_path / "a"
     with FakeOpenAI() as server:

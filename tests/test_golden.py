@@ -22,6 +22,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from vad.concepts import load_concepts
 from vad.errors import ModelCallError
 from vad.generate.run import GenerateSpec, Generator
@@ -150,6 +152,7 @@ def _observed(tmp: Path) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_hashes_and_request_keys_are_those_recorded(tmp_path: Path) -> None:
     observed = _observed(tmp_path)
     if RECORD:
@@ -173,6 +176,7 @@ def _runs_with(store: Path, runs: Path, *extra: str) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_store_written_before_still_answers(tmp_path: Path) -> None:
     """Every reply of the store spec comes from a store file an earlier version wrote:
     the run finishes without reaching any model (its endpoint serves nothing)."""

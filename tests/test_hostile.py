@@ -120,6 +120,7 @@ def pool() -> Iterator[RenderPool]:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_hostile_code_is_contained(pool: RenderPool, tmp_path: Path, case: str) -> None:
     lang, code, expected = CASES[case]
     result = pool.render(lang, code, 128, 128, tmp_path / "out.png")

@@ -131,6 +131,7 @@ def unguarded_pool() -> Iterator[RenderPool]:
 
 
 @pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.slow
 def test_reference_drawings_render_in_the_jail(pool: RenderPool, tmp_path: Path, lang: str) -> None:
     for concept in SHAPES:
         code = reference_program(concept, lang)
@@ -150,6 +151,7 @@ def loopback() -> Iterator[LoopbackCounter]:
 
 
 @pytest.mark.parametrize(("lang", "probe"), PROBE_CASES)
+@pytest.mark.slow
 def test_containment_probes(
     pool: RenderPool, loopback: LoopbackCounter, tmp_path: Path, lang: str, probe: str
 ) -> None:
@@ -158,6 +160,7 @@ def test_containment_probes(
 
 
 @pytest.mark.parametrize(("lang", "probe"), UNGUARDED)
+@pytest.mark.slow
 def test_containment_probes_without_the_guard(
     unguarded_pool: RenderPool, loopback: LoopbackCounter, tmp_path: Path, lang: str, probe: str
 ) -> None:
@@ -166,6 +169,7 @@ def test_containment_probes_without_the_guard(
     assert result.status is not RenderStatus.BLOCKED  # the guard was off: the jail held
 
 
+@pytest.mark.slow
 def test_the_probes_have_teeth(loopback: LoopbackCounter, tmp_path: Path) -> None:
     """Unjailed and unguarded (trusted code only), the harmless probes get through, and
     run_probe names each breach: so a jail that let them through would be caught."""

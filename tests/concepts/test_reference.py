@@ -31,6 +31,7 @@ def test_only_shapes_have_reference_drawings() -> None:
 
 
 @pytest.mark.parametrize("lang", language_names())
+@pytest.mark.slow
 def test_reference_drawings_render_in_their_colour(lang: str, tmp_path: Path) -> None:
     concepts = load_concepts(["shapes"], limit=6, seed=3)
     with RenderPool(size=2) as pool:

@@ -129,6 +129,7 @@ def test_bad_inputs_name_the_fix(tmp_path: Path) -> None:
         list(run_candidates(run, "colour"))
 
 
+@pytest.mark.slow
 def test_procedural_shapes_command_is_deterministic(tmp_path: Path) -> None:
     outs = []
     for name in ("a", "b"):
@@ -160,6 +161,7 @@ def test_procedural_shapes_command_is_deterministic(tmp_path: Path) -> None:
     assert outs[0]["sha256"].is_unique
 
 
+@pytest.mark.slow
 def test_export_command_finds_runs_by_name(tmp_path: Path) -> None:
     runs = tmp_path / "runs"  # $VAD_RUNS_DIR in every test
     _run(runs / "demo-4")

@@ -79,6 +79,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 # -- case: an --out that is one of the inputs ------------------------------------------
+@pytest.mark.slow
 def test_a_merge_into_one_of_its_own_inputs_is_refused_and_keeps_it(tmp_path: Path) -> None:
     merged, s0 = _set(tmp_path, "merged", seed=1), _set(tmp_path, "s0", seed=2)
     before = _tree(merged)
@@ -100,6 +101,7 @@ def test_a_merge_into_one_of_its_own_inputs_is_refused_and_keeps_it(tmp_path: Pa
     assert _tree(merged) == before
 
 
+@pytest.mark.slow
 def test_an_export_into_its_own_run_folder_is_refused(tmp_path: Path) -> None:
     run = _run_folder(tmp_path / "runs" / "demo-1", 4, 0)
     err = _one_error_line(_vad("dataset", "export", run, "--out", run / "set", "--no-progress"))
@@ -157,6 +159,7 @@ def _cut_short(folder: Path) -> None:
         png.unlink()
 
 
+@pytest.mark.slow
 def test_train_grid_and_merge_refuse_a_set_cut_short(tmp_path: Path) -> None:
     mk = _set(tmp_path, "mk", n=24)
     _cut_short(mk)
@@ -169,6 +172,7 @@ def test_train_grid_and_merge_refuse_a_set_cut_short(tmp_path: Path) -> None:
     assert str(mk) in merge and "metadata.parquet" in merge
 
 
+@pytest.mark.slow
 def test_train_and_grid_refuse_a_set_missing_images(tmp_path: Path) -> None:
     mk = _set(tmp_path, "mk", n=24)
     gone = sorted(mk.glob("images/*/*.png"))[3]
@@ -231,6 +235,7 @@ def test_a_damaged_image_is_restored_on_resume_and_refused_by_train(tmp_path: Pa
 
 
 # -- case: a damaged metadata table ---------------------------------------------------
+@pytest.mark.slow
 def test_a_truncated_metadata_table_is_named(tmp_path: Path) -> None:
     mk = _set(tmp_path, "mk", n=12)
     table = mk / "metadata.parquet"
@@ -243,6 +248,7 @@ def test_a_truncated_metadata_table_is_named(tmp_path: Path) -> None:
     assert str(table) in grid
 
 
+@pytest.mark.slow
 def test_an_export_over_an_old_one_replaces_it_whole(tmp_path: Path) -> None:
     """Overwriting works, leaves nothing of the old set and no scratch behind."""
     out = _set(tmp_path, "set", n=6, seed=1)
@@ -256,6 +262,7 @@ def test_an_export_over_an_old_one_replaces_it_whole(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_the_scratch_of_a_killed_writer_is_cleaned_and_an_old_set_put_back(
     tmp_path: Path,
 ) -> None:
@@ -305,6 +312,7 @@ def test_an_image_folder_with_a_table_of_its_own_is_no_vad_set(tmp_path: Path) -
     assert image_root(tmp_path) == tmp_path  # read as an ImageFolder, not refused
 
 
+@pytest.mark.slow
 def test_a_merge_refuses_a_damaged_image_unless_allow_missing(tmp_path: Path) -> None:
     a, b = _set(tmp_path, "a", seed=1), _set(tmp_path, "b", seed=2)
     images = sorted((a / "images").rglob("*.png"))
@@ -322,6 +330,7 @@ def test_a_merge_refuses_a_damaged_image_unless_allow_missing(tmp_path: Path) ->
     assert line.startswith(f"error: {images[0]} cannot be read as an image")
 
 
+@pytest.mark.slow
 def test_grid_names_an_out_that_is_no_png(tmp_path: Path) -> None:
     a = _set(tmp_path, "a", n=4)
     for out in (tmp_path, tmp_path / "grid.txt"):

@@ -180,6 +180,7 @@ def test_control_characters_never_reach_the_html(fake_openai: FakeOpenAI, tmp_pa
     assert "a red ball\\x1b[2J with\\x00 a bell\\x07" in pages["model-openai_fake.html"]
 
 
+@pytest.mark.slow
 def test_no_clip_weights_imports_no_torch(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     _run(_draw(fake_openai, "plain"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAD_CLIP")}

@@ -65,6 +65,7 @@ def two_versions(site: Path) -> Path:
     return build_leaderboard(["board", "bumped"], site.parent / "site2", runs)
 
 
+@pytest.mark.slow
 def test_rows_are_keyed_by_model_and_prompt_version(site: Path, two_versions: Path) -> None:
     draw = list(csv.DictReader((two_versions / "draw.csv").open()))
     assert {(r["model"], r["prompt version"]) for r in draw} == {
@@ -124,6 +125,7 @@ def test_tables_are_traceable_to_sample_lines(site: Path) -> None:
     assert "CLIP scores unavailable" in md and "'recognize': '1'" in md and "svg-3" in md
 
 
+@pytest.mark.slow
 def test_clip_columns_with_a_scorer(site: Path, tmp_path: Path) -> None:
     import torch
 
@@ -209,6 +211,7 @@ def _dom(flags: list[str], url: str) -> str:
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
+@pytest.mark.slow
 def test_side_by_side_pages_in_a_real_browser(two_versions: Path, tmp_path: Path) -> None:
     flags = _browser(tmp_path)
     index = _dom(flags, (two_versions / "index.html").resolve().as_uri())
@@ -244,6 +247,7 @@ def test_side_by_side_pages_in_a_real_browser(two_versions: Path, tmp_path: Path
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="no chromium here")
+@pytest.mark.slow
 def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
     flags = _browser(tmp_path)
     url = (site / "index.html").resolve().as_uri()
@@ -268,6 +272,7 @@ def test_the_page_loads_in_a_real_browser(site: Path, tmp_path: Path) -> None:
         shutil.copyfile(shot, saved / "leaderboard.png")
 
 
+@pytest.mark.slow
 def test_the_site_never_copies_through_a_symlink(tmp_path: Path) -> None:
     os.environ["VAD_CACHE_DIR"] = str(tmp_path / "cache")
     with FakeOpenAI() as server:

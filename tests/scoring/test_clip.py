@@ -117,6 +117,7 @@ def _guarded(tmp_path: Path, args: list, offline: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_a_named_tag_that_cannot_be_fetched_says_so_in_one_line(tmp_path: Path) -> None:
     # The hub's offline mode: the same answer as no network, without the retries.
     got = _guarded(tmp_path, ["ViT-B-32", None, "laion2b_s34b_b79k", True], offline=True)
@@ -127,6 +128,7 @@ def test_a_named_tag_that_cannot_be_fetched_says_so_in_one_line(tmp_path: Path) 
     assert "\n" not in note and got["attempts"] == []
 
 
+@pytest.mark.slow
 def test_without_a_named_tag_the_network_is_never_touched(tmp_path: Path) -> None:
     got = _guarded(tmp_path, ["ViT-B-32", None, None, True], offline=False)
     assert "no CLIP weights given" in got["found"] and got["attempts"] == []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from openai_server import FakeOpenAI
 
 from vad.rundir import read_samples
@@ -16,6 +17,7 @@ def test_feedback_is_text_only() -> None:
     assert feedback(bad) == "Rendering it failed (syntax_error): XML parse error: line 1. Fix this."
 
 
+@pytest.mark.slow
 def test_rounds_are_recorded_and_resume(fake_openai: FakeOpenAI) -> None:
     spec = spec_from_dict({
         "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
@@ -38,6 +40,7 @@ def test_rounds_are_recorded_and_resume(fake_openai: FakeOpenAI) -> None:
     assert Counter(r["round"] for r in read_samples(path)) == {0: 2, 1: 2, 2: 2}
 
 
+@pytest.mark.slow
 def test_a_failed_call_stops_the_chain_and_the_resume_goes_on_from_it() -> None:
     # Request 2 (round 1 of the first sample, one connection) fails: no later round of
     # that sample may be written, or it would start over and count as a correction.

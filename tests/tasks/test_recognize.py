@@ -62,6 +62,7 @@ def test_a_letter_counts_only_in_answer_position(reply: str, option: int | None)
     assert parse_choice(reply, OPTIONS) == option
 
 
+@pytest.mark.slow
 def test_recognize_run_on_reference_code(fake_openai: FakeOpenAI) -> None:
     spec = spec_from_dict({
         "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
@@ -93,6 +94,7 @@ def test_recognize_run_on_reference_code(fake_openai: FakeOpenAI) -> None:
     )
 
 
+@pytest.mark.slow
 def test_cross_model_recognition_reads_an_earlier_run(fake_openai: FakeOpenAI) -> None:
     base = {
         "models": [{"name": "openai/fake", "api_base": fake_openai.api_base}],
@@ -124,6 +126,7 @@ def test_bad_recognize_options() -> None:
         spec_from_dict({"recognize": {"colour": 1}})
 
 
+@pytest.mark.slow
 def test_recognize_through_the_cli_with_runs_dir_and_a_concept_file(
     fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
