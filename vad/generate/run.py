@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ from vad._paths import cache_dir
 from vad.concepts import load_concepts
 from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
 from vad.errors import SpecError, VadError
-from vad.fsutil import held_signals, label_dir, sha256_file
+from vad.fsutil import held_signals, label_dir
 from vad.generate.ledger import SpendLedger
+from vad.generate.spec import GenerateSpec
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
     NEEDS_SOURCE,
@@ -70,55 +71,6 @@ from vad.terminal import say
 
 Unit = tuple[Item, ResolvedModel, str, str]  # what to draw, by which model, style, language
 MAX_ERRORS_IN_A_ROW = 20  # failed model calls in a row: the provider is down
-
-
-@dataclass(frozen=True)
-class GenerateSpec:
-    """What a generation makes. ``n`` and how it is run are not in the settings hash:
-    the same settings with a larger ``n`` go on from where a run stopped."""
-
-    models: tuple[str, ...] = ("local/qwen2.5-coder-0.5b",)
-    languages: tuple[str, ...] = ("svg",)
-    strategy: str = "vad"
-    levels: tuple[str, ...] = ("shapes", "objects", "scenes")
-    concept_files: tuple[str, ...] = ()
-    n: int = 100
-    size: int = 64
-    temperature: float = 1.0
-    max_tokens: int = 1024
-    seed: int = 0
-    width: int = 224
-    height: int = 224
-    api_base: str | None = None
-    dedupe_distance: int = 4
-    min_std: float = 4.0
-    max_dominant: float = 0.995
-    shard_size: int = 1000
-    max_connections: int | None = None  # None: 4, an embedded model its slots (models.seam)
-    slots: int | None = None
-    max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
-    shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
-    source: str | None = None  # vary: the set whose kept programs are varied
-    proposals: str | None = None  # propose: concepts proposed by an earlier run
-
-    def settings(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("n", "shard_size", "max_connections", "slots", "max_requests"):
-            data.pop(key)
-        # A concept file edited in place changes what the stream's positions mean.
-        data["concept_files_sha256"] = [
-            sha256_file(f) if Path(f).is_file() else None for f in self.concept_files
-        ]
-        if self.proposals is None:
-            data.pop("proposals")  # (the settings of sets made before the field existed)
-        else:
-            data["proposals_sha256"] = (
-                sha256_file(self.proposals) if Path(self.proposals).is_file() else None
-            )
-        return data
-
-    def settings_hash(self) -> str:
-        return cache_key(self.settings())[:10]
 
 
 def normalise_program(code: str) -> str:

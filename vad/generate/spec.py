@@ -2,12 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from vad.errors import SpecError
+from vad.fsutil import sha256_file
 from vad.spec import FieldCheck, retry_fields
+from vad.store import cache_key
 from vad.textfile import read_mapping
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    """What a generation makes. ``n`` and how it is run are not in the settings hash:
+    the same settings with a larger ``n`` go on from where a run stopped."""
+
+    models: tuple[str, ...] = ("local/qwen2.5-coder-0.5b",)
+    languages: tuple[str, ...] = ("svg",)
+    strategy: str = "vad"
+    levels: tuple[str, ...] = ("shapes", "objects", "scenes")
+    concept_files: tuple[str, ...] = ()
+    n: int = 100
+    size: int = 64
+    temperature: float = 1.0
+    max_tokens: int = 1024
+    seed: int = 0
+    width: int = 224
+    height: int = 224
+    api_base: str | None = None
+    dedupe_distance: int = 4
+    min_std: float = 4.0
+    max_dominant: float = 0.995
+    shard_size: int = 1000
+    max_connections: int | None = None  # None: 4, an embedded model its slots (models.seam)
+    slots: int | None = None
+    max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
+    shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
+    source: str | None = None  # vary: the set whose kept programs are varied
+    proposals: str | None = None  # propose: concepts proposed by an earlier run
+
+    def settings(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("n", "shard_size", "max_connections", "slots", "max_requests"):
+            data.pop(key)
+        # A concept file edited in place changes what the stream's positions mean.
+        data["concept_files_sha256"] = [
+            sha256_file(f) if Path(f).is_file() else None for f in self.concept_files
+        ]
+        if self.proposals is None:
+            data.pop("proposals")  # (the settings of sets made before the field existed)
+        else:
+            data["proposals_sha256"] = (
+                sha256_file(self.proposals) if Path(self.proposals).is_file() else None
+            )
+        return data
+
+    def settings_hash(self) -> str:
+        return cache_key(self.settings())[:10]
+
 
 # field -> (flag, kind, low, high); kinds: int, number, names, languages, name, path, shard, bool
 FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
