@@ -47,6 +47,14 @@ STORE_SPEC = {
 }
 
 
+# vad draw's flags make the same run (folder name) as they did
+DRAW_COMMANDS = (
+    ["draw"],
+    ["draw", "--limit", "2", "--temperature", "0.5", "--render-size", "128"],
+    ["draw", "--lang", "svg,tikz", "--samples", "3", "--seed", "4"],
+)
+
+
 class NoModel:
     """A client that never answers: each job stops at its first request, whose key the
     record holds."""
@@ -139,6 +147,12 @@ def _observed(tmp: Path) -> dict[str, Any]:
         "folder": store_spec.folder_name(),
         "requests": _summary(_first_requests(store_spec, tmp / "store-spec.sqlite")),
     }
+    from vad.cli import _build_parser, _spec_from_draw
+
+    out["commands"] = {
+        " ".join(argv): _spec_from_draw(_build_parser().parse_args(argv)).spec_hash()
+        for argv in DRAW_COMMANDS
+    }
     for name, spec in {
         "default": GenerateSpec(),
         "compose-objects": GenerateSpec(
@@ -162,6 +176,7 @@ def test_hashes_and_request_keys_are_those_recorded(tmp_path: Path) -> None:
     for name, want in recorded["specs"].items():
         assert observed["specs"][name] == want, f"runs/{name}: hash or request keys moved"
     assert observed["generations"] == recorded["generations"]
+    assert observed["commands"] == recorded["commands"]
 
 
 def _runs_with(store: Path, runs: Path, *extra: str) -> subprocess.CompletedProcess[str]:

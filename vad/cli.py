@@ -21,6 +21,20 @@ from vad.languages import language_names
 from vad.stopping import interrupted_exit_code, stop_on_sigterm
 
 
+class _Renamed(argparse.Action):
+    """A flag that took another name (one meaning per flag name across commands): it
+    still works, and says its new name once."""
+
+    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        print(f"note: {option} is now {self.new} here (--size is the training images' side "
+              "in `vad generate` and `vad dataset export`)", file=sys.stderr)  # fmt: skip
+        setattr(namespace, self.dest, values)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
 
@@ -100,6 +114,9 @@ def _draw(args: argparse.Namespace) -> int:
 
 
 def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from vad.spec import RunSpec
+
+    d = RunSpec()  # the defaults are the run spec's: flags not given take them there
     draw = sub.add_parser(
         "draw",
         help="ask models to draw concepts in code, render and record",
@@ -124,7 +141,7 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         metavar="LANG",
         help=f"{', '.join(language_names())}; repeatable or comma-separated (default svg)",
     )
-    draw.add_argument("--samples", type=int, default=1, help="samples per concept (default 1)")
+    draw.add_argument("--samples", type=int, help=f"samples per concept (default {d.samples})")
     draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")
     draw.add_argument("--ids", help="comma-separated concept ids to draw")
     draw.add_argument(
@@ -133,12 +150,12 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         metavar="FILE",
         help="extra concepts from a .csv/.jsonl file (id, level, caption)",
     )
-    draw.add_argument("--concept-seed", type=int, default=0, help="seed of the concept sample")
-    draw.add_argument("--temperature", type=float, default=0.8, help="default 0.8")
-    draw.add_argument("--max-tokens", type=int, default=1024, help="default 1024")
-    draw.add_argument(
-        "--seed", type=int, default=0, help="base seed; sample i is sent seed+i (default 0)"
-    )
+    draw.add_argument("--concept-seed", type=int,
+                      help=f"seed of the concept sample (default {d.concept_seed})")  # fmt: skip
+    draw.add_argument("--temperature", type=float, help=f"default {d.temperature}")
+    draw.add_argument("--max-tokens", type=int, help=f"default {d.max_tokens}")
+    draw.add_argument("--seed", type=int,
+                      help=f"base seed; sample i is sent seed+i (default {d.seed})")  # fmt: skip
     draw.add_argument(
         "--style",
         choices=("auto", "chat", "completion"),
@@ -150,7 +167,10 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         metavar="URL",
         help="OpenAI-compatible endpoint for the models (vLLM, Ollama, ...)",
     )
-    draw.add_argument("--size", type=int, default=224, help="PNG width and height (default 224)")
+    draw.add_argument("--render-size", type=int, dest="size", metavar="PX",
+                      help=f"side of each rendering in px (default {d.width})")  # fmt: skip
+    draw.add_argument("--size", type=int, dest="size", action=_Renamed, new="--render-size",
+                      help=argparse.SUPPRESS)  # fmt: skip
     draw.add_argument("--rpm", type=float, help="requests per minute per provider")
     draw.add_argument("--name", default="draw", help="run name prefix (default draw)")
     _add_run_options(draw)
@@ -199,6 +219,25 @@ def _add_listings(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     models = sub.add_parser("models", help="list embedded models and aliases")
     models.set_defaults(func=lambda args: commands.models_cmd())
+
+    schema = sub.add_parser(
+        "schema",
+        help="the JSON Schema of a spec file (for editors to complete and check it)",
+        description="Print the JSON Schema of a spec file's settings, from the same "
+        "declaration the flags come from: point an editor's YAML support at it "
+        "(# yaml-language-server: $schema=generate.schema.json).",
+    )
+    schema.add_argument("kind", choices=["generate"], help="which spec: generate")
+    schema.set_defaults(func=_schema)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from vad.generate.spec import GenerateSpec
+
+    print(json.dumps(GenerateSpec.schema(), indent=2))
+    return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -250,21 +289,22 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _spec_from_draw(args: argparse.Namespace) -> Any:
-    from vad.spec import spec_from_dict
+    from vad.spec import RunSpec, spec_from_dict
 
     def split(values: list[str] | None) -> list[str] | None:
         return [v for item in values for v in item.split(",") if v] if values else None
 
-    models = split(args.model) or ["local/qwen2.5-coder-0.5b"]
+    models = split(args.model) or [m.name for m in RunSpec().models]
     data: dict[str, Any] = {
         "name": args.name,
         "models": [{"name": m, "api_base": args.api_base, "style": args.style} for m in models],
-        "levels": split(args.level) or ["shapes"],
-        "languages": split(args.lang) or ["svg"],
+        "levels": split(args.level),
+        "languages": split(args.lang),
         "samples": args.samples, "limit": args.limit, "concept_seed": args.concept_seed,
         "temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed,
         "width": args.size, "height": args.size,
     }  # fmt: skip
+    data = {k: v for k, v in data.items() if v is not None}  # the rest: the spec's defaults
     if args.ids:
         data["ids"] = args.ids
     if args.concepts:

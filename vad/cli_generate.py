@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from typing import Any
@@ -13,7 +12,7 @@ from vad.stopping import interrupted_exit_code
 
 
 def add_parsers(sub: Any) -> None:
-    from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+    from vad.generate.spec import GenerateSpec
 
     p = sub.add_parser(
         "generate",
@@ -28,100 +27,19 @@ def add_parsers(sub: Any) -> None:
         help="a generation spec (YAML: out, n, models, languages, strategy, levels, ..., the "
         "flags' names with underscores); flags given override it",
     )
-    p.add_argument("--out", metavar="DIR", help="the training set's folder")
-    p.add_argument("--n", type=int, help="images to keep")
-    p.add_argument(
-        "--model",
-        action="append",
-        metavar="M",
-        help="provider/model or alias, repeatable (default: local/qwen2.5-coder-0.5b)",
-    )
-    p.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint (vLLM, ...)")
-    p.add_argument("--lang", action="append", metavar="LANG", help="languages (default svg)")
-    p.add_argument(
-        "--strategy",
-        help="where captions come from: vad (the dataset's concepts, many seeds each), "
-        "compose (two concepts: X-shaped Y, Y made of X, X next to Y in a place) or propose "
-        "(the model lists visual things in categories; saved as proposed-concepts.jsonl) or "
-        "vary (the model redraws its own kept programs of --from DIR from another view, in "
-        "another style or colours); default vad",
-    )
-    p.add_argument(
-        "--level", action="append", metavar="L", help="concept levels (default: all three)"
-    )
-    p.add_argument("--from", dest="source", metavar="DIR", help="vary: the set to vary")
-    p.add_argument(
-        "--proposals",
-        metavar="FILE",
-        help="propose: take the concepts from this proposed-concepts.jsonl (of an earlier "
-        "propose run) instead of asking; every --shard part of a propose run needs it",
-    )
-    p.add_argument("--concepts", action="append", metavar="FILE", help="extra concept files")
-    p.add_argument("--size", type=int, help="image size of the set (default 64)")
-    p.add_argument("--temperature", type=float, help="default 1.0 (diversity)")
-    p.add_argument("--max-tokens", type=int, help="default 1024")
-    p.add_argument("--seed", type=int, help="seed of the stream (default 0)")
-    p.add_argument(
-        "--dedupe-distance",
-        type=int,
-        help="pHash bits within which an image is a near-duplicate (default 4; -1: off)",
-    )
-    p.add_argument("--shard-size", type=int, help="images per tar shard (default 1000)")
-    p.add_argument(
-        "--max-requests", type=int, help="stop after this many requests (default 20 x --n)"
-    )
-    p.add_argument("--max-connections", type=int, metavar="N", help=CONNECTIONS_HELP)
+    GenerateSpec.add_flags(p)
     add_retry_options(p)
-    p.add_argument("--slots", type=int, metavar="N", help=SLOTS_HELP)
-    p.add_argument(
-        "--shard",
-        metavar="I/N",
-        help="do the I-th of N deterministic parts of the work (0-based; each into its own "
-        "--out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
-        "`vad dataset merge`",
-    )
-    p.add_argument(
-        "--max-cost",
-        type=float,
-        metavar="USD",
-        help="never spend more: each request sets aside the most it can cost (prompt "
-        "characters as tokens plus --max-tokens, at litellm's prices) and the run stops "
-        "cleanly before a request the budget cannot cover; running again with a larger "
-        "budget goes on",
-    )
     p.add_argument(
         "--estimate",
         action="store_true",
         help="make the first few drawings (kept in --out) and print the expected requests, "
         "tokens and cost of the whole --n",
     )
-    p.add_argument(
-        "--batch",
-        action="store_true",
-        help="send the requests through the OpenAI Batch API (half price): chunks of "
-        "--batch-size are uploaded, submitted and polled; batch ids are kept in the folder, "
-        "so a killed run picks its batches up again",
-    )
-    p.add_argument("--batch-size", type=int, help="requests per batch (default 1000)")
-    p.add_argument(
-        "--batch-poll", type=float, metavar="S", help="seconds between polls (default 30)"
-    )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--wait", action="store_true", help="wait for another writer of --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-sandbox", action="store_true", help="unjailed renders (unsafe)")
     p.set_defaults(func=generate_cmd)
-
-
-FLAG_FIELDS = {"out": "out", "n": "n", "model": "models", "api_base": "api_base",
-               "lang": "languages", "strategy": "strategy", "level": "levels",
-               "concepts": "concept_files", "source": "source", "proposals": "proposals",
-               "size": "size",
-               "temperature": "temperature", "max_tokens": "max_tokens", "seed": "seed",
-               "dedupe_distance": "dedupe_distance", "shard_size": "shard_size",
-               "max_requests": "max_requests", "max_connections": "max_connections",
-               "slots": "slots", "shard": "shard", "max_cost": "max_cost", "batch": "batch",
-               "batch_size": "batch_size", "batch_poll": "batch_poll"}  # fmt: skip
 
 
 def add_retry_options(p: argparse.ArgumentParser) -> None:
@@ -146,43 +64,35 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v for item in values for v in item.split(",") if v] if values else None
 
 
-def settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The spec file's settings, then the flags given; every value validated."""
-    from vad.generate.spec import DEFAULTS, load_settings, settings_from_flags
+def settings(args: argparse.Namespace) -> Any:
+    """The spec file's settings, then the flags given; every value checked."""
+    from vad.generate.spec import GenerateSpec, load_settings
     from vad.spec import retry_from_flags
 
-    data = dict(DEFAULTS)
-    if args.spec:
-        data.update(load_settings(args.spec))
-    flags = {field: getattr(args, attr) for attr, field in FLAG_FIELDS.items()}
-    for key in ("models", "languages", "levels"):
-        flags[key] = _split(flags[key])
-    data.update(settings_from_flags(flags))
+    data = load_settings(args.spec) if args.spec else {}
+    data.update(GenerateSpec.from_flags(args))
     retry = retry_from_flags(args.timeout, args.max_retries)
     if retry:
         data["retry"] = {**data.get("retry", {}), **retry}
     for key, flag in (("out", "--out"), ("n", "--n")):
         if key not in data:
             raise SpecError(f"command line: {flag} is missing: give it (or '{key}:' in a spec)")
-    return data
+    return GenerateSpec(**data)
 
 
 def generate_cmd(args: argparse.Namespace) -> int:
-    from vad.generate.run import GenerateSpec, Generator
+    from vad.generate.run import Generator
     from vad.models.litellm_setup import preload_litellm
 
-    data = settings(args)
+    spec = settings(args)
     preload_litellm()  # every generation calls a model: overlap the slow import with startup
-    fields = {f.name for f in dataclasses.fields(GenerateSpec)}
-    spec = GenerateSpec(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in data.items() if k in fields})  # fmt: skip
     if args.estimate:
-        spec = dataclasses.replace(spec, max_requests=ESTIMATE_REQUESTS)
-    max_cost = data.get("max_cost")
-    gen = Generator(spec, data["out"], args.cache, not args.no_progress, not args.no_sandbox,
+        spec = spec.model_copy(update={"max_requests": ESTIMATE_REQUESTS})
+    max_cost = spec.max_cost
+    gen = Generator(spec, spec.out or "", args.cache, not args.no_progress, not args.no_sandbox,
                     args.wait, max_cost, args.estimate,
-                    data["batch_size"] if data["batch"] else None, data["batch_poll"],
-                    retry=data.get("retry"))  # fmt: skip
+                    spec.batch_size if spec.batch else None, spec.batch_poll,
+                    retry=spec.retry)  # fmt: skip
     print(f"generate {gen.folder.path}: {spec.n} images, strategy {spec.strategy}",
           file=sys.stderr)  # fmt: skip
     try:

@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from vad.train.config import TrainConfig
+from vad.train.config import REPORT_FIELDS, TrainConfig, report_training
 
 _HELP = {
     "method": "simclr (NT-Xent) or moco (MoCo v2: queue + momentum encoder)",
@@ -30,6 +30,10 @@ _HELP = {
     "backgrounds": "share of images whose flat background becomes a dead-leaves texture",
     "mixup": "share of images blended with another image of the set (weight 0.3-0.7)",
     "save_every": "also checkpoint every N steps",
+    "epochs": "passes over the training set",
+    "seed": "seed of the data order, the augmentations and the weights",
+    "eval_every": "a kNN point (of the report's curves) every N epochs",
+    "image_size": "side of the training images in px",
 }
 
 
@@ -49,11 +53,14 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="export folder (new, or --overwrite)")
     p.add_argument("--size", type=int, default=64, help="square side in px (default 64)")
     p.add_argument(
+        "--dedupe-distance",
         "--dedupe",
+        dest="dedupe",
         type=int,
         default=4,
         metavar="BITS",
-        help="drop images within BITS of a kept pHash (default 4; -1: off)",
+        help="pHash bits within which an image is a near-duplicate of one kept (default 4; "
+        "-1: off), as in `vad generate`",
     )
     p.add_argument("--shard-size", type=int, default=1000, help="images per tar shard")
     p.add_argument(
@@ -64,10 +71,17 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    defaults = TrainConfig()
+def _add_train_options(
+    p: argparse.ArgumentParser,
+    only: tuple[str, ...] | None = None,
+    defaults: TrainConfig | None = None,
+) -> None:
+    """A flag for each TrainConfig field (or for those ``only`` names), with its type,
+    help and default from the one declaration (``defaults``: a command's own values)."""
+    defaults = defaults or TrainConfig()
     for f in fields(TrainConfig):
-        if f.name in ("data", "out", "progress", "eval_every"):
+        skipped = f.name in ("data", "out", "progress", "eval_every")
+        if (only is None and skipped) or (only is not None and f.name not in only):
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -333,17 +347,9 @@ def _report(args: argparse.Namespace) -> int:
         evals=evals,
         variants=list(dict.fromkeys(args.variant)),
         shapes=not args.no_shapes,
-        eval_every=args.eval_every,
         images=args.images,
-        epochs=args.epochs,
-        method=args.method,
-        arch=args.arch,
-        stem=args.stem,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
+        training=report_training(**{name: getattr(args, name) for name in REPORT_FIELDS}),
         photos=args.photos,
-        device=args.device,
-        seed=args.seed,
         eval_train_per_class=args.eval_train_per_class,
         eval_test_per_class=args.eval_test_per_class,
         progress=not args.no_progress,
@@ -375,12 +381,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         default=5000,
         help="images per pretraining set, real included (default 5000)",
     )
-    rep.add_argument("--epochs", type=int, default=8, help="epochs for every set (default 8)")
-    rep.add_argument("--method", default="simclr")
-    rep.add_argument("--arch", default="resnet18")
-    rep.add_argument("--stem", default="auto")
-    rep.add_argument("--image-size", type=int, default=32)
-    rep.add_argument("--batch-size", type=int, default=128, help="(default 128)")
+    _add_train_options(rep, REPORT_FIELDS, report_training())  # every row's training
     rep.add_argument(
         "--photos",
         help="ImageFolder root with train/ and test/ (default: $VAD_PHOTOS or the shared CIFAR-10)",
@@ -409,9 +410,6 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help="leave out the procedural shapes row (made at the same image count)",
     )
     rep.add_argument(
-        "--eval-every", type=int, default=1, help="kNN curve point every N epochs (default 1)"
-    )
-    rep.add_argument(
         "--eval-train-per-class",
         type=int,
         default=1000,
@@ -420,7 +418,5 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     rep.add_argument(
         "--eval-test-per-class", type=int, default=500, help="test photos per class (default 500)"
     )
-    rep.add_argument("--device", default="auto")
-    rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=_report)

@@ -14,7 +14,7 @@ from vad.languages import aliases, canonical, language_names
 
 # The flag that sets a field, for messages about the command line.
 FLAGS = {"models": "--model", "levels": "--level", "languages": "--lang",
-         "concept_files": "--concepts", "width": "--size", "height": "--size",
+         "concept_files": "--concepts", "width": "--render-size", "height": "--render-size",
          "max_connections": "--max-connections",
          "rate_limits.local.max_connections": "--slots",
          "retry.timeout": "--timeout", "retry.max_retries": "--max-retries"}  # fmt: skip

@@ -1,51 +1,141 @@
-"""Generation settings from a YAML file and flags, validated like run specs."""
+"""A generation's settings, declared once (vad/settings.py): the spec file's fields, the
+flags of ``vad generate``, their defaults and help, the JSON Schema and the settings
+hash all come from :class:`GenerateSpec`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vad.errors import SpecError
+from vad.fields import FieldCheck
 from vad.fsutil import sha256_file
-from vad.spec import FieldCheck, retry_fields
+from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+from vad.settings import Settings, resolved_path, setting
+from vad.spec import retry_fields
 from vad.store import cache_key
 from vad.textfile import read_mapping
 
+STRATEGY_HELP = (
+    "where captions come from: vad (the dataset's concepts, many seeds each), compose (two "
+    "concepts: X-shaped Y, Y made of X, X next to Y in a place) or propose (the model lists "
+    "visual things in categories; saved as proposed-concepts.jsonl) or vary (the model "
+    "redraws its own kept programs of --from DIR from another view, in another style or "
+    "colours)"
+)
 
-@dataclass(frozen=True)
-class GenerateSpec:
-    """What a generation makes. ``n`` and how it is run are not in the settings hash:
-    the same settings with a larger ``n`` go on from where a run stopped."""
 
-    models: tuple[str, ...] = ("local/qwen2.5-coder-0.5b",)
-    languages: tuple[str, ...] = ("svg",)
-    strategy: str = "vad"
-    levels: tuple[str, ...] = ("shapes", "objects", "scenes")
-    concept_files: tuple[str, ...] = ()
-    n: int = 100
-    size: int = 64
-    temperature: float = 1.0
-    max_tokens: int = 1024
-    seed: int = 0
-    width: int = 224
-    height: int = 224
-    api_base: str | None = None
-    dedupe_distance: int = 4
-    min_std: float = 4.0
-    max_dominant: float = 0.995
-    shard_size: int = 1000
-    max_connections: int | None = None  # None: 4, an embedded model its slots (models.seam)
-    slots: int | None = None
-    max_requests: int | None = None  # default 20 x n: a model whose drawings all fail stops
-    shard: tuple[int, int] = (0, 1)  # (I, N): this run does items I, I+N, I+2N, ... only
-    source: str | None = None  # vary: the set whose kept programs are varied
-    proposals: str | None = None  # propose: concepts proposed by an earlier run
+def _languages(check: FieldCheck, name: str, value: Any) -> tuple[str, ...]:
+    return check.languages(name, value)
+
+
+def _shard(check: FieldCheck, name: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        value = f"{value[0]}/{value[1]}"
+    index, _, count = str(value).partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise check.bad(name, value, "must be I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
+
+
+def _retry(check: FieldCheck, name: str, value: Any) -> dict[str, Any]:
+    return check.mapping(name, value, retry_fields(check))
+
+
+def _optional_path(check: FieldCheck, name: str, value: Any) -> str | None:
+    return None if value is None else resolved_path(check, name, value)
+
+
+class GenerateSpec(Settings):
+    """What a generation makes, and how it is run. Fields with ``hashed=False`` are not
+    in the settings hash: the same settings with a larger ``n`` (or other connections,
+    budget, ...) go on from where a run stopped."""
+
+    kind = "generation spec"
+
+    out: str | None = setting(None, "--out", "the training set's folder", hashed=False,
+                              check=_optional_path, metavar="DIR")  # fmt: skip
+    n: int = setting(100, "--n", "images to keep (required)", ge=1, le=10**9, hashed=False,
+                     metavar="N", shown_default="")  # fmt: skip
+    models: tuple[str, ...] = setting(
+        ("local/qwen2.5-coder-0.5b",), "--model", "provider/model or alias, repeatable",
+        metavar="M",
+    )  # fmt: skip
+    api_base: str | None = setting(None, "--api-base", "OpenAI-compatible endpoint (vLLM, ...)",
+                                   metavar="URL")  # fmt: skip
+    languages: tuple[str, ...] = setting(("svg",), "--lang", "languages", check=_languages,
+                                         metavar="LANG")  # fmt: skip
+    strategy: str = setting("vad", "--strategy", STRATEGY_HELP)
+    levels: tuple[str, ...] = setting(("shapes", "objects", "scenes"), "--level",
+                                      "concept levels", metavar="L")  # fmt: skip
+    concept_files: tuple[str, ...] = setting((), "--concepts", "extra concept files",
+                                             metavar="FILE")  # fmt: skip
+    source: str | None = setting(None, "--from", "vary: the set to vary", check=_optional_path,
+                                 metavar="DIR")  # fmt: skip
+    proposals: str | None = setting(
+        None, "--proposals", "propose: take the concepts from this proposed-concepts.jsonl "
+        "(of an earlier propose run) instead of asking; every --shard part of a propose run "
+        "needs it", check=_optional_path, metavar="FILE",
+    )  # fmt: skip
+    size: int = setting(64, "--size", "side of the set's square images in px (as in `vad "
+                        "dataset export`)", ge=8, le=4096, metavar="PX")  # fmt: skip
+    width: int = setting(224, None, "width of each rendering in px", ge=8, le=4096)
+    height: int = setting(224, None, "height of each rendering in px", ge=8, le=4096)
+    temperature: int | float = setting(1.0, "--temperature", "sampling temperature "
+                                       "(diversity)", ge=0, le=2, metavar="T")  # fmt: skip
+    max_tokens: int = setting(1024, "--max-tokens", "tokens a reply may have", ge=1, le=10**6,
+                              metavar="N")  # fmt: skip
+    seed: int = setting(0, "--seed", "seed of the stream", ge=0, metavar="N")
+    dedupe_distance: int = setting(4, "--dedupe-distance", "pHash bits within which an image "
+                                   "is a near-duplicate (-1: off)", ge=-1, le=32,
+                                   metavar="BITS")  # fmt: skip
+    min_std: int | float = setting(4.0, None, "grey standard deviation below which an image "
+                                   "is blank", ge=0)  # fmt: skip
+    max_dominant: int | float = setting(0.995, None, "share of one colour above which an "
+                                        "image is blank", ge=0, le=1)  # fmt: skip
+    shard_size: int = setting(1000, "--shard-size", "images per tar shard", ge=1, le=10**7,
+                              hashed=False, metavar="N")  # fmt: skip
+    max_requests: int | None = setting(
+        None, "--max-requests", "stop after this many requests", ge=1, le=10**12,
+        hashed=False, metavar="N", shown_default="20 x --n",
+    )  # fmt: skip
+    max_connections: int | None = setting(None, "--max-connections", CONNECTIONS_HELP, ge=1,
+                                          le=4096, hashed=False, metavar="N",
+                                          shown_default="")  # fmt: skip
+    slots: int | None = setting(None, "--slots", SLOTS_HELP, ge=1, le=256, hashed=False,
+                                metavar="N", shown_default="")  # fmt: skip
+    shard: tuple[int, int] = setting(
+        (0, 1), "--shard", "do the I-th of N deterministic parts of the work (0-based; each "
+        "into its own --out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
+        "`vad dataset merge`", check=_shard, metavar="I/N", shown_default="",
+        schema={"type": "string", "pattern": "^[0-9]+/[0-9]+$", "default": "0/1"},
+    )  # fmt: skip
+    max_cost: int | float | None = setting(
+        None, "--max-cost", "never spend more: each request sets aside the most it can cost "
+        "(prompt characters as tokens plus --max-tokens, at litellm's prices) and the run "
+        "stops cleanly before a request the budget cannot cover; running again with a larger "
+        "budget goes on", gt=0, hashed=False, metavar="USD",
+    )  # fmt: skip
+    batch: bool = setting(
+        False, "--batch", "send the requests through the OpenAI Batch API (half price): "
+        "chunks of --batch-size are uploaded, submitted and polled; batch ids are kept in the "
+        "folder, so a killed run picks its batches up again", hashed=False,
+    )  # fmt: skip
+    batch_size: int = setting(1000, "--batch-size", "requests per batch", ge=1, le=50_000,
+                              hashed=False, metavar="N")  # fmt: skip
+    batch_poll: int | float = setting(30.0, "--batch-poll", "seconds between polls",
+                                      ge=0.01, le=3600, hashed=False, metavar="S")  # fmt: skip
+    grace: int | float = setting(
+        10.0, "--grace", "after a first Ctrl-C, keep replies that arrive within S seconds "
+        "(a second Ctrl-C quits at once)", ge=0, le=600, hashed=False, metavar="S",
+    )  # fmt: skip
+    # --timeout and --max-retries, as in run specs (vad.cli_generate.add_retry_options)
+    retry: dict[str, Any] = setting({}, None, "request deadline and retries: timeout, "
+                                    "max_retries, base_delay, max_delay", hashed=False,
+                                    check=_retry)  # fmt: skip
 
     def settings(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("n", "shard_size", "max_connections", "slots", "max_requests"):
-            data.pop(key)
+        """What the set is made from: the hashed fields, and the contents of its files."""
+        data = self.hashed_fields()
         # A concept file edited in place changes what the stream's positions mean.
         data["concept_files_sha256"] = [
             sha256_file(f) if Path(f).is_file() else None for f in self.concept_files
@@ -62,95 +152,13 @@ class GenerateSpec:
         return cache_key(self.settings())[:10]
 
 
-# field -> (flag, kind, low, high); kinds: int, number, names, languages, name, path, shard, bool
-FIELDS: dict[str, tuple[str, str, float | None, float | None]] = {
-    "out": ("--out", "path", None, None),
-    "n": ("--n", "int", 1, 10**9),
-    "models": ("--model", "names", None, None),
-    "api_base": ("--api-base", "name", None, None),
-    "languages": ("--lang", "languages", None, None),
-    "strategy": ("--strategy", "name", None, None),
-    "levels": ("--level", "names", None, None),
-    "concept_files": ("--concepts", "names", None, None),
-    "source": ("--from", "path", None, None),
-    "proposals": ("--proposals", "path", None, None),
-    "size": ("--size", "int", 8, 4096),
-    "temperature": ("--temperature", "number", 0, 2),
-    "max_tokens": ("--max-tokens", "int", 1, 10**6),
-    "seed": ("--seed", "int", 0, None),
-    "dedupe_distance": ("--dedupe-distance", "int", -1, 32),
-    "shard_size": ("--shard-size", "int", 1, 10**7),
-    "max_requests": ("--max-requests", "int", 1, 10**12),
-    "max_connections": ("--max-connections", "int", 1, 4096),
-    "slots": ("--slots", "int", 1, 256),
-    "shard": ("--shard", "shard", None, None),
-    "max_cost": ("--max-cost", "cost", None, None),
-    "batch": ("--batch", "bool", None, None),
-    "batch_size": ("--batch-size", "int", 1, 50_000),
-    "batch_poll": ("--batch-poll", "number", 0.01, 3600),
-    # timeout, max_retries, base_delay, max_delay: as in run specs (--timeout, --max-retries)
-    "retry": ("--timeout", "retry", None, None),
-}
-DEFAULTS: dict[str, Any] = {"shard": (0, 1), "batch": False, "batch_size": 1000,
-                            "batch_poll": 30.0}  # fmt: skip
-
-
-def _shard(check: FieldCheck, name: str, value: Any) -> tuple[int, int]:
-    index, _, count = str(value).partition("/")
-    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
-        raise check.bad(name, value, "must be I/N with 0 <= I < N, e.g. 0/4")
-    return int(index), int(count)
-
-
-def check_value(check: FieldCheck, name: str, value: Any) -> Any:
-    """One setting, validated: the message names the file's field or the flag."""
-    _, kind, low, high = FIELDS[name]
-    if kind == "int":
-        return check.integer(name, value, int(low or 0), None if high is None else int(high))
-    if kind == "number":
-        return check.number(name, value, low or 0, high)
-    if kind == "cost":
-        return check.number(name, value, 0, above=True)
-    if kind == "names":
-        return check.names(name, value, nonempty=True)
-    if kind == "languages":
-        return check.languages(name, value)
-    if kind == "shard":
-        return _shard(check, name, value)
-    if kind == "retry":
-        return check.mapping(name, value, retry_fields(check))
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise check.bad(name, value, "must be true or false")
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise check.bad(name, value, "must be a non-empty string")
-    return str(Path(value).resolve()) if kind == "path" else value
+# the flag (or, for a field without one, the spec file's name) of each setting, for messages
+FIELDS = {name: (GenerateSpec.flag_of(name) or name,) for name in GenerateSpec.model_fields}
 
 
 def load_settings(path: str | Path) -> dict[str, Any]:
-    """A generation spec file: a mapping of the settings above (``out`` relative to it)."""
+    """A generation spec file: a mapping of the settings (``out`` made absolute)."""
     path = Path(path)
     data = read_mapping(path, "generation spec", "settings (out, n, models, ...: the flags' "
                         "names)")  # fmt: skip
-    check = FieldCheck(str(path))
-    unknown = [k for k in data if k not in FIELDS]
-    if unknown:
-        raise check.bad(str(unknown[0]), data[unknown[0]],
-                        f"unknown field; valid: {', '.join(FIELDS)}")  # fmt: skip
-    return {k: check_value(check, k, v) for k, v in data.items()}
-
-
-def settings_from_flags(values: dict[str, Any]) -> dict[str, Any]:
-    """The flags that were given, validated and named as flags."""
-    check = FieldCheck("command line")
-    out = {}
-    for name, value in values.items():
-        if value is None or (name == "batch" and value is False):
-            continue
-        flag = FIELDS[name][0]
-        try:
-            out[name] = check_value(check, name, value)
-        except SpecError as exc:  # name the flag, not the field
-            raise SpecError(str(exc).replace(check.name(name), flag, 1)) from None
-    return out
+    return GenerateSpec.checked(data, str(path))

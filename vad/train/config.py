@@ -93,3 +93,16 @@ class TrainConfig:
             for k, v in saved.items()
             if k in mine and k not in _RESUMABLE_CHANGES and mine[k] != v
         )
+
+
+# The training every row of a report shares: TrainConfig's fields, with these defaults
+# of the report's own (shorter, smaller batches, a kNN point every epoch); the flags of
+# `vad pretrain-report` are made from TrainConfig for the fields named here.
+REPORT_DEFAULTS: dict[str, Any] = {"epochs": 8, "batch_size": 128, "eval_every": 1}
+REPORT_FIELDS = ("method", "arch", "stem", "image_size", "epochs", "batch_size", "device",
+                 "seed", "eval_every")  # fmt: skip
+
+
+def report_training(**given: Any) -> TrainConfig:
+    """The report's training settings: TrainConfig, the report's defaults, then ``given``."""
+    return TrainConfig(**{**REPORT_DEFAULTS, **given})

@@ -30,7 +30,7 @@ import torch
 from vad.errors import DatasetError
 from vad.provenance import git_commit
 from vad.rundir import now_iso, write_json_atomic
-from vad.train.config import TrainConfig
+from vad.train.config import TrainConfig, report_training
 from vad.train.evaluate import (
     EncoderComparison,
     default_photos,
@@ -65,19 +65,11 @@ class ReportOptions:
     out: Path
     synthetic: dict[str, str] = field(default_factory=dict)  # name -> export or ImageFolder
     images: int = 5000
-    epochs: int = 8
-    method: str = "simclr"
-    arch: str = "resnet18"
-    stem: str = "auto"
-    image_size: int = 32
-    batch_size: int = 128
+    training: TrainConfig = field(default_factory=report_training)
     photos: str | None = None
     evals: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (train, test)
     variants: list[str] = field(default_factory=list)  # names of VARIANTS
     shapes: bool = True  # the procedural shapes row, made at the same image count
-    eval_every: int = 1
-    device: str = "auto"
-    seed: int = 0
     eval_train_per_class: int | None = 1000
     eval_test_per_class: int | None = 500
     progress: bool = True
@@ -166,7 +158,9 @@ def _training_sets(
         raise DatasetError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
     synthetic = dict(opts.synthetic)
     if opts.shapes or not synthetic:
-        shapes = _procedural(opts.out, opts.images, opts.image_size, opts.seed, opts.progress)
+        shapes = _procedural(
+            opts.out, opts.images, opts.training.image_size, opts.training.seed, opts.progress
+        )
         synthetic = {"procedural shapes": str(shapes), **synthetic}
     rows = []
     for name, folder in synthetic.items():
@@ -187,29 +181,17 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
         name: load_eval_data(
             tr,
             te,
-            opts.image_size,
+            opts.training.image_size,
             opts.eval_train_per_class,
             opts.eval_test_per_class,
-            opts.seed,
+            opts.training.seed,
         )
         for name, (tr, te) in eval_sets.items()
     }
     first = next(iter(evals))
     main = evals[first]
     classes = len(main.train.classes)
-    base = TrainConfig(
-        method=opts.method,
-        arch=opts.arch,
-        stem=opts.stem,
-        image_size=opts.image_size,
-        epochs=opts.epochs,
-        batch_size=opts.batch_size,
-        seed=opts.seed,
-        device=opts.device,
-        eval_every=opts.eval_every,
-        progress=opts.progress,
-        max_images=opts.images,
-    )
+    base = dataclasses.replace(opts.training, progress=opts.progress, max_images=opts.images)
     built = base.resolved()  # the stem every run builds and records
     plan = _training_sets(opts, eval_sets[first][0], first)
     others = [name for name in evals if name != first]
@@ -280,6 +262,7 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     scored_on = "; ".join(
         f"{name}: {len(e.train)} train / {len(e.test)} test photos" for name, e in evals.items()
     )
+    t = opts.training
     variants = "".join(
         f" Variant `{v}`: {', '.join(f'{k}={x}' for k, x in VARIANTS[v].items())}."
         for v in opts.variants
@@ -287,9 +270,9 @@ def pretrain_report(opts: ReportOptions) -> dict[str, Any]:
     md.write_text(
         f"# Pretraining report\n\nkNN (k=200, T=0.1) and linear probe ({scored_on}), "
         f"accuracy in %; the probe and the curves on {first}. "
-        f"{opts.method}, {opts.arch} (stem {built.stem}), {opts.image_size} px, "
-        f"batch {opts.batch_size}, {opts.epochs} epochs of at most {opts.images} images, "
-        f"seed {opts.seed}.{variants}\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
+        f"{t.method}, {t.arch} (stem {built.stem}), {t.image_size} px, "
+        f"batch {t.batch_size}, {t.epochs} epochs of at most {opts.images} images, "
+        f"seed {t.seed}.{variants}\n\n{table}\n\n![kNN vs epochs](knn_vs_epochs.png)\n",
         encoding="utf-8",
     )
     return {

@@ -1,0 +1,105 @@
+"""Settings declared once: the generation's flags, spec fields, defaults, help, JSON
+Schema and hash all come from one declaration (vad/settings.py, GenerateSpec)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from vad.errors import SpecError
+from vad.generate.spec import GenerateSpec, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    GenerateSpec.add_flags(p)
+    return p
+
+
+def test_every_flag_maps_to_its_field_and_nothing_is_given_by_default() -> None:
+    args = _parser().parse_args([])
+    for name in GenerateSpec.model_fields:
+        assert getattr(args, name, None) is None or name not in vars(args)
+    assert GenerateSpec.from_flags(args) == {}
+    given = _parser().parse_args(["--n", "5", "--lang", "svg,matplotlib", "--lang", "tikz",
+                                  "--shard", "1/4", "--max-cost", "0.5", "--batch"])  # fmt: skip
+    assert GenerateSpec.from_flags(given) == {
+        "n": 5, "languages": ("svg", "matplotlib", "tikz"), "shard": (1, 4), "max_cost": 0.5,
+        "batch": True,
+    }  # fmt: skip
+
+
+def test_the_help_shows_each_default_from_the_declaration() -> None:
+    text = _parser().format_help()
+    assert "(default 64)" in text  # --size
+    assert "--dedupe-distance BITS" in text and "(default 4)" in text
+    assert "--grace S" in text
+    for name, info in GenerateSpec.model_fields.items():
+        flag = GenerateSpec.flag_of(name)
+        if flag is not None:
+            assert flag in text, name
+            assert info.description, f"{name} has no help"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("size", 4, "gen.yaml: field 'size' = 4: must be an integer between 8 and 4096"),
+        ("temperature", 3, "gen.yaml: field 'temperature' = 3: must be a number >= 0 and <= 2"),
+        ("languages", ["svg", "cobol"], "gen.yaml: field 'languages' = 'cobol': must be among"),
+        ("shard", "4/4", "gen.yaml: field 'shard' = '4/4': must be I/N with 0 <= I < N"),
+        ("max_cost", 0, "gen.yaml: field 'max_cost' = 0: must be a number > 0"),
+        ("retry", {"tries": 3}, "gen.yaml: field 'retry.tries' = 3: unknown key; valid:"),
+        ("colour", "red", "gen.yaml: field 'colour' = 'red': unknown field; valid: out, n,"),
+    ],
+)
+def test_a_spec_file_error_names_its_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        GenerateSpec.checked({field: value}, "gen.yaml")
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_flag_error_names_the_flag() -> None:
+    args = _parser().parse_args(["--size", "4"])
+    with pytest.raises(SpecError, match=r"^command line: --size = 4: must be an integer between"):
+        GenerateSpec.from_flags(args)
+
+
+def test_the_settings_hash_takes_only_what_changes_the_set(tmp_path: Path) -> None:
+    base = GenerateSpec()
+    assert base.settings_hash() == "244e0c3ca6"  # the hash sets made before carry
+    for unhashed in ({"n": 7}, {"max_connections": 2}, {"grace": 1.0}, {"max_cost": 3.0},
+                     {"batch": True}, {"retry": {"timeout": 9}}, {"out": "x"}):  # fmt: skip
+        assert GenerateSpec(**unhashed).settings_hash() == base.settings_hash(), unhashed
+    for hashed in ({"size": 32}, {"seed": 1}, {"temperature": 0.5}, {"shard": (1, 2)}):
+        assert GenerateSpec(**hashed).settings_hash() != base.settings_hash(), hashed
+    # a temperature written 1 is not 1.0: the value is kept as given (as before)
+    assert GenerateSpec(temperature=1).settings()["temperature"] == 1
+
+
+def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "vad", "schema", "generate"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert schema["properties"]["n"]["flag"] == "--n"
+    assert schema["properties"]["n"]["hashed"] is False
+    good = {"out": "gen", "n": 10, "languages": ["svg"], "shard": "0/4", "temperature": 1}
+    jsonschema.validate(good, schema)
+    spec = tmp_path / "gen.yaml"
+    spec.write_text(json.dumps(good))
+    assert load_settings(spec)["shard"] == (0, 4)
+    for bad in ({"n": 0}, {"colour": "red"}, {"shard": "a/b"}, {"size": "big"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**good, **bad}, schema)
+        spec.write_text(json.dumps({**good, **bad}))
+        with pytest.raises(SpecError):
+            load_settings(spec)
