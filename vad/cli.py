@@ -36,7 +36,7 @@ class _Renamed(argparse.Action):
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+    from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP, THREADS_HELP
 
     p.add_argument(
         "--runs-dir",
@@ -58,6 +58,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help=CONNECTIONS_HELP + " (overrides the spec's rate_limits caps)",
     )
     p.add_argument("--slots", type=int, metavar="N", help=SLOTS_HELP)
+    p.add_argument("--engine-threads", type=int, metavar="N", help=THREADS_HELP)
     p.add_argument(
         "--wait",
         action="store_true",
@@ -349,8 +350,12 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, retry={**spec.retry, **retry})
     if not 0 <= args.grace <= 600:
         raise SpecError(f"command line: --grace = {args.grace:g}: must be a number >= 0 and <= 600")
+    if args.engine_threads is not None and args.engine_threads < 1:
+        raise SpecError(f"command line: --engine-threads = {args.engine_threads}: must be an "
+                        "integer >= 1")  # fmt: skip
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress,
-                    wait=args.wait, grace=args.grace)  # fmt: skip
+                    wait=args.wait, grace=args.grace,
+                    engine_threads=args.engine_threads)  # fmt: skip
     samples = sum(len(job.sample_ids) for job in runner.jobs)
     print(f"run {runner.folder.path}: {samples} samples ({len(runner.concepts)} concepts)",
           file=sys.stderr)  # fmt: skip

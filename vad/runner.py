@@ -61,8 +61,10 @@ class Runner:
         progress: bool = True,
         wait: bool = False,
         grace: float = GRACE_S,
+        engine_threads: int | None = None,
     ) -> None:
         self.spec, self.progress, self.wait, self.grace = spec, progress, wait, grace
+        self.engine_threads = engine_threads  # None: $VAD_ENGINE_THREADS, else every core
         self.stop = threading.Event()  # set by the first Ctrl-C: no new requests
         self.abandoned = False  # threads still in flight when the run gave up on them
         self.exit_code = 0
@@ -240,7 +242,8 @@ class Runner:
                     continue
                 log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
                 with open_model(model, self.plans[model.name], RetryPolicy(**self.spec.retry),
-                                self.stop, self._say, log) as opened:  # fmt: skip
+                                self.stop, self._say, log,
+                                self.engine_threads) as opened:  # fmt: skip
                     if opened.engine is not None:
                         self.engines[model.name] = opened.engine
                     self._run_model(opened, jobs, store, done)

@@ -35,6 +35,10 @@ CONNECTIONS_HELP = (
     "requests in flight to each model (default 4; an embedded model: its --slots); "
     "above an embedded model's --slots it is cut to them"
 )
+THREADS_HELP = (
+    "threads of the embedded engine (default $VAD_ENGINE_THREADS, else every core); fewer "
+    "leave cores to the renders"
+)
 SLOTS_HELP = (
     "requests the embedded engine decodes together (default: --max-connections if "
     "given, else 8; see `vad bench generate`); API models ignore it"
