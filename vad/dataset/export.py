@@ -24,10 +24,6 @@ skipped and counted.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import tarfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,18 +33,12 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
-from vad.dataset.images import (
-    RESIZE_POLICY,
-    PHashIndex,
-    blank_reason,
-    colour_thumb,
-    fit_square,
-    load_rgb,
-    phash,
-)
+from vad.dataset.images import RESIZE_POLICY, load_rgb
+from vad.dataset.keep import Keeper, ShardWriter, image_id
 from vad.dataset.sets import check_set, read_metadata, unreadable
 from vad.errors import DatasetError
-from vad.fsutil import check_out, contained, label_dir, staged_folder
+from vad.fsutil import check_out, contained, staged_folder
+from vad.fsutil import label_dir as label_dir  # a merge names classes as generate does
 from vad.rundir import (
     MANIFEST,
     RETRY_STATUSES,
@@ -232,32 +222,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
             raise DatasetError(f"{out} is not an export folder; refusing to overwrite it")
 
 
-class _ShardWriter:
-    def __init__(self, folder: Path, shard_size: int) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.shard_size = folder, shard_size
-        self.count, self.tar, self.name = 0, None, ""
-        self.ids: set[str] = set()  # every key written: a name is never used twice
-
-    def add(self, key: str, png: bytes, meta: dict[str, Any]) -> str:
-        self.ids.add(key)
-        if self.tar is None or self.count % self.shard_size == 0:
-            self.close()
-            self.name = f"shard-{self.count // self.shard_size:06d}.tar"
-            self.tar = tarfile.open(self.folder / self.name, "w")  # noqa: SIM115 - spans calls
-        for suffix, data in ((".png", png), (".json", json.dumps(meta).encode())):
-            info = tarfile.TarInfo(key + suffix)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            self.tar.addfile(info, io.BytesIO(data))
-        self.count += 1
-        return self.name
-
-    def close(self) -> None:
-        if self.tar is not None:
-            self.tar.close()
-            self.tar = None
-
-
 def too_many_lost(lost: int, candidates: int) -> bool:
     """Whether losing ``lost`` of ``candidates`` drawings (LOST_DROPS) must stop an export:
     more than ``LOST_SHARE`` of them, and more than one."""
@@ -353,11 +317,11 @@ def _export_images(
     limit: int | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Write the images that pass; return the kept rows, rejected rows, damaged lines."""
-    index = PHashIndex(opts.dedupe_distance) if opts.dedupe_distance >= 0 else None
+    keeper = Keeper(out, opts.size, opts.min_std, opts.max_dominant, opts.dedupe_distance)
     kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     damaged: list[str] = []
-    shards = _ShardWriter(out / "shards", opts.shard_size)
+    shards = ShardWriter(out / "shards", opts.shard_size)
     bar = tqdm(candidates, desc="export", unit="img", disable=not progress)
     try:
         for cand in bar:
@@ -366,7 +330,7 @@ def _export_images(
             if cand.status == DAMAGED:
                 damaged.append(cand.reason)
                 continue
-            row = _keep(cand, out, opts, index, kept, shards)
+            row = _keep(cand, keeper, kept, shards)
             (rejected if "drop" in row else kept).append(row)
     finally:
         shards.close()
@@ -378,12 +342,7 @@ def _export_images(
 
 
 def _keep(
-    cand: Candidate,
-    out: Path,
-    opts: ExportOptions,
-    index: PHashIndex | None,
-    kept: list[dict[str, Any]],
-    shards: _ShardWriter,
+    cand: Candidate, keeper: Keeper, kept: list[dict[str, Any]], shards: ShardWriter
 ) -> dict[str, Any]:
     """Judge one candidate: a kept row (its image written), or a row with ``drop``."""
     row = {**cand.meta, "status": cand.status}
@@ -396,33 +355,21 @@ def _keep(
     if isinstance(img, str):
         return {**row, "status": MISSING, "drop": MISSING, "drop_reason": img[:300]}
     row["orig_width"], row["orig_height"] = img.size
-    reason = "" if cand.judged else blank_reason(img, opts.min_std, opts.max_dominant)
-    if reason:
-        return {**row, "drop": "blank", "drop_reason": reason}
-    img = fit_square(img, opts.size)
-    row["id"] = hashlib.sha256(str(row["sample_id"]).encode()).hexdigest()[:16]
-    if row["id"] in shards.ids:  # two rows of one sample: the image's name is taken
+    judged = keeper.judge(img, blank_checked=cand.judged)
+    if isinstance(judged, str):
+        return {**row, "drop": "blank", "drop_reason": judged}
+    row["id"] = image_id(str(row["sample_id"]))
+    if row["id"] in keeper.ids:  # two rows of one sample: the image's name is taken
         why = f"the same sample id as an image already kept ({row['sample_id']})"
         return {**row, "drop": "duplicate", "drop_reason": why[:300]}
-    h = phash(img)
-    row["phash"] = f"{h:016x}"
-    if index is not None:
-        thumb = colour_thumb(img)
-        match = index.match(h, thumb)
-        if match >= 0:
-            dup = f"near-duplicate of {kept[match]['id']}"
-            return {**row, "drop": "duplicate", "drop_reason": dup}
-        index.add(h, thumb)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
-    png = buf.getvalue()
-    row["sha256"] = hashlib.sha256(png).hexdigest()
-    label = label_dir(str(row.get("label", "")))
-    rel = Path("images") / label / f"{row['id']}.png"
-    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    (out / rel).write_bytes(png)
-    row["file"] = str(rel)
-    row["shard"] = shards.add(row["id"], png, row)
+    row["phash"] = judged.phash_hex
+    match = keeper.duplicate(judged)
+    if match >= 0:
+        return {**row, "drop": "duplicate", "drop_reason": f"near-duplicate of {kept[match]['id']}"}
+    image = keeper.keep(judged, str(row["sample_id"]), str(row.get("label", "")))
+    row["sha256"] = image.sha256
+    row["file"] = image.file
+    row["shard"] = shards.add(row["id"], image.png, row)
     return row
 
 

@@ -13,49 +13,50 @@ position in the strategy's stream, replies come from the response store, and an 
 counts as kept only once its record is written (an image without a record is redone,
 a record without its image is redone; a kept image whose bytes are not those its
 record names is put back from its shard, or redone).
+
+The pieces: ``budget`` (``--max-cost`` and its reservations), ``vad.dataset.keep`` (judging
+and keeping one image, as the exports do), ``files`` (the images and shards on disk),
+``tally`` (counts, summary, ``metadata.parquet``) and ``propose`` (``--strategy propose``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import itertools
 import json
-import os
 import re
-import tarfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from vad import pipeline, provenance
 from vad._paths import cache_dir
 from vad.concepts import load_concepts
-from vad.dataset.images import PHashIndex, blank_reason, colour_thumb, fit_square, load_rgb, phash
+from vad.dataset.images import load_rgb
+from vad.dataset.keep import Judged, Keeper
 from vad.errors import SpecError, VadError
-from vad.fsutil import held_signals, label_dir
+from vad.fsutil import held_signals
+from vad.fsutil import label_dir as label_dir  # the class folders of a set
+from vad.generate.budget import Budget, RequestMeter, known_prices, prices
+from vad.generate.files import SetFiles
 from vad.generate.ledger import SpendLedger
-from vad.generate.spec import GenerateSpec
+from vad.generate.propose import propose
+from vad.generate.spec import GenerateSpec as GenerateSpec
 from vad.generate.strategies import (
     NEEDS_PROPOSALS,
     NEEDS_SOURCE,
     Item,
-    parse_proposals,
-    proposal_prompts,
     read_proposals,
     strategy_version,
     stream,
     vary_prompt,
     vary_stream,
 )
+from vad.generate.tally import Tally
 from vad.languages import get_language
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
 from vad.models.client import RetryPolicy, Stopped
@@ -65,7 +66,7 @@ from vad.pipeline import request_key
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
-from vad.stopping import GRACE_S, drain
+from vad.stopping import drain
 from vad.store import ResponseStore, cache_key
 from vad.terminal import say
 
@@ -79,37 +80,6 @@ def normalise_program(code: str) -> str:
     code = re.sub(r"(?m)(^|\s)(#|%|//).*$", r"\1", code)  # line comments
     code = " ".join(code.split())
     return re.sub(r" ?([<>(){}\[\]=,;:/]) ?", r"\1", code)  # spacing around punctuation
-
-
-@dataclass
-class Tally:
-    """What this generation holds, rebuilt from samples.jsonl on resume."""
-
-    kept: list[dict[str, Any]] = field(default_factory=list)
-    status: Counter[str] = field(default_factory=Counter)
-    requested: Counter[tuple[str, str]] = field(default_factory=Counter)  # strategy, lang
-    kept_by: Counter[tuple[str, str]] = field(default_factory=Counter)
-    programs: set[str] = field(default_factory=set)  # hashes of normalised kept programs
-    tokens: int = 0
-    cost: float = 0.0  # of every reply, cached or not
-    recorded: float = 0.0  # what the records say this set paid (the ledger says more)
-    unpriced: int = 0  # replies whose price the price map does not know
-
-    def add(self, record: dict[str, Any]) -> None:
-        group = (str(record.get("strategy")), str(record.get("language")))
-        self.status[record["status"]] += 1
-        self.requested[group] += 1
-        self.tokens += int(record.get("completion_tokens") or 0)
-        cost = float(record.get("cost_usd") or record.get("cost_bound_usd") or 0.0)
-        self.cost += cost
-        if record.get("cost_usd", 0) is None and not record.get("cost_bound_usd"):
-            self.unpriced += 1
-        if not record.get("cached"):
-            self.recorded += cost
-        if record["status"] == "ok":
-            self.kept.append(record)
-            self.kept_by[group] += 1
-            self.programs.add(str(record.get("program_hash")))
 
 
 class Generator:
@@ -134,7 +104,7 @@ class Generator:
         self.batch_size, self.batch_poll = batch_size, batch_poll
         self.batch_failed: dict[str, str] = {}  # request key -> why, after every try
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
-        self.max_cost, self.reserved, self.budget_hit = max_cost, 0.0, False
+        self.max_cost = max_cost
         self.request_limit_hit = False  # --max-requests reached before --n images were kept
         self.folder = RunFolder(Path(out).resolve())
         self.ledger = SpendLedger(self.folder.path)
@@ -149,7 +119,8 @@ class Generator:
             get_language(lang)
             for _, style in self.models:
                 self.prompts.render(lang, style, {"caption": "x", "width": 1, "height": 1})
-        self.prices = {m.name: _prices(m) for m, _ in self.models} if max_cost is not None else {}
+        costs = {m.name: prices(m) for m, _ in self.models} if max_cost is not None else {}
+        self.budget = Budget(max_cost, costs, self.ledger, spec.max_tokens)
         self.concepts = load_concepts(spec.levels, extra_files=spec.concept_files)
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
@@ -166,7 +137,6 @@ class Generator:
                 "--proposals DIR/proposed-concepts.jsonl"
             )
         self.proposed: dict[str, Any] | None = None
-        self.shard_ids: dict[str, list[str]] | None = None  # shard name -> image ids
         self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
         self.abandoned = False  # threads still in flight when Ctrl-C gave up on them
         ResponseStore(self.store_path).close()
@@ -176,7 +146,9 @@ class Generator:
         self.stop = threading.Event()
         self.closing = False  # set when the stream ends: drawings that finish later are dropped
         self.tally = Tally()
-        self.index = PHashIndex(spec.dedupe_distance) if spec.dedupe_distance >= 0 else None
+        self.keeper = Keeper(self.folder.path, spec.size, spec.min_std, spec.max_dominant,
+                             spec.dedupe_distance)  # fmt: skip
+        self.files = SetFiles(self.folder.path, spec.shard_size, self._say)
         self._lock = threading.Lock()
         self._bar: Any = None
         self._errors_in_a_row = 0
@@ -200,12 +172,12 @@ class Generator:
 
     def _run_locked(self) -> dict[str, Any]:
         manifest = self._manifest()
-        self._check_images()
+        self.files.check_images(self.folder.samples_path)
         done = self.folder.open()
         for record in done.values():
             self._restore(record)
         self.ledger.open(before=self.tally.recorded)
-        self._remove_orphans()
+        self.files.remove_orphans(self.tally.kept)
         manifest["status"] = "running"
         manifest.setdefault("sessions", []).append({"started_at": now_iso()})
         self.folder.write_manifest(manifest)
@@ -215,7 +187,7 @@ class Generator:
                 self.pool.versions()  # the jail starts now: a broken one stops before a request
             self._stream(done)
             status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
-            if self.budget_hit and status == "stopped":
+            if self.budget.hit and status == "stopped":
                 status = "budget"
             elif self.request_limit_hit and status == "stopped":
                 status = "request_limit"
@@ -311,11 +283,12 @@ class Generator:
             with contextlib.ExitStack() as models:
                 clients = self._open_models(models)
                 if spec.strategy in NEEDS_PROPOSALS:
-                    self.concepts = (
-                        read_proposals(Path(spec.proposals))
-                        if spec.proposals
-                        else self._propose(clients, store)
-                    )
+                    if spec.proposals:
+                        self.concepts = read_proposals(Path(spec.proposals))
+                    else:
+                        self.concepts, self.proposed = propose(
+                            self.models, clients, store, spec.temperature, spec.seed,
+                            self.budget, self.folder.path, self._say)  # fmt: skip
                     self.items = stream(spec.strategy, self.concepts, spec.seed)
                 for item, model, style, lang in self._work(done, store):
                     if len(self.tally.kept) >= spec.n or self.stop.is_set():
@@ -332,7 +305,7 @@ class Generator:
                             fut.result()
                         reserve = self._reserve(item, model, style, lang, store)
                     if reserve is None:
-                        self.budget_hit = True
+                        self.budget.hit = True
                         break
                     asked += 1
                     unit = (item, model, style, lang)
@@ -349,7 +322,7 @@ class Generator:
                 for fut in pending:
                     fut.result()
         except KeyboardInterrupt:
-            self.abandoned = drain(pending, self.stop, GRACE_S, self._say, "drawings")
+            self.abandoned = drain(pending, self.stop, self.spec.grace, self._say, "drawings")
             raise
         except BaseException:
             self.stop.set()
@@ -364,39 +337,15 @@ class Generator:
     def _worst(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
     ) -> float:
-        """The most a request can cost: every character of the prompt a token, and
-        ``max_tokens`` of reply, at the model's prices. A reply in the store is free."""
         prompt, _, key = self._request(item, model, style, lang)
-        if store.get(key) is not None:
-            return 0.0
-        price_in, price_out = self.prices[model.name]
-        return len(json.dumps(prompt.payload())) * price_in + self.spec.max_tokens * price_out
-
-    def _cover(self, model: ResolvedModel, prompt: Any, max_tokens: int) -> None:
-        """Raise when the budget cannot cover one more request (for setup requests)."""
-        if self.max_cost is None:
-            return
-        price_in, price_out = self.prices[model.name]
-        worst = len(json.dumps(prompt.payload())) * price_in + max_tokens * price_out
-        if self.ledger.total + worst > self.max_cost:
-            self.budget_hit = True
-            raise VadError(f"--max-cost {self.max_cost:g} does not cover the requests that "
-                           "propose concepts: raise it")  # fmt: skip
+        return self.budget.worst(model.name, prompt, key, store)
 
     def _reserve(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
     ) -> float | None:
         """Set aside the most a request can cost; None when the budget cannot cover it."""
-        if self.max_cost is None:
-            return 0.0
-        worst = self._worst(item, model, style, lang, store)
-        if worst == 0:
-            return 0.0  # a reply in the store: free, whatever has been spent
-        with self._lock:
-            if self.ledger.total + self.reserved + worst > self.max_cost:
-                return None
-            self.reserved += worst
-        return worst
+        prompt, _, key = self._request(item, model, style, lang)
+        return self.budget.reserve(model.name, prompt, key, store)
 
     def _work(
         self, done: dict[str, dict[str, Any]], store: ResponseStore
@@ -414,7 +363,7 @@ class Generator:
                 m,
                 self.folder.path,
                 store,
-                _known_prices(m),
+                known_prices(m),
                 self.batch_poll,
                 self._say,
                 paid=lambda key, usd, ref: self.ledger.add(key, usd, "batch", ref),
@@ -425,9 +374,9 @@ class Generator:
             wanted = max(8, 2 * (self.spec.n - len(self.tally.kept)))
             chunk = list(itertools.islice(units, min(self.batch_size, wanted)))
             if self.max_cost is not None:
-                chunk = self._affordable(chunk, store)
+                chunk = chunk[: self.budget.affordable(self._worst(*u, store) for u in chunk)]
                 if not chunk:
-                    self.budget_hit = True
+                    self.budget.hit = True
                     return
             if not chunk:
                 return
@@ -441,55 +390,6 @@ class Generator:
                     self.batch_failed.update(clients[model.name].run(requests))
             yield from chunk
 
-    def _affordable(
-        self, chunk: list[tuple[Item, ResolvedModel, str, str]], store: ResponseStore
-    ) -> list[tuple[Item, ResolvedModel, str, str]]:
-        """The longest head of ``chunk`` whose worst cost the budget still covers."""
-        total, fitted = self.ledger.total, []
-        for unit in chunk:
-            worst = self._worst(*unit, store)
-            if worst and total + worst > (self.max_cost or 0.0):
-                break  # (a reply in the store costs nothing and always fits)
-            total += worst
-            fitted.append(unit)
-        return fitted
-
-    def _propose(self, clients: dict[str, ModelClient], store: ResponseStore) -> list[Any]:
-        """Ask each model for visual things in every category; save them as a concept file.
-
-        The replies come from the store when there, so a resumed run proposes the same."""
-        found: dict[str, Any] = {}
-        rows = []
-        for model, style in self.models:
-            for index, (category, prompt) in enumerate(proposal_prompts(style)):
-                params = SamplingParams(self.spec.temperature, 512, self.spec.seed + index)
-                meter = _ProposeMeter(self, model, prompt)
-                asked = pipeline.ask(store, clients[model.name], model, prompt, params, index,
-                                     meter)  # fmt: skip
-                if asked.reply is None:
-                    raise VadError(f"proposing concepts: {asked.error}")
-                reply = asked.reply
-                text = reply.text if prompt.style == "chat" else "- " + reply.text
-                for concept in parse_proposals(text, category):
-                    if concept.id not in found:
-                        found[concept.id] = concept
-                        rows.append({"id": concept.id, "level": concept.level,
-                                     "caption": concept.caption, "category": category,
-                                     "model": model.name})  # fmt: skip
-        if not found:
-            raise VadError("the models proposed nothing usable to draw (no line was a short "
-                           "noun phrase): try another model or strategy")  # fmt: skip
-        path = self.folder.path / "proposed-concepts.jsonl"
-        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        self.proposed = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
-                         "count": len(rows),
-                         "per_category": dict(Counter(r["category"] for r in rows))}  # fmt: skip
-        self._say(f"proposed concepts: {len(rows)} in {path}")
-        return list(found.values())
-
     def _open_models(self, stack: contextlib.ExitStack) -> dict[str, ModelClient]:
         """A client per model (engines started for embedded ones), closed with ``stack``."""
         # Under a budget every attempt is a request that may be billed: one per unit
@@ -500,7 +400,7 @@ class Generator:
             log = self.folder.path / "logs" / f"engine-{model.served_name}.log"
             opened = stack.enter_context(open_model(model, self.plans[model.name],
                                                     RetryPolicy(**retry), self.stop, self._say,
-                                                    log))  # fmt: skip
+                                                    log, self.spec.engine_threads))  # fmt: skip
             if opened.engine is not None:
                 self.engines[model.name] = opened.engine
             clients[model.name] = opened.client
@@ -514,8 +414,7 @@ class Generator:
         try:
             self._ask_and_judge(*unit, client, store, reserved)
         finally:
-            with self._lock:
-                self.reserved -= reserved
+            self.budget.release(reserved)
 
     def _request(self, item: Item, model: ResolvedModel, style: str, lang: str) -> Any:
         spec = self.spec
@@ -565,7 +464,8 @@ class Generator:
             drawing = pipeline.draw(store, client_or_none, model, prompt, params,
                                     item.sample_index, lang, self.pool.render,
                                     (spec.width, spec.height), work,
-                                    _Meter(self, reserved))  # fmt: skip
+                                    RequestMeter(self.budget, reserved, self.stop,
+                                                 self._say))  # fmt: skip
         except Stopped:
             return  # the run is stopping: not asked now (a later run asks it)
         except BaseException:
@@ -604,56 +504,38 @@ class Generator:
             self._write({**record, "status": str(result.status), "reason": result.reason[:300]})
             return
         try:
-            img = fit_square(load_rgb(work), spec.size)
-            why = blank_reason(load_rgb(work), spec.min_std, spec.max_dominant)
+            judged = self.keeper.judge(load_rgb(work))
         except Exception as exc:  # a PNG the jail made that PIL cannot read
             self._write({**record, "status": "runtime_error", "reason": f"unreadable: {exc}"})
             return
         finally:
             with contextlib.suppress(OSError):
                 work.unlink()
-        if why:
-            self._write({**record, "status": "blank", "reason": why})
+        if isinstance(judged, str):
+            self._write({**record, "status": "blank", "reason": judged})
             return
-        self._judge(record, img)
+        self._judge(record, judged)
 
-    def _judge(self, record: dict[str, Any], img: Any) -> None:
+    def _judge(self, record: dict[str, Any], judged: Judged) -> None:
         """Near-duplicate check and keeping, under one lock: the order decides."""
-        h, thumb = phash(img), colour_thumb(img)
-        record["phash"] = f"{h:016x}"
+        record["phash"] = judged.phash_hex
         with self._lock:
             if len(self.tally.kept) >= self.spec.n or self.closing:
                 # surplus, or late (the stream is closed, the set being described): not
                 # written, so a later run asks it again (a cache hit)
                 return
-            if self.index is not None:
-                match = self.index.match(h, thumb)
-                if match >= 0:
-                    dup = (
-                        self.tally.kept[match]["sample_id"] if match < len(self.tally.kept) else "?"
-                    )
-                    self._append(
-                        {**record, "status": "duplicate", "reason": f"near-duplicate of {dup}"}
-                    )
-                    return
-            buf = io.BytesIO()
-            img.save(buf, format="PNG", optimize=False)
-            png = buf.getvalue()
-            record["id"] = hashlib.sha256(record["sample_id"].encode()).hexdigest()[:16]
-            record["sha256"] = hashlib.sha256(png).hexdigest()
-            record["thumb"] = thumb.astype(np.uint8).tobytes().hex()
-            rel = Path("images") / label_dir(record["label"]) / f"{record['id']}.png"
-            dest = self.folder.path / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            tmp.write_bytes(png)
-            os.replace(tmp, dest)
-            record["image"] = str(rel)
+            match = self.keeper.duplicate(judged)
+            if match >= 0:
+                dup = self.tally.kept[match]["sample_id"] if match < len(self.tally.kept) else "?"
+                self._append(
+                    {**record, "status": "duplicate", "reason": f"near-duplicate of {dup}"}
+                )
+                return
+            kept = self.keeper.keep(judged, record["sample_id"], record["label"])
+            record.update(id=kept.id, sha256=kept.sha256, thumb=judged.thumb_hex, image=kept.file)
             self._append({**record, "status": "ok"})
-            if self.index is not None:
-                self.index.add(h, thumb)
             if len(self.tally.kept) % self.spec.shard_size == 0:
-                self._write_shards(final=False)
+                self.files.write_shards(self.tally.kept, final=False)
 
     def _write(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -682,132 +564,20 @@ class Generator:
         hours = max(time.monotonic() - self.started, 1e-6) / 3600
         made = sum(self.tally.status.values())
         return (
-            f"rejected {self._rejections()} | {made / hours:,.0f} drawings/h | "
+            f"rejected {self.tally.rejections()} | {made / hours:,.0f} drawings/h | "
             f"{self.tally.tokens:,} tokens | ${self.ledger.total:.4f}"
         )
 
-    def _rejections(self) -> str:
-        counts = {k: v for k, v in sorted(self.tally.status.items()) if k != "ok"}
-        return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
-
-    def _remove_orphans(self) -> None:
-        """Images no kept record names (written just before a kill): not in the set."""
-        kept = {str(r["image"]) for r in self.tally.kept}
-        images = self.folder.path / "images"
-        for path in images.glob("*/*") if images.is_dir() else ():
-            rel = str(path.relative_to(self.folder.path))
-            if rel not in kept and (path.is_file() or path.is_symlink()):
-                path.unlink()
-        for folder in images.iterdir() if images.is_dir() else ():
-            if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-                folder.rmdir()  # a class with no image left is no class
-
-    def _check_images(self) -> None:
-        """Kept images of earlier sessions whose bytes are not those their record names
-        (damaged on disk) are put back from the shard that holds them, or else removed:
-        ``RunFolder.open`` then drops their record and the drawing is redone. One read
-        and one hash per kept image."""
-        from vad.dataset.sets import image_damage
-        from vad.fsutil import contained
-
-        if not self.folder.samples_path.is_file():
-            return
-        copies: dict[str, Path] | None = None  # image id -> the shard holding it
-        for record in read_samples(self.folder.samples_path):
-            image, sha = record.get("image"), record.get("sha256")
-            if record.get("status") != "ok" or not isinstance(image, str):
-                continue
-            path = contained(self.folder.path, image)
-            if path is None or path.is_symlink() or not path.is_file():
-                continue  # lost: RunFolder.open redoes it
-            why = image_damage(path, sha if isinstance(sha, str) else None)
-            if not why:
-                continue
-            if copies is None:
-                folder = self.folder.path / "shards"
-                copies = {i: p for p in sorted(folder.glob("shard-*.tar")) for i in _tar_ids(p)}
-            png = _shard_png(copies.get(str(record.get("id"))), str(record.get("id")))
-            if png is not None and hashlib.sha256(png).hexdigest() == sha:
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(png)
-                os.replace(tmp, path)
-                self._say(f"{why}: put back from {copies[str(record['id'])].name}")
-            else:
-                path.unlink()
-                self._say(f"{why}: no shard holds a good copy, so it is drawn again")
-
     def _restore(self, record: dict[str, Any]) -> None:
         """A record of an earlier session: count it, and index a kept image."""
-        if record["status"] == "ok" and self.index is not None:
-            thumb = np.frombuffer(bytes.fromhex(record["thumb"]), dtype=np.uint8)
-            self.index.add(int(record["phash"], 16), thumb.reshape(8, 8, 3).astype(np.float32))
+        if record["status"] == "ok":
+            self.keeper.restore(record)
         self.tally.add(record)
 
     # -- outputs -------------------------------------------------------------------------
-    def _write_shards(self, final: bool) -> list[str]:
-        """Every full shard not yet written, and with ``final`` the last partial one."""
-        folder = self.folder.path / "shards"
-        folder.mkdir(exist_ok=True)
-        size, kept = self.spec.shard_size, self.tally.kept
-        if self.shard_ids is None:  # once per session: what the shards on disk hold
-            self.shard_ids = {p.name: _tar_ids(p) for p in folder.glob("shard-*.tar")}
-        names = []
-        for start in range(0, len(kept), size):
-            group = kept[start : start + size]
-            name = f"shard-{start // size:06d}.tar"
-            names.append(name)
-            path = folder / name
-            if len(group) < size and not final:
-                break
-            ids = [r["id"] for r in group]
-            if self.shard_ids.get(name) == ids and path.is_file():
-                continue
-            tmp = folder / f".{name}.tmp"
-            with tarfile.open(tmp, "w") as tar:
-                for record in group:
-                    png = (self.folder.path / record["image"]).read_bytes()
-                    meta = {k: v for k, v in record.items() if k not in ("thumb", "code")}
-                    for suffix, data in ((".png", png), (".json", json.dumps(meta).encode())):
-                        info = tarfile.TarInfo(record["id"] + suffix)
-                        info.size, info.mode, info.mtime = len(data), 0o644, 0
-                        tar.addfile(info, io.BytesIO(data))
-            os.replace(tmp, path)
-            self.shard_ids[name] = ids
-        if final:  # shards of an earlier, longer layout (another --shard-size) go
-            for name in sorted(set(self.shard_ids) - set(names)):
-                with contextlib.suppress(FileNotFoundError):
-                    (folder / name).unlink()
-                del self.shard_ids[name]
-        return names
-
     def _finish(self, manifest: dict[str, Any], status: str) -> dict[str, Any]:
-        import pandas as pd
-
-        shards = self._write_shards(final=True)
-        columns = [
-            "id",
-            "sample_id",
-            "label",
-            "caption",
-            "level",
-            "strategy",
-            "model",
-            "language",
-            "sample_index",
-            "phash",
-            "sha256",
-            "program_hash",
-            "image",
-        ]
-        rows = [{c: r.get(c) for c in columns} for r in self.tally.kept]
-        for row, start in zip(rows, range(len(rows)), strict=True):
-            row["shard"] = shards[start // self.spec.shard_size] if shards else None
-            row["file"] = row.pop("image")
-        tmp = self.folder.path / ".metadata.parquet.tmp"
-        pd.DataFrame(
-            rows, columns=[*[c for c in columns if c != "image"], "shard", "file"]
-        ).to_parquet(tmp, index=False)
-        os.replace(tmp, self.folder.path / "metadata.parquet")
+        shards = self.files.write_shards(self.tally.kept, final=True)
+        self.tally.write_metadata(self.folder.path, shards, self.spec.shard_size)
         summary = self.summary()
         manifest["sessions"][-1].update(
             ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - self.started, 2)
@@ -822,78 +592,11 @@ class Generator:
         return summary
 
     def summary(self) -> dict[str, Any]:
-        t = self.tally
-        groups = sorted(set(t.requested))
-        return {
-            "kept": len(t.kept),
-            "requested": sum(t.requested.values()),
-            "by_status": dict(sorted(t.status.items())),
-            "distinct_programs": len(t.programs),
-            "distinct_images": len({r["phash"] for r in t.kept}),
-            "per_strategy_language": [
-                {
-                    "strategy": s,
-                    "language": lang,
-                    "kept": t.kept_by[(s, lang)],
-                    "requested": t.requested[(s, lang)],
-                }
-                for s, lang in groups
-            ],
-            "completion_tokens": t.tokens,
-            "cost_usd": round(t.cost, 6),
-            "unpriced_replies": t.unpriced,
-            "spent_usd": round(self.ledger.total, 6),
-            "max_cost_usd": self.max_cost,
-            "stopped_at_budget": self.budget_hit,
-            "stopped_at_requests": self.request_limit_hit and len(t.kept) < self.spec.n,
-            "rejections": self._rejections(),
-        }
+        return self.tally.summary(self.spec.n, self.ledger.total, self.max_cost,
+                                  self.budget.hit, self.request_limit_hit)  # fmt: skip
 
     def _say(self, line: str) -> None:
         say(self._bar, line)
-
-
-class _ProposeMeter:
-    """Setup requests (propose): refused when the budget cannot cover them, then paid."""
-
-    def __init__(self, gen: Generator, model: ResolvedModel, prompt: Any) -> None:
-        self.gen, self.model, self.prompt = gen, model, prompt
-
-    def begin(self, key: str) -> str:
-        self.gen._cover(self.model, self.prompt, 512)
-        return ""
-
-    def paid(self, key: str, reply: Any, attempt: str) -> None:
-        self.gen.ledger.add(key, reply.cost_usd, "propose")
-
-    def unpaid(self, key: str, attempt: str) -> None:
-        pass  # the run stops: propose's requests are asked again by the next
-
-
-class _Meter:
-    """The spend ledger's view of one request (see vad.pipeline.Meter): a request that
-    may have been sent counts at its bound until its reply's price settles it."""
-
-    def __init__(self, gen: Generator, reserved: float) -> None:
-        self.gen, self.ledger, self.reserved = gen, gen.ledger, reserved
-
-    def begin(self, key: str) -> str:
-        return self.ledger.begin(key, self.reserved)  # a kill from here: the bound
-
-    def paid(self, key: str, reply: Any, attempt: str) -> None:
-        known = reply.cost_usd is not None  # paid now, whatever happens to the drawing
-        usd = reply.cost_usd if known else self.reserved
-        self.ledger.add(key, usd, "reply" if known else "bound", settles=attempt)
-        if self.reserved and (reply.cost_usd or 0.0) > self.reserved:
-            self.gen.budget_hit = True  # the provider billed more than a request can cost
-            self.gen.stop.set()  # at once, before this drawing renders
-            self.gen._say(
-                f"stopping: a reply cost ${reply.cost_usd:.6f}, more than the "
-                f"${self.reserved:.6f} a request can cost; the budget is not trusted further"
-            )
-
-    def unpaid(self, key: str, attempt: str) -> None:
-        self.ledger.add(key, self.reserved, "bound", settles=attempt)  # it may be billed
 
 
 def _differences(before: Any, now: dict[str, Any]) -> str:
@@ -924,51 +627,5 @@ def _differences(before: Any, now: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _prices(model: ResolvedModel) -> tuple[float, float]:
-    """USD per prompt token and per reply token, from litellm's price map."""
-    if model.is_local:
-        return 0.0, 0.0
-    from vad.models.litellm_setup import quiet_litellm
-
-    for name in (model.name, model.model_id):
-        try:
-            info = quiet_litellm().get_model_info(name)
-            return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
-        except Exception:
-            continue
-    raise SpecError(
-        f"--max-cost needs the price of {model.name}, which litellm's price map does not "
-        "know: use a model it prices, or leave --max-cost out"
-    )
-
-
-def _known_prices(model: ResolvedModel) -> tuple[float, float] | None:
-    try:
-        return _prices(model)
-    except SpecError:
-        return None  # costs of replies then stay unknown
-
-
 def _part(key: str, count: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % count
-
-
-def _shard_png(path: Path | None, image_id: str) -> bytes | None:
-    """The PNG of ``image_id`` in the shard at ``path`` (None when it cannot be read)."""
-    if path is None:
-        return None
-    try:
-        with tarfile.open(path) as tar:
-            member = tar.extractfile(f"{image_id}.png")
-            return member.read() if member is not None else None
-    except (OSError, KeyError, tarfile.TarError):
-        return None
-
-
-def _tar_ids(path: Path) -> list[str]:
-    """The image ids a shard holds, in order ([] for a damaged one: it is rewritten)."""
-    try:
-        with tarfile.open(path) as tar:
-            return [m.name[:-4] for m in tar.getmembers() if m.name.endswith(".png")]
-    except (OSError, tarfile.TarError):
-        return []

@@ -9,7 +9,7 @@ from typing import Any
 
 from vad.fields import FieldCheck
 from vad.fsutil import sha256_file
-from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP
+from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP, THREADS_HELP
 from vad.settings import Settings, resolved_path, setting
 from vad.spec import retry_fields
 from vad.store import cache_key
@@ -124,6 +124,9 @@ class GenerateSpec(Settings):
                               hashed=False, metavar="N")  # fmt: skip
     batch_poll: int | float = setting(30.0, "--batch-poll", "seconds between polls",
                                       ge=0.01, le=3600, hashed=False, metavar="S")  # fmt: skip
+    engine_threads: int | None = setting(None, "--engine-threads", THREADS_HELP, ge=1, le=1024,
+                                         hashed=False, metavar="N",
+                                         shown_default="")  # fmt: skip
     grace: int | float = setting(
         10.0, "--grace", "after a first Ctrl-C, keep replies that arrive within S seconds "
         "(a second Ctrl-C quits at once)", ge=0, le=600, hashed=False, metavar="S",
