@@ -84,6 +84,7 @@ def test_a_bad_timeout_flag_is_refused_with_one_line(tmp_path: Path) -> None:
 # 10. Errors that will not pass stop the command; errors that pass are retried ------------
 
 
+@pytest.mark.slow
 def test_generate_against_an_html_page_stops_within_seconds(tmp_path: Path) -> None:
     with FakeOpenAI(broken="html") as server:
         done, took = _vad("generate", "--model", "openai/fake", "--api-base", server.api_base,
@@ -100,6 +101,7 @@ def test_generate_against_an_html_page_stops_within_seconds(tmp_path: Path) -> N
     )
 
 
+@pytest.mark.slow
 def test_generate_takes_retry_settings_from_its_spec_and_stops_on_500s(tmp_path: Path) -> None:
     with FakeOpenAI(fail_first=10**6, fail_status=500, fail_html=True) as server:
         spec = tmp_path / "gen.yaml"
@@ -131,6 +133,7 @@ def test_generate_refuses_a_bad_retry_field_naming_it(tmp_path: Path) -> None:
 # error (a prompt too long for the context, a content filter) is the request's own fault:
 # each sample fails and the run goes through them all.
 @pytest.mark.parametrize(("status", "asked", "code"), [(404, 5, 2), (400, 8, 1)])
+@pytest.mark.slow
 def test_errors_that_repeat_stop_a_run_and_a_requests_own_do_not(
     tmp_path: Path, status: int, asked: int, code: int
 ) -> None:
@@ -150,6 +153,7 @@ def test_errors_that_repeat_stop_a_run_and_a_requests_own_do_not(
     )
 
 
+@pytest.mark.slow
 def test_a_server_that_is_gone_stops_the_run_with_retries_off(tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
@@ -163,6 +167,7 @@ def test_a_server_that_is_gone_stops_the_run_with_retries_off(tmp_path: Path) ->
     assert "5 calls in a row" in line and took < 60
 
 
+@pytest.mark.slow
 def test_a_run_waits_out_503s_saying_so(tmp_path: Path) -> None:
     with FakeOpenAI(fail_first=2, fail_status=503) as server:
         spec = _spec(tmp_path, server, "limit: 1\nretry: {base_delay: 0.05}\n")
@@ -181,6 +186,7 @@ def test_a_run_waits_out_503s_saying_so(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "what"), [("", "is empty"), ("# nothing\n", "is empty"),
                                             ("- a\n- b\n", "holds a list")])  # fmt: skip
+@pytest.mark.slow
 def test_an_empty_or_non_mapping_run_spec_is_refused(tmp_path: Path, text: str, what: str) -> None:
     spec = tmp_path / "empty.yaml"
     spec.write_text(text)
@@ -193,6 +199,7 @@ def test_an_empty_or_non_mapping_run_spec_is_refused(tmp_path: Path, text: str, 
 
 
 @pytest.mark.parametrize(("text", "what"), [("", "is empty"), ("7\n", "holds a int")])
+@pytest.mark.slow
 def test_an_empty_or_non_mapping_generation_spec_is_refused(
     tmp_path: Path, text: str, what: str
 ) -> None:
@@ -275,6 +282,7 @@ IMPORTED = (
 @pytest.mark.parametrize(
     "args", [["models"], ["concepts", "--limit", "1"], ["runs"], ["engine", "info"]]
 )
+@pytest.mark.slow
 def test_commands_that_call_no_model_never_import_litellm(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", IMPORTED, *args], capture_output=True,
                           text=True, timeout=60, cwd=ROOT)  # fmt: skip

@@ -28,6 +28,7 @@ def pool() -> Iterator[RenderPool]:
 
 
 @pytest.mark.parametrize("lang", sorted(GOOD))
+@pytest.mark.slow
 def test_each_language_renders_a_png_of_the_requested_size(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:
@@ -62,6 +63,7 @@ def test_each_language_renders_a_png_of_the_requested_size(
         ("tikz", "\\begin{tikzpicture}\\end{tikzpicture}", RenderStatus.EMPTY_IMAGE, "flat"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_failures_are_typed_results(
     pool: RenderPool, tmp_path: Path, lang: str, code: str, status: RenderStatus, reason: str
 ) -> None:
@@ -182,6 +184,7 @@ def _zygotes(pool: RenderPool) -> list[int]:
     raise AssertionError(f"no worker among {seen}")
 
 
+@pytest.mark.slow
 def test_a_language_is_loaded_on_its_first_job_only(tmp_path: Path) -> None:
     """The worker forks a language's zygote (which imports its renderer) on that
     language's first job: a pool that draws SVG alone never loads the others, and the

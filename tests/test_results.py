@@ -50,6 +50,7 @@ def _first_line(stderr: str, prefix: str) -> str:
 # 1. Two processes on one run folder ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_and_names_the_first(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         server.gate.clear()  # the first run waits on its first request
@@ -74,6 +75,7 @@ def test_a_second_writer_is_refused_and_names_the_first(tmp_path: Path) -> None:
         assert len(server.requests) == 6  # the second process asked nothing
 
 
+@pytest.mark.slow
 def test_wait_queues_behind_the_writer_then_finds_everything_done(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         server.gate.clear()
@@ -101,6 +103,7 @@ def test_wait_queues_behind_the_writer_then_finds_everything_done(tmp_path: Path
         assert len(read_samples(_samples(tmp_path))) == 4 and len(server.requests) == 4
 
 
+@pytest.mark.slow
 def test_a_killed_run_shows_as_interrupted(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with FakeOpenAI(delay=0.3) as server:
         proc = subprocess.Popen(_draw_args(server, 8, "--max-connections", "1"),
@@ -142,6 +145,7 @@ def test_render_folders_of_dead_processes_are_swept(tmp_path: Path) -> None:
 # 2. API failures are not scores ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_model_errors_never_enter_a_rate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     spec = tmp_path / "flaky.yaml"
     with FakeOpenAI(fail_first=5, fail_status=429) as server:
@@ -174,6 +178,7 @@ def test_model_errors_never_enter_a_rate(tmp_path: Path, capsys: pytest.CaptureF
         ({"broken": "invalid_json"}, "openai/fake: "),
     ],
 )
+@pytest.mark.slow
 def test_a_provider_that_never_answers_fails_the_run(
     tmp_path: Path, server_args: dict, reason: str
 ) -> None:
@@ -233,6 +238,7 @@ def test_bad_flags_read_like_bad_fields(
     assert capsys.readouterr().err.startswith(f"error: {message}")
 
 
+@pytest.mark.slow
 def test_rate_limits_must_name_a_provider_of_the_run(
     capsys: pytest.CaptureFixture, tmp_path: Path
 ) -> None:
@@ -250,6 +256,7 @@ def test_rate_limits_must_name_a_provider_of_the_run(
 # 4-5. Damaged state is named and never fatal ---------------------------------------
 
 
+@pytest.mark.slow
 def test_a_garbled_middle_line_is_quarantined_and_redone(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -286,6 +293,7 @@ def test_a_garbled_middle_line_is_quarantined_and_redone(
     assert "quarantine: 1 damaged line(s) moved aside" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_readers_skip_lines_whose_fields_have_the_wrong_type(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -308,6 +316,7 @@ def test_readers_skip_lines_whose_fields_have_the_wrong_type(
     assert row["n asked"] == "2"
 
 
+@pytest.mark.slow
 def test_a_damaged_manifest_is_named_with_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -402,6 +411,7 @@ def _start_slow(server: FakeOpenAI, extra: list[str]) -> subprocess.Popen[str]:
 @pytest.mark.parametrize(
     ("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
 )
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_replies_in_flight(tmp_path: Path, sent: int, code: int) -> None:
     """Ctrl-C, and SIGTERM (scancel, a Slurm time limit, a Kubernetes eviction) alike."""
     with FakeOpenAI(delay=2.0) as server:
@@ -418,6 +428,7 @@ def test_ctrl_c_keeps_the_replies_in_flight(tmp_path: Path, sent: int, code: int
         assert len(server.requests) == 6
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_quits_at_once_and_loses_nothing_that_arrived(tmp_path: Path) -> None:
     with FakeOpenAI(delay=20.0) as server:
         proc = _start_slow(server, ["--grace", "60"])

@@ -26,6 +26,7 @@ def _spec(server: FakeOpenAI, **over):
     return spec_from_dict(data)
 
 
+@pytest.mark.slow
 def test_a_run_writes_samples_images_and_a_manifest(fake_openai: FakeOpenAI) -> None:
     runner = Runner(_spec(fake_openai), progress=False)
     stats = runner.run()
@@ -51,6 +52,7 @@ def test_a_run_writes_samples_images_and_a_manifest(fake_openai: FakeOpenAI) -> 
     assert all('fill="red"' in r["code"] for r in red)
 
 
+@pytest.mark.slow
 def test_rerun_makes_zero_model_calls(fake_openai: FakeOpenAI) -> None:
     Runner(_spec(fake_openai), progress=False).run()
     calls = len(fake_openai.requests)
@@ -67,6 +69,7 @@ def test_rerun_makes_zero_model_calls(fake_openai: FakeOpenAI) -> None:
     assert hotter.model_calls == 10
 
 
+@pytest.mark.slow
 def test_failed_calls_are_recorded_then_retried_on_resume(fake_openai: FakeOpenAI) -> None:
     fake_openai.fail_first, fake_openai.fail_status = 4, 400  # 5 in a row stop the run
     runner = Runner(_spec(fake_openai), progress=False)
@@ -82,6 +85,7 @@ def test_failed_calls_are_recorded_then_retried_on_resume(fake_openai: FakeOpenA
     assert len(records) == 10 and {r["status"] for r in records} == {"ok"}
 
 
+@pytest.mark.slow
 def test_partial_last_line_is_dropped_and_redone(fake_openai: FakeOpenAI) -> None:
     runner = Runner(_spec(fake_openai), progress=False)
     runner.run()
@@ -111,6 +115,7 @@ def test_bad_specs_fail_before_any_request(
     assert fake_openai.requests == []
 
 
+@pytest.mark.slow
 def test_a_run_name_cannot_hold_two_specs(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     Runner(_spec(fake_openai), run_name="mine", progress=False).run()
     with pytest.raises(SpecError, match="different spec"):

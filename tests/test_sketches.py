@@ -84,6 +84,7 @@ def _near(pixel: np.ndarray, colour: tuple[int, int, int]) -> bool:
 
 
 @pytest.mark.parametrize("lang", ["p5", "processing"])
+@pytest.mark.slow
 def test_a_typical_sketch_renders_its_first_frame(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:
@@ -100,6 +101,7 @@ def test_a_typical_sketch_renders_its_first_frame(
 
 
 @pytest.mark.parametrize("lang", ["p5", "processing"])
+@pytest.mark.slow
 def test_the_canvas_keeps_its_aspect(pool: RenderPool, tmp_path: Path, lang: str) -> None:
     # red with one white dot (a flat canvas would be an empty image)
     code = {"p5": "function setup() { createCanvas(400, 200); background(255, 0, 0); "
@@ -114,6 +116,7 @@ def test_the_canvas_keeps_its_aspect(pool: RenderPool, tmp_path: Path, lang: str
 
 
 @pytest.mark.parametrize("lang", ["p5", "processing"])
+@pytest.mark.slow
 def test_an_endless_animation_gives_its_first_frame(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:
@@ -134,6 +137,7 @@ def test_an_endless_animation_gives_its_first_frame(
 
 
 @pytest.mark.parametrize("lang", ["p5", "processing"])
+@pytest.mark.slow
 def test_a_picture_that_moves_in_is_taken_once_it_shows(
     pool: RenderPool, tmp_path: Path, lang: str
 ) -> None:
@@ -171,6 +175,7 @@ SHAPES = [
 
 
 @pytest.mark.parametrize(("lang", "code"), SHAPES)
+@pytest.mark.slow
 def test_every_kind_of_sketch_draws_one_frame(
     pool: RenderPool, tmp_path: Path, lang: str, code: str
 ) -> None:
@@ -200,6 +205,7 @@ def test_every_kind_of_sketch_draws_one_frame(
          S.EMPTY_IMAGE, "flat"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_failures_are_typed(
     pool: RenderPool, tmp_path: Path, lang: str, code: str, status: RenderStatus, reason: str
 ) -> None:
@@ -275,6 +281,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.slow
 def test_hostile_sketches_are_contained(pool: RenderPool, tmp_path: Path, case: str) -> None:
     lang, code, expected = HOSTILE[case]
     started = time.monotonic()
@@ -287,6 +294,7 @@ def test_hostile_sketches_are_contained(pool: RenderPool, tmp_path: Path, case: 
     assert follow.status is S.OK, follow
 
 
+@pytest.mark.slow
 def test_no_job_sees_what_an_earlier_one_stored(pool: RenderPool, tmp_path: Path) -> None:
     store = P5_SETUP.format("localStorage.setItem('k', 'v'); document.cookie = 'k=v';")
     assert pool.render("p5", store, 64, 64, tmp_path / "a.png").status is S.OK
@@ -300,6 +308,7 @@ def test_no_job_sees_what_an_earlier_one_stored(pool: RenderPool, tmp_path: Path
         assert result.status is S.OK, result
 
 
+@pytest.mark.slow
 def test_sketches_never_reach_a_loopback_server(pool: RenderPool, tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         url = server.api_base.replace("/v1", "/x.png")
@@ -377,6 +386,7 @@ def _seen(result) -> dict:
     return ast.literal_eval(result.reason.split(": ", 1)[1])
 
 
+@pytest.mark.slow
 def test_relaxations_are_per_language(tmp_path: Path, python_job_proc_language: str) -> None:
     with RenderPool(size=1, limits=Limits(timeout_s=20, audit_hook=False)) as raw:
         relaxed = _seen(raw.render(python_job_proc_language, PROBE, 64, 64, tmp_path / "r.png"))
@@ -392,6 +402,7 @@ def test_relaxations_are_per_language(tmp_path: Path, python_job_proc_language: 
     assert relaxed["zygote_mem"] == "PermissionError"
 
 
+@pytest.mark.slow
 def test_seconds_per_render(pool: RenderPool, tmp_path: Path) -> None:
     """A measurement, not a test of speed: printed, never asserted."""
     lines = []

@@ -55,6 +55,7 @@ def test_the_format_holds_the_renderers_exact_preamble() -> None:
     assert "documentclass" not in with_format and with_format.endswith("X\n\\end{document}\n")
 
 
+@pytest.mark.slow
 def test_built_once_read_only_and_rebuilt_when_damaged(own_formats: Path) -> None:
     (own_formats / ".build-dead-1234").mkdir(parents=True)  # a build that died halfway
     fmt = tikz_format()
@@ -145,6 +146,7 @@ def _render_all(codes: list[str], out: Path) -> tuple[list[np.ndarray], Path | N
         return images, _format(pool)
 
 
+@pytest.mark.slow
 def test_format_and_whole_preamble_give_the_same_pixels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,6 +219,7 @@ raise SystemExit(repr(out))
 """
 
 
+@pytest.mark.slow
 def test_model_code_cannot_change_the_format(tmp_path: Path) -> None:
     with RenderPool(size=1, limits=Limits(audit_hook=False)) as pool:
         for name, code in WRITES_TEX.items():

@@ -115,6 +115,7 @@ def test_preamble_commands_before_a_picture_make_a_document() -> None:
     ["01-dfa-divisible-by-three", "04-rc-lowpass-filter", "08-spherical-coordinates",
      "14-groupplots-elementary-functions", "21-snake-lemma-tikzcd", "36-projectile-motion"],
 )  # fmt: skip
+@pytest.mark.slow
 def test_documents_with_their_packages_render(pool: RenderPool, tmp_path: Path, name: str) -> None:
     """automata, circuitikz, tikz-3dplot, pgfplots groupplots, tikz-cd in an article,
     physics + siunitx + pgfplots: each a real document's own preamble."""
@@ -227,6 +228,7 @@ def test_a_long_run_of_spaces_is_no_work_for_the_lists(pool: RenderPool, tmp_pat
 
 
 @needs_tex
+@pytest.mark.slow
 def test_documents_as_editors_and_truncation_leave_them(pool: RenderPool, tmp_path: Path) -> None:
     """A byte-order mark; \\PassOptionsToPackage before the class; a reply cut inside a
     picture inside a figure; a document with no \\begin{document}: each renders."""
@@ -243,6 +245,7 @@ def test_documents_as_editors_and_truncation_leave_them(pool: RenderPool, tmp_pa
 
 
 @needs_tex
+@pytest.mark.slow
 def test_the_documents_largest_picture_is_taken(pool: RenderPool, tmp_path: Path) -> None:
     """A small picture in a heading, the figure further on (and forest, whose inner
     pictures are not pages of their own): the image is the main picture."""

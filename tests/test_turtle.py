@@ -275,6 +275,7 @@ turtle.done()
 """
 
 
+@pytest.mark.slow
 def test_a_red_square_lands_where_turtle_put_it(pool: RenderPool, tmp_path: Path) -> None:
     result = _render(pool, SQUARE, tmp_path / "s.png")
     assert result.ok, result
@@ -472,6 +473,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.slow
 def test_hostile_turtle_code_is_contained(pool: RenderPool, tmp_path: Path, case: str) -> None:
     code, expected = HOSTILE[case]
     result = _render(pool, code, tmp_path / "out.png")

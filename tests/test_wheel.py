@@ -144,6 +144,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in OUTSIDE}
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_prompts_and_renderers(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
@@ -154,6 +155,7 @@ def test_the_wheel_carries_prompts_and_renderers(wheel: Path) -> None:
     assert not [n for n in names if "__pycache__" in n]
 
 
+@pytest.mark.slow
 def test_a_wheel_built_from_the_sdist_is_the_same(wheel: Path, tmp_path: Path) -> None:
     source = _copy_sources(tmp_path / "source")
     done = _run([sys.executable, "-c", "import sys; from setuptools.build_meta import "
@@ -168,6 +170,7 @@ def test_a_wheel_built_from_the_sdist_is_the_same(wheel: Path, tmp_path: Path) -
         assert sorted(a.namelist()) == sorted(b.namelist())
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_draws_and_renders_away_from_the_checkout(
     venv: Path, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:

@@ -45,6 +45,7 @@ def _checkpoint(path: Path, **changes: object) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_the_trainer_loads_weights_only(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "last.pt")
     assert load_checkpoint(ckpt, keys=RESUME_KEYS)["history"] == [{"epoch": 1, "loss": 1.5}]

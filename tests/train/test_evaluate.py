@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -55,6 +56,7 @@ def _vad(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_eval_command_scores_a_checkpoint_and_the_random_baseline(
     image_folder: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ def test_eval_command_scores_a_checkpoint_and_the_random_baseline(
     assert missing.returncode == 2 and "train one with `vad train" in missing.stderr
 
 
+@pytest.mark.slow
 def test_pretrain_report_end_to_end(image_folder: Callable[..., Path], tmp_path: Path) -> None:
     synthetic = image_folder("synthetic", 16, size=16)
     photos = tmp_path / "photos"
@@ -183,6 +186,7 @@ def test_paired_gain_is_the_mean_difference_with_an_interval() -> None:
     assert gain["gain"] == 10.0 and 0 < gain["low"] < 10 < gain["high"] < 20
 
 
+@pytest.mark.slow
 def test_encoder_comparison_pairs_every_set_with_random_init(
     image_folder: Callable[..., Path],
 ) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from vad.train.bench import format_bench, train_benchmark
 
 
+@pytest.mark.slow
 def test_train_benchmark_measures_every_stage() -> None:
     rows = train_benchmark("vit_micro", [16, 32], batch=8, steps=1, device="cpu")
     assert [r["size"] for r in rows] == [16, 32]

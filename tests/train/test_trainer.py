@@ -48,6 +48,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float) -
     [("simclr", {}), ("moco", {}), ("simclr", {"backgrounds": 0.5, "mixup": 0.5})],
     ids=["simclr", "moco", "simclr-textures-mixup"],
 )
+@pytest.mark.slow
 def test_resume_continues_exactly_where_it_stopped(
     image_folder: Callable[..., Path],
     tmp_path: Path,
@@ -88,6 +89,7 @@ def test_resume_refuses_other_settings_and_small_data_is_named(
         train(_cfg(data, tmp_path / "d", method="byol"))
 
 
+@pytest.mark.slow
 def test_stem_auto_resolves_without_touching_the_config_and_resumes(
     image_folder: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -139,6 +141,7 @@ def _torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(
     image_folder: Callable[..., Path], tmp_path: Path
 ) -> None:
