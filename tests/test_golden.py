@@ -117,8 +117,8 @@ def _first_requests(spec: Any, store_path: Path, client: NoModel | None = None) 
 
 
 def _generation_requests(spec: GenerateSpec, tmp: Path, count: int) -> list[str]:
-    gen = Generator(spec, tmp / "gen", store_path=tmp / "gen.sqlite", progress=False,
-                    sandbox=False)  # fmt: skip
+    spec = spec.model_copy(update={"out": str(tmp / "gen")})
+    gen = Generator(spec, store_path=tmp / "gen.sqlite", progress=False, sandbox=False)
     keys = []
     for item, model, style, lang in gen._units():
         keys.append(gen._request(item, model, style, lang)[2])

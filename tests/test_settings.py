@@ -59,6 +59,8 @@ def test_the_help_shows_each_default_from_the_declaration() -> None:
         ("max_cost", 0, "gen.yaml: field 'max_cost' = 0: must be a number > 0"),
         ("retry", {"tries": 3}, "gen.yaml: field 'retry.tries' = 3: unknown key; valid:"),
         ("colour", "red", "gen.yaml: field 'colour' = 'red': unknown field; valid: out, n,"),
+        ("out", None, "gen.yaml: field 'out' = None: must be a non-empty string"),
+        ("max_dominant", 2, "gen.yaml: field 'max_dominant' = 2: must be a number >= 0"),
     ],
 )
 def test_a_spec_file_error_names_its_field(field: str, value: object, message: str) -> None:
@@ -81,8 +83,17 @@ def test_the_settings_hash_takes_only_what_changes_the_set(tmp_path: Path) -> No
         assert GenerateSpec(**unhashed).settings_hash() == base.settings_hash(), unhashed
     for hashed in ({"size": 32}, {"seed": 1}, {"temperature": 0.5}, {"shard": (1, 2)}):
         assert GenerateSpec(**hashed).settings_hash() != base.settings_hash(), hashed
-    # a temperature written 1 is not 1.0: the value is kept as given (as before)
+    # a temperature written 1 is not 1.0: the value is kept as given (as before); a
+    # threshold is one number however it is written
     assert GenerateSpec(temperature=1).settings()["temperature"] == 1
+    four = GenerateSpec(**GenerateSpec.checked({"min_std": 4}, "gen.yaml"))
+    assert four.settings_hash() == base.settings_hash()
+
+
+def test_only_lists_of_names_are_split_at_commas() -> None:
+    args = _parser().parse_args(["--lang", "svg,tikz", "--concepts", "a,b.csv"])
+    got = GenerateSpec.from_flags(args)
+    assert got["languages"] == ("svg", "tikz") and got["concept_files"] == ("a,b.csv",)
 
 
 def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None:
@@ -97,7 +108,9 @@ def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None
     spec = tmp_path / "gen.yaml"
     spec.write_text(json.dumps(good))
     assert load_settings(spec)["shard"] == (0, 4)
-    for bad in ({"n": 0}, {"colour": "red"}, {"shard": "a/b"}, {"size": "big"}):
+    jsonschema.validate({**good, "languages": "svg,tikz", "shard": [1, 4]}, schema)
+    for bad in ({"n": 0}, {"colour": "red"}, {"shard": "a/b"}, {"size": "big"},
+                {"temperature": 5}, {"max_cost": -1}, {"out": None}):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**good, **bad}, schema)
         spec.write_text(json.dumps({**good, **bad}))

@@ -84,7 +84,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_retry_options(p)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with ``argv``, the flags of commands whose settings are a
+    pydantic declaration only for the command ``argv`` names (they cost time to build)."""
     parser = argparse.ArgumentParser(
         prog="vad",
         description="A vision checkup for text-only language models.",
@@ -103,7 +105,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from vad import cli_bench, cli_engine, cli_generate, cli_train
 
-    cli_generate.add_parsers(sub)
+    command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    cli_generate.add_parsers(sub, full=argv is None or command == "generate")
     cli_train.add_parsers(sub)
     cli_engine.add_parsers(sub)
     cli_bench.add_parsers(sub)
@@ -350,9 +353,9 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, retry={**spec.retry, **retry})
     if not 0 <= args.grace <= 600:
         raise SpecError(f"command line: --grace = {args.grace:g}: must be a number >= 0 and <= 600")
-    if args.engine_threads is not None and args.engine_threads < 1:
+    if args.engine_threads is not None and not 1 <= args.engine_threads <= 1024:
         raise SpecError(f"command line: --engine-threads = {args.engine_threads}: must be an "
-                        "integer >= 1")  # fmt: skip
+                        "integer between 1 and 1024")  # fmt: skip
     runner = Runner(spec, args.runs_dir, args.run_name, args.cache, not args.no_progress,
                     wait=args.wait, grace=args.grace,
                     engine_threads=args.engine_threads)  # fmt: skip
@@ -397,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     try:
-        parser = _build_parser()  # it lists the languages: a broken plugin stops it
+        # it lists the languages: a broken plugin stops it
+        parser = _build_parser(sys.argv[1:] if argv is None else argv)
     except VadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,9 +11,8 @@ from vad.errors import SpecError
 from vad.stopping import interrupted_exit_code
 
 
-def add_parsers(sub: Any) -> None:
-    from vad.generate.spec import GenerateSpec
-
+def add_parsers(sub: Any, full: bool = True) -> None:
+    """``vad generate``; without ``full``, its name and help only (for other commands)."""
     p = sub.add_parser(
         "generate",
         help="make a training set of LLM drawings (streaming, deduplicated, resumable)",
@@ -21,6 +20,10 @@ def add_parsers(sub: Any) -> None:
         "near-duplicate of what is already kept, until --n images are kept. The folder takes "
         "`vad train --data`; running the same command again resumes it (a larger --n goes on).",
     )
+    if not full:
+        return
+    from vad.generate.spec import GenerateSpec
+
     p.add_argument(
         "spec",
         nargs="?",
@@ -60,10 +63,6 @@ def add_retry_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    return [v for item in values for v in item.split(",") if v] if values else None
-
-
 def settings(args: argparse.Namespace) -> Any:
     """The spec file's settings, then the flags given; every value checked."""
     from vad.generate.spec import GenerateSpec, load_settings
@@ -75,7 +74,7 @@ def settings(args: argparse.Namespace) -> Any:
     if retry:
         data["retry"] = {**data.get("retry", {}), **retry}
     for key, flag in (("out", "--out"), ("n", "--n")):
-        if key not in data:
+        if data.get(key) is None:
             raise SpecError(f"command line: {flag} is missing: give it (or '{key}:' in a spec)")
     return GenerateSpec(**data)
 
@@ -89,10 +88,8 @@ def generate_cmd(args: argparse.Namespace) -> int:
     if args.estimate:
         spec = spec.model_copy(update={"max_requests": ESTIMATE_REQUESTS})
     max_cost = spec.max_cost
-    gen = Generator(spec, spec.out or "", args.cache, not args.no_progress, not args.no_sandbox,
-                    args.wait, max_cost, args.estimate,
-                    spec.batch_size if spec.batch else None, spec.batch_poll,
-                    retry=spec.retry)  # fmt: skip
+    gen = Generator(spec, args.cache, not args.no_progress, not args.no_sandbox, args.wait,
+                    args.estimate)  # fmt: skip
     print(f"generate {gen.folder.path}: {spec.n} images, strategy {spec.strategy}",
           file=sys.stderr)  # fmt: skip
     try:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import annotated_types
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
@@ -38,19 +37,43 @@ class Meta:
 
     def __init__(self, flag: str | None, hashed: bool, check: Check | None,
                  metavar: str | None, shown_default: str | None,
-                 schema: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 schema: dict[str, Any] | None = None, split: bool = True) -> None:  # fmt: skip
         self.flag, self.hashed, self.check = flag, hashed, check
         self.metavar, self.shown_default, self.schema = metavar, shown_default, schema
+        self.split = split  # a repeated flag's values are also split at commas
 
     def __call__(self, schema: dict[str, Any]) -> None:
         if self.schema is not None:  # a value spelled otherwise in files ("0/4")
             for key in ("type", "items", "anyOf", "maxItems", "minItems", "prefixItems"):
                 schema.pop(key, None)
             schema.update(self.schema)
+        _standard_bounds(schema)
+        if (
+            schema.get("type") == "array"
+            and self.split
+            and schema.get("items") == {"type": "string"}
+        ):  # a list, or one comma-separated string, as files may give it
+            items = schema.pop("items")
+            schema.pop("type")
+            schema["anyOf"] = [{"type": "array", "items": items}, {"type": "string"}]
         if self.flag:
             schema["flag"] = self.flag
         if not self.hashed:
             schema["hashed"] = False
+
+
+def _standard_bounds(schema: Any) -> None:
+    """Where a type is a union, pydantic leaves the bounds under its own names (ge, le,
+    gt): JSON Schema's are minimum, maximum, exclusiveMinimum."""
+    if isinstance(schema, dict):
+        for ours, standard in (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusiveMinimum")):
+            if ours in schema:
+                schema[standard] = schema.pop(ours)
+        for value in schema.values():
+            _standard_bounds(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _standard_bounds(item)
 
 
 def setting(
@@ -66,11 +89,12 @@ def setting(
     metavar: str | None = None,
     shown_default: str | None = None,
     schema: dict[str, Any] | None = None,
+    split: bool = True,
 ) -> Any:
     """One setting: its default, its flag (None: spec file only), its help, its bounds,
     whether it changes what is made (``hashed``) and, beyond its type, its own check
     (and, for a value files spell otherwise than its type, its JSON Schema)."""
-    meta = Meta(flag, hashed, check, metavar, shown_default, schema)
+    meta = Meta(flag, hashed, check, metavar, shown_default, schema, split)
     return Field(default, description=help, ge=ge, gt=gt, le=le, json_schema_extra=meta)
 
 
@@ -80,11 +104,11 @@ def meta(info: FieldInfo) -> Meta:
 
 
 def _bounds(info: FieldInfo) -> dict[str, Any]:
+    """The field's ge / gt / le, from the constraints pydantic keeps in its metadata."""
     found: dict[str, Any] = {}
     for item in info.metadata:
-        for name, kind in (("ge", annotated_types.Ge), ("gt", annotated_types.Gt),
-                           ("le", annotated_types.Le)):  # fmt: skip
-            if isinstance(item, kind):
+        for name in ("ge", "gt", "le"):
+            if getattr(item, name, None) is not None:
                 found[name] = getattr(item, name)
     return found
 
@@ -113,7 +137,7 @@ def _kind(annotation: Any) -> str:
 class Settings(BaseModel):
     """Base of a command's settings (frozen; unknown fields refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     kind: ClassVar[str] = "settings"  # "generation spec", for messages
 
     # -- checking --------------------------------------------------------------------
@@ -159,10 +183,6 @@ class Settings(BaseModel):
                             f"unknown field; valid: {', '.join(cls.model_fields)}")  # fmt: skip
         return {k: cls.check_field(check, k, v) for k, v in data.items()}
 
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any], source: str) -> Any:
-        return cls(**cls.checked(data, source))
-
     # -- flags -------------------------------------------------------------------------
     @classmethod
     def flag_of(cls, name: str) -> str | None:
@@ -206,7 +226,7 @@ class Settings(BaseModel):
             value = getattr(args, name, None) if flag else None
             if value is None or value is False:
                 continue
-            if isinstance(value, list):
+            if isinstance(value, list) and meta(cls.model_fields[name]).split:
                 value = [v for item in value for v in str(item).split(",") if v]
             try:
                 out[name] = cls.check_field(check, name, value)

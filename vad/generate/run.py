@@ -88,25 +88,25 @@ class Generator:
     def __init__(
         self,
         spec: GenerateSpec,
-        out: str | Path,
         store_path: str | Path | None = None,
         progress: bool = True,
         sandbox: bool = True,
         wait_lock: bool = False,
-        max_cost: float | None = None,
         estimating: bool = False,
-        batch_size: int | None = None,
-        batch_poll: float = 30.0,
-        retry: dict[str, Any] | None = None,
     ) -> None:
-        self.retry = dict(retry or {})  # RetryPolicy's fields, as a spec's retry: gives them
+        """Everything the set is made with comes from ``spec`` (its folder: ``spec.out``);
+        the arguments are how this process runs it."""
+        if not spec.out:
+            raise SpecError("a generation needs out: the training set's folder (--out)")
+        self.retry = dict(spec.retry)  # RetryPolicy's fields, as a spec's retry: gives them
         self.estimating = estimating
-        self.batch_size, self.batch_poll = batch_size, batch_poll
+        self.batch_size = spec.batch_size if spec.batch else None
+        self.batch_poll = spec.batch_poll
         self.batch_failed: dict[str, str] = {}  # request key -> why, after every try
         self.spec, self.progress, self.wait_lock = spec, progress, wait_lock
-        self.max_cost = max_cost
+        self.max_cost = max_cost = spec.max_cost
         self.request_limit_hit = False  # --max-requests reached before --n images were kept
-        self.folder = RunFolder(Path(out).resolve())
+        self.folder = RunFolder(Path(spec.out).resolve())
         self.ledger = SpendLedger(self.folder.path)
         self.store_path = Path(store_path) if store_path else cache_dir() / "responses.sqlite"
         self.prompts = load_prompts("draw")
@@ -601,7 +601,6 @@ class Generator:
 
 def _differences(before: Any, now: dict[str, Any]) -> str:
     """The settings that differ, each with its flag: "--lang was svg, now matplotlib"."""
-    from vad.generate.spec import FIELDS
 
     if not isinstance(before, dict):
         return "the folder does not record them"
@@ -619,7 +618,12 @@ def _differences(before: Any, now: dict[str, Any]) -> str:
         return "the same values, recorded by another version of vad"
     parts = []
     for name in names:
-        label = FIELDS[name][0] if name in FIELDS else name.replace("_sha256", " (file contents)")
+        known = name in GenerateSpec.model_fields
+        label = (
+            (GenerateSpec.flag_of(name) or name)
+            if known
+            else name.replace("_sha256", " (file contents)")
+        )
         if name.endswith("_sha256"):
             parts.append(f"{label} changed")
         else:

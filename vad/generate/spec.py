@@ -41,8 +41,13 @@ def _retry(check: FieldCheck, name: str, value: Any) -> dict[str, Any]:
     return check.mapping(name, value, retry_fields(check))
 
 
-def _optional_path(check: FieldCheck, name: str, value: Any) -> str | None:
-    return None if value is None else resolved_path(check, name, value)
+def _real(check: FieldCheck, name: str, value: Any) -> float:
+    """A number kept as a float: 4 and 4.0 are one threshold (and one settings hash)."""
+    low, high = (0.0, 1.0) if name == "max_dominant" else (0.0, None)
+    return float(check.number(name, value, low, high))
+
+
+PATH = {"type": "string", "minLength": 1}
 
 
 class GenerateSpec(Settings):
@@ -53,7 +58,7 @@ class GenerateSpec(Settings):
     kind = "generation spec"
 
     out: str | None = setting(None, "--out", "the training set's folder", hashed=False,
-                              check=_optional_path, metavar="DIR")  # fmt: skip
+                              check=resolved_path, metavar="DIR", schema=PATH)  # fmt: skip
     n: int = setting(100, "--n", "images to keep (required)", ge=1, le=10**9, hashed=False,
                      metavar="N", shown_default="")  # fmt: skip
     models: tuple[str, ...] = setting(
@@ -67,14 +72,15 @@ class GenerateSpec(Settings):
     strategy: str = setting("vad", "--strategy", STRATEGY_HELP)
     levels: tuple[str, ...] = setting(("shapes", "objects", "scenes"), "--level",
                                       "concept levels", metavar="L")  # fmt: skip
-    concept_files: tuple[str, ...] = setting((), "--concepts", "extra concept files",
-                                             metavar="FILE")  # fmt: skip
-    source: str | None = setting(None, "--from", "vary: the set to vary", check=_optional_path,
-                                 metavar="DIR")  # fmt: skip
+    concept_files: tuple[str, ...] = setting((), "--concepts", "extra concept files, "
+                                             "repeatable", metavar="FILE",
+                                             split=False)  # fmt: skip
+    source: str | None = setting(None, "--from", "vary: the set to vary", check=resolved_path,
+                                 metavar="DIR", schema=PATH)  # fmt: skip
     proposals: str | None = setting(
         None, "--proposals", "propose: take the concepts from this proposed-concepts.jsonl "
         "(of an earlier propose run) instead of asking; every --shard part of a propose run "
-        "needs it", check=_optional_path, metavar="FILE",
+        "needs it", check=resolved_path, metavar="FILE", schema=PATH,
     )  # fmt: skip
     size: int = setting(64, "--size", "side of the set's square images in px (as in `vad "
                         "dataset export`)", ge=8, le=4096, metavar="PX")  # fmt: skip
@@ -88,10 +94,10 @@ class GenerateSpec(Settings):
     dedupe_distance: int = setting(4, "--dedupe-distance", "pHash bits within which an image "
                                    "is a near-duplicate (-1: off)", ge=-1, le=32,
                                    metavar="BITS")  # fmt: skip
-    min_std: int | float = setting(4.0, None, "grey standard deviation below which an image "
-                                   "is blank", ge=0)  # fmt: skip
-    max_dominant: int | float = setting(0.995, None, "share of one colour above which an "
-                                        "image is blank", ge=0, le=1)  # fmt: skip
+    min_std: float = setting(4.0, None, "grey standard deviation below which an image is "
+                             "blank", ge=0, check=_real)  # fmt: skip
+    max_dominant: float = setting(0.995, None, "share of one colour above which an image is "
+                                  "blank", ge=0, le=1, check=_real)  # fmt: skip
     shard_size: int = setting(1000, "--shard-size", "images per tar shard", ge=1, le=10**7,
                               hashed=False, metavar="N")  # fmt: skip
     max_requests: int | None = setting(
@@ -107,7 +113,9 @@ class GenerateSpec(Settings):
         (0, 1), "--shard", "do the I-th of N deterministic parts of the work (0-based; each "
         "into its own --out, with its own --n), e.g. I=$SLURM_ARRAY_TASK_ID; join them with "
         "`vad dataset merge`", check=_shard, metavar="I/N", shown_default="",
-        schema={"type": "string", "pattern": "^[0-9]+/[0-9]+$", "default": "0/1"},
+        schema={"anyOf": [{"type": "string", "pattern": "^[0-9]+/[0-9]+$"},
+                          {"type": "array", "items": {"type": "integer", "minimum": 0},
+                           "minItems": 2, "maxItems": 2}], "default": "0/1"},
     )  # fmt: skip
     max_cost: int | float | None = setting(
         None, "--max-cost", "never spend more: each request sets aside the most it can cost "
@@ -153,10 +161,6 @@ class GenerateSpec(Settings):
 
     def settings_hash(self) -> str:
         return cache_key(self.settings())[:10]
-
-
-# the flag (or, for a field without one, the spec file's name) of each setting, for messages
-FIELDS = {name: (GenerateSpec.flag_of(name) or name,) for name in GenerateSpec.model_fields}
 
 
 def load_settings(path: str | Path) -> dict[str, Any]:
