@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from vad._paths import project_dir
 from vad.concepts import load_concepts
@@ -26,6 +25,7 @@ from vad.extract import extract_chat, extract_completion
 from vad.languages import PROBES, all_languages, canonical, get_language, reference_program
 from vad.prompts import load_prompts
 from vad.render import Limits, RenderPool, RenderStatus
+from vad.render.pool import renderer_of
 from vad.render.probes import LoopbackCounter, run_probe
 from vad.spec import RunSpec, load_spec
 
@@ -59,7 +59,12 @@ def test_a_spec_takes_aliases_and_names_the_choices(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_description_is_complete(lang: str) -> None:
     language = get_language(lang)
-    assert (project_dir("renderers") / f"{language.module}.py").is_file()
+    renderer = renderer_of(language)  # vad's own by module name, a plugin's by its path
+    assert (
+        Path(renderer).is_file()
+        if language.renderer
+        else (project_dir("renderers") / f"{renderer}.py").is_file()
+    )
     assert language.display and language.suffix.startswith(".") and language.fences
     assert language.markers and language.comment[0] and language.bench_target
     assert set(language.probes) <= set(PROBES)
@@ -74,8 +79,7 @@ def test_the_description_is_complete(lang: str) -> None:
                                                   "height": 224, "code": "x", "feedback": "y",
                                                   "language": language.display})  # fmt: skip
             assert prompt.payload()
-    draw = yaml.safe_load((project_dir("prompts") / "draw.yaml").read_text())
-    assert "completion" in draw["languages"][lang], f"no completion template for {lang}"
+    assert "completion" in load_prompts("draw").styles(lang), f"no completion template for {lang}"
 
 
 @pytest.mark.parametrize("lang", LANGS)

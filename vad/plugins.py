@@ -113,4 +113,7 @@ def load_plugins(group: str) -> None:
         except PluginError as exc:
             _STATE[group] = exc
             raise
+        except BaseException:  # Ctrl-C while loading: the next look-up loads again
+            del _STATE[group]
+            raise
         _STATE[group] = "loaded"
