@@ -116,3 +116,37 @@ def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None
         spec.write_text(json.dumps({**good, **bad}))
         with pytest.raises(SpecError):
             load_settings(spec)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["dataset", "export", "x", "--out", "e", "--size", "0"],
+         "error: command line: --size = 0: must be an integer between 8 and 4096"),
+        (["dataset", "export", "x", "--out", "e", "--shard-size", "0"],
+         "error: command line: --shard-size = 0: must be an integer between 1 and"),
+        (["draw", "--size", "64", "--render-size", "128"],
+         "error: command line: --size 64 and --render-size 128: give --render-size only"),
+        (["bench", "generate", "--slots", "two"],
+         "error: command line: --slots = 'two': give slot counts from 1 to 256"),
+        (["pretrain-report", "--out", "r", "--method", "foo"],
+         "error: unknown method 'foo': choose simclr or moco"),
+        (["pretrain-report", "--out", "r", "--device", "tpu"],
+         "error: --device 'tpu': choose auto, cpu or cuda"),
+        (["draw", "--engine-threads", "0"],
+         "error: command line: --engine-threads = 0: must be an integer between 1 and 1024"),
+    ],
+)  # fmt: skip
+def test_bad_flags_are_one_line_before_any_work(tmp_path: Path, argv: list[str], line: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "vad", *argv], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(line), done.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
+
+
+def test_a_flag_name_in_a_spec_file_points_at_its_field(tmp_path: Path) -> None:
+    spec = tmp_path / "gen.yaml"
+    spec.write_text("model: [x]\nout: g\nn: 2\n")
+    with pytest.raises(SpecError, match="the field of --model is 'models'"):
+        load_settings(spec)

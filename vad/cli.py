@@ -173,7 +173,7 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     )
     draw.add_argument("--render-size", type=int, dest="size", metavar="PX",
                       help=f"side of each rendering in px (default {d.width})")  # fmt: skip
-    draw.add_argument("--size", type=int, dest="size", action=_Renamed, new="--render-size",
+    draw.add_argument("--size", type=int, dest="old_size", action=_Renamed, new="--render-size",
                       help=argparse.SUPPRESS)  # fmt: skip
     draw.add_argument("--rpm", type=float, help="requests per minute per provider")
     draw.add_argument("--name", default="draw", help="run name prefix (default draw)")
@@ -293,6 +293,7 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _spec_from_draw(args: argparse.Namespace) -> Any:
+    from vad.errors import SpecError
     from vad.spec import RunSpec, spec_from_dict
 
     def split(values: list[str] | None) -> list[str] | None:
@@ -308,6 +309,12 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
         "temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed,
         "width": args.size, "height": args.size,
     }  # fmt: skip
+    old = getattr(args, "old_size", None)
+    if old is not None and args.size is not None and old != args.size:
+        raise SpecError(f"command line: --size {old} and --render-size {args.size}: give "
+                        "--render-size only")  # fmt: skip
+    if old is not None:
+        data["width"] = data["height"] = old
     data = {k: v for k, v in data.items() if v is not None}  # the rest: the spec's defaults
     if args.ids:
         data["ids"] = args.ids

@@ -95,8 +95,13 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def _generate(args: argparse.Namespace) -> int:
     from vad.bench_generate import format_generate, generate_benchmark
+    from vad.errors import SpecError
 
-    slots = [int(s) for s in args.slots.split(",") if s.strip()]
+    parts = [s.strip() for s in args.slots.split(",") if s.strip()]
+    if not parts or not all(p.isdigit() and 1 <= int(p) <= 256 for p in parts):
+        raise SpecError(f"command line: --slots = {args.slots!r}: give slot counts from 1 to "
+                        "256, comma-separated (e.g. 1,2,4,8)")  # fmt: skip
+    slots = [int(p) for p in parts]
     langs = tuple(_split(args.lang)) or ("svg",)
     rows = generate_benchmark(
         args.model, slots, args.n, langs, args.max_tokens, samples=args.samples

@@ -27,8 +27,8 @@ def add_parsers(sub: Any, full: bool = True) -> None:
     p.add_argument(
         "spec",
         nargs="?",
-        help="a generation spec (YAML: out, n, models, languages, strategy, levels, ..., the "
-        "flags' names with underscores); flags given override it",
+        help="a generation spec (YAML: out, n, models, languages, strategy, levels, ...: "
+        "`vad schema generate` lists every field and its flag); flags given override it",
     )
     GenerateSpec.add_flags(p)
     add_retry_options(p)

@@ -105,9 +105,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from vad._paths import runs_dir
     from vad.dataset.export import ExportOptions, export, run_candidates
+    from vad.errors import SpecError
     from vad.fsutil import recover_folder
     from vad.rundir import find_run
 
+    for flag, value, low, high in (("--size", args.size, 8, 4096),
+                                   ("--dedupe-distance", args.dedupe, -1, 32),
+                                   ("--shard-size", args.shard_size, 1, 10**7)):  # fmt: skip
+        if not low <= value <= high:
+            raise SpecError(f"command line: {flag} = {value}: must be an integer between "
+                            f"{low} and {high} (as in `vad generate`)")  # fmt: skip
     opts = ExportOptions(
         size=args.size,
         dedupe_distance=args.dedupe,
@@ -341,6 +348,13 @@ def _report(args: argparse.Namespace) -> int:
         evals[name] = (train_dir, test_dir)
     if args.eval_every < 1:
         raise TrainError(f"--eval-every = {args.eval_every}: give a whole number from 1")
+    training = report_training(**{name: getattr(args, name) for name in REPORT_FIELDS})
+    training.check_settings()  # before the photos load and the sets are made
+    from vad.train.backbones import BACKBONES
+
+    BACKBONES.get(training.arch)  # an unknown arch: one line, now
+    if args.images < 1:
+        raise TrainError(f"--images = {args.images}: give a whole number from 1")
     opts = ReportOptions(
         out=Path(args.out),
         synthetic=synthetic,
@@ -348,7 +362,7 @@ def _report(args: argparse.Namespace) -> int:
         variants=list(dict.fromkeys(args.variant)),
         shapes=not args.no_shapes,
         images=args.images,
-        training=report_training(**{name: getattr(args, name) for name in REPORT_FIELDS}),
+        training=training,
         photos=args.photos,
         eval_train_per_class=args.eval_train_per_class,
         eval_test_per_class=args.eval_test_per_class,

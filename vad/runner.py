@@ -94,6 +94,10 @@ class Runner:
             if plan.note:
                 self._say(f"note: {plan.note}")
             self.plans[model.name] = plan
+        if self.engine_threads is None and any(m.is_local for m, _ in self.models):
+            from vad.models.local import engine_threads
+
+            engine_threads()  # a bad $VAD_ENGINE_THREADS: one line now, not at the engine
         for lang in spec.languages:
             get_language(lang)
         if spec.sandbox:

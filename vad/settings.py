@@ -179,8 +179,12 @@ class Settings(BaseModel):
             raise SpecError(f"{source}: a {cls.kind} is a mapping of fields")
         unknown = [k for k in data if k not in cls.model_fields]
         if unknown:
+            flags = {cls.flag_of(n): n for n in cls.model_fields if cls.flag_of(n)}
+            field = flags.get("--" + str(unknown[0]).replace("_", "-"))
+            hint = f"; the field of --{unknown[0]} is '{field}'" if field else ""
+            valid = ", ".join(cls.model_fields)
             raise check.bad(str(unknown[0]), data[unknown[0]],
-                            f"unknown field; valid: {', '.join(cls.model_fields)}")  # fmt: skip
+                            f"unknown field{hint}; valid: {valid}")  # fmt: skip
         return {k: cls.check_field(check, k, v) for k, v in data.items()}
 
     # -- flags -------------------------------------------------------------------------

@@ -58,10 +58,16 @@ class TrainConfig:
     progress: bool = True
 
     def check(self) -> None:
-        if self.method not in ("simclr", "moco"):
-            raise TrainError(f"unknown method {self.method!r}: choose simclr or moco")
         if not self.data:
             raise TrainError("no training data: pass --data DIR (an ImageFolder or an export)")
+        self.check_settings()
+
+    def check_settings(self) -> None:
+        """Everything but the data: what a command checks before any work."""
+        if self.method not in ("simclr", "moco"):
+            raise TrainError(f"unknown method {self.method!r}: choose simclr or moco")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise TrainError(f"--device {self.device!r}: choose auto, cpu or cuda")
         for name in ("backgrounds", "mixup"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
