@@ -45,7 +45,7 @@ from vad.errors import VadError
 from vad.extract import extract_chat
 from vad.languages import canonical, get_language
 from vad.languages._sketch import js_dir
-from vad.render import RenderPool
+from vad.render import Limits, RenderPool
 
 GOAL = 0.95  # vad renders at least this share of what the toolchain renders
 ALL = ("tikz", "matplotlib", "svg", "turtle", "p5", "processing")
@@ -320,9 +320,10 @@ def check(
     root: Path | None = None,
     size: int = 224,
     say: Callable[[str], None] = lambda line: None,
+    limits: Limits | None = None,
 ) -> list[Program]:
     """Every program of each language both ways; the programs with their outcomes
-    (``say`` hears where it is)."""
+    (``say`` hears where it is; ``limits``: the pool's, default the jail's own)."""
     programs = [p for lang in languages for p in load_corpus(lang, root)]
     with tempfile.TemporaryDirectory(prefix="vad-programs-") as tmp:
         base = Path(tmp)
@@ -336,7 +337,7 @@ def check(
                 work.mkdir()
                 program.tool = tool(program.code, work)
         say(f"{len(programs)} programs through vad (extraction, repair, the jailed renderer)")
-        with RenderPool() as pool, ThreadPoolExecutor(pool.size) as threads:
+        with RenderPool(limits=limits) as pool, ThreadPoolExecutor(pool.size) as threads:
 
             def draw(i: int, program: Program) -> None:
                 fence = FENCES[program.language]

@@ -47,6 +47,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,15 +100,45 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=TIMEOUT_S, check=False)  # fmt: skip
 
 
+def _renderer_literals() -> dict[str, str]:
+    """The string constants of renderers/tikz.py, read as literals (never imported here),
+    parsed once per process.
+
+    Parsed when this module is imported (by the languages' registry, before any thread
+    renders): CPython 3.11's ``ast`` keeps one recursion counter per interpreter, so an
+    ``ast.parse`` racing another thread's (a pool starting while requests import their
+    libraries) can fail with "AST constructor recursion depth mismatch"."""
+    global _LITERALS
+    with _LITERALS_LOCK:
+        if _LITERALS is None:
+            source = project_dir("renderers") / "tikz.py"
+            found: dict[str, str] = {}
+            for node in ast.parse(source.read_text(encoding="utf-8")).body:
+                if not isinstance(node, ast.Assign):
+                    continue
+                try:
+                    value = ast.literal_eval(node.value)
+                except (ValueError, TypeError):
+                    continue  # not a literal
+                if isinstance(value, str):
+                    found.update({t.id: value for t in node.targets if isinstance(t, ast.Name)})
+            _LITERALS = found
+        return _LITERALS
+
+
 def _renderer_literal(name: str) -> str:
-    """A string constant of renderers/tikz.py, read as a literal (never imported here)."""
-    source = project_dir("renderers") / "tikz.py"
-    for node in ast.parse(source.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return str(ast.literal_eval(node.value))
-    raise FormatError(f"{source} defines no {name}: the TikZ renderer is damaged")
+    """A string constant of renderers/tikz.py."""
+    literals = _renderer_literals()
+    if name not in literals:
+        source = project_dir("renderers") / "tikz.py"
+        raise FormatError(f"{source} defines no {name}: the TikZ renderer is damaged")
+    return literals[name]
+
+
+_LITERALS: dict[str, str] | None = None
+_LITERALS_LOCK = threading.Lock()
+with contextlib.suppress(OSError, SyntaxError):  # a damaged renderer: said when it is used
+    _renderer_literals()
 
 
 def preamble() -> str:
