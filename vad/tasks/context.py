@@ -67,40 +67,42 @@ class JobContext:
 
     def ask(self, sample_index: int, prompt: Prompt, round_index: int = 0) -> Asked:
         """Send ``prompt`` unless its reply is in the store; return reply and base record."""
-        params = self.params(sample_index, round_index)
+        params, created_at = self.params(sample_index, round_index), now_iso()
         asked = pipeline.ask(self.store, self.client, self.model, prompt, params, sample_index)
-        if asked.cached:
-            with self.counters.lock:
-                self.counters.cache_hits += 1
-        return Asked(asked.reply, asked.cached, {**self._request(prompt, params, sample_index,
-                                                                  asked.key),
-                                                 **asked.fields()}, asked.error)  # fmt: skip
-
-    def _request(
-        self, prompt: Prompt, params: SamplingParams, sample_index: int, key: str
-    ) -> dict[str, Any]:
-        return {
-            "model": self.model.name, "style": prompt.style, "sample_index": sample_index,
-            "template": prompt.template_id, "prompt_version": prompt.version,
-            "temperature": params.temperature, "max_tokens": params.max_tokens,
-            "seed": params.seed, "request_key": key, "created_at": now_iso(),
-        }  # fmt: skip
+        return self._asked(asked, prompt, params, sample_index, created_at)
 
     def draw(
         self, language: str, prompt: Prompt, sample_index: int, round_index: int, rel: Path
     ) -> tuple[Asked, pipeline.Drawing]:
         """Ask, extract and render one drawing into the run folder (see vad.pipeline)."""
-        params = self.params(sample_index, round_index)
+        params, created_at = self.params(sample_index, round_index), now_iso()
         drawing = pipeline.draw(self.store, self.client, self.model, prompt, params,
                                 sample_index, language, self.pool.render,
                                 (self.spec.width, self.spec.height),
                                 self.folder.path / rel)  # fmt: skip
-        if drawing.asked.cached:
+        return self._asked(drawing.asked, prompt, params, sample_index, created_at), drawing
+
+    def _asked(
+        self,
+        asked: pipeline.Asked,
+        prompt: Prompt,
+        params: SamplingParams,
+        sample_index: int,
+        created_at: str,
+    ) -> Asked:
+        """The task's view of a reply: counted if it came from the store, and the fields
+        of the record that describe the request (stamped when it was made) and the reply."""
+        if asked.cached:
             with self.counters.lock:
                 self.counters.cache_hits += 1
-        asked = drawing.asked
-        record = {**self._request(prompt, params, sample_index, asked.key), **asked.fields()}
-        return Asked(asked.reply, asked.cached, record, asked.error), drawing
+        record = {
+            "model": self.model.name, "style": prompt.style, "sample_index": sample_index,
+            "template": prompt.template_id, "prompt_version": prompt.version,
+            "temperature": params.temperature, "max_tokens": params.max_tokens,
+            "seed": params.seed, "request_key": asked.key, "created_at": created_at,
+            **asked.fields(),
+        }  # fmt: skip
+        return Asked(asked.reply, asked.cached, record, asked.error)
 
     def write(self, record: dict[str, Any]) -> None:
         self._write(record)
