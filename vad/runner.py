@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,10 @@ from vad.models.registry import resolve_model
 from vad.models.seam import Concurrency, OpenModel, concurrency, open_model
 from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
-from vad.rundir import QUARANTINE, RunFolder, RunLock, now_iso, write_planned
+from vad.rundir import QUARANTINE, RunFolder, write_planned
+from vad.runlife import Session, Window, writing
 from vad.spec import RunSpec
-from vad.stopping import GRACE_S, drain
+from vad.stopping import GRACE_S
 from vad.store import ResponseStore
 from vad.tasks import Job, Task, get_task
 from vad.tasks.context import Counters, JobContext
@@ -74,7 +73,6 @@ class Runner:
         self.stats = RunStats()
         self._lock = threading.Lock()
         self._bar: Any = None
-        self.engines: dict[str, dict[str, Any]] = {}  # local model -> engine build and slots
         # Validation before any work: models, keys, concepts, prompts, renderers, jail.
         self.models = [self._resolve(entry) for entry in spec.models]
         providers = sorted({model.provider for model, _ in self.models})
@@ -137,16 +135,11 @@ class Runner:
         ``report`` reads the outcome while the lock is still held (a process waiting
         for the folder would otherwise change it first); its value is ``exit_code``.
         """
-        self.folder.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.folder.path)
-        lock.acquire(self.wait, self._say)
-        try:
+        with writing(self.folder, self.wait, self._say, "choose another --run-name"):
             stats = self._run_locked()
             if report is not None:
                 self.exit_code = report(stats)
             return stats
-        finally:
-            lock.release()
 
     def _run_locked(self) -> RunStats:
         existing = self.folder.manifest_path.is_file()
@@ -168,31 +161,26 @@ class Runner:
             versions = {k: v for task in self.tasks.values() for k, v in task.versions().items()}
             manifest = provenance.new_manifest(self.spec, versions, self.models)
             manifest["run"] = self.folder.path.name
-        manifest.setdefault("sessions", []).append({"started_at": now_iso(), "todo": len(todo)})
-        manifest["status"] = "running"
         planned = self._planned()
         write_planned(self.folder.path, planned)
         manifest.update(planned=len(planned), finished=False)  # until the run gets to its end
-        self.folder.write_manifest(manifest)
-        status, started, error = "failed", time.monotonic(), None
-        try:
+
+        def describe(status: str) -> None:
+            self.session.entry.update(model_calls=self.stats.model_calls,
+                                      cache_hits=self.stats.cache_hits,
+                                      written=self.stats.written)  # fmt: skip
+            manifest.update(totals=self.folder.totals(), finished=status == "finished")
+
+        self.session = Session(self.folder, manifest, self._say,
+                               (self.pool.close, self.folder.close), describe,
+                               todo=len(todo))  # fmt: skip
+        with self.session:
             if todo:
                 versions = self.pool.versions()
                 manifest["renderer_versions"] = {k: versions[k] for k in self.spec.languages}
                 manifest["sandbox"] = jail_info(self.spec.sandbox)
                 self.folder.write_manifest(manifest)
             self._run_jobs(todo, done)
-            status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        except Exception as exc:
-            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise
-        finally:
-            self.pool.close()
-            self.folder.close()
-            self._finish_manifest(manifest, status, started, error)
         return self.stats
 
     def _planned(self) -> list[dict[str, Any]]:
@@ -213,25 +201,6 @@ class Runner:
                 lines.append(line)
         return lines
 
-    def _finish_manifest(
-        self, manifest: dict[str, Any], status: str, started: float, error: str | None
-    ) -> None:
-        try:
-            manifest["sessions"][-1].update(
-                ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - started, 2),
-                model_calls=self.stats.model_calls, cache_hits=self.stats.cache_hits,
-                written=self.stats.written,
-            )  # fmt: skip
-            if error:
-                manifest["sessions"][-1]["error"] = error
-            if self.engines:
-                manifest["sessions"][-1]["engines"] = self.engines
-            manifest.update(status=status, ended_at=now_iso(), totals=self.folder.totals(),
-                            finished=status == "finished")  # fmt: skip
-            self.folder.write_manifest(manifest)
-        except OSError as exc:  # a full disk must not hide the error that stopped the run
-            self._say(f"warning: could not update {self.folder.manifest_path}: {exc}")
-
     def _run_jobs(self, todo: list[Job], done: dict[str, dict[str, Any]]) -> None:
         from tqdm import tqdm
 
@@ -248,9 +217,7 @@ class Runner:
                 with open_model(model, self.plans[model.name], RetryPolicy(**self.spec.retry),
                                 self.stop, self._say, log,
                                 self.engine_threads) as opened:  # fmt: skip
-                    if opened.engine is not None:
-                        self.engines[model.name] = opened.engine
-                    self._run_model(opened, jobs, store, done)
+                    self._run_model(self.session.opened(opened), jobs, store, done)
         finally:
             self._bar.close()
             store.close()
@@ -266,31 +233,18 @@ class Runner:
         counters = Counters()
         ctx = JobContext(self.spec, opened.model, client, store, self.pool, self.folder, done,
                          self._write, counters)  # fmt: skip
-        pending: set[Future[None]] = set()
         # Threads beyond the connections keep the renderers busy while models answer.
-        pool = ThreadPoolExecutor(max_workers=connections + self.pool.size,
-                                  thread_name_prefix="job")  # fmt: skip
+        # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight end
+        # on their own (a dead engine fails them at once) and are redone later.
+        workers = connections + self.pool.size
+        window = Window(workers, self.stop, self.grace, self._say, "samples", opened.halt)
         try:
-            for job in jobs:
-                pending.add(pool.submit(self._job, job, ctx))
-                if len(pending) >= (connections + self.pool.size) * 2:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        fut.result()
-            for fut in pending:
-                fut.result()
-        except KeyboardInterrupt:
-            self.abandoned = drain(pending, self.stop, self.grace, self._say)
-            opened.halt()
-            raise
-        except BaseException:
-            self.stop.set()
-            opened.halt()  # an engine's requests in flight fail at once instead of finishing
-            raise
+            with window:
+                for job in jobs:
+                    window.submit(self._job, job, ctx, cap=2 * workers)
+                window.join()
         finally:
-            # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight
-            # end on their own (a dead engine fails them at once) and are redone later.
-            pool.shutdown(wait=not self.abandoned, cancel_futures=True)
+            self.abandoned = self.abandoned or window.abandoned
             self.stats.model_calls += client.calls
             self.stats.cache_hits += counters.cache_hits
 

@@ -29,7 +29,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ from vad.concepts import load_concepts
 from vad.dataset.images import load_rgb
 from vad.dataset.keep import Judged, Keeper
 from vad.errors import SpecError, VadError
-from vad.fsutil import held_signals
 from vad.fsutil import label_dir as label_dir  # the class folders of a set
 from vad.generate.budget import Budget, RequestMeter, known_prices, prices
 from vad.generate.files import SetFiles
@@ -65,8 +63,8 @@ from vad.models.seam import concurrency, open_model
 from vad.pipeline import request_key
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
-from vad.rundir import LOCK, RunFolder, RunLock, now_iso, read_samples, write_json_atomic
-from vad.stopping import drain
+from vad.rundir import LOCK, RunFolder, now_iso, read_samples, write_json_atomic
+from vad.runlife import Session, Window, writing
 from vad.store import ResponseStore, cache_key
 from vad.terminal import say
 
@@ -137,8 +135,8 @@ class Generator:
                 "--proposals DIR/proposed-concepts.jsonl"
             )
         self.proposed: dict[str, Any] | None = None
-        self.engines: dict[str, Any] = {}  # local model -> its engine build and slots
         self.abandoned = False  # threads still in flight when Ctrl-C gave up on them
+        self._halts: list[Any] = []  # each open engine's stop
         ResponseStore(self.store_path).close()
         # vary redraws programs of the --from set, which may be in any language
         languages = None if spec.strategy == "vary" else spec.languages
@@ -162,13 +160,8 @@ class Generator:
 
     # -- the run -------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        self.folder.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.folder.path, "choose another --out")
-        lock.acquire(self.wait_lock, self._say)
-        try:
+        with writing(self.folder, self.wait_lock, self._say, "choose another --out"):
             return self._run_locked()
-        finally:
-            lock.release()
 
     def _run_locked(self) -> dict[str, Any]:
         manifest = self._manifest()
@@ -178,27 +171,19 @@ class Generator:
             self._restore(record)
         self.ledger.open(before=self.tally.recorded)
         self.files.remove_orphans(self.tally.kept)
-        manifest["status"] = "running"
-        manifest.setdefault("sessions", []).append({"started_at": now_iso()})
-        self.folder.write_manifest(manifest)
-        status = "failed"
-        try:
+        self.session = Session(self.folder, manifest, self._say,
+                               (self.pool.close, self.folder.close),
+                               lambda status: self._finish(manifest))  # fmt: skip
+        with self.session:
             if len(self.tally.kept) < self.spec.n:
                 self.pool.versions()  # the jail starts now: a broken one stops before a request
             self._stream(done)
-            status = "finished" if len(self.tally.kept) >= self.spec.n else "stopped"
-            if self.budget.hit and status == "stopped":
-                status = "budget"
-            elif self.request_limit_hit and status == "stopped":
-                status = "request_limit"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            self.pool.close()
-            self.folder.close()
-            with held_signals():  # a Ctrl-C now would leave the set half described
-                self._finish(manifest, status)
+            if len(self.tally.kept) < self.spec.n:
+                self.session.status = "stopped"
+                if self.budget.hit:
+                    self.session.status = "budget"
+                elif self.request_limit_hit:
+                    self.session.status = "request_limit"
         return self.summary()
 
     def _manifest(self) -> dict[str, Any]:
@@ -275,10 +260,9 @@ class Generator:
             dynamic_ncols=True,
         )
         store = ResponseStore(self.store_path)
-        window = sum(plan.connections for plan in self.plans.values()) + self.pool.size
-        pending: set[Future[None]] = set()
-        executor = ThreadPoolExecutor(max_workers=window, thread_name_prefix="gen")
+        workers = sum(plan.connections for plan in self.plans.values()) + self.pool.size
         asked = 0
+        window: Window | None = None
         try:
             with contextlib.ExitStack() as models:
                 clients = self._open_models(models)
@@ -290,49 +274,41 @@ class Generator:
                             self.models, clients, store, spec.temperature, spec.seed,
                             self.budget, self.folder.path, self._say)  # fmt: skip
                     self.items = stream(spec.strategy, self.concepts, spec.seed)
-                for item, model, style, lang in self._work(done, store):
-                    if len(self.tally.kept) >= spec.n or self.stop.is_set():
-                        break
-                    if asked >= limit and self.estimating:
-                        break  # enough to extrapolate from
-                    if asked >= limit:  # what is in flight still lands
-                        self.request_limit_hit = True
-                        break
-                    reserve = self._reserve(item, model, style, lang, store)
-                    while reserve is None and pending:  # what is in flight may cost less
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            fut.result()
+                window = Window(workers, self.stop, spec.grace, self._say, "drawings",
+                                self._halt)  # fmt: skip
+                with window:
+                    for item, model, style, lang in self._work(done, store):
+                        if len(self.tally.kept) >= spec.n or self.stop.is_set():
+                            break
+                        if asked >= limit and self.estimating:
+                            break  # enough to extrapolate from
+                        if asked >= limit:  # what is in flight still lands
+                            self.request_limit_hit = True
+                            break
                         reserve = self._reserve(item, model, style, lang, store)
-                    if reserve is None:
-                        self.budget.hit = True
-                        break
-                    asked += 1
-                    unit = (item, model, style, lang)
-                    pending.add(
-                        executor.submit(self._unit, unit, clients[model.name], store, reserve)
-                    )
-                    # near the end, no more in flight than twice the images still
-                    # wanted: what finishes after --n is reached is paid and not kept
-                    cap = min(window, max(1, 2 * (spec.n - len(self.tally.kept))))
-                    while len(pending) >= cap:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            fut.result()
-                for fut in pending:
-                    fut.result()
-        except KeyboardInterrupt:
-            self.abandoned = drain(pending, self.stop, self.spec.grace, self._say, "drawings")
-            raise
-        except BaseException:
-            self.stop.set()
-            raise
+                        while reserve is None and window.wait_one():  # in flight may cost less
+                            reserve = self._reserve(item, model, style, lang, store)
+                        if reserve is None:
+                            self.budget.hit = True
+                            break
+                        asked += 1
+                        unit = (item, model, style, lang)
+                        # near the end, no more in flight than twice the images still
+                        # wanted: what finishes after --n is reached is paid and not kept
+                        cap = min(workers, max(1, 2 * (spec.n - len(self.tally.kept))))
+                        window.submit(self._unit, unit, clients[model.name], store, reserve,
+                                      cap=cap)  # fmt: skip
+                    window.join()
         finally:
+            self.abandoned = window is not None and window.abandoned
             with self._lock:  # what finishes from here on is not kept
                 self.closing = True
-            executor.shutdown(wait=not self.abandoned, cancel_futures=True)
             self._bar.close()
             store.close()
+
+    def _halt(self) -> None:
+        for halt in self._halts:
+            halt()
 
     def _worst(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
@@ -401,9 +377,8 @@ class Generator:
             opened = stack.enter_context(open_model(model, self.plans[model.name],
                                                     RetryPolicy(**retry), self.stop, self._say,
                                                     log, self.spec.engine_threads))  # fmt: skip
-            if opened.engine is not None:
-                self.engines[model.name] = opened.engine
-            clients[model.name] = opened.client
+            clients[model.name] = self.session.opened(opened).client
+            self._halts.append(opened.halt)
         return clients
 
     # -- one unit ------------------------------------------------------------------------
@@ -575,21 +550,15 @@ class Generator:
         self.tally.add(record)
 
     # -- outputs -------------------------------------------------------------------------
-    def _finish(self, manifest: dict[str, Any], status: str) -> dict[str, Any]:
+    def _finish(self, manifest: dict[str, Any]) -> None:
+        """The set's last shard, its table and its summary, as the session ends."""
         shards = self.files.write_shards(self.tally.kept, final=True)
         self.tally.write_metadata(self.folder.path, shards, self.spec.shard_size)
         summary = self.summary()
-        manifest["sessions"][-1].update(
-            ended_at=now_iso(), status=status, wall_s=round(time.monotonic() - self.started, 2)
-        )
-        manifest.update(status=status, ended_at=now_iso(), totals=summary)
+        manifest["totals"] = summary
         if self.proposed is not None:
             manifest["proposed_concepts"] = self.proposed
-        if self.engines:
-            manifest["sessions"][-1]["engines"] = self.engines
-        self.folder.write_manifest(manifest)
         write_json_atomic(self.folder.path / "generate.json", summary)
-        return summary
 
     def summary(self) -> dict[str, Any]:
         return self.tally.summary(self.spec.n, self.ledger.total, self.max_cost,
