@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -21,20 +22,22 @@ def lines() -> tuple[list[str], object]:
 # -- writing ---------------------------------------------------------------------------
 def test_one_writer_per_folder(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "run")
-    said, say = lines()
-    with writing(folder, False, say, "choose another --out"):
-        with pytest.raises(RunStateError, match="choose another --out"):
-            with writing(RunFolder(tmp_path / "run"), False, say, "choose another --out"):
-                pass
+    _said, say = lines()
+    other = RunFolder(tmp_path / "run")
+    with (
+        writing(folder, False, say, "choose another --out"),
+        pytest.raises(RunStateError, match="choose another --out"),
+        writing(other, False, say, "choose another --out"),
+    ):
+        pass
     with writing(folder, False, say, "x"):  # released on the way out
         pass
 
 
 def test_the_lock_is_released_by_an_error(tmp_path: Path) -> None:
     folder = RunFolder(tmp_path / "run")
-    with pytest.raises(ValueError):
-        with writing(folder, False, print, "x"):
-            raise ValueError("boom")
+    with pytest.raises(ValueError), writing(folder, False, print, "x"):
+        raise ValueError("boom")
     with writing(folder, False, print, "x"):
         pass
 
@@ -55,8 +58,8 @@ def test_session_running_then_finished(folder: RunFolder) -> None:
     manifest: dict = {"kind": "test"}
     order: list[str] = []
     described: list[str] = []
-    session = Session(folder, manifest, print, (lambda: order.append("a"), lambda: order.append("b")),
-                      lambda status: described.append(status), todo=3)  # fmt: skip
+    closing = (lambda: order.append("a"), lambda: order.append("b"))
+    session = Session(folder, manifest, print, closing, described.append, todo=3)
     with session:
         during = manifest_of(folder)
         assert during["status"] == "running"
@@ -82,9 +85,11 @@ def test_a_second_session_appends(folder: RunFolder) -> None:
 def test_an_error_is_recorded_and_raised(folder: RunFolder) -> None:
     manifest: dict = {}
     closed: list[int] = []
-    with pytest.raises(RuntimeError, match="engine died"):
-        with Session(folder, manifest, print, (lambda: closed.append(1),)):
-            raise RuntimeError("engine died\nsecond line")
+    with (
+        pytest.raises(RuntimeError, match="engine died"),
+        Session(folder, manifest, print, (lambda: closed.append(1),)),
+    ):
+        raise RuntimeError("engine died\nsecond line")
     entry = manifest_of(folder)["sessions"][-1]
     assert entry["status"] == "failed" and entry["error"] == "engine died"
     assert closed == [1]
@@ -92,9 +97,8 @@ def test_an_error_is_recorded_and_raised(folder: RunFolder) -> None:
 
 def test_ctrl_c_is_interrupted_without_error(folder: RunFolder) -> None:
     manifest: dict = {}
-    with pytest.raises(KeyboardInterrupt):
-        with Session(folder, manifest, print):
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Session(folder, manifest, print):
+        raise KeyboardInterrupt
     entry = manifest_of(folder)["sessions"][-1]
     assert entry["status"] == "interrupted" and "error" not in entry
     assert manifest_of(folder)["status"] == "interrupted"
@@ -107,9 +111,11 @@ def test_a_failing_close_still_records_the_session(folder: RunFolder) -> None:
         raise OSError("close failed")
 
     later: list[int] = []
-    with pytest.raises(OSError, match="close failed"):
-        with Session(folder, manifest, print, (bad, lambda: later.append(1))):
-            pass
+    with (
+        pytest.raises(OSError, match="close failed"),
+        Session(folder, manifest, print, (bad, lambda: later.append(1))),
+    ):
+        pass
     assert later == [1]  # each closing step runs
     assert manifest_of(folder)["sessions"][-1]["status"] == "finished"
 
@@ -121,19 +127,23 @@ def test_a_full_disk_does_not_hide_the_error_that_stopped_the_run(folder: RunFol
     def describe(status: str) -> None:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(RuntimeError, match="the real error"):
-        with Session(folder, manifest, say, describe=describe):
-            raise RuntimeError("the real error")
+    with (
+        pytest.raises(RuntimeError, match="the real error"),
+        Session(folder, manifest, say, describe=describe),
+    ):
+        raise RuntimeError("the real error")
     assert any("could not update" in line and "No space" in line for line in said)
     # ...but on a run that ended well, the failure to record it is the error
-    with pytest.raises(OSError, match="No space"):
-        with Session(folder, manifest, say, describe=describe):
-            pass
+    with (
+        pytest.raises(OSError, match="No space"),
+        Session(folder, manifest, say, describe=describe),
+    ):
+        pass
 
 
 def test_engines_are_recorded(folder: RunFolder) -> None:
     class Opened:
-        engine = {"slots": 2}
+        engine: ClassVar[dict] = {"slots": 2}
 
         class model:
             name = "local/m"
@@ -176,11 +186,13 @@ def test_window_raises_the_first_error_stops_and_halts() -> None:
         if i == 2:
             raise ValueError("bad sample")
 
-    with pytest.raises(ValueError, match="bad sample"):
-        with Window(1, stop, 1.0, print, halt=lambda: halted.append(1)) as window:
-            for i in range(50):
-                window.submit(work, i, cap=4)
-            window.join()
+    with (
+        pytest.raises(ValueError, match="bad sample"),
+        Window(1, stop, 1.0, print, halt=lambda: halted.append(1)) as window,
+    ):
+        for i in range(50):
+            window.submit(work, i, cap=4)
+        window.join()
     assert stop.is_set() and halted == [1]
     assert len(started) < 50  # what had not started was dropped
 
@@ -196,13 +208,12 @@ def test_window_ctrl_c_drains_what_is_in_flight() -> None:
         time.sleep(0.05)
         finished.append(i)
 
-    with pytest.raises(KeyboardInterrupt):
-        with Window(2, stop, 5.0, say, "drawings") as window:
-            for i in range(6):
-                window.pending.add(window._pool.submit(work, i))
-            time.sleep(0.05)
-            go.set()
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Window(2, stop, 5.0, say, "drawings") as window:
+        for i in range(6):
+            window.pending.add(window._pool.submit(work, i))
+        time.sleep(0.05)
+        go.set()
+        raise KeyboardInterrupt
     assert stop.is_set() and not window.abandoned
     assert sorted(finished) == [0, 1]  # the two running were awaited, the rest dropped
     assert any("2 drawings in progress" in line for line in said)
@@ -216,11 +227,10 @@ def test_window_gives_up_after_the_grace_period() -> None:
         release.wait(10)
 
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with Window(1, stop, 0.2, print) as window:
-                window.pending.add(window._pool.submit(work))
-                time.sleep(0.05)
-                raise KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt), Window(1, stop, 0.2, print) as window:
+            window.pending.add(window._pool.submit(work))
+            time.sleep(0.05)
+            raise KeyboardInterrupt
         assert window.abandoned
     finally:
         release.set()

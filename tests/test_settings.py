@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from vad.errors import SpecError
 from vad.generate.spec import GenerateSpec, load_settings
@@ -150,3 +151,39 @@ def test_a_flag_name_in_a_spec_file_points_at_its_field(tmp_path: Path) -> None:
     spec.write_text("model: [x]\nout: g\nn: 2\n")
     with pytest.raises(SpecError, match="the field of --model is 'models'"):
         load_settings(spec)
+
+
+def test_the_run_schema_checks_run_specs_as_the_loader_does(tmp_path: Path) -> None:
+    from vad.spec import RunSpec, load_spec
+
+    done = subprocess.run([sys.executable, "-m", "vad", "schema", "run"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert schema == json.loads(json.dumps(RunSpec.schema()))
+    assert schema["properties"]["samples"]["flag"] == "--samples"
+    assert schema["properties"]["retry"]["hashed"] is False
+    assert "options" not in schema["properties"] and "recognize" in schema["properties"]
+    for path in sorted((ROOT / "runs").glob("*.yaml")):  # every example the project ships
+        data = yaml.safe_load(path.read_text())
+        jsonschema.validate(data, schema)
+        load_spec(path)
+    good = {"models": ["openai/gpt-4o-mini", {"name": "local/qwen2.5-coder-0.5b",
+                                             "style": "chat"}],
+            "levels": "shapes,objects", "limit": {"shapes": 2}, "task": "recognize",
+            "recognize": {"options": 4}, "retry": {"timeout": 30}}  # fmt: skip
+    jsonschema.validate(good, schema)
+    spec = tmp_path / "good.yaml"
+    spec.write_text(json.dumps(good))
+    assert load_spec(spec).limit == {"shapes": 2}
+    for bad in ({"samples": 0}, {"colour": "red"}, {"limit": 0}, {"limit": {"shapes": 0}},
+                {"models": []}, {"models": [{"name": "x", "stile": "chat"}]},
+                {"models": [{"name": "x", "style": "poem"}]}, {"temperature": 3},
+                {"retry": {"timout": 3}}, {"rate_limits": {"openai": {"rpm": 0}}},
+                {"sandbox": "no"}, {"name": "a b"}, {"recognize": {"colour": 1}},
+                {"max_connections": 0}):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**good, **bad}, schema)
+        spec.write_text(json.dumps({**good, **bad}))
+        with pytest.raises(SpecError):
+            load_spec(spec)

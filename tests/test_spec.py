@@ -30,7 +30,7 @@ def test_hash_ignores_what_does_not_change_outputs() -> None:
     )
     assert base.spec_hash() == same.spec_hash()
     assert base.spec_hash() != spec_from_dict({"models": ["openai/x"], "limit": 4}).spec_hash()
-    assert base.models == (ModelEntry("openai/x"),)
+    assert base.models == (ModelEntry(name="openai/x"),)
 
 
 @pytest.mark.parametrize(

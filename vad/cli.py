@@ -13,11 +13,10 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from vad import __version__
 from vad.errors import VadError
-from vad.languages import language_names
 from vad.stopping import interrupted_exit_code, stop_on_sigterm
 
 
@@ -84,10 +83,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_retry_options(p)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is one line, in the form of the range errors, with where to look
+    (argparse would print the whole usage first). Subcommands' parsers are of this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: command line: {message} (see `{self.prog} --help`)\n")
+
+
 def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """Every command's parser; with ``argv``, the flags of commands whose settings are a
     pydantic declaration only for the command ``argv`` names (they cost time to build)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vad",
         description="A vision checkup for text-only language models.",
         epilog="exit codes: 0 done; 1 a run in which no sample could be scored; 2 an error "
@@ -133,33 +140,11 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         help="provider/model or alias, repeatable "
         "(default: local/qwen2.5-coder-0.5b, the embedded model)",
     )
-    draw.add_argument(
-        "--level",
-        action="append",
-        metavar="L",
-        help="shapes, objects or scenes (repeatable or comma-separated; default shapes)",
-    )
-    draw.add_argument(
-        "--lang",
-        action="append",
-        metavar="LANG",
-        help=f"{', '.join(language_names())}; repeatable or comma-separated (default svg)",
-    )
-    draw.add_argument("--samples", type=int, help=f"samples per concept (default {d.samples})")
-    draw.add_argument("--limit", type=int, help="at most N concepts per level (seeded sample)")
-    draw.add_argument("--ids", help="comma-separated concept ids to draw")
-    draw.add_argument(
-        "--concepts",
-        action="append",
-        metavar="FILE",
-        help="extra concepts from a .csv/.jsonl file (id, level, caption)",
-    )
-    draw.add_argument("--concept-seed", type=int,
-                      help=f"seed of the concept sample (default {d.concept_seed})")  # fmt: skip
-    draw.add_argument("--temperature", type=float, help=f"default {d.temperature}")
-    draw.add_argument("--max-tokens", type=int, help=f"default {d.max_tokens}")
-    draw.add_argument("--seed", type=int,
-                      help=f"base seed; sample i is sent seed+i (default {d.seed})")  # fmt: skip
+    from vad.languages import language_names
+
+    languages = f"{', '.join(language_names())}; repeatable or comma-separated"
+    # --name, --level, --lang, --samples, --limit, --seed, ...: declared by the run spec
+    RunSpec.add_flags(draw, helps={"languages": languages})
     draw.add_argument(
         "--style",
         choices=("auto", "chat", "completion"),
@@ -176,7 +161,6 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     draw.add_argument("--size", type=int, dest="old_size", action=_Renamed, new="--render-size",
                       help=argparse.SUPPRESS)  # fmt: skip
     draw.add_argument("--rpm", type=float, help="requests per minute per provider")
-    draw.add_argument("--name", default="draw", help="run name prefix (default draw)")
     _add_run_options(draw)
 
     draw.set_defaults(func=_draw)
@@ -231,7 +215,9 @@ def _add_listings(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         "declaration the flags come from: point an editor's YAML support at it "
         "(# yaml-language-server: $schema=generate.schema.json).",
     )
-    schema.add_argument("kind", choices=["generate"], help="which spec: generate")
+    schema.add_argument("kind", choices=["run", "generate"],
+                        help="which spec: run (runs/*.yaml, `vad run`) or generate "
+                        "(`vad generate --spec`)")  # fmt: skip
     schema.set_defaults(func=_schema)
 
 
@@ -239,8 +225,10 @@ def _schema(args: argparse.Namespace) -> int:
     import json
 
     from vad.generate.spec import GenerateSpec
+    from vad.spec import RunSpec
 
-    print(json.dumps(GenerateSpec.schema(), indent=2))
+    declared = {"run": RunSpec, "generate": GenerateSpec}[args.kind]
+    print(json.dumps(declared.schema(), indent=2))
     return 0
 
 
@@ -301,12 +289,8 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
 
     models = split(args.model) or [m.name for m in RunSpec().models]
     data: dict[str, Any] = {
-        "name": args.name,
+        **RunSpec.from_flags(args),  # the flags declared by the spec, checked as flags
         "models": [{"name": m, "api_base": args.api_base, "style": args.style} for m in models],
-        "levels": split(args.level),
-        "languages": split(args.lang),
-        "samples": args.samples, "limit": args.limit, "concept_seed": args.concept_seed,
-        "temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed,
         "width": args.size, "height": args.size,
     }  # fmt: skip
     old = getattr(args, "old_size", None)
@@ -316,10 +300,6 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
     if old is not None:
         data["width"] = data["height"] = old
     data = {k: v for k, v in data.items() if v is not None}  # the rest: the spec's defaults
-    if args.ids:
-        data["ids"] = args.ids
-    if args.concepts:
-        data["concept_files"] = args.concepts
     if args.rpm is not None:
         from vad.models.registry import resolve_model
 
@@ -329,8 +309,6 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
 
 
 def _run(spec: Any, args: argparse.Namespace) -> int:
-    import dataclasses
-
     from vad.models.litellm_setup import preload_litellm
 
     preload_litellm()  # a run calls models: the slow import overlaps the run's startup
@@ -352,12 +330,11 @@ def _run(spec: Any, args: argparse.Namespace) -> int:
         from vad.spec import spec_from_dict
 
         data = {k: v for k, v in {**spec.to_dict(), **overrides}.items() if v not in ((), None)}
-        data["models"] = [dataclasses.asdict(m) for m in spec.models]
         spec = spec_from_dict(data, "command line")
     if args.no_sandbox:
-        spec = dataclasses.replace(spec, sandbox=False)
+        spec = spec.replace(sandbox=False)
     if retry := retry_from_flags(args.timeout, args.max_retries):  # not in the spec's hash
-        spec = dataclasses.replace(spec, retry={**spec.retry, **retry})
+        spec = spec.replace(retry={**spec.retry, **retry})
     if not 0 <= args.grace <= 600:
         raise SpecError(f"command line: --grace = {args.grace:g}: must be a number >= 0 and <= 600")
     if args.engine_threads is not None and not 1 <= args.engine_threads <= 1024:

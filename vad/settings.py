@@ -37,10 +37,12 @@ class Meta:
 
     def __init__(self, flag: str | None, hashed: bool, check: Check | None,
                  metavar: str | None, shown_default: str | None,
-                 schema: dict[str, Any] | None = None, split: bool = True) -> None:  # fmt: skip
+                 schema: dict[str, Any] | None = None, split: bool = True,
+                 flag_type: type | None = None) -> None:  # fmt: skip
         self.flag, self.hashed, self.check = flag, hashed, check
         self.metavar, self.shown_default, self.schema = metavar, shown_default, schema
         self.split = split  # a repeated flag's values are also split at commas
+        self.flag_type = flag_type  # what the flag's text is read as, where the type says less
 
     def __call__(self, schema: dict[str, Any]) -> None:
         if self.schema is not None:  # a value spelled otherwise in files ("0/4")
@@ -90,11 +92,12 @@ def setting(
     shown_default: str | None = None,
     schema: dict[str, Any] | None = None,
     split: bool = True,
+    flag_type: type | None = None,
 ) -> Any:
     """One setting: its default, its flag (None: spec file only), its help, its bounds,
     whether it changes what is made (``hashed``) and, beyond its type, its own check
     (and, for a value files spell otherwise than its type, its JSON Schema)."""
-    meta = Meta(flag, hashed, check, metavar, shown_default, schema, split)
+    meta = Meta(flag, hashed, check, metavar, shown_default, schema, split, flag_type)
     return Field(default, description=help, ge=ge, gt=gt, le=le, json_schema_extra=meta)
 
 
@@ -193,8 +196,10 @@ class Settings(BaseModel):
         return meta(cls.model_fields[name]).flag
 
     @classmethod
-    def add_flags(cls, parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-        """One flag per field that has one: its type, help and default from the field."""
+    def add_flags(cls, parser: argparse.ArgumentParser, skip: tuple[str, ...] = (),
+                  helps: dict[str, str] | None = None) -> None:  # fmt: skip
+        """One flag per field that has one: its type, help and default from the field
+        (``helps``: a command's own help for some, such as the languages installed now)."""
         for name, info in cls.model_fields.items():
             flag = cls.flag_of(name)
             if flag is None or name in skip:
@@ -206,7 +211,7 @@ class Settings(BaseModel):
             if shown is None:
                 shown = (",".join(map(str, default)) if isinstance(default, tuple)
                          else str(default))  # fmt: skip
-            help_text = str(info.description or "")
+            help_text = (helps or {}).get(name) or str(info.description or "")
             if shown and shown not in ("None", "False", ""):
                 help_text += f" (default {shown})"
             kwargs: dict[str, Any] = {"dest": name, "help": help_text, "default": None}
@@ -215,7 +220,9 @@ class Settings(BaseModel):
             elif kind == "names":
                 kwargs.update(action="append", metavar=m.metavar or name.upper())
             else:
-                if kind in ("int", "number"):
+                if m.flag_type is not None:
+                    kwargs["type"] = m.flag_type
+                elif kind in ("int", "number"):
                     kwargs["type"] = int if kind == "int" else float
                 kwargs["metavar"] = m.metavar or name.upper()
             parser.add_argument(flag, **kwargs)

@@ -31,6 +31,7 @@ class Option:
     # rounds of a chain): runs that differ in it are other leaderboard rows. Options
     # that only select samples (modes, sources, languages) leave rows as they are.
     in_rows: bool = False
+    schema: dict[str, Any] = field(default_factory=dict)  # its JSON Schema in `vad schema run`
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,17 @@ def _bound(fields: FieldCheck, option: Option) -> Callable[[str, Any], Any]:
 
 def names_option(default: list[str] | None, choices: tuple[str, ...] | None = None) -> Option:
     """A list of names (entries among ``choices``, when given), at least one."""
-    return Option(default, lambda f, name, x: list(f.names(name, x, choices, nonempty=True)))
+    entry: dict[str, Any] = {"type": "string", "minLength": 1}
+    if choices is not None:
+        entry["enum"] = list(choices)
+    schema = {"anyOf": [{"type": "array", "items": entry, "minItems": 1}, {"type": "string"}]}
+    return Option(default, lambda f, name, x: list(f.names(name, x, choices, nonempty=True)),
+                  schema=schema)  # fmt: skip
 
 
 def integer_option(default: int, low: int, high: int, in_rows: bool = False) -> Option:
-    return Option(default, lambda f, name, x: f.integer(name, x, low, high), in_rows)
+    schema = {"type": "integer", "minimum": low, "maximum": high}
+    return Option(default, lambda f, name, x: f.integer(name, x, low, high), in_rows, schema)
 
 
 # Tasks of installed packages (entry points "vad.tasks", vad/plugins.py) join on first look-up.
