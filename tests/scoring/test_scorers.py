@@ -60,3 +60,33 @@ def test_scorer_contract(name: str) -> None:
                     assert value.n == 0 and value.format() == "–"
                 if clip is not None:
                     assert isinstance(value, Estimate), "with CLIP scores nothing is unavailable"
+
+
+def test_a_scorer_joins_the_tables_it_names_with_no_other_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new scorer is one module: ``tables`` puts its columns in those tasks' tables."""
+    from vad.leaderboard.tables import task_table
+    from vad.scoring.base import SCORERS, DrawingScorer, register_scorer
+    from vad.scoring.stats import bootstrap_mean
+    from vad.tasks import task_class
+
+    get_scorer("render")  # the package's own, loaded first
+    monkeypatch.setattr(SCORERS, "_classes", dict(SCORERS._classes))
+
+    @register_scorer("caption_words")
+    class CaptionWords(DrawingScorer):
+        columns = ("caption words",)
+        tables = ("draw",)
+
+        def score(self, items: list, ctx: ScoringContext) -> dict:
+            words = [float(len(str(r.get("caption", "")).split())) for _, _, r in items]
+            return {"caption words": bootstrap_mean(words)}
+
+    ctx = ScoringContext(SAMPLES, None)
+    draw = task_table("draw", ctx)
+    own = [column for column, _ in task_class("draw").table.columns]
+    assert draw.value_columns == [*own, "caption words"]  # after the table's own columns
+    (row,) = draw.rows
+    assert row.values["caption words"].mean == 3.0  # "a red circle"
+    assert "caption words" not in task_table("correct", ctx).value_columns

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vad.outcomes import is_scored
-from vad.scoring.base import ChainKey, Sample, ScoringContext, Value, chain, get_scorer
+from vad.scoring.base import (
+    ChainKey,
+    Sample,
+    ScoringContext,
+    Value,
+    chain,
+    get_scorer,
+    joining,
+)
 from vad.scoring.stats import Estimate
 from vad.tasks import task_class, task_classes
 
@@ -177,6 +185,7 @@ def task_table(
     fields.update({column: get for column, get, _ in settings if column in shown})
     groups = _group(mine, keys, lambda r: True, fields)
     columns = list(spec.columns)
+    columns += [c for c in joining(task) if c not in columns]  # scorers that join the table
     rows = [_row(keys, key, items, _values(items, columns, ctx), unfinished or set())
             for key, items in groups.items()]  # fmt: skip
     return Table(task, spec.title, keys, [column for column, _ in columns], rows,

@@ -1,8 +1,9 @@
 """What a scorer provides, and the registry that finds scorers by name.
 
 A scorer turns the samples of one table row into estimates, one per column it fills.
-Adding one is one module in this package with a class under ``@register_scorer(name)``;
-a task names it in its table (``TableSpec.columns``). Every module of the package is
+Adding one is one module in this package with a class under ``@register_scorer(name)``
+that names the tasks whose tables it joins (``tables``); a task may also name it in its
+own table (``TableSpec.columns``), to place its columns. Every module of the package is
 imported on the first look-up, so no list needs editing; then the modules installed
 packages name in the entry point group ``vad.scorers`` (vad/plugins.py).
 """
@@ -56,6 +57,9 @@ class Scorer:
 
     name: str = ""
     columns: tuple[str, ...] = ()
+    # the tasks whose leaderboard tables get its columns (after the table's own), so that
+    # a new scorer is one file; a task that names it in TableSpec.columns places them
+    tables: tuple[str, ...] = ()
 
     def applies(self, record: dict[str, Any]) -> bool:
         raise NotImplementedError
@@ -94,6 +98,13 @@ def _load() -> None:
 def scorer_names() -> list[str]:
     _load()
     return SCORERS.names()
+
+
+def joining(task: str) -> list[tuple[str, str]]:
+    """(column, scorer) of every scorer that joins the table of ``task``, by name."""
+    _load()
+    return [(column, name) for name, cls in sorted(SCORERS.all().items())
+            if task in cls.tables for column in cls.columns]  # fmt: skip
 
 
 def get_scorer(name: str) -> Scorer:
