@@ -135,12 +135,14 @@ def concepts_cmd(levels: list[str] | None, limit: int | None, files: list[str] |
 
 def models_cmd() -> int:
     from vad.models import ALIASES
-    from vad.models.local import EMBEDDED
+    from vad.models.engines import engines
 
     print("embedded (offline, no key):")
-    for key, model in EMBEDDED.items():
-        print(f"  local/{key:<22} {model.description}")
-    print("  local/PATH.gguf          any GGUF file, served the same way")
+    for provider, engine in engines().items():
+        for key, description in engine.models().items():
+            print(f"  {provider + '/' + key:<28} {description}")
+        if engine.also:
+            print(f"  {engine.also}")
     print("aliases:")
     for alias, name in sorted(ALIASES.items()):
         print(f"  {alias:<28} {name}")

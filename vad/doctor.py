@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -241,49 +242,53 @@ def check_renders() -> Iterator[Check]:
 
 
 def check_models() -> Iterator[Check]:
+    from vad.models import resolve_model
+    from vad.models.engines import engines
+
+    for provider, engine in engines().items():
+        unready = engine.unready()
+        for key in engine.models():
+            if unready is not None:
+                yield Check(f"model {key}", ERROR, *unready)
+            else:
+                yield _try_model(resolve_model(f"{provider}/{key}"), key)
+
+
+def _try_model(model: Any, key: str) -> Check:
+    """Serve ``model``, ask it twice (a warm-up, then timed) and say how it went."""
     from vad.errors import VadError
-    from vad.models import SamplingParams, resolve_model
+    from vad.models import SamplingParams
     from vad.models.client import RetryPolicy
-    from vad.models.engine import find_engine
-    from vad.models.local import EMBEDDED
     from vad.models.seam import Concurrency, open_model
     from vad.prompts import load_prompts
 
-    if find_engine() is None:
-        for key in EMBEDDED:
-            yield Check(f"model {key}", ERROR, "not tried: the engine is not built",
-                        "vad engine build")  # fmt: skip
-        return
-    for key in EMBEDDED:
-        model = resolve_model(f"local/{key}")
-        style = model.default_style
-        try:
-            started = time.monotonic()
-            retry = RetryPolicy(max_retries=1, timeout=120)
-            with open_model(model, Concurrency(1, 1), retry) as opened:
-                ready = time.monotonic() - started
-                prompt = load_prompts("draw").render(
-                    "svg", style, {"caption": "a red circle", "width": 224, "height": 224}
-                )
-                client = opened.client
-                client.complete(prompt, SamplingParams(0.0, 4, seed=0))  # warm-up, not timed
-                asked = time.monotonic()
-                reply = client.complete(prompt, SamplingParams(0.0, 48, seed=0))
-                took = time.monotonic() - asked
-                variant = (opened.engine or {}).get("cpu_variant")
-        except VadError as exc:
-            yield Check(f"model {key}", ERROR, str(exc).splitlines()[0][:300],
-                        "pip install 'vad[local]'; vad engine build --force")  # fmt: skip
-            continue
-        rate = reply.completion_tokens / took if took > 0 else 0.0
-        good = reply.completion_tokens > 0
-        yield Check(
-            f"model {key}",
-            OK if good else ERROR,
-            f"ready in {ready:.1f} s on the {variant or '?'} CPU variant; answered "
-            f"{reply.completion_tokens} tokens at {rate:.1f} tokens/s after a warm-up ({style})",
-            "the model answered nothing: vad engine build --force",
-        )
+    style = model.default_style
+    try:
+        started = time.monotonic()
+        retry = RetryPolicy(max_retries=1, timeout=120)
+        with open_model(model, Concurrency(1, 1), retry) as opened:
+            ready = time.monotonic() - started
+            prompt = load_prompts("draw").render(
+                "svg", style, {"caption": "a red circle", "width": 224, "height": 224}
+            )
+            client = opened.client
+            client.complete(prompt, SamplingParams(0.0, 4, seed=0))  # warm-up, not timed
+            asked = time.monotonic()
+            reply = client.complete(prompt, SamplingParams(0.0, 48, seed=0))
+            took = time.monotonic() - asked
+            variant = (opened.engine or {}).get("cpu_variant")
+    except VadError as exc:
+        return Check(f"model {key}", ERROR, str(exc).splitlines()[0][:300],
+                     "pip install 'vad[local]'; vad engine build --force")  # fmt: skip
+    rate = reply.completion_tokens / took if took > 0 else 0.0
+    good = reply.completion_tokens > 0
+    return Check(
+        f"model {key}",
+        OK if good else ERROR,
+        f"ready in {ready:.1f} s on the {variant or '?'} CPU variant; answered "
+        f"{reply.completion_tokens} tokens at {rate:.1f} tokens/s after a warm-up ({style})",
+        "the model answered nothing: vad engine build --force",
+    )
 
 
 def check_clip() -> Iterator[Check]:

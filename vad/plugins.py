@@ -5,7 +5,7 @@ A distribution extends vad by naming modules in the entry point groups of ``GROU
 such module once, when the registry of its group is first looked up (after vad's own
 modules of that group), and the module registers what it brings through the same
 public functions vad's own modules use: ``register_language``, ``register_task``,
-``register_scorer``, ``STRATEGIES.register``.
+``register_scorer``, ``STRATEGIES.register``, ``register_engine``.
 
 A plugin that cannot be imported, or that registers a name already taken (by vad or by
 another plugin), stops vad with one :class:`PluginError` naming the plugin (its
@@ -26,7 +26,7 @@ from vad.errors import VadError
 
 # entry point group -> what its modules register
 GROUPS = {"vad.languages": "language", "vad.tasks": "task", "vad.scorers": "scorer",
-          "vad.strategies": "strategy"}  # fmt: skip
+          "vad.strategies": "strategy", "vad.engines": "engine"}  # fmt: skip
 
 
 class PluginError(VadError):

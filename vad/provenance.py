@@ -49,16 +49,14 @@ def package_versions() -> dict[str, str | None]:
 def new_manifest(
     spec: Any, prompt_versions: dict[str, Any], models: list[tuple[Any, str]]
 ) -> dict[str, Any]:
-    from vad.models.local import EMBEDDED
+    from vad.models.engines import engine_for
 
     model_info = []
     for model, style in models:
         info = {"name": model.name, "provider": model.provider, "style": style}
-        if model.local in EMBEDDED:
-            info["weights_sha256"] = EMBEDDED[model.local].sha256
-            info["weights_packages"] = list(EMBEDDED[model.local].packages)
-        elif model.local:
-            info["weights_path"] = model.local
+        engine = engine_for(model.provider)
+        if engine is not None and model.local:
+            info.update(engine.weights(model.local))
         model_info.append(info)
     return {
         "format": 1,

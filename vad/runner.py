@@ -92,10 +92,12 @@ class Runner:
             if plan.note:
                 self._say(f"note: {plan.note}")
             self.plans[model.name] = plan
-        if self.engine_threads is None and any(m.is_local for m, _ in self.models):
-            from vad.models.local import engine_threads
+        if self.engine_threads is None:
+            from vad.models.engines import engine_for
 
-            engine_threads()  # a bad $VAD_ENGINE_THREADS: one line now, not at the engine
+            for model, _ in self.models:  # a bad setting of an engine: one line now
+                if (engine := engine_for(model.provider)) is not None:
+                    engine.check()
         for lang in spec.languages:
             get_language(lang)
         if spec.sandbox:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from vad.models.registry import LOCAL
+from vad.models.engines import engine_for
 from vad.outcomes import is_scored
 from vad.rundir import (
     QUARANTINE,
@@ -161,10 +161,11 @@ def _integer(value: Any) -> str:
 
 
 def _endpoint(model: dict[str, Any]) -> str:
-    """Where a model was asked: 'local' for an embedded model, 'default' for its
+    """Where a model was asked: its engine ('local') for an embedded model, 'default' for its
     provider's own endpoint, else the URL without credentials or query."""
-    if model.get("provider") == LOCAL:
-        return "local"
+    provider = str(model.get("provider"))
+    if engine_for(provider) is not None:  # served by vad itself: named by its engine
+        return provider
     url = model.get("api_base")
     if not url:
         return "default"

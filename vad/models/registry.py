@@ -21,8 +21,6 @@ ALIASES: dict[str, str] = {
     "gemini-pro": "gemini/gemini-1.5-pro",
 }
 
-LOCAL = "local"  # the provider of embedded models: the one place that names it
-
 # Providers that speak the OpenAI wire format at a user-given api_base.
 OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "ollama", "ollama_chat", "lm_studio", "openai_like"}
 
@@ -36,12 +34,13 @@ class ResolvedModel:
     model_id: str  # the part after the provider
     api_base: str | None = None
     styles: tuple[str, ...] = ("chat", "completion")
-    local: str | None = None  # embedded model key or a GGUF path
+    local: str | None = None  # what its engine serves (a key or a path): None for an API
 
     @property
     def is_local(self) -> bool:
-        """Served by an engine vad starts itself (free, no key, no endpoint of its own)."""
-        return self.provider == LOCAL
+        """Served by an engine vad starts itself (free, no key, no endpoint of its own:
+        vad/models/engines)."""
+        return self.local is not None
 
     @property
     def default_style(self) -> str:
@@ -64,7 +63,7 @@ class ResolvedModel:
 
 def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
     """Turn a user-given name into a :class:`ResolvedModel`, or say what is wrong."""
-    from vad.models.local import EMBEDDED
+    from vad.models.engines import engine_for
 
     name = ALIASES.get(name, name).strip()
     if "/" not in name:
@@ -73,20 +72,10 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
             f"local/qwen2.5-coder-0.5b) or an alias: {', '.join(sorted(ALIASES))}"
         )
     provider, model_id = name.split("/", 1)
-    if provider == LOCAL:
-        if model_id in EMBEDDED:
-            return ResolvedModel(
-                name, provider, model_id, styles=EMBEDDED[model_id].styles, local=model_id
-            )
-        if model_id.endswith(".gguf"):
-            path = Path(model_id).expanduser()
-            if not path.is_file():
-                raise ModelConfigError(f"model {name!r}: GGUF file {path} does not exist")
-            return ResolvedModel(name, provider, str(path.resolve()), local=str(path.resolve()))
-        raise ModelConfigError(
-            f"unknown local model {model_id!r}: choose from "
-            f"{', '.join('local/' + k for k in EMBEDDED)} or give local/PATH.gguf"
-        )
+    engine = engine_for(provider)
+    if engine is not None:
+        model_id, local, styles = engine.resolve(name, model_id)
+        return ResolvedModel(name, provider, model_id, styles=styles, local=local)
     if api_base and provider in OPENAI_COMPATIBLE:  # no need to ask litellm (slow to import)
         return ResolvedModel(name, provider, model_id, api_base=api_base)
     if provider not in _litellm_providers():

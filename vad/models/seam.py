@@ -28,6 +28,7 @@ from typing import Any
 
 from vad.errors import SpecError
 from vad.models.client import ModelClient, RateLimiter, RetryPolicy
+from vad.models.engines import engine_for
 from vad.models.registry import ResolvedModel
 
 DEFAULT_CONNECTIONS = 4  # requests in flight to an API model
@@ -65,11 +66,10 @@ def concurrency(
 ) -> Concurrency:
     """The one rule for every command (see the module's docstring). ``shared``: the
     connections are the run-wide value, not one set for this model alone."""
-    if not model.is_local:
+    engine = engine_for(model.provider) if model.is_local else None
+    if engine is None:
         return Concurrency(connections or DEFAULT_CONNECTIONS, None, rpm)
-    from vad.models.local import DEFAULT_SLOTS
-
-    slots = slots or connections or DEFAULT_SLOTS
+    slots = slots or connections or engine.default_slots
     connections = connections or slots
     if connections > slots and shared:
         note = (f"{model.name}: {connections} connections cut to its engine's {slots} slots "
@@ -114,14 +114,12 @@ def open_model(
     threads, default $VAD_ENGINE_THREADS or every core), watched while in use (a dead
     engine stops the run through the client's guard) and stopped on exit."""
     limiter = RateLimiter(plan.connections, plan.rpm, stop)
-    if not model.is_local:
+    engine = engine_for(model.provider) if model.local is not None else None
+    if engine is None or model.local is None:
         yield OpenModel(ModelClient(model, limiter, retry, stop=stop, say=say), plan)
         return
-    from vad.models.local import serve
-
-    kwargs = {"say": say} if say is not None else {}
-    with serve(model.local or "", model.served_name, plan.slots or 1, log, threads=threads,
-               **kwargs) as server:  # fmt: skip
+    with engine.serve(model.local, model.served_name, plan.slots or 1, log, say,
+                      threads) as server:  # fmt: skip
         client = ModelClient(model.with_api_base(server.api_base), limiter, retry,
                              guard=server.check, stop=stop, say=say)  # fmt: skip
         yield OpenModel(client, plan, server.describe(), server.stop)
