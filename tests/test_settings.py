@@ -136,13 +136,23 @@ def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None
          "error: --device 'tpu': choose auto, cpu or cuda"),
         (["draw", "--engine-threads", "0"],
          "error: command line: --engine-threads = 0: must be an integer between 1 and 1024"),
+        (["draw", "--samples", "0"],
+         "error: command line: --samples = 0: must be an integer between 1 and 100000"),
+        (["draw", "--limit", "x"],
+         "error: command line: argument --limit: invalid int value: 'x' (see `vad draw --help`)"),
+        (["draw", "--bogus"],
+         "error: command line: unrecognized arguments: --bogus (see `vad draw --help`)"),
+        (["dataset", "export", "x", "--out", "e", "--bogus"],
+         "error: command line: unrecognized arguments: --bogus (see `vad dataset export --help`)"),
     ],
 )  # fmt: skip
 def test_bad_flags_are_one_line_before_any_work(tmp_path: Path, argv: list[str], line: str) -> None:
     done = subprocess.run([sys.executable, "-m", "vad", *argv], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(line), done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith(line), done.stderr
+    assert all(x.startswith("note:") for x in lines[:-1]), done.stderr  # no usage dump
     assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
 
 
@@ -176,12 +186,19 @@ def test_the_run_schema_checks_run_specs_as_the_loader_does(tmp_path: Path) -> N
     spec = tmp_path / "good.yaml"
     spec.write_text(json.dumps(good))
     assert load_spec(spec).limit == {"shapes": 2}
+    nulls = {**good, "levels": None, "retry": None, "recognize": None, "ids": None}
+    jsonschema.validate(nulls, schema)  # null: the field's default, as the loader takes it
+    spec.write_text(json.dumps(nulls))
+    assert load_spec(spec).retry == {}
     for bad in ({"samples": 0}, {"colour": "red"}, {"limit": 0}, {"limit": {"shapes": 0}},
                 {"models": []}, {"models": [{"name": "x", "stile": "chat"}]},
                 {"models": [{"name": "x", "style": "poem"}]}, {"temperature": 3},
                 {"retry": {"timout": 3}}, {"rate_limits": {"openai": {"rpm": 0}}},
                 {"sandbox": "no"}, {"name": "a b"}, {"recognize": {"colour": 1}},
-                {"max_connections": 0}):  # fmt: skip
+                {"max_connections": 0}, {"models": [{"name": ""}]}, {"models": [" "]},
+                {"task": "bogus"}, {"tasks": ["draw"]}, {"levels": ["shapes", "shapes"]},
+                {"levels": ","}, {"languages": ["nope"]}, {"name": "abc\n"},
+                {"limit": {"1": "x"}}):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**good, **bad}, schema)
         spec.write_text(json.dumps({**good, **bad}))

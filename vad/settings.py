@@ -238,7 +238,7 @@ class Settings(BaseModel):
             if value is None or value is False:
                 continue
             if isinstance(value, list) and meta(cls.model_fields[name]).split:
-                value = [v for item in value for v in str(item).split(",") if v]
+                value = [v.strip() for item in value for v in str(item).split(",") if v.strip()]
             try:
                 out[name] = cls.check_field(check, name, value)
             except SpecError as exc:  # name the flag, not the field

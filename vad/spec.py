@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vad.concepts.loader import LEVELS, load_concepts
 from vad.errors import SpecError
@@ -19,7 +19,8 @@ from vad.store import cache_key
 from vad.textfile import read_mapping
 
 STYLES = ("auto", "chat", "completion")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole name (fullmatch)
+NAME_PATTERN = rf"^{_NAME_RE.pattern}(?![\s\S])"  # the same in JSON Schema (ECMA and Python)
 
 
 class ModelEntry(BaseModel):
@@ -27,7 +28,7 @@ class ModelEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="provider/model or alias (see `vad models`)", min_length=1)
+    name: str = Field(description="provider/model or alias (see `vad models`)", pattern=r"\S")
     api_base: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM, ...)",
                                  pattern="^https?://")  # fmt: skip
     style: Literal["auto", "chat", "completion"] = Field(
@@ -37,7 +38,7 @@ class ModelEntry(BaseModel):
 
 # -- the checks of fields whose values are more than a type and bounds --------------------
 def _name(check: FieldCheck, name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         raise check.bad(name, value, "must be letters, digits, '.', '_' or '-'")
     return value
 
@@ -52,6 +53,8 @@ def _model_entry(value: Any, check: FieldCheck) -> ModelEntry:
     if isinstance(value, str) and value.strip():
         return ModelEntry(name=value.strip())
     if isinstance(value, dict) and isinstance(value.get("name"), str):
+        if not value["name"].strip():
+            raise check.bad("models.name", value["name"], "must be provider/model or an alias")
         unknown = [k for k in value if k not in ModelEntry.model_fields]
         if unknown:
             raise check.bad(f"models.{unknown[0]}", value[unknown[0]],
@@ -97,6 +100,9 @@ def _limit(check: FieldCheck, name: str, value: Any) -> int | dict[str, int] | N
     if isinstance(value, dict):
         if not value:
             raise check.bad(name, value, "needs at least one level (or leave it out)")
+        for level in value:
+            if not isinstance(level, str) or not level:
+                raise check.bad(f"{name}.{level}", value[level], "a level is a name")
         return {level: check.integer(f"{name}.{level}", n, 1) for level, n in value.items()}
     if isinstance(value, int) and not isinstance(value, bool):
         return check.integer(name, value, 1)
@@ -121,17 +127,19 @@ def _retry(check: FieldCheck, name: str, value: Any) -> dict[str, Any]:
 
 
 RETRY_HELP = "request deadline and retries: timeout, max_retries, base_delay, max_delay"
-NAMES = {"anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
-                   {"type": "string", "minLength": 1}]}  # fmt: skip
+NAMES = {"anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                    "uniqueItems": True},
+                   {"type": "string", "pattern": "[^,\\s]"}]}  # fmt: skip
+NAMES_OR_NULL = {"anyOf": [*NAMES["anyOf"], {"type": "null"}]}  # null: the default
 LIMIT = {"anyOf": [{"type": "integer", "minimum": 1},
                    {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1},
                     "minProperties": 1},
                    {"type": "null"}], "default": None}  # fmt: skip
-RATE_LIMITS = {"type": "object", "additionalProperties": {
-    "type": "object", "additionalProperties": False,
+RATE_LIMITS = {"type": ["object", "null"], "additionalProperties": {
+    "type": ["object", "null"], "additionalProperties": False,
     "properties": {"max_connections": {"type": "integer", "minimum": 1, "maximum": 4096},
                    "rpm": {"type": "number", "minimum": 0.01, "maximum": 1e6}}}}  # fmt: skip
-RETRY = {"type": "object", "additionalProperties": False, "properties": {
+RETRY = {"type": ["object", "null"], "additionalProperties": False, "properties": {
     "max_retries": {"type": "integer", "minimum": 0, "maximum": 100},
     "base_delay": {"type": "number", "minimum": 0, "maximum": 3600},
     "max_delay": {"type": "number", "minimum": 0, "maximum": 86400},
@@ -146,7 +154,7 @@ class RunSpec(Settings):
 
     name: str = setting("draw", "--name", "the run's name, the first part of its folder's "
                         "(a file's default: its own name)", hashed=False, check=_name,
-                        schema={"type": "string", "pattern": _NAME_RE.pattern})  # fmt: skip
+                        schema={"type": "string", "pattern": NAME_PATTERN})  # fmt: skip
     tasks: tuple[str, ...] = setting(("draw",), None, "tasks: draw, recognize, correct, or "
                                      "those of installed plugins (`task:` for one)",
                                      check=_tasks)  # fmt: skip
@@ -156,7 +164,7 @@ class RunSpec(Settings):
     )  # fmt: skip
     levels: tuple[str, ...] = setting(("shapes",), "--level", "concept levels: shapes, "
                                       "objects, scenes (or those of concept files)",
-                                      check=_names, metavar="L", schema=NAMES)  # fmt: skip
+                                      check=_names, metavar="L", schema=NAMES_OR_NULL)  # fmt: skip
     languages: tuple[str, ...] = setting(("svg",), "--lang", "drawing languages (`vad draw --help` "
                                          "lists them)", check=_languages, metavar="LANG",
                                          schema=NAMES)  # fmt: skip
@@ -167,12 +175,12 @@ class RunSpec(Settings):
         flag_type=int, schema=LIMIT,
     )  # fmt: skip
     ids: tuple[str, ...] = setting((), "--ids", "concept ids to draw (comma-separated)",
-                                   check=_names, metavar="IDS", schema=NAMES)  # fmt: skip
+                                   check=_names, metavar="IDS", schema=NAMES_OR_NULL)  # fmt: skip
     concept_seed: int = setting(0, "--concept-seed", "seed of the concept sample", ge=0,
                                 metavar="N")  # fmt: skip
     concept_files: tuple[str, ...] = setting(
         (), "--concepts", "extra concepts from .csv/.jsonl files (id, level, caption)",
-        check=_names, metavar="FILE", split=False, schema=NAMES,
+        check=_names, metavar="FILE", split=False, schema=NAMES_OR_NULL,
     )  # fmt: skip
     temperature: int | float = setting(0.8, "--temperature", "sampling temperature", ge=0,
                                        le=2, metavar="T")  # fmt: skip
@@ -236,15 +244,33 @@ class RunSpec(Settings):
         out = super().schema()
         props = out["properties"]
         props.pop("options", None)
-        entry = {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/ModelEntry"}]}
+        entry = {"anyOf": [{"type": "string", "pattern": r"\S"}, {"$ref": "#/$defs/ModelEntry"}]}
         models = {k: v for k, v in props["models"].items() if k in ("description", "default")}
         props["models"] = {**models, "anyOf": [
             {"type": "array", "minItems": 1, "items": entry}, {"type": "string", "minLength": 1}
         ]}  # fmt: skip
-        props["task"] = {"type": "string", "description": "one task: a shorthand for tasks"}
+        from vad.languages import language_names
+        from vad.tasks import task_names
+
+        tasks = {"type": "string", "enum": list(task_names())}
+        props["tasks"] = {
+            **props["tasks"],
+            "anyOf": [{"type": "array", "items": tasks, "minItems": 1, "uniqueItems": True}, tasks],
+        }
+        languages = {"type": "string", "enum": list(language_names())}
+        props["languages"] = {**props["languages"], "anyOf": [
+            {"type": "array", "items": languages, "minItems": 1, "uniqueItems": True},
+            {"type": "string", "minLength": 1}]}  # fmt: skip
+        props["task"] = {**tasks, "description": "one task: a shorthand for tasks"}
+        # "task" or "tasks", not both
+        out["not"] = {"required": ["task", "tasks"]}
+        entry_style = out["$defs"]["ModelEntry"]["properties"]["style"]
+        entry_style["anyOf"] = [{"enum": list(STYLES)}, {"type": "null"}, {"const": ""}]
+        for key in ("enum", "type"):
+            entry_style.pop(key, None)
         for task in _option_tasks():
             props[task.name] = {
-                "type": "object",
+                "type": ["object", "null"],
                 "additionalProperties": False,
                 "description": f"options of the {task.name} task",
                 "properties": {
@@ -320,7 +346,12 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     out["retry"] = out.get("retry", {})
     options = {task.name: task.check_options(check, v.get(task.name)) for task in blocks}
     out["options"] = {name: block for name, block in options.items() if block}
-    return RunSpec(**out)
+    try:
+        return RunSpec(**out)
+    except ValidationError as exc:  # a value the checks above let through: still a spec error
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise check.bad(where, first.get("input"), str(first["msg"]).lower()) from None
 
 
 def load_spec(path: str | Path) -> RunSpec:
