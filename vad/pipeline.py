@@ -47,6 +47,20 @@ def request_key(
     })  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request: which model is asked what, with which sampling, as which sample."""
+
+    model: ResolvedModel
+    prompt: Prompt
+    params: SamplingParams
+    sample_index: int
+
+    @property
+    def key(self) -> str:
+        return request_key(self.model, self.prompt, self.params, self.sample_index)
+
+
 def stored_reply(stored: Any) -> Reply | None:
     """A reply from the store, or None if what is stored does not make one."""
     if not isinstance(stored, dict):
@@ -93,21 +107,15 @@ class Asked:
 
 
 def ask(
-    store: ResponseStore,
-    client: Client | None,
-    model: ResolvedModel,
-    prompt: Prompt,
-    params: SamplingParams,
-    sample_index: int,
-    meter: Meter | None = None,
+    store: ResponseStore, client: Client | None, request: Request, meter: Meter | None = None
 ) -> Asked:
-    """The reply to ``prompt``: from the store, else from the model (then stored).
+    """The reply to ``request``: from the store, else from the model (then stored).
 
     With ``client`` None only the store is read (a reply not there is an error: a batch
     that did not answer it). A failed call is an ``Asked`` with ``error``; what stops a
     run is raised.
     """
-    key = request_key(model, prompt, params, sample_index)
+    key, prompt = request.key, request.prompt
     reply = stored_reply(store.get(key))
     if reply is not None:
         return Asked(reply, True, key)
@@ -115,7 +123,7 @@ def ask(
         return Asked(None, False, key, "not answered")
     attempt = meter.begin(key) if meter is not None else ""
     try:
-        reply = client.complete(prompt, params)
+        reply = client.complete(prompt, request.params)
     except ModelCallError as exc:
         if meter is not None:
             meter.unpaid(key, attempt)
@@ -126,7 +134,7 @@ def ask(
         raise
     if meter is not None:
         meter.paid(key, reply, attempt)
-    store.put(key, model.name, {"template": prompt.template_id, **prompt.payload()},
+    store.put(key, request.model.name, {"template": prompt.template_id, **prompt.payload()},
               reply.to_dict())  # fmt: skip
     return Asked(reply, False, key)
 
@@ -174,18 +182,16 @@ class Drawing:
 def draw(
     store: ResponseStore,
     client: Client | None,
-    model: ResolvedModel,
-    prompt: Prompt,
-    params: SamplingParams,
-    sample_index: int,
+    request: Request,
     language: str,
     renderer: Renderer,
     size: tuple[int, int],
     dest: Path,
     meter: Meter | None = None,
 ) -> Drawing:
-    """Ask, extract and render one drawing of ``prompt`` in ``language`` to ``dest``."""
-    asked = ask(store, client, model, prompt, params, sample_index, meter)
+    """Ask, extract and render one drawing of ``request`` in ``language`` to ``dest``."""
+    asked = ask(store, client, request, meter)
+    prompt = request.prompt
     drawing = Drawing(asked)
     if asked.reply is None:
         return drawing

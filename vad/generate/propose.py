@@ -42,7 +42,8 @@ def propose(
         for index, (category, prompt) in enumerate(proposal_prompts(style)):
             params = SamplingParams(temperature, 512, seed + index)
             meter = SetupMeter(budget, model.name, prompt)
-            asked = pipeline.ask(store, clients[model.name], model, prompt, params, index, meter)
+            request = pipeline.Request(model, prompt, params, index)
+            asked = pipeline.ask(store, clients[model.name], request, meter)
             if asked.reply is None:
                 raise VadError(f"proposing concepts: {asked.error}")
             reply = asked.reply

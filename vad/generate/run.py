@@ -60,7 +60,7 @@ from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credent
 from vad.models.client import RetryPolicy, Stopped
 from vad.models.registry import resolve_model
 from vad.models.seam import concurrency, open_model
-from vad.pipeline import request_key
+from vad.pipeline import Request
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, now_iso, read_samples, write_json_atomic
@@ -313,15 +313,15 @@ class Generator:
     def _worst(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
     ) -> float:
-        prompt, _, key = self._request(item, model, style, lang)
-        return self.budget.worst(model.name, prompt, key, store)
+        request = self._request(item, model, style, lang)
+        return self.budget.worst(model.name, request.prompt, request.key, store)
 
     def _reserve(
         self, item: Item, model: ResolvedModel, style: str, lang: str, store: ResponseStore
     ) -> float | None:
         """Set aside the most a request can cost; None when the budget cannot cover it."""
-        prompt, _, key = self._request(item, model, style, lang)
-        return self.budget.reserve(model.name, prompt, key, store)
+        request = self._request(item, model, style, lang)
+        return self.budget.reserve(model.name, request.prompt, request.key, store)
 
     def _work(
         self, done: dict[str, dict[str, Any]], store: ResponseStore
@@ -360,8 +360,9 @@ class Generator:
                 requests = []
                 for item, m, style, lang in chunk:
                     if m.name == model.name:
-                        prompt, params, key = self._request(item, m, style, lang)
-                        requests.append(BatchRequest(key, prompt, params))
+                        request = self._request(item, m, style, lang)
+                        requests.append(BatchRequest(request.key, request.prompt,
+                                                     request.params))  # fmt: skip
                 if requests:
                     self.batch_failed.update(clients[model.name].run(requests))
             yield from chunk
@@ -391,7 +392,7 @@ class Generator:
         finally:
             self.budget.release(reserved)
 
-    def _request(self, item: Item, model: ResolvedModel, style: str, lang: str) -> Any:
+    def _request(self, item: Item, model: ResolvedModel, style: str, lang: str) -> Request:
         spec = self.spec
         if item.strategy == "vary":
             prompt = vary_prompt(item, spec.width, spec.height)
@@ -399,7 +400,7 @@ class Generator:
             values = {"caption": item.caption, "width": spec.width, "height": spec.height}
             prompt = self.prompts.render(lang, style, values)
         params = SamplingParams(spec.temperature, spec.max_tokens, spec.seed + item.sample_index)
-        return prompt, params, request_key(model, prompt, params, item.sample_index)
+        return Request(model, prompt, params, item.sample_index)
 
     def _ask_and_judge(
         self,
@@ -412,7 +413,8 @@ class Generator:
         reserved: float,
     ) -> None:
         spec = self.spec
-        prompt, params, key = self._request(item, model, style, lang)
+        request = self._request(item, model, style, lang)
+        prompt, key = request.prompt, request.key
         record: dict[str, Any] = {
             "sample_id": self.unit_id(item, model, lang),
             "strategy": item.strategy,
@@ -436,8 +438,7 @@ class Generator:
         client_or_none = None if self.batch_size else client  # a batch asked already
         work = self.folder.scratch / f"{cache_key({'id': record['sample_id']})[:16]}.png"
         try:
-            drawing = pipeline.draw(store, client_or_none, model, prompt, params,
-                                    item.sample_index, lang, self.pool.render,
+            drawing = pipeline.draw(store, client_or_none, request, lang, self.pool.render,
                                     (spec.width, spec.height), work,
                                     RequestMeter(self.budget, reserved, self.stop,
                                                  self._say))  # fmt: skip

@@ -68,7 +68,8 @@ class JobContext:
     def ask(self, sample_index: int, prompt: Prompt, round_index: int = 0) -> Asked:
         """Send ``prompt`` unless its reply is in the store; return reply and base record."""
         params, created_at = self.params(sample_index, round_index), now_iso()
-        asked = pipeline.ask(self.store, self.client, self.model, prompt, params, sample_index)
+        request = pipeline.Request(self.model, prompt, params, sample_index)
+        asked = pipeline.ask(self.store, self.client, request)
         return self._asked(asked, prompt, params, sample_index, created_at)
 
     def draw(
@@ -76,8 +77,8 @@ class JobContext:
     ) -> tuple[Asked, pipeline.Drawing]:
         """Ask, extract and render one drawing into the run folder (see vad.pipeline)."""
         params, created_at = self.params(sample_index, round_index), now_iso()
-        drawing = pipeline.draw(self.store, self.client, self.model, prompt, params,
-                                sample_index, language, self.pool.render,
+        request = pipeline.Request(self.model, prompt, params, sample_index)
+        drawing = pipeline.draw(self.store, self.client, request, language, self.pool.render,
                                 (self.spec.width, self.spec.height),
                                 self.folder.path / rel)  # fmt: skip
         return self._asked(drawing.asked, prompt, params, sample_index, created_at), drawing
