@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from openai_server import FakeOpenAI
 
 import vad.models.engines as engines_module
 from vad.errors import ModelConfigError
-from vad.models.engines import ENGINES, Engine, engine_for, engines, register_engine
+from vad.models.engines import ENGINES, Engine, Serving, engine_for, engines, register_engine
 from vad.models.registry import resolve_model
 from vad.models.seam import concurrency
 from vad.runner import Runner
@@ -86,10 +85,9 @@ def echo_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[_Served]]:
             return model_id, model_id, ("chat",)
 
         @contextlib.contextmanager
-        def serve(self, local: str, alias: str, slots: int, log: Path | None, say: Any,
-                  threads: int | None) -> Iterator[_Served]:  # fmt: skip
+        def serve(self, local: str, alias: str, how: Serving) -> Iterator[_Served]:
             with FakeOpenAI() as server:
-                served.append(_Served(server, slots))
+                served.append(_Served(server, how.slots))
                 yield served[-1]
 
         def models(self) -> dict[str, str]:

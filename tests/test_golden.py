@@ -121,7 +121,7 @@ def _generation_requests(spec: GenerateSpec, tmp: Path, count: int) -> list[str]
     gen = Generator(spec, store_path=tmp / "gen.sqlite", progress=False, sandbox=False)
     keys = []
     for item, model, style, lang in gen._units():
-        keys.append(gen._request(item, model, style, lang)[2])
+        keys.append(gen._request(item, model, style, lang).key)
         if len(keys) == count:
             break
     gen.pool.close()

@@ -28,7 +28,7 @@ from typing import Any
 
 from vad.errors import SpecError
 from vad.models.client import ModelClient, RateLimiter, RetryPolicy
-from vad.models.engines import engine_for
+from vad.models.engines import Serving, engine_for
 from vad.models.registry import ResolvedModel
 
 DEFAULT_CONNECTIONS = 4  # requests in flight to an API model
@@ -118,8 +118,8 @@ def open_model(
     if engine is None or model.local is None:
         yield OpenModel(ModelClient(model, limiter, retry, stop=stop, say=say), plan)
         return
-    with engine.serve(model.local, model.served_name, plan.slots or 1, log, say,
-                      threads) as server:  # fmt: skip
+    how = Serving(plan.slots or 1, log, say, threads)
+    with engine.serve(model.local, model.served_name, how) as server:
         client = ModelClient(model.with_api_base(server.api_base), limiter, retry,
                              guard=server.check, stop=stop, say=say)  # fmt: skip
         yield OpenModel(client, plan, server.describe(), server.stop)

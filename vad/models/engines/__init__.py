@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import pkgutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +38,17 @@ class Served(Protocol):
         """Stop it: requests in flight fail at once."""
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How a model is served: slots decoded together, the engine's log, where its lines
+    go, and its threads (None: the engine's own default)."""
+
+    slots: int = 1
+    log: Path | None = None
+    say: Callable[[str], None] | None = None
+    threads: int | None = None
+
+
 class Engine:
     """Base class; subclasses are registered with :func:`register_engine`."""
 
@@ -51,15 +63,9 @@ class Engine:
         raise NotImplementedError
 
     def serve(
-        self,
-        local: str,
-        alias: str,
-        slots: int,
-        log: Path | None,
-        say: Callable[[str], None] | None,
-        threads: int | None,
+        self, local: str, alias: str, how: Serving
     ) -> contextlib.AbstractContextManager[Served]:
-        """Serve ``local`` under the name ``alias`` with ``slots`` slots; stop on exit."""
+        """Serve ``local`` under the name ``alias``, as ``how`` says; stop on exit."""
         raise NotImplementedError
 
     def check(self) -> None:

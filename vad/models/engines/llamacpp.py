@@ -5,12 +5,11 @@ GGUF file (vad/models/local.py)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vad.errors import ModelConfigError
-from vad.models.engines import Engine, Served, register_engine
+from vad.models.engines import Engine, Served, Serving, register_engine
 
 
 @register_engine("local")
@@ -39,18 +38,12 @@ class LlamaCpp(Engine):
         )
 
     def serve(
-        self,
-        local: str,
-        alias: str,
-        slots: int,
-        log: Path | None,
-        say: Callable[[str], None] | None,
-        threads: int | None,
+        self, local: str, alias: str, how: Serving
     ) -> contextlib.AbstractContextManager[Served]:
         from vad.models.local import serve
 
-        kwargs: dict[str, Any] = {"say": say} if say is not None else {}
-        return serve(local, alias, slots, log, threads=threads, **kwargs)
+        kwargs: dict[str, Any] = {"say": how.say} if how.say is not None else {}
+        return serve(local, alias, how.slots, how.log, threads=how.threads, **kwargs)
 
     def check(self) -> None:
         from vad.models.local import engine_threads
