@@ -214,10 +214,30 @@ def _add_listings(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     show.add_argument("--runs-dir", metavar="DIR")
     show.set_defaults(func=lambda args: commands.show_cmd(args.run, args.runs_dir))
 
-    concepts = sub.add_parser("concepts", help="list concepts of the dataset")
-    concepts.add_argument("--level", action="append")
-    concepts.add_argument("--limit", type=int)
-    concepts.add_argument("--concepts", action="append", metavar="FILE")
+    concepts = sub.add_parser(
+        "concepts", help="list concepts of the dataset",
+        description="List the Visual Aptitude Dataset's concepts (level, id, caption), with "
+        "those of extra concept files: what a run with the same --level, --limit and "
+        "--concepts would draw.",
+    )  # fmt: skip
+    concepts.add_argument(
+        "--level",
+        action="append",
+        metavar="L",
+        help="shapes, objects or scenes (repeatable; default all)",
+    )
+    concepts.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="at most N concepts per level (the seeded sample a run takes)",
+    )
+    concepts.add_argument(
+        "--concepts",
+        action="append",
+        metavar="FILE",
+        help="extra concepts from a .csv/.jsonl file (id, level, caption)",
+    )
     concepts.set_defaults(
         func=lambda args: commands.concepts_cmd(args.level, args.limit, args.concepts)
     )

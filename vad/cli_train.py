@@ -34,6 +34,18 @@ _HELP = {
     "seed": "seed of the data order, the augmentations and the weights",
     "eval_every": "a kNN point (of the report's curves) every N epochs",
     "image_size": "side of the training images in px",
+    "weight_decay": "SGD weight decay",
+    "momentum": "SGD momentum",
+    "warmup_epochs": "epochs of linear warm-up (at most 10%% of the steps), then cosine decay",
+    "temperature": "softmax temperature of the contrastive loss",
+    "proj_hidden": "width of the projection head's hidden layer",
+    "proj_dim": "dimension of the projection the loss compares",
+    "queue_size": "MoCo: negatives kept in the queue (65536 in the paper, for ImageNet)",
+    "moco_momentum": "MoCo: momentum of the key encoder",
+    "blur": "probability of a Gaussian blur; -1: 0.5 at >= 64 px, else 0 (as for CIFAR)",
+    "bf16": "bfloat16 autocast on CUDA",
+    "channels_last": "channels-last memory layout on CUDA",
+    "num_threads": "CPU threads for torch (0: the cores, shared among local processes)",
 }
 
 
@@ -86,13 +98,15 @@ def _add_train_options(
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                           help=f"{_HELP.get(f.name, '')} (default {default})".strip())  # fmt: skip
         else:
             kind = int if default is None else type(default)  # the optional caps are ints
             p.add_argument(
                 flag,
                 type=kind,
                 default=default,
+                metavar={int: "N", float: "X", str: "NAME"}.get(kind, "VALUE"),
                 help=f"{_HELP.get(f.name, '')} (default {default})".strip(),
             )
 

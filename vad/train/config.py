@@ -53,7 +53,7 @@ class TrainConfig:
     num_threads: int = 0  # CPU threads for torch (0: all cores / local ranks)
     save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
     session_steps: int = 0  # stop after N steps in this session, checkpointed (0: no limit)
-    session_minutes: float = 0  # stop after N minutes in this session, checkpointed
+    session_minutes: float = 0.0  # stop after N minutes in this session, checkpointed
     eval_every: int = 0  # kNN on the eval folders every N epochs (0: never)
     progress: bool = True
 
