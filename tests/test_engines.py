@@ -112,6 +112,13 @@ def test_a_new_engine_is_one_module(echo_engine: list[_Served], capsys: Any) -> 
     manifest = json.loads(runner.folder.manifest_path.read_text())
     assert manifest["models"][0]["weights"] == "echo:tiny"
     assert manifest["sessions"][-1]["engines"] == {"echo/tiny": {"engine": "echo", "slots": 2}}
+    session = manifest["sessions"][-1]
+    assert (session["connections"], session["slots"]) == ({"echo/tiny": 2}, {"echo/tiny": 2})
+    # the same run, asked with one slot: a session of its own says so
+    again = Runner(spec.replace(slots=1), progress=False)
+    again.run()
+    sessions = json.loads(again.folder.manifest_path.read_text())["sessions"]
+    assert [s["slots"] for s in sessions] == [{"echo/tiny": 2}, {"echo/tiny": 1}]
     records = [json.loads(line) for line in runner.folder.samples_path.read_text().splitlines()]
     assert {r["status"] for r in records} == {"ok"}
     assert all(r["cost_usd"] == 0.0 for r in records)  # served by vad: free

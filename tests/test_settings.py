@@ -111,7 +111,8 @@ def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None
     assert load_settings(spec)["shard"] == (0, 4)
     jsonschema.validate({**good, "languages": "svg,tikz", "shard": [1, 4]}, schema)
     for bad in ({"n": 0}, {"colour": "red"}, {"shard": "a/b"}, {"size": "big"},
-                {"temperature": 5}, {"max_cost": -1}, {"out": None}):  # fmt: skip
+                {"temperature": 5}, {"max_cost": -1}, {"out": None},
+                {"retry": {"timout": 3}}, {"strategy": "compse"}):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**good, **bad}, schema)
         spec.write_text(json.dumps({**good, **bad}))

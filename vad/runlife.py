@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from vad.fsutil import held_signals
-from vad.models.seam import OpenModel
+from vad.models.seam import Concurrency, OpenModel
 from vad.rundir import RunFolder, RunLock, now_iso
 from vad.stopping import drain
 
@@ -111,6 +111,16 @@ class Session:
                 if kind is None:
                     raise
                 self.say(f"warning: could not update {self.folder.manifest_path}: {error}")
+
+
+def concurrency_fields(plans: dict[str, Concurrency]) -> dict[str, Any]:
+    """What a session records of how it asked each model (settings outside the spec's
+    hash, so they may differ from one session to the next)."""
+    fields: dict[str, Any] = {"connections": {m: p.connections for m, p in plans.items()}}
+    slots = {m: p.slots for m, p in plans.items() if p.slots is not None}
+    if slots:
+        fields["slots"] = slots
+    return fields
 
 
 class Window:

@@ -28,7 +28,7 @@ from vad.models.seam import Concurrency, OpenModel, concurrency, open_model
 from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import QUARANTINE, RunFolder, write_planned
-from vad.runlife import Session, Window, writing
+from vad.runlife import Session, Window, concurrency_fields, writing
 from vad.spec import RunSpec
 from vad.stopping import GRACE_S
 from vad.store import ResponseStore
@@ -78,7 +78,7 @@ class Runner:
         providers = sorted({model.provider for model, _ in self.models})
         for provider in spec.rate_limits:
             if provider not in providers:
-                raise SpecError(f"spec: field 'rate_limits.{provider}' = "
+                raise SpecError(f"{spec.source}: field 'rate_limits.{provider}' = "
                                 f"{spec.rate_limits[provider]!r}: no model of this run uses that "
                                 f"provider; valid: {', '.join(providers)}")  # fmt: skip
         for model, _ in self.models:
@@ -88,7 +88,7 @@ class Runner:
             limits = spec.rate_limits.get(model.provider, {})
             own = limits.get("max_connections")
             plan = concurrency(model, own or spec.max_connections, spec.slots, limits.get("rpm"),
-                               "spec", shared=own is None)  # fmt: skip
+                               spec.source, shared=own is None)  # fmt: skip
             if plan.note:
                 self._say(f"note: {plan.note}")
             self.plans[model.name] = plan
@@ -107,13 +107,15 @@ class Runner:
         self.concepts = load_concepts(spec.levels or None, spec.ids or None, spec.limit,
                                       spec.concept_seed, spec.concept_files)  # fmt: skip
         if not self.concepts:
-            raise SpecError("the spec selects no concepts: check levels, ids and limit")
+            raise SpecError(f"{spec.source}: the spec selects no concepts: check levels, ids "
+                            "and limit")  # fmt: skip
         if isinstance(spec.limit, dict):
             present = sorted({c.level for c in self.concepts})
             for level in spec.limit:
                 if level not in present:
-                    raise SpecError(f"spec: field 'limit.{level}' = {spec.limit[level]!r}: "
-                                    f"unknown level; valid: {', '.join(present)}")  # fmt: skip
+                    raise SpecError(f"{spec.source}: field 'limit.{level}' = "
+                                    f"{spec.limit[level]!r}: unknown level; valid: "
+                                    f"{', '.join(present)}")  # fmt: skip
         root = self.folder.path.parent  # runs named by the spec are looked up beside this one
         self.jobs = [job for task in self.tasks.values()
                      for job in task.jobs(spec, self.concepts, self.models, root)]  # fmt: skip
@@ -175,7 +177,7 @@ class Runner:
 
         self.session = Session(self.folder, manifest, self._say,
                                (self.pool.close, self.folder.close), describe,
-                               todo=len(todo))  # fmt: skip
+                               todo=len(todo), **concurrency_fields(self.plans))  # fmt: skip
         with self.session:
             if todo:
                 versions = self.pool.versions()

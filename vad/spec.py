@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from vad.concepts.loader import LEVELS, load_concepts
 from vad.errors import SpecError
@@ -203,6 +203,13 @@ class RunSpec(Settings):
     retry: dict[str, Any] = setting({}, None, RETRY_HELP, hashed=False, check=_retry,
                                       schema=RETRY)  # fmt: skip
 
+    _source: str = PrivateAttr(default="spec")  # the file (or "command line") it came from
+
+    @property
+    def source(self) -> str:
+        """Where the spec came from, for messages: its file, or "command line"."""
+        return self._source
+
     def task_options(self, task: str) -> dict[str, Any]:
         """The block of ``task`` as the spec gives it (its defaults are the task's)."""
         return self.options.get(task, {})
@@ -347,7 +354,9 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     options = {task.name: task.check_options(check, v.get(task.name)) for task in blocks}
     out["options"] = {name: block for name, block in options.items() if block}
     try:
-        return RunSpec(**out)
+        spec = RunSpec(**out)
+        spec._source = source
+        return spec
     except ValidationError as exc:  # a value the checks above let through: still a spec error
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

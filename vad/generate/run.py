@@ -64,7 +64,7 @@ from vad.pipeline import Request
 from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, now_iso, read_samples, write_json_atomic
-from vad.runlife import Session, Window, writing
+from vad.runlife import Session, Window, concurrency_fields, writing
 from vad.store import ResponseStore, cache_key
 from vad.terminal import say
 
@@ -173,7 +173,8 @@ class Generator:
         self.files.remove_orphans(self.tally.kept)
         self.session = Session(self.folder, manifest, self._say,
                                (self.pool.close, self.folder.close),
-                               lambda status: self._finish(manifest))  # fmt: skip
+                               lambda status: self._finish(manifest),
+                               **concurrency_fields(self.plans))  # fmt: skip
         with self.session:
             if len(self.tally.kept) < self.spec.n:
                 self.pool.versions()  # the jail starts now: a broken one stops before a request

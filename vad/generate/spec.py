@@ -11,7 +11,7 @@ from vad.fields import FieldCheck
 from vad.fsutil import sha256_file
 from vad.models.seam import CONNECTIONS_HELP, SLOTS_HELP, THREADS_HELP
 from vad.settings import Settings, resolved_path, setting
-from vad.spec import retry_fields
+from vad.spec import RETRY, retry_fields
 from vad.store import cache_key
 from vad.textfile import read_mapping
 
@@ -26,6 +26,15 @@ STRATEGY_HELP = (
 
 def _languages(check: FieldCheck, name: str, value: Any) -> tuple[str, ...]:
     return check.languages(name, value)
+
+
+def _strategy(check: FieldCheck, name: str, value: Any) -> str:
+    from vad.generate.strategies import STRATEGIES  # (with those of installed plugins)
+
+    names = STRATEGIES.names()
+    if value not in names:
+        raise check.bad(name, value, f"unknown strategy; valid: {', '.join(names)}")
+    return str(value)
 
 
 def _shard(check: FieldCheck, name: str, value: Any) -> tuple[int, int]:
@@ -69,7 +78,7 @@ class GenerateSpec(Settings):
                                    metavar="URL")  # fmt: skip
     languages: tuple[str, ...] = setting(("svg",), "--lang", "languages", check=_languages,
                                          metavar="LANG")  # fmt: skip
-    strategy: str = setting("vad", "--strategy", STRATEGY_HELP)
+    strategy: str = setting("vad", "--strategy", STRATEGY_HELP, check=_strategy)
     levels: tuple[str, ...] = setting(("shapes", "objects", "scenes"), "--level",
                                       "concept levels", metavar="L")  # fmt: skip
     concept_files: tuple[str, ...] = setting((), "--concepts", "extra concept files, "
@@ -142,7 +151,18 @@ class GenerateSpec(Settings):
     # --timeout and --max-retries, as in run specs (vad.cli_generate.add_retry_options)
     retry: dict[str, Any] = setting({}, None, "request deadline and retries: timeout, "
                                     "max_retries, base_delay, max_delay", hashed=False,
-                                    check=_retry)  # fmt: skip
+                                    check=_retry, schema=RETRY)  # fmt: skip
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """As :meth:`Settings.schema`; ``n`` has no default there (give it, in the file
+        or as --n). ``shard``'s I < N is checked by vad only."""
+        from vad.generate.strategies import STRATEGIES
+
+        out = super().schema()
+        out["properties"]["n"].pop("default", None)
+        out["properties"]["strategy"]["enum"] = STRATEGIES.names()
+        return out
 
     def settings(self) -> dict[str, Any]:
         """What the set is made from: the hashed fields, and the contents of its files."""
