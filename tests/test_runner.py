@@ -120,3 +120,27 @@ def test_a_run_name_cannot_hold_two_specs(fake_openai: FakeOpenAI, tmp_path: Pat
     Runner(_spec(fake_openai), run_name="mine", progress=False).run()
     with pytest.raises(SpecError, match="different spec"):
         Runner(_spec(fake_openai, samples=1), run_name="mine", progress=False).run()
+
+
+@pytest.mark.slow
+def test_runs_and_show_say_what_an_unfinished_run_planned(
+    fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vad.commands import list_runs_cmd, print_summary
+
+    runner = Runner(_spec(fake_openai, limit=1, samples=1, levels=["shapes"]), progress=False)
+    runner.run()
+    manifest = json.loads(runner.folder.manifest_path.read_text())
+    assert (manifest["planned"], manifest["finished"]) == (1, True)
+    list_runs_cmd(None)
+    print_summary(runner.folder)
+    out = capsys.readouterr().out
+    assert " of 1" not in out and "did not get to its end" not in out
+    # as a run stopped after 1 of its 3 samples leaves it
+    manifest.update(planned=3, finished=False, status="interrupted")
+    runner.folder.manifest_path.write_text(json.dumps(manifest))
+    list_runs_cmd(None)
+    print_summary(runner.folder)
+    out = capsys.readouterr().out
+    assert "1/1 of 3" in out and "samples:  1 of 3 planned" in out
+    assert "did not get to its end: run the same command again" in out

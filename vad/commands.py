@@ -50,14 +50,19 @@ def list_runs_cmd(root: str | None) -> int:
         asked = sum(counts.values())
         scored = sum(v for k, v in counts.items() if k not in NOT_SCORED)
         rate = counts.get("ok", 0) / scored if scored else None  # of the scored samples
+        planned = manifest.get("planned")
+        done = f"{scored}/{asked}" if counts else "-"
+        if isinstance(planned, int) and planned != asked:  # a run that did not get to its end
+            done += f" of {planned}"
         rows.append([
-            path.name, shown_status(path, manifest), f"{scored}/{asked}" if counts else "-",
+            path.name, shown_status(path, manifest), done,
             f"{rate:.0%}" if rate is not None else "-",
             ",".join(str(m.get("name")) for m in manifest.get("models", [])
                      if isinstance(m, dict)),
             str(manifest.get("started_at", ""))[:19],
         ])  # fmt: skip
-    print(_table(rows, ["run", "status", "scored/samples", "ok", "models", "started"]))
+    print(_table(rows, ["run", "status", "scored/samples (of planned)", "ok", "models",
+                        "started"]))  # fmt: skip
     for line in damaged:
         print(f"warning: {line}", file=sys.stderr)
     return 0
@@ -73,8 +78,17 @@ def print_summary(folder: RunFolder) -> None:
     print(f"folder:   {folder.path}")
     tasks = ", ".join(manifest.get("tasks", []))
     print(f"tasks:    {tasks}  prompts {manifest.get('prompt_versions')}")
-    print(f"samples:  {totals['samples']} ({totals['scored']} scored, "
+    planned = manifest.get("planned")
+    of = (
+        f" of {planned} planned"
+        if isinstance(planned, int) and planned != totals["samples"]
+        else ""
+    )
+    print(f"samples:  {totals['samples']}{of} ({totals['scored']} scored, "
           f"{totals['not_scored']} not scored)  by status: {totals['by_status']}")  # fmt: skip
+    if manifest.get("finished") is False and manifest.get("status") != "running":
+        print("          the run did not get to its end: run the same command again to "
+              "finish it")  # fmt: skip
     print(
         f"tokens:   {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
         f"  cost: ${totals['cost_usd']:.4f}"
