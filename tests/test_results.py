@@ -422,6 +422,10 @@ def test_ctrl_c_keeps_the_replies_in_flight(tmp_path: Path, sent: int, code: int
         assert "stopping: no new requests; waiting up to 10 s for " in err
         assert len(server.requests) == 2  # nothing new after the Ctrl-C
         assert len(read_samples(_samples(tmp_path))) == 2  # both replies kept
+        manifest = json.loads((_samples(tmp_path).parent / "manifest.json").read_text())
+        session = manifest["sessions"][-1]
+        assert session["status"] == "interrupted"
+        assert session["signal"] == ("SIGTERM" if sent == signal.SIGTERM else "SIGINT")
         again = _run(_draw_args(server, 6, "--max-connections", "2"))
         assert again.returncode == 0, again.stderr
         assert "model calls: 4" in again.stderr and "already done: 2" in again.stderr

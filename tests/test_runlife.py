@@ -101,6 +101,7 @@ def test_ctrl_c_is_interrupted_without_error(folder: RunFolder) -> None:
         raise KeyboardInterrupt
     entry = manifest_of(folder)["sessions"][-1]
     assert entry["status"] == "interrupted" and "error" not in entry
+    assert entry["signal"] == "SIGINT"  # (a SIGTERM is told apart: tests/test_results.py)
     assert manifest_of(folder)["status"] == "interrupted"
 
 
@@ -216,7 +217,7 @@ def test_window_ctrl_c_drains_what_is_in_flight() -> None:
         raise KeyboardInterrupt
     assert stop.is_set() and not window.abandoned
     assert sorted(finished) == [0, 1]  # the two running were awaited, the rest dropped
-    assert any("2 drawings in progress" in line for line in said)
+    assert any("the 2 drawings already started" in line for line in said)
 
 
 def test_window_gives_up_after_the_grace_period() -> None:

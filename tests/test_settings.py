@@ -112,7 +112,8 @@ def test_the_schema_checks_spec_files_as_the_loader_does(tmp_path: Path) -> None
     jsonschema.validate({**good, "languages": "svg,tikz", "shard": [1, 4]}, schema)
     for bad in ({"n": 0}, {"colour": "red"}, {"shard": "a/b"}, {"size": "big"},
                 {"temperature": 5}, {"max_cost": -1}, {"out": None},
-                {"retry": {"timout": 3}}, {"strategy": "compse"}):  # fmt: skip
+                {"retry": {"timout": 3}}, {"strategy": "compse"}, {"models": []},
+                {"api_base": "ftp://x"}):  # fmt: skip
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**good, **bad}, schema)
         spec.write_text(json.dumps({**good, **bad}))
@@ -187,7 +188,8 @@ def test_the_run_schema_checks_run_specs_as_the_loader_does(tmp_path: Path) -> N
     spec = tmp_path / "good.yaml"
     spec.write_text(json.dumps(good))
     assert load_spec(spec).limit == {"shapes": 2}
-    nulls = {**good, "levels": None, "retry": None, "recognize": None, "ids": None}
+    nulls = {**good, "levels": None, "retry": None, "recognize": None, "ids": None,
+             "languages": None, "samples": None}  # fmt: skip
     jsonschema.validate(nulls, schema)  # null: the field's default, as the loader takes it
     spec.write_text(json.dumps(nulls))
     assert load_spec(spec).retry == {}

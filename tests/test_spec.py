@@ -45,7 +45,8 @@ def test_hash_ignores_what_does_not_change_outputs() -> None:
         ({"retry": {"forever": True}}, "'retry.forever' = True: unknown key; valid: max_retries"),
         ({"retry": {"timeout": "five"}}, "'retry.timeout' = 'five': must be a number > 0"),
         ({"retry": {"max_retries": -1}}, "'retry.max_retries' = -1"),
-        ({"task": "paint"}, "field 'tasks' = 'paint': must be among draw, recognize, correct"),
+        ({"task": "paint"}, "field 'task' = 'paint': must be among draw, recognize, correct"),
+        ({"levels": ["shapez"]}, "field 'levels' = 'shapez': unknown level; valid: shapes,"),
         # A typo in a level name of ``limit`` used to run no concepts of that level.
         ({"levels": ["shapes", "objects"], "limit": {"shapes": 2, "object": 3}},
          "field 'limit.object' = 3: unknown level; valid: shapes, objects"),

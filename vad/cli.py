@@ -254,7 +254,7 @@ def _add_listings(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     schema.add_argument("kind", choices=["run", "generate"],
                         help="which spec: run (runs/*.yaml, `vad run`) or generate "
-                        "(`vad generate --spec`)")  # fmt: skip
+                        "(`vad generate SPEC`)")  # fmt: skip
     schema.set_defaults(func=_schema)
 
 
@@ -322,8 +322,13 @@ def _spec_from_draw(args: argparse.Namespace) -> Any:
     from vad.spec import RunSpec, spec_from_dict
 
     def split(values: list[str] | None) -> list[str] | None:
-        return [v for item in values for v in item.split(",") if v] if values else None
+        return (
+            [v.strip() for item in values for v in item.split(",") if v.strip()] if values else None
+        )
 
+    if args.model is not None and not split(args.model):
+        raise SpecError("command line: --model is empty: give a model (provider/model or an "
+                        "alias; `vad models` lists them)")  # fmt: skip
     models = split(args.model) or [m.name for m in RunSpec().models]
     data: dict[str, Any] = {
         **RunSpec.from_flags(args),  # the flags declared by the spec, checked as flags

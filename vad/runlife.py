@@ -23,7 +23,7 @@ from typing import Any
 from vad.fsutil import held_signals
 from vad.models.seam import Concurrency, OpenModel
 from vad.rundir import RunFolder, RunLock, now_iso
-from vad.stopping import drain
+from vad.stopping import drain, terminated
 
 Say = Callable[[str], None]
 
@@ -86,7 +86,9 @@ class Session:
                  tb: Any) -> None:  # fmt: skip
         if kind is not None:
             self.status = "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
-            if not issubclass(kind, KeyboardInterrupt):
+            if issubclass(kind, KeyboardInterrupt):
+                self.entry["signal"] = "SIGTERM" if terminated() else "SIGINT"
+            else:
                 text = str(exc)
                 self.entry["error"] = text.splitlines()[0] if text else kind.__name__
         try:

@@ -57,7 +57,8 @@ class Meta:
         ):  # a list, or one comma-separated string, as files may give it
             items = schema.pop("items")
             schema.pop("type")
-            schema["anyOf"] = [{"type": "array", "items": items}, {"type": "string"}]
+            listed = {"type": "array", "items": items, "minItems": 1, "uniqueItems": True}
+            schema["anyOf"] = [listed, {"type": "string", "minLength": 1}]
         if self.flag:
             schema["flag"] = self.flag
         if not self.hashed:

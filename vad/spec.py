@@ -269,6 +269,7 @@ class RunSpec(Settings):
             {"type": "array", "items": languages, "minItems": 1, "uniqueItems": True},
             {"type": "string", "minLength": 1}]}  # fmt: skip
         props["task"] = {**tasks, "description": "one task: a shorthand for tasks"}
+        props["tasks"]["anyOf"].append({"type": "string", "pattern": ","})  # "draw,recognize"
         # "task" or "tasks", not both
         out["not"] = {"required": ["task", "tasks"]}
         entry_style = out["$defs"]["ModelEntry"]["properties"]["style"]
@@ -285,7 +286,19 @@ class RunSpec(Settings):
                     for key, option in task.options.items()
                 },
             }
+        for prop in props.values():  # null leaves a field at its default
+            _nullable(prop)
         return out
+
+
+def _nullable(prop: dict[str, Any]) -> None:
+    if "anyOf" in prop:
+        if {"type": "null"} not in prop["anyOf"]:
+            prop["anyOf"].append({"type": "null"})
+    elif isinstance(prop.get("type"), str):
+        prop["type"] = [prop["type"], "null"]
+    elif "$ref" in prop:
+        prop["anyOf"] = [{"$ref": prop.pop("$ref")}, {"type": "null"}]
 
 
 def _option_tasks() -> list[Any]:
@@ -334,18 +347,21 @@ def spec_from_dict(data: dict[str, Any], source: str = "spec") -> RunSpec:
     unknown = [k for k in data if k not in known]
     if unknown:
         raise check.bad(unknown[0], data[unknown[0]], f"unknown field; valid: {', '.join(known)}")
-    v = dict(data)
+    v = {k: value for k, value in data.items() if value is not None}  # null: the default
     if "task" in v:  # one task: a shorthand for tasks: [task]
         if "tasks" in v:
             raise check.bad("task", v["task"], "give 'task' or 'tasks', not both")
-        v["tasks"] = [v.pop("task")]
+        v["tasks"] = _tasks(check, "task", [v.pop("task")])
     out = {k: RunSpec.check_field(check, k, value) for k, value in v.items()
            if k in RunSpec.model_fields}  # fmt: skip
+    levels = out.get("levels", RunSpec.model_fields["levels"].default)
+    files = out.get("concept_files", ())
+    if not files:  # (concept files may add levels: the runner checks them once loaded)
+        for level in levels:
+            if level not in LEVELS:
+                raise check.bad("levels", level, f"unknown level; valid: {', '.join(LEVELS)} "
+                                "(or those of concept_files)")  # fmt: skip
     if isinstance(out.get("limit"), dict):
-        levels, files = (
-            out.get("levels", RunSpec.model_fields["levels"].default),
-            out.get("concept_files", ()),
-        )
         valid = levels or LEVELS
         for level, n in out["limit"].items():
             if level not in valid and not (files and not levels):

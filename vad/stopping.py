@@ -26,6 +26,11 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def terminated() -> bool:
+    """Whether what stopped the command was a SIGTERM (else a Ctrl-C)."""
+    return _TERMINATED.is_set()
+
+
 def interrupted_exit_code() -> int:
     """143 after a SIGTERM, else 130 (Ctrl-C): 128 + the signal's number."""
     return 128 + signal.SIGTERM if _TERMINATED.is_set() else 128 + signal.SIGINT
@@ -50,8 +55,9 @@ def drain(
             fut.cancel()  # not started yet
         running = [f for f in pending if not f.done()]
         if running:
-            say(f"\nstopping: no new requests; waiting up to {grace:g} s for "
-                f"{len(running)} {what} in progress (Ctrl-C again to quit now)")  # fmt: skip
+            again = "a second SIGTERM" if terminated() else "Ctrl-C again"
+            say(f"\nstopping: no new requests; waiting up to {grace:g} s for the "
+                f"{len(running)} {what} already started ({again} to quit now)")  # fmt: skip
             wait(running, timeout=grace)
     except KeyboardInterrupt:  # the second Ctrl-C, wherever it lands
         pass

@@ -48,6 +48,29 @@ def read_text(path: Path, what: str) -> str:
     return text
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (the last would win
+    in silence, and a setting given twice is a setting one of them did not mean)."""
+
+
+def _mapping(loader: _UniqueKeys, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[object, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, str | int | float | bool) and key in seen:
+            first = seen[key].start_mark.line + 1
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice (first on line {first})",
+                key_node.start_mark,
+            )  # fmt: skip
+        if isinstance(key, str | int | float | bool):
+            seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def read_mapping(path: str | Path, what: str, holds: str, missing_fix: str = "") -> dict:
     """The YAML mapping in ``path``; ``holds`` says what it maps ("fields (models, ...)"),
     ``missing_fix`` what to do when there is no such file."""
@@ -57,7 +80,7 @@ def read_mapping(path: str | Path, what: str, holds: str, missing_fix: str = "")
     if not path.is_file():
         raise SpecError(f"{what} {path} does not exist{missing_fix}")
     try:
-        data = yaml.safe_load(read_text(path, what))
+        data = yaml.load(read_text(path, what), Loader=_UniqueKeys)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -37,6 +37,12 @@ def _strategy(check: FieldCheck, name: str, value: Any) -> str:
     return str(value)
 
 
+def _url(check: FieldCheck, name: str, value: Any) -> str:
+    if not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+        raise check.bad(name, value, "must be an http(s) URL")
+    return value
+
+
 def _shard(check: FieldCheck, name: str, value: Any) -> tuple[int, int]:
     if isinstance(value, list | tuple) and len(value) == 2:
         value = f"{value[0]}/{value[1]}"
@@ -75,7 +81,8 @@ class GenerateSpec(Settings):
         metavar="M",
     )  # fmt: skip
     api_base: str | None = setting(None, "--api-base", "OpenAI-compatible endpoint (vLLM, ...)",
-                                   metavar="URL")  # fmt: skip
+                                   metavar="URL", check=_url,
+                                   schema={"type": "string", "pattern": "^https?://"})  # fmt: skip
     languages: tuple[str, ...] = setting(("svg",), "--lang", "languages", check=_languages,
                                          metavar="LANG")  # fmt: skip
     strategy: str = setting("vad", "--strategy", STRATEGY_HELP, check=_strategy)

@@ -72,6 +72,10 @@ def resolve_model(name: str, api_base: str | None = None) -> ResolvedModel:
             f"local/qwen2.5-coder-0.5b) or an alias: {', '.join(sorted(ALIASES))}"
         )
     provider, model_id = name.split("/", 1)
+    if not provider.strip() or not model_id.strip():
+        raise ModelConfigError(
+            f"model {name!r}: names are provider/model, both parts given (e.g. openai/gpt-4o)"
+        )
     engine = engine_for(provider)
     if engine is not None:
         model_id, local, styles = engine.resolve(name, model_id)
