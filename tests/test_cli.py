@@ -110,7 +110,7 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     cases = [
         (["draw", "--model", "acme/x"], "unknown provider 'acme'"),
         (["draw", "--concepts", str(bad)], f"{bad}, line 2, field 'caption'"),
-        (["draw", "--level", "animals"], "unknown level 'animals'"),
+        (["draw", "--level", "animals"], "--level = 'animals': unknown level; valid: shapes"),
         (["run", str(tmp_path / "none.yaml")], "does not exist"),
         (["show", "nope"], "no run 'nope'"),
     ]
