@@ -1,4 +1,4 @@
-"""`vad bench render|train|generate`: benchmarks, each with its own options.
+"""`vad bench render|train|generate|programs|verifier`: benchmarks, each with its own options.
 
 Each parser is defined beside its handler (``set_defaults(func=...)``).
 """
@@ -125,14 +125,55 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=_generate)
 
 
+def _verifier(args: argparse.Namespace) -> int:
+    from vad.bench_verifier import failures, format_report, run_bench
+    from vad.errors import SpecError
+
+    if args.per_kind < 1:
+        raise SpecError(f"command line: --per-kind = {args.per_kind}: give at least 1")
+    langs = _split(args.lang) or None
+    report = run_bench(args.per_kind, langs, args.seed, args.workers,
+                       say=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    print(format_report(report))
+    wrong = failures(report, args.show)
+    if wrong:
+        print(f"\nwrong (first {len(wrong)}):\n" + "\n".join(wrong), file=sys.stderr)
+    return 0
+
+
+def _add_verifier(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "verifier",
+        help="the shapes verifier on reference drawings and mutants in every language",
+        description="Draw shape concepts in each language as they are and with one "
+        "attribute changed (colour, count, shape, position, size, arrangement, relation) "
+        "or a nuisance (outlines only, a coloured background, parts turned), render them "
+        "in the jail, verify each PNG, and print how often the verifier was right (a "
+        "reference or nuisance verifies; a mutant fails exactly what was changed) and its "
+        "confusion table.",
+    )
+    p.add_argument(
+        "--per-kind",
+        type=int,
+        default=10,
+        help="concepts of each kind (position, size, group, pair; default 10)",
+    )
+    p.add_argument("--lang", action="append", help="languages (default all)")
+    p.add_argument("--seed", type=int, default=0, help="which concepts and mutants (default 0)")
+    p.add_argument("--workers", type=int, default=2, help="renders at once (default 2)")
+    p.add_argument("--show", type=int, default=20, help="wrong verdicts to list (default 20)")
+    p.set_defaults(func=_verifier)
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser(
         "bench",
         help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
         "generate: drawings/hour of the embedded engine per slot count; programs: real "
-        "programs against their own toolchains)",
+        "programs against their own toolchains; verifier: the shapes verifier on "
+        "references and mutants)",
         description="Benchmarks; `vad bench WHAT --help` lists each one's options.",
     )
     verbs = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
-    for add in (_add_render, _add_programs, _add_train, _add_generate):
+    for add in (_add_render, _add_programs, _add_train, _add_generate, _add_verifier):
         add(verbs)

@@ -1,4 +1,4 @@
-"""One path for a drawing: ask (the store first) -> extract -> render -> one record.
+"""One path for a drawing: ask (the store first) -> extract -> render -> score -> one record.
 
 The draw and correct tasks and ``vad generate`` draw through :func:`draw` (generation's
 proposals ask through :func:`ask`). One policy everywhere:
@@ -10,7 +10,10 @@ proposals ask through :func:`ask`). One policy everywhere:
   that keeps failing, Ctrl-C) stops the run;
 - a failure on the host while rendering one drawing is a ``crash`` record (not scored),
   never a stopped run; a jail that cannot start at all (no drawing can render) stops it;
-- nothing a jailed program says about itself is taken as its status (the pool decides).
+- nothing a jailed program says about itself is taken as its status (the pool decides);
+- each rendered drawing is scored by the per-sample scorers the caller gives (the shapes
+  verifier: vad.scoring.samples), from the image the host re-encoded; a scorer that
+  fails on one drawing records its error there and stops nothing.
 """
 
 from __future__ import annotations
@@ -166,13 +169,28 @@ def render(
         return RenderResult(RenderStatus.CRASH, f"host error: {type(exc).__name__}: {exc}")
 
 
+SampleScorer = Callable[[Path], dict[str, Any]]  # a rendered image -> what it scores
+
+
+def score(scorers: dict[str, SampleScorer], image: Path) -> dict[str, Any]:
+    """Each scorer's record of one rendered image; a scorer that fails says so there."""
+    out: dict[str, Any] = {}
+    for name, scorer in scorers.items():
+        try:
+            out[name] = scorer(image)
+        except Exception as exc:  # one drawing a scorer cannot read is not a stopped run
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return out
+
+
 @dataclass
 class Drawing:
-    """One drawing's way through the pipeline: the reply, the code, the render."""
+    """One drawing's way through the pipeline: the reply, the code, the render, scores."""
 
     asked: Asked
     extraction: Extraction | None = None
     result: RenderResult | None = None
+    scores: dict[str, Any] | None = None  # per scorer, of a drawing that rendered
 
     @property
     def code(self) -> str | None:
@@ -188,8 +206,10 @@ def draw(
     size: tuple[int, int],
     dest: Path,
     meter: Meter | None = None,
+    scorers: dict[str, SampleScorer] | None = None,
 ) -> Drawing:
-    """Ask, extract and render one drawing of ``request`` in ``language`` to ``dest``."""
+    """Ask, extract, render one drawing of ``request`` in ``language`` to ``dest``, and
+    score it with ``scorers`` when it rendered."""
     asked = ask(store, client, request, meter)
     prompt = request.prompt
     drawing = Drawing(asked)
@@ -201,4 +221,6 @@ def draw(
         drawing.result = RenderResult(RenderStatus.NO_CODE, "; ".join(drawing.extraction.notes))
         return drawing
     drawing.result = render(renderer, language, drawing.code, *size, dest)
+    if drawing.result.ok and scorers:
+        drawing.scores = score(scorers, dest)
     return drawing

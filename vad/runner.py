@@ -29,6 +29,7 @@ from vad.render import RenderPool
 from vad.render.jail import bwrap_path, jail_info
 from vad.rundir import QUARANTINE, RunFolder, write_planned
 from vad.runlife import Session, Window, concurrency_fields, writing
+from vad.scoring.samples import sample_scorers
 from vad.spec import RunSpec
 from vad.stopping import GRACE_S
 from vad.store import ResponseStore
@@ -236,7 +237,7 @@ class Runner:
         client, connections = opened.client, opened.plan.connections
         counters = Counters()
         ctx = JobContext(self.spec, opened.model, client, store, self.pool, self.folder, done,
-                         self._write, counters)  # fmt: skip
+                         self._write, counters, sample_scorers)  # fmt: skip
         # Threads beyond the connections keep the renderers busy while models answer.
         # On an error (a dead engine, Ctrl-C) nothing queued starts; jobs in flight end
         # on their own (a dead engine fails them at once) and are redone later.

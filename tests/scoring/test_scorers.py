@@ -24,6 +24,12 @@ RECORDS: list[dict[str, Any]] = [
     {"task": "recognize", "model": "m", "mode": "choice", "status": "ok", "correct": True},
     {"task": "recognize", "model": "m", "mode": "free", "status": "ok", "correct": False,
      "correct_contains": True},
+    {"task": "draw", "model": "m", "sample_id": "draw:m:svg:shape-red-circle-center:0",
+     "concept_id": "shape-red-circle-center", "status": "ok", "image": "c.png",
+     "caption": "a red circle in the center", "level": "shapes"},
+    {"task": "correct", "model": "m", "round": 1, "status": "ok", "image": "d.png",
+     "sample_id": "correct:m:svg:shape-red-circle-center:0:r1", "level": "shapes",
+     "concept_id": "shape-red-circle-center", "caption": "a red circle in the center"},
 ]  # fmt: skip
 SAMPLES = [("run", i + 1, rec) for i, rec in enumerate(RECORDS)]
 CLIP = {
@@ -86,7 +92,8 @@ def test_a_scorer_joins_the_tables_it_names_with_no_other_file(
     ctx = ScoringContext(SAMPLES, None)
     draw = task_table("draw", ctx)
     own = [column for column, _ in task_class("draw").table.columns]
-    assert draw.value_columns == [*own, "caption words"]  # after the table's own columns
+    # after the table's own columns, in the order of the scorers' names
+    assert draw.value_columns[: len(own) + 1] == [*own, "caption words"]
     (row,) = draw.rows
-    assert row.values["caption words"].mean == 3.0  # "a red circle"
+    assert row.values["caption words"].mean == 4.0  # "a red circle" (x2), "... in the center"
     assert "caption words" not in task_table("correct", ctx).value_columns

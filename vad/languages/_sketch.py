@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from vad.concepts.reference import HEX, polygon
+from vad.concepts.reference import HEX, PLAIN, STROKE, Style, ellipse_points, polygon, rgb
 from vad.languages.base import HostFiles, Prim
 
 JS_VAR = "VAD_JS_DIR"  # the npm folder (node_modules) that scripts/install.sh fills
@@ -108,21 +108,25 @@ def repair(code: str, notes: list[str], starts: tuple[str, ...] | re.Pattern[str
     return kept.rstrip() + "\n" + "}\n" * max(0, opened - closed)
 
 
-def reference(prims: list[Prim], head: list[str], size: int = 224) -> str:
-    """A setup() drawing the primitives (p5.js and Processing share the shape calls)."""
-    lines = [*head, "  background(255);", "  noStroke();"]
+def reference(prims: list[Prim], head: list[str], size: int = 224, style: Style = PLAIN) -> str:
+    """A setup() drawing the primitives (p5.js and Processing share the shape calls); a
+    turned ellipse is drawn as the polygon of its outline (their rotations differ)."""
+    background = ", ".join(map(str, rgb(style.background))) if style.background else "255"
+    paint = ["  noFill();", f"  strokeWeight({STROKE * size:.2f});"] if style.outline else [
+        "  noStroke();"]  # fmt: skip
+    lines = [*head, f"  background({background});", *paint]
     for shape, color, cx, cy, r in prims:
-        fill = HEX[color].lstrip("#")
-        rgb = ", ".join(str(int(fill[i : i + 2], 16)) for i in (0, 2, 4))
-        lines.append(f"  fill({rgb});")
+        colour = ", ".join(map(str, rgb(HEX[color])))
+        lines.append(f"  {'stroke' if style.outline else 'fill'}({colour});")
         x, y, d = cx * size, cy * size, 2 * r * size
-        if shape in ("circle", "ellipse"):
+        if shape == "circle" or (shape == "ellipse" and not style.angle):
             h = d if shape == "circle" else d * 0.6
             lines.append(f"  ellipse({x:.1f}, {y:.1f}, {d:.1f}, {h:.1f});")
         else:
+            pts = (ellipse_points(cx, cy, r, style.angle) if shape == "ellipse"
+                   else polygon(shape, cx, cy, r, style.angle) or [])  # fmt: skip
             lines.append("  beginShape();")
-            lines += [f"  vertex({px * size:.1f}, {py * size:.1f});"
-                      for px, py in polygon(shape, cx, cy, r)]  # fmt: skip
+            lines += [f"  vertex({px * size:.1f}, {py * size:.1f});" for px, py in pts]
             lines.append("  endShape(CLOSE);")
     return "\n".join([*lines, "}"]) + "\n"
 

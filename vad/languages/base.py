@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vad.concepts.loader import Concept
-from vad.concepts.reference import Prim, layout
+from vad.concepts.reference import PLAIN, Prim, Style, layout
 from vad.errors import SpecError
 from vad.plugins import NameTaken, load_plugins
 
@@ -113,7 +113,9 @@ class Language:
     comment: how a line comment is opened and closed (("#", "") in Python): what
         strip_hints removes, and what the contract test writes to check it does.
     strip_hints: removes comments (and titles) that could name what is drawn.
-    reference: code drawing a layout of primitives on a unit canvas (y downwards).
+    reference: code drawing a layout of primitives on a unit canvas (y downwards); it
+        takes a ``style=`` keyword (:class:`vad.concepts.reference.Style`), which is
+        left out for the plain style, so a plugin's may take the primitives alone.
     guard: the in-jail hint layer: "python-audit" (an audit hook) or "" (none).
     jail_paths: read-only host paths the jail of its jobs must show (beyond /usr and
         the Python install).
@@ -152,7 +154,7 @@ class Language:
     markers: tuple[str, ...]
     repair: Repair
     strip_hints: Callable[[str], str]
-    reference: Callable[[list[Prim]], str]
+    reference: Callable[..., str]
     comment: tuple[str, str]
     aliases: tuple[str, ...] = ()
     guard: str = ""
@@ -263,11 +265,18 @@ def get_language(name: str) -> Language:
     raise SpecError(f"no renderer for language {name!r}: choose from {', '.join(language_names())}")
 
 
-def reference_program(concept: Concept, language: str) -> str:
-    """Code in ``language`` that draws the shape concept exactly as its attrs say."""
+def reference_program(
+    concept: Concept, language: str, style: Style | None = None, prims: list[Prim] | None = None
+) -> str:
+    """Code in ``language`` that draws the shape concept exactly as its attrs say (or
+    the layout ``prims``, a changed one), in ``style`` (None: plainly, as Style())."""
     if concept.level != "shapes" or "shape" not in concept.attrs:
         raise ValueError(f"{concept.id}: reference drawings exist for shape concepts only")
-    return get_language(language).reference(layout(concept))
+    reference = get_language(language).reference
+    parts = layout(concept) if prims is None else list(prims)
+    if style is None or style == PLAIN:
+        return reference(parts)
+    return reference(parts, style=style)
 
 
 def canonical(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vad.concepts.reference import PLAIN, Style
 from vad.languages import _sketch
 from vad.languages.base import Language, Prim, register_language
 
@@ -12,9 +13,9 @@ def repair(code: str, notes: list[str]) -> str | None:
     return _sketch.repair(code, notes, STARTS)
 
 
-def reference(prims: list[Prim], size: int = 224) -> str:
+def reference(prims: list[Prim], size: int = 224, style: Style = PLAIN) -> str:
     return _sketch.reference(prims, ["function setup() {", f"  createCanvas({size}, {size});"],
-                             size)  # fmt: skip
+                             size, style)  # fmt: skip
 
 
 P5 = register_language(Language(

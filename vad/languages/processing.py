@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from vad.concepts.reference import PLAIN, Style
 from vad.languages import _sketch
 from vad.languages.base import Language, Prim, register_language
 
@@ -26,8 +27,8 @@ def repair(code: str, notes: list[str]) -> str | None:
     return _sketch.repair(code, notes, STARTS)
 
 
-def reference(prims: list[Prim], size: int = 224) -> str:
-    return _sketch.reference(prims, ["void setup() {", f"  size({size}, {size});"], size)
+def reference(prims: list[Prim], size: int = 224, style: Style = PLAIN) -> str:
+    return _sketch.reference(prims, ["void setup() {", f"  size({size}, {size});"], size, style)
 
 
 PROCESSING = register_language(Language(

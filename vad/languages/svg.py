@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from vad.concepts.reference import HEX, polygon
+from vad.concepts.reference import HEX, PLAIN, STROKE, Style, polygon
 from vad.languages.base import Language, Prim, register_language
 
 _TAG = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<(/?)([A-Za-z][\w:.-]*)[^>]*?(/?)>",
@@ -49,24 +49,31 @@ def strip_hints(code: str) -> str:
     return re.sub(r"<(title|desc)\b[^>]*>.*?</\1\s*>", "", code, flags=re.S | re.I)
 
 
-def reference(prims: list[Prim], size: int = 224) -> str:
+def reference(prims: list[Prim], size: int = 224, style: Style = PLAIN) -> str:
+    background = style.background or "white"
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}">',
-             f'<rect width="{size}" height="{size}" fill="white"/>']  # fmt: skip
+             f'<rect width="{size}" height="{size}" fill="{background}"/>']  # fmt: skip
     for shape, color, cx, cy, r in prims:
-        fill = HEX[color]
+        if style.outline:
+            paint = f'fill="none" stroke="{HEX[color]}" stroke-width="{STROKE * size:.2f}"'
+        else:
+            paint = f'fill="{HEX[color]}"'
         if shape == "circle":
             parts.append(
-                f'<circle cx="{cx * size:.1f}" cy="{cy * size:.1f}" r="{r * size:.1f}" '
-                f'fill="{fill}"/>'
+                f'<circle cx="{cx * size:.1f}" cy="{cy * size:.1f}" r="{r * size:.1f}" {paint}/>'
             )
         elif shape == "ellipse":
+            # SVG turns clockwise as seen (its y grows downwards)
+            turn = (f' transform="rotate({-style.angle:g} {cx * size:.1f} {cy * size:.1f})"'
+                    if style.angle else "")  # fmt: skip
             parts.append(
                 f'<ellipse cx="{cx * size:.1f}" cy="{cy * size:.1f}" '
-                f'rx="{r * size:.1f}" ry="{r * size * 0.6:.1f}" fill="{fill}"/>'
+                f'rx="{r * size:.1f}" ry="{r * size * 0.6:.1f}"{turn} {paint}/>'
             )
         else:
-            pts = " ".join(f"{x * size:.1f},{y * size:.1f}" for x, y in polygon(shape, cx, cy, r))
-            parts.append(f'<polygon points="{pts}" fill="{fill}"/>')
+            pts = " ".join(f"{x * size:.1f},{y * size:.1f}"
+                           for x, y in polygon(shape, cx, cy, r, style.angle) or [])  # fmt: skip
+            parts.append(f'<polygon points="{pts}" {paint}/>')
     return "\n".join([*parts, "</svg>"])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from vad.concepts.reference import HEX, polygon
+from vad.concepts.reference import HEX, PLAIN, STROKE, Style, polygon, rgb
 from vad.languages import _texformat
 from vad.languages.base import HostFiles, Language, Prim, register_language
 
@@ -140,26 +140,33 @@ def strip_hints(code: str) -> str:
     return "\n".join(re.sub(r"(?<!\\)%.*$", "", line) for line in code.splitlines())
 
 
-def reference(prims: list[Prim], scale: float = 5.0) -> str:
+def _colour(hex_colour: str) -> str:
+    red, green, blue = rgb(hex_colour)
+    return f"{{rgb,255:red,{red};green,{green};blue,{blue}}}"
+
+
+def reference(prims: list[Prim], scale: float = 5.0, style: Style = PLAIN) -> str:
     lines = [BEGIN, f"\\useasboundingbox (0,0) rectangle ({scale},{scale});"]
+    if style.background:  # past the bounding box too: the standalone page's border
+        lines.append(f"\\fill[color={_colour(style.background)}] "
+                     f"(-1,-1) rectangle ({scale + 1:g},{scale + 1:g});")  # fmt: skip
+    draw = f"\\draw[line width={STROKE * scale:g}cm," if style.outline else "\\fill["
     for shape, color, cx, cy, r in prims:
-        fill = HEX[color].lstrip("#").upper()
-        col = (
-            f"{{rgb,255:red,{int(fill[0:2], 16)};green,{int(fill[2:4], 16)};"
-            f"blue,{int(fill[4:6], 16)}}}"
-        )
+        col = _colour(HEX[color])
         x, y, rr = cx * scale, (1 - cy) * scale, r * scale
         if shape == "circle":
-            lines.append(f"\\fill[color={col}] ({x:.2f},{y:.2f}) circle ({rr:.2f});")
+            lines.append(f"{draw}color={col}] ({x:.2f},{y:.2f}) circle ({rr:.2f});")
         elif shape == "ellipse":
+            turn = f", rotate around={{{style.angle:g}:({x:.2f},{y:.2f})}}" if style.angle else ""
             lines.append(
-                f"\\fill[color={col}] ({x:.2f},{y:.2f}) ellipse ({rr:.2f} and {rr * 0.6:.2f});"
+                f"{draw}color={col}{turn}] ({x:.2f},{y:.2f}) ellipse ({rr:.2f} and {rr * 0.6:.2f});"
             )
         else:
             pts = " -- ".join(
-                f"({px * scale:.2f},{(1 - py) * scale:.2f})" for px, py in polygon(shape, cx, cy, r)
+                f"({px * scale:.2f},{(1 - py) * scale:.2f})"
+                for px, py in polygon(shape, cx, cy, r, style.angle) or []
             )
-            lines.append(f"\\fill[color={col}] {pts} -- cycle;")
+            lines.append(f"{draw}color={col}] {pts} -- cycle;")
     return "\n".join([*lines, END])
 
 

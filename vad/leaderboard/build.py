@@ -243,7 +243,7 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
     manifests = [{**run.manifest, "run": name, "shown_status": run.status}
                  for name, run in loaded.runs.items()]  # fmt: skip
     run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
-    boards = tables(ScoringContext(samples, scores), run_versions, note, planned,
+    boards = tables(ScoringContext(samples, scores, folders=folders), run_versions, note, planned,
                     setting_fields(loaded.runs), loaded.unfinished())  # fmt: skip
     models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}

@@ -15,6 +15,7 @@ import pkgutil
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vad.registry import Registry
@@ -31,13 +32,15 @@ class ScoringContext:
     """What scorers may look at beyond a row's own samples.
 
     ``samples`` is every sample of the leaderboard (paired measures find a sample's
-    round 0 there); ``clip_scores`` the CLIP numbers of each rendered sample, or None
-    where CLIP is unavailable. ``memo`` keeps what a scorer computes once per context.
+    round 0 there); ``folders`` where each run's images are; ``clip_scores`` the CLIP
+    numbers of each rendered sample, or None where CLIP is unavailable. ``memo`` keeps
+    what a scorer computes once per context.
     """
 
     samples: list[Sample] = field(default_factory=list)
     clip_scores: ClipScores | None = None
     memo: dict[str, Any] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)  # run -> its folder (images)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self.memo:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vad import pipeline
+from vad.concepts import Concept
 from vad.models import ModelClient, Reply, ResolvedModel, SamplingParams
 from vad.prompts import Prompt
 from vad.render import RenderPool
@@ -56,10 +57,13 @@ class JobContext:
         done: dict[str, dict[str, Any]],
         write: Callable[[dict[str, Any]], None],
         counters: Counters,
+        scorers: Callable[[Concept], dict[str, pipeline.SampleScorer]] | None = None,
     ) -> None:
         self.spec, self.model, self.client, self.store = spec, model, client, store
         self.pool, self.folder, self.done, self._write = pool, folder, done, write
         self.counters = counters
+        # the per-sample scorers of a concept's drawings (vad.scoring.samples)
+        self.scorers = scorers or (lambda concept: {})
 
     def params(self, sample_index: int, round_index: int = 0) -> SamplingParams:
         seed = self.spec.seed + sample_index + 1000 * round_index
@@ -73,14 +77,21 @@ class JobContext:
         return self._asked(asked, prompt, params, sample_index, created_at)
 
     def draw(
-        self, language: str, prompt: Prompt, sample_index: int, round_index: int, rel: Path
+        self,
+        concept: Concept,
+        language: str,
+        prompt: Prompt,
+        sample_index: int,
+        round_index: int,
+        rel: Path,
     ) -> tuple[Asked, pipeline.Drawing]:
-        """Ask, extract and render one drawing into the run folder (see vad.pipeline)."""
+        """Ask, extract, render and score one drawing of ``concept`` into the run folder
+        (see vad.pipeline)."""
         params, created_at = self.params(sample_index, round_index), now_iso()
         request = pipeline.Request(self.model, prompt, params, sample_index)
         drawing = pipeline.draw(self.store, self.client, request, language, self.pool.render,
-                                (self.spec.width, self.spec.height),
-                                self.folder.path / rel)  # fmt: skip
+                                (self.spec.width, self.spec.height), self.folder.path / rel,
+                                scorers=self.scorers(concept))  # fmt: skip
         return self._asked(drawing.asked, prompt, params, sample_index, created_at), drawing
 
     def _asked(

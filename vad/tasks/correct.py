@@ -50,11 +50,14 @@ class CorrectTask(Task):
         "Correct",
         ("model", "prompt version", "language", "round"),
         (("render rate %", "render"), ("change from round 0 (pts)", "render_change"),
+         ("verified %", "verified"),
+         ("verified change from round 0 (pts)", "verified_change"),
          ("CLIP top-1 %", "clip"), ("CLIPScore", "clip"),
          ("CLIPScore change from round 0", "clip_change")),
         "Round 0 is a plain draw; each later round gets its own code and the renderer's "
         "verdict as text. Changes from round 0 are paired per sample: render rate (pts) "
-        "over every scored sample, CLIPScore over the samples whose both rounds rendered.",
+        "over every scored sample, verified rate (shape concepts) likewise, CLIPScore over "
+        "the samples whose both rounds rendered.",
     )  # fmt: skip
 
     def __init__(self) -> None:

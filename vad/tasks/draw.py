@@ -30,7 +30,8 @@ def draw_once(
 ) -> dict[str, Any]:
     """Draw once through the pipeline and write its record; return it."""
     rel = image_path(job, suffix)
-    asked, drawing = ctx.draw(job.language, prompt, job.sample_index, round_index, rel)
+    asked, drawing = ctx.draw(job.concept, job.language, prompt, job.sample_index, round_index,
+                              rel)  # fmt: skip
     record = {**record, **asked.record}
     if asked.reply is None:
         record.update(status="model_error", error=asked.error)
@@ -45,6 +46,8 @@ def draw_once(
         status=str(result.status),
         render=result.to_record(),
     )
+    if drawing.scores:
+        record["scores"] = drawing.scores
     ctx.write(record)
     return record
 
@@ -56,8 +59,8 @@ class DrawTask(Task):
     table = TableSpec(
         "Draw",
         ("model", "prompt version", "level", "language"),
-        (("render rate %", "render"), ("CLIP top-1 %", "clip"), ("CLIP top-5 %", "clip"),
-         ("CLIPScore", "clip"), ("diversity", "diversity")),
+        (("render rate %", "render"), ("verified %", "verified"), ("CLIP top-1 %", "clip"),
+         ("CLIP top-5 %", "clip"), ("CLIPScore", "clip"), ("diversity", "diversity")),
         "{clip}",
     )  # fmt: skip
 
