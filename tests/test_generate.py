@@ -716,3 +716,37 @@ def test_a_set_holding_one_sample_twice_merges_it_once(tmp_path: Path) -> None:
     rejected = pd.read_parquet(merged / "rejected.parquet")
     assert list(rejected["drop"]) == ["duplicate"]
     assert "the same sample id" in rejected["drop_reason"][0]
+
+
+@pytest.mark.slow
+def test_keep_if_keeps_only_drawings_whose_scores_pass_and_records_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The loopback model draws one centred circle in the caption's first colour: one part,
+    so only single-shape concepts pass ``count``; groups and pairs are rejected, each
+    with the verifier's reason, and every drawing's verdict is recorded."""
+    out = tmp_path / "set"
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 4, "--keep-if", "count", "--max-requests", "200")) == 0
+    records = _check_set(out, 4)
+    concepts = {c.id: c for c in load_concepts(["shapes"])}
+    for r in records:
+        if r["status"] in ("ok", "rejected", "duplicate"):
+            assert r["scores"]["verifier"]["version"].startswith("shapes-verifier/")
+    kept = [r for r in records if r["status"] == "ok"]
+    assert all(concepts[r["sources"][0]].attrs["kind"] == "single" for r in kept)
+    rejected = [r for r in records if r["status"] == "rejected"]
+    assert rejected and all(concepts[r["sources"][0]].attrs["kind"] != "single"
+                            for r in rejected)  # fmt: skip
+    assert all(r["reason"].startswith("count>=1 failed (") for r in rejected)
+    meta = pd.read_parquet(out / "metadata.parquet")
+    assert set(meta.columns) >= {"verified", "scores"}
+    assert all(json.loads(s)["verifier"]["checks"]["count"] is True for s in meta["scores"])
+    # the condition is part of what the set is: the same folder refuses another one
+    with FakeOpenAI() as server:
+        assert main(_args(server, out, 4, "--keep-if", "verified")) != 0
+    assert "settings" in capsys.readouterr().err
+    with FakeOpenAI() as server:  # a condition it cannot read is one line naming the scores
+        assert main(_args(server, tmp_path / "other", 4, "--keep-if", "beauty>=3")) != 0
+    err = capsys.readouterr().err
+    assert "unknown score 'beauty'" in err and "verified" in err and not server.requests

@@ -34,7 +34,7 @@ from typing import Any
 
 from vad import pipeline, provenance
 from vad._paths import cache_dir
-from vad.concepts import load_concepts
+from vad.concepts import Concept, load_concepts
 from vad.dataset.images import load_rgb
 from vad.dataset.keep import Judged, Keeper
 from vad.errors import SpecError, VadError
@@ -65,6 +65,7 @@ from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, now_iso, read_samples, write_json_atomic
 from vad.runlife import Session, Window, concurrency_fields, writing
+from vad.scoring.samples import keep, parse_condition, sample_scorers
 from vad.store import ResponseStore, cache_key
 from vad.terminal import say
 
@@ -144,6 +145,8 @@ class Generator:
         self.stop = threading.Event()
         self.closing = False  # set when the stream ends: drawings that finish later are dropped
         self.tally = Tally()
+        self.keep_if = [parse_condition(c) for c in spec.keep_if]
+        self._concepts_by_id: dict[str, Concept] | None = None
         self.keeper = Keeper(self.folder.path, spec.size, spec.min_std, spec.max_dominant,
                              spec.dedupe_distance)  # fmt: skip
         self.files = SetFiles(self.folder.path, spec.shard_size, self._say)
@@ -441,8 +444,8 @@ class Generator:
         try:
             drawing = pipeline.draw(store, client_or_none, request, lang, self.pool.render,
                                     (spec.width, spec.height), work,
-                                    RequestMeter(self.budget, reserved, self.stop,
-                                                 self._say))  # fmt: skip
+                                    RequestMeter(self.budget, reserved, self.stop, self._say),
+                                    self._scorers(item))  # fmt: skip
         except Stopped:
             return  # the run is stopping: not asked now (a later run asks it)
         except BaseException:
@@ -491,7 +494,24 @@ class Generator:
         if isinstance(judged, str):
             self._write({**record, "status": "blank", "reason": judged})
             return
+        if drawing.scores:
+            record["scores"] = drawing.scores
+        if self.keep_if:
+            why = keep(self.keep_if, drawing.scores)
+            if why is not None:
+                self._write({**record, "status": "rejected", "reason": why[:300]})
+                return
         self._judge(record, judged)
+
+    def _scorers(self, item: Item) -> dict[str, pipeline.SampleScorer]:
+        """The per-sample scorers of an item drawn from one concept (vad.scoring.samples)."""
+        if len(item.sources) != 1:
+            return {}
+        by_id = self._concepts_by_id
+        if by_id is None or len(by_id) != len(self.concepts):
+            by_id = self._concepts_by_id = {c.id: c for c in self.concepts}
+        concept = by_id.get(item.sources[0])
+        return sample_scorers(concept) if concept is not None else {}
 
     def _judge(self, record: dict[str, Any], judged: Judged) -> None:
         """Near-duplicate check and keeping, under one lock: the order decides."""

@@ -37,6 +37,24 @@ def _strategy(check: FieldCheck, name: str, value: Any) -> str:
     return str(value)
 
 
+def _keep_if(check: FieldCheck, name: str, value: Any) -> tuple[str, ...]:
+    from vad.scoring.samples import parse_condition
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(x, str) for x in items):
+        raise check.bad(name, value, "must be conditions as SCORE>=X (e.g. verified)")
+    out = []
+    for item in items:
+        for part in (p.strip() for p in item.split(",")):
+            if not part:
+                continue
+            try:
+                out.append(str(parse_condition(part)))
+            except ValueError as exc:
+                raise check.bad(name, value, str(exc)) from None
+    return tuple(out)
+
+
 def _url(check: FieldCheck, name: str, value: Any) -> str:
     if not (isinstance(value, str) and value.startswith(("http://", "https://"))):
         raise check.bad(name, value, "must be an http(s) URL")
@@ -139,6 +157,15 @@ class GenerateSpec(Settings):
         "stops cleanly before a request the budget cannot cover; running again with a larger "
         "budget goes on", gt=0, hashed=False, metavar="USD",
     )  # fmt: skip
+    keep_if: tuple[str, ...] = setting(
+        (), "--keep-if", "keep only drawings whose per-sample scores pass: SCORE>=X, "
+        "repeatable (verified: every attribute of a shape concept right, as the shapes "
+        "verifier reads the drawing; or one attribute: color, count, shape, position, size, "
+        "arrangement, relation); the rest are recorded as rejected with the reason",
+        check=_keep_if, metavar="COND", split=False,
+        schema={"anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
+                          {"type": "string", "minLength": 1}]},
+    )  # fmt: skip
     batch: bool = setting(
         False, "--batch", "send the requests through the OpenAI Batch API (half price): "
         "chunks of --batch-size are uploaded, submitted and polled; batch ids are kept in the "
@@ -184,6 +211,8 @@ class GenerateSpec(Settings):
             data["proposals_sha256"] = (
                 sha256_file(self.proposals) if Path(self.proposals).is_file() else None
             )
+        if not self.keep_if:
+            data.pop("keep_if")  # (likewise)
         return data
 
     def settings_hash(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from typing import Any
 # the columns of metadata.parquet taken from a kept record ("image" becomes "file")
 COLUMNS = ["id", "sample_id", "label", "caption", "level", "strategy", "model", "language",
            "sample_index", "phash", "sha256", "program_hash", "image"]  # fmt: skip
+# and every per-sample score (vad.scoring.samples): "verified" (None: not verifiable) and
+# "scores" (the scorers' records as JSON text)
 
 
 @dataclass
@@ -88,11 +91,16 @@ class Tally:
         import pandas as pd
 
         rows = [{c: r.get(c) for c in COLUMNS} for r in self.kept]
-        for row, start in zip(rows, range(len(rows)), strict=True):
+        for row, rec, start in zip(rows, self.kept, range(len(rows)), strict=True):
             row["shard"] = shards[start // shard_size] if shards else None
             row["file"] = row.pop("image")
+            verdict = (rec.get("scores") or {}).get("verifier") or {}
+            verified = verdict.get("verified")
+            row["verified"] = verified if isinstance(verified, bool) else None
+            row["scores"] = json.dumps(rec["scores"], sort_keys=True) if rec.get("scores") else None
         tmp = folder / ".metadata.parquet.tmp"
         pd.DataFrame(
-            rows, columns=[*[c for c in COLUMNS if c != "image"], "shard", "file"]
+            rows,
+            columns=[*[c for c in COLUMNS if c != "image"], "shard", "file", "verified", "scores"],
         ).to_parquet(tmp, index=False)
         os.replace(tmp, folder / "metadata.parquet")

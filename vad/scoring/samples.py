@@ -5,12 +5,15 @@ concept's drawings; each returns a JSON record kept in the sample's ``scores``. 
 the shapes verifier, for concepts whose ``attrs`` it can check. :func:`verdict` reads a
 record's verifier verdict back, computing it again from the image when the record has
 none or one of another verifier version, so every table counts one verifier's verdicts.
+:func:`keep` decides ``vad generate --keep-if`` from the same scores.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +70,72 @@ def verdict(record: dict[str, Any], folder: Path | None) -> dict[str, Any] | Non
     except Exception as exc:  # an image it cannot read: not verified, with the reason
         return {"version": verifier.VERSION, "verified": False, "checks": {},
                 "reason": f"unreadable image: {type(exc).__name__}", "attrs": attrs}  # fmt: skip
+
+
+# ---------------------------------------------------------------- keeping by score
+
+# What a drawing's per-sample scores give as numbers: the verifier's verdict (1 or 0) and
+# each of its attributes (present only where the concept has the attribute).
+KEEP_SCORES = ("verified", *verifier.ATTRIBUTES)
+_OPS = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__,
+        "==": float.__eq__}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``SCORE OP X`` (``verified`` alone: ``verified>=1``)."""
+
+    score: str
+    op: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.score}{self.op}{self.value:g}"
+
+
+def parse_condition(text: str) -> Condition:
+    """A --keep-if condition, or ValueError naming what is allowed."""
+    raw = text.strip()
+    for op in sorted(_OPS, key=len, reverse=True):
+        if op in raw:
+            name, _, value = raw.partition(op)
+            break
+    else:
+        name, op, value = raw, ">=", "1"
+    name = name.strip()
+    if name not in KEEP_SCORES:
+        raise ValueError(f"{text!r}: unknown score {name!r}; choose from {', '.join(KEEP_SCORES)}"
+                         " (as SCORE>=X, or a score alone for SCORE>=1)")  # fmt: skip
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{text!r}: {value.strip()!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r}: the threshold must be a finite number")
+    return Condition(name, op, number)
+
+
+def score_values(scores: dict[str, Any] | None) -> dict[str, float]:
+    """The numbers a drawing's per-sample scores give, by :data:`KEEP_SCORES` name."""
+    found = (scores or {}).get(VERIFIER)
+    if not isinstance(found, dict) or "checks" not in found:
+        return {}
+    values = {"verified": 1.0 if found.get("verified") is True else 0.0}
+    for attribute, ok in (found.get("checks") or {}).items():
+        values[attribute] = 1.0 if ok is True else 0.0
+    return values
+
+
+def keep(conditions: list[Condition], scores: dict[str, Any] | None) -> str | None:
+    """None when the drawing passes every condition, else why not (a score it lacks
+    fails: a concept the verifier cannot check is not verified)."""
+    values = score_values(scores)
+    for cond in conditions:
+        if cond.score not in values:
+            found = (scores or {}).get(VERIFIER) or {}
+            why = found.get("error") or "no such score for this drawing"
+            return f"{cond}: {why}"
+        if not _OPS[cond.op](values[cond.score], cond.value):
+            reason = ((scores or {}).get(VERIFIER) or {}).get("reason") or ""
+            return f"{cond} failed" + (f" ({reason})" if reason else "")
+    return None
