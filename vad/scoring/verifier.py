@@ -398,7 +398,7 @@ def classify(contour: np.ndarray) -> str:
         return OTHER
     hull = cv2.convexHull(contour)
     solidity = area / max(cv2.contourArea(hull), 1e-9)
-    if solidity < 0.8:
+    if solidity < 0.88:  # convex shapes fill their hull (0.97 and up, drawn in pixels)
         return _concave(contour, hull)
     ellipse_iou, ratio = _ellipse_fit(contour)
     poly_iou, poly = _polygon_fit(contour)
