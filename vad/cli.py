@@ -2,7 +2,7 @@
 
 Each subcommand's parser is defined beside its handler (``set_defaults(func=...)``);
 ``main`` calls ``args.func(args)``. The other commands live in cli_engine, cli_generate,
-cli_train and cli_bench.
+cli_train, cli_bench and cli_judge.
 """
 
 from __future__ import annotations
@@ -127,13 +127,14 @@ def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for add in (_add_draw, _add_run, _add_listings, _add_leaderboard):
         add(sub)
 
-    from vad import cli_bench, cli_engine, cli_generate, cli_train
+    from vad import cli_bench, cli_engine, cli_generate, cli_judge, cli_train
 
     command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     cli_generate.add_parsers(sub, full=argv is None or command == "generate")
     cli_train.add_parsers(sub)
     cli_engine.add_parsers(sub)
     cli_bench.add_parsers(sub)
+    cli_judge.add_parsers(sub)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 @dataclass(frozen=True)
 class Prompt:
-    """A filled prompt: chat messages or a completion prefix, plus how to read the reply."""
+    """A filled prompt: chat messages or a completion prefix, plus how to read the reply.
+
+    ``images`` (PNG bytes, chat only) go with the last user message, after its text, in
+    the order given: what a vision judge looks at.
+    """
 
     template_id: str
     version: str
@@ -30,12 +36,44 @@ class Prompt:
     stop: list[str] = field(default_factory=list)
     code_start: str = ""
     code_end: str = ""
+    images: tuple[bytes, ...] = field(default=(), repr=False)
 
     def payload(self) -> dict[str, Any]:
-        """The output-affecting content of the request (goes into the cache key)."""
+        """The output-affecting content of the request (goes into the cache key).
+
+        An image enters as the sha256 of its bytes: the key follows the image, and the
+        response store (which keeps the payload beside each reply) never holds images.
+        A prompt without images has the payload it always had (keys stay as they were).
+        """
         if self.style == "chat":
-            return {"messages": self.messages, "stop": self.stop or None}
-        return {"prompt": self.prompt, "stop": self.stop or None}
+            out: dict[str, Any] = {"messages": self.messages, "stop": self.stop or None}
+        else:
+            out = {"prompt": self.prompt, "stop": self.stop or None}
+        if self.images:
+            out["images"] = [hashlib.sha256(image).hexdigest() for image in self.images]
+        return out
+
+    def with_images(self, *images: bytes) -> Prompt:
+        """This prompt with ``images`` attached to its last user message."""
+        if self.style != "chat":
+            raise SpecError(f"{self.template_id}: images go only with chat prompts")
+        return replace(self, images=tuple(bytes(image) for image in images))
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """The messages as sent, in the OpenAI (and litellm) form: with images, the last
+        user message's content is a list of its text then each image as a data URL."""
+        messages = list(self.messages or [])
+        if not self.images:
+            return messages
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+        if last is None:
+            raise SpecError(f"{self.template_id}: images need a user message to go with")
+        parts: list[dict[str, Any]] = [{"type": "text", "text": messages[last]["content"]}]
+        for image in self.images:
+            url = "data:image/png;base64," + base64.b64encode(image).decode("ascii")
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        messages[last] = {**messages[last], "content": parts}
+        return messages
 
 
 def fill(text: str, values: dict[str, Any]) -> str:

@@ -281,7 +281,7 @@ class ModelClient:
                         self.calls += 1
                     with deadline(self.retry.timeout):
                         if prompt.style == "chat":
-                            resp = litellm.completion(messages=prompt.messages, **kwargs)
+                            resp = litellm.completion(messages=prompt.chat_messages(), **kwargs)
                         else:
                             resp = litellm.text_completion(prompt=prompt.prompt, **kwargs)
                 reply = self._reply(resp, time.monotonic() - started, attempt)

@@ -1,0 +1,347 @@
+"""``vad judge``: vision models judge the drawings runs rendered; one line per judgement.
+
+For every judge, every rendered drawing of the runs is asked the recognition and the
+fidelity question, and every pair of drawings of one concept, language and sample
+index by two models the pairwise question, in both orders (the order a judge sees two
+images in sways it: a pair whose two answers disagree is a tie). Each judgement is one
+line of ``judgements.jsonl`` in the drawing's run folder (a pair's: in the folder of
+the first run named).
+
+The same policies as the rest of vad:
+
+- judges that cannot take images are refused before any request (``capability``);
+- every request goes through ``vad.pipeline.ask``: a reply comes from the response
+  store when it is there and is stored before it is used, so a second ``vad judge``
+  over the same runs asks nothing, and a judgement already in the file is not written
+  again;
+- a ``kill -9`` loses at most the judgements in flight (their replies, if they came,
+  are in the store); the next run cuts a torn last line off and goes on;
+- the run folders' writer locks are held while judging (one writer per folder);
+- ``--max-cost`` stops before a request could pass it (``budget``);
+- a call that fails is no judgement (a re-run asks again); a reply that cannot be read
+  is a judgement, recorded as unparsable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vad import pipeline
+from vad._paths import cache_dir, runs_dir
+from vad.errors import SpecError, VadError
+from vad.generate.budget import prices
+from vad.judge import prompts
+from vad.judge.budget import JudgeBudget
+from vad.judge.capability import check_sees_images
+from vad.judge.files import Identity, JudgementFile, identity
+from vad.judge.pairs import Drawing, caption_pools, find_drawings, find_pairs
+from vad.judge.parsing import parse_choice, parse_letter, parse_score
+from vad.models import Reply, ResolvedModel, SamplingParams, resolve_model
+from vad.models.client import RetryPolicy
+from vad.models.seam import concurrency, open_model
+from vad.prompts import Prompt
+from vad.rundir import RunFolder, now_iso
+from vad.runlife import Window, writing
+from vad.store import ResponseStore
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """What ``vad judge`` is asked to do (its flags)."""
+
+    runs: tuple[str, ...]
+    judges: tuple[str, ...]
+    kinds: tuple[str, ...] = prompts.KINDS
+    api_base: str | None = None
+    choices: int = prompts.DEFAULT_CHOICES
+    seed: int = 0
+    temperature: float = 0.0
+    max_tokens: int = 96
+    max_cost: float | None = None
+    sees_images: bool = False  # --judge-sees-images: asserted where it cannot be told
+    cache: str | None = None
+    runs_dir: str | None = None
+    connections: int = 4
+    wait: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def check(self) -> None:
+        """Every value in range, or one line naming the flag."""
+        unknown = [k for k in self.kinds if k not in prompts.KINDS]
+        if unknown or not self.kinds:
+            raise SpecError(f"command line: --kinds {','.join(self.kinds)}: choose among "
+                            f"{', '.join(prompts.KINDS)}")  # fmt: skip
+        if not self.judges:
+            raise SpecError("command line: --judge is missing: give a vision model")
+        if not 2 <= self.choices <= 26:
+            raise SpecError(f"command line: --choices {self.choices}: must be 2 to 26")
+        if not 0 <= self.temperature <= 2:
+            raise SpecError(f"command line: --temperature {self.temperature:g}: must be 0 to 2")
+        if not 1 <= self.max_tokens <= 4096:
+            raise SpecError(f"command line: --max-tokens {self.max_tokens}: must be 1 to 4096")
+        if self.max_cost is not None and not self.max_cost >= 0:
+            raise SpecError(f"command line: --max-cost {self.max_cost:g}: must be >= 0")
+        if not 1 <= self.connections <= 256:
+            raise SpecError(f"command line: --max-connections {self.connections}: must be "
+                            "1 to 256")  # fmt: skip
+
+
+@dataclass
+class Summary:
+    """What one ``vad judge`` did."""
+
+    judged: int = 0  # judgements written now
+    from_store: int = 0  # of those, every reply from the response store
+    calls: int = 0  # model calls made
+    already: int = 0  # judgements found in judgements.jsonl, not made again
+    failed: int = 0  # judgements whose call failed (a re-run asks again)
+    unparsable: int = 0  # judgements written whose reply could not be read
+    cost_usd: float = 0.0  # of the calls made now (unknown prices not included)
+    unpriced: int = 0  # calls whose price is unknown
+    spent_usd: float = 0.0  # what the budget counts (unknown prices at their bound)
+    stopped_at_budget: bool = False
+    skipped_budget: int = 0  # judgements not made because of --max-cost
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        cost = f"${self.cost_usd:.6g}"
+        if self.unpriced:
+            cost = f"at least {cost} ({self.unpriced} calls of unknown price)"
+        return (f"judged {self.judged} ({self.from_store} from store, {self.unparsable} "
+                f"unparsable), calls {self.calls}, cost {cost}; already judged "
+                f"{self.already}, failed {self.failed}")  # fmt: skip
+
+
+@dataclass
+class Question:
+    """One judgement to make: its requests (two for a pair: both orders), the fields
+    known before asking, and how its replies become the answer's fields."""
+
+    kind: str
+    judge: ResolvedModel
+    out: JudgementFile
+    requests: list[pipeline.Request]
+    record: dict[str, Any]
+    read: Callable[[list[str]], dict[str, Any]]
+
+    @property
+    def identity(self) -> Identity:
+        found = identity({**self.record, "request_keys": [r.key for r in self.requests]})
+        assert found is not None
+        return found
+
+
+class Judging:
+    """One invocation of ``vad judge`` (``run`` returns its summary)."""
+
+    def __init__(self, settings: JudgeSettings, say: Say) -> None:
+        settings.check()
+        self.settings, self.say = settings, say
+        self.params = SamplingParams(settings.temperature, settings.max_tokens, None)
+        self.judges = [resolve_model(name, settings.api_base) for name in settings.judges]
+        for judge in self.judges:  # before anything is read or asked
+            how = check_sees_images(judge, settings.sees_images)
+            say(f"judge {judge.name}: takes images ({how})")
+        judge_prices = {}
+        if settings.max_cost is not None:
+            judge_prices = {j.name: prices(j) for j in self.judges}  # unknown: refused
+        self.budget = JudgeBudget(settings.max_cost, judge_prices, settings.max_tokens)
+        self.summary = Summary()
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> Summary:
+        s = self.settings
+        root = runs_dir(s.runs_dir)
+        drawings, warnings = find_drawings(list(s.runs), root)
+        self.summary.warnings += warnings
+        if not drawings:
+            raise VadError(f"no rendered drawings in {', '.join(s.runs)} (only records of "
+                           "tasks that draw, with an image, are judged)")  # fmt: skip
+        folders = list(dict.fromkeys(d.folder for d in drawings))
+        files = {folder: JudgementFile(folder) for folder in folders}
+        store = ResponseStore(Path(s.cache) if s.cache else cache_dir() / "responses.sqlite")
+        try:
+            with contextlib.ExitStack() as stack:
+                for folder, judgements in files.items():
+                    stack.enter_context(writing(RunFolder(folder), s.wait, self.say,
+                                                "run vad judge once it is done"))  # fmt: skip
+                    judgements.open()
+                    if judgements.repaired:
+                        self.say(f"{judgements.path}: a torn last line was cut off (its "
+                                 "judgement is made again)")  # fmt: skip
+                questions = self._questions(drawings, files, files[folders[0]])
+                for judge in self.judges:
+                    plan = concurrency(judge, s.connections)
+                    opened = stack.enter_context(
+                        open_model(judge, plan, s.retry, self.stop, self.say)
+                    )
+                    self._ask_all(store, opened.client, questions(judge))
+        finally:
+            store.close()
+        self.summary.spent_usd = self.budget.spent
+        self.summary.stopped_at_budget = self.budget.hit
+        return self.summary
+
+    def _ask_all(self, store: ResponseStore, client: Any, questions: Iterator[Question]) -> None:
+        with Window(self.settings.connections, self.stop, 10.0, self.say, "judgements") as window:
+            for question in questions:
+                if question.identity in question.out.done:
+                    self.summary.already += 1
+                    continue
+                if self.stop.is_set() or self.budget.hit:
+                    self.summary.skipped_budget += self.budget.hit
+                    continue
+                window.submit(self._judge, store, client, question,
+                              cap=2 * self.settings.connections)  # fmt: skip
+            window.join()
+
+    def _judge(self, store: ResponseStore, client: Any, question: Question) -> None:
+        """Ask a question's requests (the store first), then write its judgement."""
+        replies: list[pipeline.Asked] = []
+        for request in question.requests:
+            cached = pipeline.stored_reply(store.get(request.key)) is not None
+            reserved = 0.0 if cached else self.budget.reserve(request.model.name,
+                                                              request.prompt)  # fmt: skip
+            if reserved is None:  # the budget cannot cover it: no judgement
+                with self._lock:
+                    self.summary.skipped_budget += 1
+                return
+            try:
+                asked = pipeline.ask(store, client, request)
+            except BaseException:
+                self.budget.settle(reserved, None)  # it may have been sent and billed
+                raise
+            if not asked.cached:
+                self.budget.settle(reserved, asked.reply)
+                self._paid(asked.reply)
+            if asked.reply is None:
+                self.say(f"judge {question.judge.name}: {asked.error}")
+                with self._lock:
+                    self.summary.failed += 1
+                return
+            replies.append(asked)
+        record = {**question.record, **question.read([a.reply.text for a in replies if a.reply])}
+        record.update(_usage([a.reply for a in replies if a.reply is not None]))
+        record.update(cached=all(a.cached for a in replies), created_at=now_iso())
+        question.out.append(record)
+        with self._lock:
+            self.summary.judged += 1
+            self.summary.from_store += record["cached"]
+            self.summary.unparsable += not record["parsed"]
+
+    def _paid(self, reply: Reply | None) -> None:
+        with self._lock:
+            self.summary.calls += 1
+            if reply is not None and reply.cost_usd is not None:
+                self.summary.cost_usd += reply.cost_usd
+            elif reply is not None:
+                self.summary.unpriced += 1
+
+    def _questions(
+        self, drawings: list[Drawing], files: dict[Path, JudgementFile], first: JudgementFile
+    ) -> Callable[[ResolvedModel], Iterator[Question]]:
+        """Each judge's questions, made as they are asked (images read one by one)."""
+        kinds, pools = self.settings.kinds, caption_pools(drawings)
+        pairs = find_pairs(drawings) if "pairwise" in kinds else []
+
+        def questions(judge: ResolvedModel) -> Iterator[Question]:
+            for drawing in drawings:
+                if "recognition" in kinds or "fidelity" in kinds:
+                    image = drawing.image.read_bytes()
+                if "recognition" in kinds:
+                    yield self._recognition(judge, drawing, image, pools, files[drawing.folder])
+                if "fidelity" in kinds:
+                    yield self._fidelity(judge, drawing, image, files[drawing.folder])
+            for a, b in pairs:
+                yield self._pairwise(judge, a, b, first)
+
+        return questions
+
+    def _request(self, judge: ResolvedModel, prompt: Prompt) -> pipeline.Request:
+        return pipeline.Request(judge, prompt, self.params, 0)
+
+    def _base(self, judge: ResolvedModel, kind: str, requests: list[pipeline.Request],
+              drawing: Drawing) -> dict[str, Any]:  # fmt: skip
+        rec = drawing.record
+        prompt = requests[0].prompt
+        return {
+            "judge": judge.name, "kind": kind, "request_keys": [r.key for r in requests],
+            "prompt_version": prompt.version, "template": prompt.template_id,
+            "concept_id": rec.get("concept_id"), "level": rec.get("level"),
+            "caption": rec.get("caption"), "language": rec.get("language"),
+            "sample_index": rec.get("sample_index"), "task": rec.get("task"),
+        }  # fmt: skip
+
+    def _recognition(self, judge: ResolvedModel, drawing: Drawing, image: bytes,
+                     pools: dict[str, list[str]], out: JudgementFile) -> Question:  # fmt: skip
+        rec = drawing.record
+        pool = pools.get(str(rec.get("level")), [])
+        choice = prompts.recognition(image, str(rec["caption"]), pool, self.settings.choices,
+                                     self.settings.seed, drawing.sample_id)  # fmt: skip
+        requests = [self._request(judge, choice.prompt)]
+        record = {**self._base(judge, "recognition", requests, drawing), **drawing.ref(),
+                  "options": list(choice.options), "answer": choice.answer}  # fmt: skip
+
+        def read(texts: list[str]) -> dict[str, Any]:
+            picked = parse_letter(texts[0], choice.letters)
+            return {"raw_reply": texts[0], "choice": picked, "parsed": picked is not None,
+                    "correct": None if picked is None else picked == choice.answer}  # fmt: skip
+
+        return Question("recognition", judge, out, requests, record, read)
+
+    def _fidelity(self, judge: ResolvedModel, drawing: Drawing, image: bytes,
+                  out: JudgementFile) -> Question:  # fmt: skip
+        requests = [self._request(judge, prompts.fidelity(image, str(drawing.record["caption"])))]
+        record = {**self._base(judge, "fidelity", requests, drawing), **drawing.ref()}
+
+        def read(texts: list[str]) -> dict[str, Any]:
+            score, reason = parse_score(texts[0])
+            return {"raw_reply": texts[0], "score": score, "reason": reason,
+                    "parsed": score is not None}  # fmt: skip
+
+        return Question("fidelity", judge, out, requests, record, read)
+
+    def _pairwise(self, judge: ResolvedModel, a: Drawing, b: Drawing,
+                  out: JudgementFile) -> Question:  # fmt: skip
+        caption = str(a.record["caption"])
+        image_a, image_b = a.image.read_bytes(), b.image.read_bytes()
+        requests = [self._request(judge, prompts.pairwise(image_a, image_b, caption)),
+                    self._request(judge, prompts.pairwise(image_b, image_a, caption))]  # fmt: skip
+        record = {**self._base(judge, "pairwise", requests, a), "samples": [a.ref(), b.ref()]}
+
+        def read(texts: list[str]) -> dict[str, Any]:
+            answers = [parse_choice(text) for text in texts]
+            # order "ab": 1 is a; order "ba": 1 is b. Which sample each answer prefers:
+            prefers = [None if answers[0] is None else "ab"[answers[0] - 1],
+                       None if answers[1] is None else "ba"[answers[1] - 1]]  # fmt: skip
+            agree = prefers[0] if prefers[0] == prefers[1] else "tie"
+            winner = None if None in prefers else agree
+            orders = [{"first": first, "request_key": r.key, "answer": answer,
+                       "raw_reply": text}
+                      for first, r, answer, text in zip("ab", requests, answers, texts,
+                                                        strict=True)]  # fmt: skip
+            model = {"a": a.model, "b": b.model}.get(str(winner))
+            return {"orders": orders, "winner": winner, "winner_model": model,
+                    "parsed": winner is not None}  # fmt: skip
+
+        return Question("pairwise", judge, out, requests, record, read)
+
+
+def _usage(replies: list[Reply]) -> dict[str, Any]:
+    """Tokens, cost and latency of a judgement's replies, summed (cost None if any
+    reply's price is unknown)."""
+    costs = [r.cost_usd for r in replies]
+    return {
+        "prompt_tokens": sum(r.prompt_tokens for r in replies),
+        "completion_tokens": sum(r.completion_tokens for r in replies),
+        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 9),  # type: ignore[arg-type]
+        "latency_s": round(sum(r.latency_s for r in replies), 4),
+    }
