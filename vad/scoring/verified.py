@@ -92,4 +92,3 @@ def _has(attrs: dict[str, Any], attribute: str) -> bool:
     if attribute in ("color", "count", "shape"):
         return True
     return attribute in attrs
-
