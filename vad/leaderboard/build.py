@@ -15,6 +15,7 @@ from vad.errors import VadError
 from vad.fsutil import check_out, staged_folder
 from vad.leaderboard.compare import compare_pages, file_name, strip
 from vad.leaderboard.images import Images
+from vad.leaderboard.judged import judge_tables, load_judgements
 from vad.leaderboard.page import esc, page, table_html, visible
 from vad.leaderboard.runs import Loaded, distinct, load_runs, setting_fields
 from vad.leaderboard.tables import Field, Row, Sample, Table, is_percent, tables, version_field
@@ -243,8 +244,10 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
     manifests = [{**run.manifest, "run": name, "shown_status": run.status}
                  for name, run in loaded.runs.items()]  # fmt: skip
     run_versions = {m["run"]: m.get("prompt_versions") or {} for m in manifests}
-    boards = tables(ScoringContext(samples, scores, folders=folders), run_versions, note, planned,
-                    setting_fields(loaded.runs), loaded.unfinished())  # fmt: skip
+    ctx = ScoringContext(samples, scores, folders=folders)
+    boards = tables(ctx, run_versions, note, planned, setting_fields(loaded.runs),
+                    loaded.unfinished())  # fmt: skip
+    boards += judge_tables(ctx, load_judgements(samples, folders))
     models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}
     version, images = version_field(samples, run_versions), Images(site, folders)

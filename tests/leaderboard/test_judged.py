@@ -1,0 +1,100 @@
+"""The leaderboard's judge, pairwise and agreement tables, from real `vad judge` runs
+against a loopback vision server that looks at each PNG's colours."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+from vision_server import VisionServer
+
+from vad.cli import main
+from vad.concepts.shapes import generate_shapes
+from vad.leaderboard.build import build_leaderboard
+from vad.leaderboard.judged import kendall_tau
+
+RGB = {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (20, 160, 40)}
+CONCEPTS = ["shape-red-circle-center", "shape-blue-circle-center", "shape-green-circle-center"]
+CAPTION = {cid: caption for cid, caption, _ in generate_shapes()}
+
+
+def _png(colour: str) -> bytes:
+    image = Image.new("RGB", (224, 224), "white")
+    ImageDraw.Draw(image).ellipse((72, 72, 152, 152), fill=RGB[colour])
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _run(root: Path, name: str, model: str, colours: list[str]) -> Path:
+    """A finished run of ``model``: it drew each concept's circle in ``colours``."""
+    folder = root / name
+    records = []
+    for index, (concept, colour) in enumerate(zip(CONCEPTS, colours, strict=True)):
+        rel = Path("images") / name / f"{concept}.png"
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(_png(colour))
+        records.append({"sample_id": f"draw:{model}:svg:{concept}:0", "task": "draw",
+                        "concept_id": concept, "level": "shapes", "caption": CAPTION[concept],
+                        "language": "svg", "image": str(rel), "model": model, "style": "chat",
+                        "sample_index": 0, "status": "ok", "prompt_version": "1",
+                        "temperature": 0.8, "max_tokens": 768,
+                        "request_key": f"{name}-{index}"})  # fmt: skip
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "manifest.json").write_text(json.dumps({"status": "finished", "spec": {}}))
+    return folder
+
+
+def _table(md: str, title: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under the heading ``title``."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#") and title in line)
+    header = next(line for line in lines[start:] if line.startswith("|"))
+    at = lines.index(header, start)
+    names = [c.strip() for c in header.strip("|").split("|")]
+    rows = []
+    for line in lines[at + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(names, (c.strip() for c in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+def test_judge_pairwise_and_agreement_tables(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    runs = [
+        _run(root, "run-a", "openai/a", ["red", "blue", "green"]),  # all right
+        _run(root, "run-b", "openai/b", ["red", "blue", "red"]),  # one wrong
+        _run(root, "run-c", "openai/c", ["green", "red", "blue"]),
+    ]  # all wrong
+    with VisionServer() as server:
+        assert main(["judge", *map(str, runs), "--judge", "openai/gpt-4o", "--api-base",
+                     server.api_base]) == 0  # fmt: skip
+    site = build_leaderboard(["run-a", "run-b", "run-c"], tmp_path / "site", root)
+    md = (site / "leaderboard.md").read_text()
+    judges = {r["model"]: r for r in _table(md, "Judges")}
+    assert judges["openai/a"]["judge fidelity (1-10)"].startswith("9.000")
+    assert judges["openai/c"]["judge fidelity (1-10)"].startswith("2.000")
+    assert judges["openai/a"]["captions shown"] == "5" and judges["openai/a"]["level"] == "shapes"
+    ratings = [r["model"] for r in _table(md, "Pairwise")]
+    assert ratings[0] == "openai/a" and ratings[-1] == "openai/c"  # best first
+    agreement = {(r["score"], r["against"]): r for r in _table(md, "How far the scores agree")}
+    fidelity = agreement[("verifier", "openai/gpt-4o fidelity")]
+    # the verifier and the judge's fidelity see the same colours: the same order, the same
+    # verdict on every drawing
+    assert fidelity["Kendall tau of model ranks"].startswith("+1.00 (3 models)")
+    assert fidelity["same verdict per drawing %"].startswith("100.0")
+    draw = {r["model"]: r for r in _table(md, "Draw")}
+    assert draw["openai/a"]["verified %"].startswith("100.0")
+    assert draw["openai/b"]["verified %"].startswith("66.7")
+    evidence = [json.loads(line) for line in (site / "evidence.jsonl").read_text().splitlines()]
+    assert any(e["table"] == "judges" and e["lines"] for e in evidence)
+
+
+def test_kendall_tau() -> None:
+    assert kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 10, "b": 20, "c": 30}) == 1.0
+    assert kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0
+    assert kendall_tau({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # too few models
+    assert kendall_tau({"a": 1, "b": 1, "c": 1}, {"a": 1, "b": 2, "c": 3}) is None  # no spread
