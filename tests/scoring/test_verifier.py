@@ -94,10 +94,34 @@ def test_outlines_panels_specks_and_other_colours_are_seen_past() -> None:
     specks[5:7, 100:102] = 0
     specks[200:202, 30:32] = (0, 0, 255)
     assert verify(rgb(specks), RED_CENTRE).verified
-    extra = canvas()  # a part of another colour is allowed beside the concept
+    line = canvas()  # a thin line of another colour is decoration
+    circle(line, 0.5, 0.5, 0.2, "red")
+    cv2.line(line, (10, 210), (214, 210), BGR["green"], 2, cv2.LINE_AA)
+    assert verify(rgb(line), RED_CENTRE).verified
+
+
+def test_another_object_beside_the_concept_makes_its_count_wrong() -> None:
+    extra = canvas()
     circle(extra, 0.5, 0.5, 0.2, "red")
-    poly(extra, [(0.0, 0.9), (1.0, 0.9), (1.0, 1.0), (0.0, 1.0)], "green")
-    assert verify(rgb(extra), RED_CENTRE).verified
+    poly(extra, [(0.0, 0.85), (1.0, 0.85), (1.0, 1.0), (0.0, 1.0)], "green")
+    v = verify(rgb(extra), RED_CENTRE)
+    assert v.failed == ["count"] and "1 other part (a green " in v.reason
+    rainbow = canvas()  # one image that would verify "a small X circle" for every colour
+    for i, colour in enumerate(BGR):
+        circle(rainbow, 0.1 + 0.16 * i, 0.5, 0.06, colour)
+    small = {"kind": "single", "shape": "circle", "color": "red", "size": "small"}
+    assert verify(rgb(rainbow), small).failed == ["count"]
+
+
+def test_the_cost_of_a_cluttered_image_is_bounded() -> None:
+    """Thousands of parts (a checkerboard of colours) or noise: one verdict, at once."""
+    board = np.zeros((512, 512, 3), np.uint8)
+    colours = list(BGR.values())
+    for y in range(0, 512, 12):
+        for x in range(0, 512, 12):
+            board[y : y + 11, x : x + 11] = colours[(x // 12 + y // 12) % len(colours)]
+    v = verify(np.ascontiguousarray(board[:, :, ::-1]), RED_CENTRE)
+    assert not v.verified and v.reason.startswith("more than 64 parts")
 
 
 def test_groups_and_pairs() -> None:
@@ -162,7 +186,7 @@ def test_mutants_change_exactly_one_attribute_or_none() -> None:
         assert made[0].kind == "reference" and made[0].changed is None
         assert {m.kind for m in made} <= set(KINDS)
         for m in made:
-            assert m.changed in (None, m.kind) and m.prims
+            assert m.changed in (None, "count" if m.kind == "extra" else m.kind) and m.prims
         assert made == mutants(concept, seed=1)  # deterministic
 
 

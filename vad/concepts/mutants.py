@@ -4,7 +4,8 @@ a nuisance that changes none, each with the attribute a verifier must find wrong
 A mutant is a layout of primitives (vad/concepts/reference.py) and a :class:`Style`;
 each language writes it as code (``vad.languages.reference_program(concept, language,
 style, prims)``). ``changed`` names the one attribute that no longer holds ("color",
-"count", "shape", "position", "size", "arrangement", "relation"), or is None for a
+"count", "shape", "position", "size", "arrangement", "relation"; an "extra" object
+beside the concept's parts makes its count wrong), or is None for a
 nuisance the drawing still shows the concept under (drawn as outlines only, on a
 coloured background, each part turned a little about its centre).
 """
@@ -21,7 +22,7 @@ from vad.concepts.shapes import COLORS, PRIMITIVES
 SHAPES = [name for name, _ in PRIMITIVES]
 BACKGROUNDS = ("#cfe2f3", "#d9ead3", "#fff2cc", "#ead1dc")  # pale blue, green, yellow, pink
 ANGLE = 12.0  # degrees: a turn that leaves every primitive what it is (a square no diamond)
-KINDS = ("reference", "color", "shape", "count", "position", "size", "arrangement",
+KINDS = ("reference", "color", "shape", "count", "extra", "position", "size", "arrangement",
          "relation", "outline", "background", "rotated")  # fmt: skip
 
 
@@ -55,6 +56,10 @@ def mutants(concept: Concept, seed: int = 0) -> list[Mutant]:
     counted = _count(a, base)
     if counted is not None:
         out.append(Mutant("count", "count", counted))
+        # another object beside the concept's: another colour and shape, as large as
+        # three quarters of the concept's parts, where there is room
+        other = rng.choice([c for c in COLORS if c not in used and c != color])
+        out.append(Mutant("extra", "count", [*base, (shape, other, *_free_spot(a, base))]))
     kind = a.get("kind")
     if kind == "single" and "position" in a:
         where = rng.choice([p for p in POSITIONS if p != a["position"]])
@@ -92,6 +97,19 @@ def _line(shape: str, color: str, n: int, across: bool) -> list[Prim]:
     if across:
         return [(shape, color, x, 0.5, radius) for x in offsets]
     return [(shape, color, 0.5, y, radius) for y in offsets]
+
+
+def _free_spot(a: dict, base: list[Prim]) -> tuple[float, float, float]:
+    """Centre and radius of a part three quarters the size of the concept's (at most),
+    where it touches none of them."""
+    radius = min(p[4] for p in base) * 0.75
+    if a.get("kind") == "pair":
+        spot = (0.15, 0.5) if a["relation"] == "above" else (0.5, 0.13)
+        return (*spot, min(radius, 0.125))
+    cx, cy = base[0][2], base[0][3]
+    corners = [(0.14, 0.14), (0.86, 0.14), (0.14, 0.86), (0.86, 0.86)]
+    far = max(corners, key=lambda c: (c[0] - cx) ** 2 + (c[1] - cy) ** 2)
+    return (*far, min(radius, 0.12 if a.get("kind") == "group" else 0.14))
 
 
 def _count(a: dict, base: list[Prim]) -> list[Prim] | None:

@@ -19,9 +19,10 @@ checks each attribute:
    (a star has five, a cross four), convex ones by whichever fits better, an ellipse
    (circle when its axes are nearly equal) or a polygon of three to six corners (four
    corners: square, rectangle or diamond from its angles, sides and tilt);
-5. **attributes**: colour present, count of parts of that colour, shape, position on
-   the canvas (centre or a quadrant), size (the part's larger side against the canvas),
-   arrangement (a row or a stack) and relation (above, left of).
+5. **attributes**: colour present, count of parts of that colour (and no other object
+   as large beside them), shape, position on the canvas (centre or a quadrant), size
+   (the part's larger side against the canvas), arrangement (a row or a stack) and
+   relation (above, left of).
 
 The verdict is per attribute, ``verified`` when all hold, and the reason of the first
 that does not. Everything here is deterministic and needs no weights.
@@ -38,7 +39,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-VERSION = "shapes-verifier/1"
+VERSION = "shapes-verifier/2"
 
 # The ten colour names of the shapes level and what drawing languages paint for them:
 # CSS/SVG and matplotlib names (and its tab: palette), Tk's (turtle), xcolor's (TikZ),
@@ -65,6 +66,8 @@ OTHER = "other"
 ATTRIBUTES = ("color", "count", "shape", "position", "size", "arrangement", "relation")
 
 _MAX_SIDE = 512  # larger images are read at this size (the geometry is relative)
+MAX_PARTS = 64  # more components than this above the speck size: not a drawing of shapes
+_MAX_COLORS = 4096  # more distinct colours than this: quantised to 5 bits a channel first
 _FOREGROUND_DE = 10.0  # CIELAB distance from the background above which a pixel is drawn
 _UNEXPLAINED_DE = 28.0  # residual above which no named colour explains a pixel
 _CENTRE = 0.125  # a centre within this of the canvas's middle (both axes) is "center"
@@ -194,8 +197,12 @@ def label_pixels(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
     fg = np.flatnonzero(np.linalg.norm(lab - bg_lab, axis=1) > _FOREGROUND_DE)
     if fg.size == 0:
         return labels.reshape(h, w)
-    # drawings have few distinct colours: explain each once
-    colors, inverse = np.unique(rgb.reshape(-1, 3)[fg], axis=0, return_inverse=True)
+    # drawings have few distinct colours: explain each once (a photo or noise has many:
+    # at most 32,768 after quantising, each within 4 levels of the pixel's own)
+    drawn = rgb.reshape(-1, 3)[fg]
+    colors, inverse = np.unique(drawn, axis=0, return_inverse=True)
+    if len(colors) > _MAX_COLORS:
+        colors, inverse = np.unique(drawn & 0xF8 | 4, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     p = colors.astype(np.float32) / 255
     p_lab = _lab(p)
@@ -223,38 +230,65 @@ def label_pixels(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- parts
 
 
+Box = tuple[int, int, int, int]  # x, y, width, height in the image
+
+
+class TooManyParts(Exception):
+    """More parts than a drawing of shapes has: noise, a texture, a gradient."""
+
+
 @dataclass
 class _Blob:
+    """A connected component of one colour, held as crops of its bounding box."""
+
     label: int
-    mask: np.ndarray  # bool, the component's own pixels
-    filled: np.ndarray  # bool, the region its outer contour encloses
-    contour: np.ndarray
+    box: Box
+    mask: np.ndarray  # bool crop: the component's own pixels
+    filled: np.ndarray  # bool crop: the region its outer contour encloses
+    contour: np.ndarray  # in image coordinates
     area: int
     filled_area: int
     thickness: float
 
 
+def _overlap(a: np.ndarray, a_box: Box, b: np.ndarray, b_box: Box) -> int:
+    """Pixels set in both crops (placed at their boxes)."""
+    x0, y0 = max(a_box[0], b_box[0]), max(a_box[1], b_box[1])
+    x1 = min(a_box[0] + a_box[2], b_box[0] + b_box[2])
+    y1 = min(a_box[1] + a_box[3], b_box[1] + b_box[3])
+    if x0 >= x1 or y0 >= y1:
+        return 0
+    sa = a[y0 - a_box[1] : y1 - a_box[1], x0 - a_box[0] : x1 - a_box[0]]
+    sb = b[y0 - b_box[1] : y1 - b_box[1], x0 - b_box[0] : x1 - b_box[0]]
+    return int(np.count_nonzero(sa & sb))
+
+
 def _blobs(labels: np.ndarray) -> list[_Blob]:
+    """The components of each colour above the speck size; TooManyParts past MAX_PARTS."""
     h, w = labels.shape
     min_area = max(12, int(0.0004 * h * w))
-    blobs = []
+    found = []
     for value in np.unique(labels):
         if value < 0:
             continue
-        mask = (labels == value).astype(np.uint8)
-        n, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        for i in range(1, n):
-            if stats[i, cv2.CC_STAT_AREA] < min_area:
-                continue
-            own = (comp == i).astype(np.uint8)
-            contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            contour = max(contours, key=cv2.contourArea)
-            filled = np.zeros_like(own)
-            cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-            dist = cv2.distanceTransform(np.pad(own, 1), cv2.DIST_L2, 3)
-            blobs.append(_Blob(int(value), own.astype(bool), filled.astype(bool), contour,
-                               int(stats[i, cv2.CC_STAT_AREA]), int(filled.sum()),
-                               float(dist.max())))  # fmt: skip
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == value).astype(np.uint8), connectivity=8
+        )
+        big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+        found += [(int(value), comp, stats[i], i) for i in big]
+        if len(found) > MAX_PARTS:
+            raise TooManyParts(f"more than {MAX_PARTS} parts")
+    blobs = []
+    for value, comp, stat, i in found:
+        x, y, bw, bh, area = (int(v) for v in stat[:5])
+        own = (comp[y : y + bh, x : x + bw] == i).astype(np.uint8)
+        contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        filled = np.zeros_like(own)
+        cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+        contour = max(contours, key=cv2.contourArea) + np.array([x, y], np.int32)
+        dist = cv2.distanceTransform(np.pad(own, 1), cv2.DIST_L2, 3)
+        blobs.append(_Blob(value, (x, y, bw, bh), own.astype(bool), filled.astype(bool),
+                           contour, area, int(filled.sum()), float(dist.max())))  # fmt: skip
     return blobs
 
 
@@ -265,8 +299,10 @@ def _drop_slivers(blobs: list[_Blob]) -> list[_Blob]:
     kept = []
     for blob in blobs:
         if blob.thickness <= 1.5:
-            grown = cv2.dilate(blob.mask.astype(np.uint8), kernel).astype(bool)
-            if any((grown & other.mask).any() for other in blobs
+            grown = cv2.dilate(np.pad(blob.mask, 2).astype(np.uint8), kernel).astype(bool)
+            x, y, bw, bh = blob.box
+            box = (x - 2, y - 2, bw + 4, bh + 4)
+            if any(_overlap(grown, box, other.mask, other.box) for other in blobs
                    if other is not blob and other.area > blob.area):  # fmt: skip
                 continue
         kept.append(blob)
@@ -280,7 +316,7 @@ def _drop_frames(blobs: list[_Blob], canvas: int) -> tuple[list[_Blob], set[int]
     kept = []
     for blob in blobs:
         inside = [o for o in blobs if o is not blob and o.filled_area < blob.filled_area
-                  and (blob.filled & o.mask).sum() > 0.5 * o.area]  # fmt: skip
+                  and _overlap(blob.filled, blob.box, o.mask, o.box) > 0.5 * o.area]  # fmt: skip
         if id(blob) in hollow and inside:
             continue  # an outline (stroke) around parts drawn inside it
         if blob.filled_area > 0.4 * canvas and inside:
@@ -290,7 +326,8 @@ def _drop_frames(blobs: list[_Blob], canvas: int) -> tuple[list[_Blob], set[int]
 
 
 def find_parts(rgb: np.ndarray) -> list[Part]:
-    """The drawn parts of an image, largest first."""
+    """The drawn parts of an image, largest first (TooManyParts: not a drawing of
+    shapes; its cost is bounded by MAX_PARTS)."""
     h, w = rgb.shape[:2]
     labels = label_pixels(rgb, background(rgb))
     blobs = _drop_slivers(_blobs(labels))
@@ -301,11 +338,12 @@ def find_parts(rgb: np.ndarray) -> list[Part]:
         m = cv2.moments(blob.filled.astype(np.uint8), binaryImage=True)
         if m["m00"] == 0:
             continue
+        x, y = blob.box[:2]
         extent = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / min(h, w)
         name = _NAMES[blob.label] if blob.label < len(_NAMES) else OTHER
-        parts.append(Part(name, classify(blob.contour), m["m10"] / m["m00"] / w,
-                          m["m01"] / m["m00"] / h, float(extent), blob.filled_area / (h * w),
-                          id(blob) in outlined))  # fmt: skip
+        parts.append(Part(name, classify(blob.contour), (x + m["m10"] / m["m00"]) / w,
+                          (y + m["m01"] / m["m00"]) / h, float(extent),
+                          blob.filled_area / (h * w), id(blob) in outlined))  # fmt: skip
     return sorted(parts, key=lambda p: -p.area)
 
 
@@ -477,7 +515,10 @@ def verify_parts(parts: list[Part], attrs: dict[str, Any]) -> Verdict:
     group = mine or parts
     expected = int(attrs.get("count", 1)) if kind == "group" else 1
     found = _count_phrase(len(group), color if mine else "drawn")
-    out.add("count", len(group) == expected, f"{found}, expected {expected}")
+    extra = _extra(parts, group)
+    out.add("count", len(group) == expected and not extra,
+            f"{found}, expected {expected}" if len(group) != expected
+            else f"{found} and {_extras(extra)}")  # fmt: skip
     main = group[0]
     if kind == "group":
         wrong = [p.shape for p in group if p.shape != shape]
@@ -508,9 +549,11 @@ def _verify_pair(parts: list[Part], attrs: dict[str, Any], out: _Checks) -> Verd
     b = second[0] if second else next((p for p in parts if p is not a), None)
     count_a = len(first) if first else (1 if a else 0)
     count_b = len(second) if second else (1 if b else 0)
-    out.add("count", count_a == 1 and count_b == 1,
+    mine = [*(first or [a]), *(second or [b])]
+    extra = _extra(parts, [p for p in mine if p is not None])
+    out.add("count", count_a == 1 and count_b == 1 and not extra,
             f"{_count_phrase(count_a, color)} and {_count_phrase(count_b, other_color)}, "
-            "expected one of each")  # fmt: skip
+            "expected one of each" + (f", and {_extras(extra)}" if extra else ""))  # fmt: skip
     shapes_ok = (a is not None and a.shape == attrs["shape"]
                  and b is not None and b.shape == attrs["other_shape"])  # fmt: skip
     out.add("shape", shapes_ok,
@@ -523,6 +566,22 @@ def _verify_pair(parts: list[Part], attrs: dict[str, Any], out: _Checks) -> Verd
         out.add("relation", found == attrs["relation"],
                 f"expected {color} {attrs['relation']} {other_color}, found {found}")  # fmt: skip
     return Verdict(out.checks, out.reasons, parts, attrs)
+
+
+def _extra(parts: list[Part], mine: list[Part]) -> list[Part]:
+    """Parts beside the concept's own that are objects in their own right: of another
+    colour, spanning at least 0.6 of the smallest of the concept's parts and covering a
+    fifth of its area (a thin line or a dot is decoration, not an object)."""
+    if not mine:
+        return []
+    extent, area = min(p.extent for p in mine), min(p.area for p in mine)
+    return [p for p in parts
+            if p not in mine and p.extent >= 0.6 * extent and p.area >= 0.2 * area]  # fmt: skip
+
+
+def _extras(extra: list[Part]) -> str:
+    what = ", ".join(f"a {p.color} {p.shape}" for p in extra[:3])
+    return f"{len(extra)} other part{'' if len(extra) == 1 else 's'} ({what})"
 
 
 def _relation(a: Part, b: Part) -> str:
@@ -567,4 +626,10 @@ def _shapes(parts: list[Part]) -> str:
 def verify(image: Path | str | np.ndarray, attrs: dict[str, Any]) -> Verdict:
     """The verdict on a drawing (a PNG path or an RGB array) of the shape concept ``attrs``."""
     rgb = read_rgb(image) if not isinstance(image, np.ndarray) else image
-    return verify_parts(find_parts(rgb), attrs)
+    try:
+        parts = find_parts(rgb)
+    except TooManyParts as exc:
+        reason = f"{exc}: not a drawing of shapes"
+        checks = dict.fromkeys(_attributes(attrs), False)
+        return Verdict(checks, dict.fromkeys(checks, reason), [], attrs)
+    return verify_parts(parts, attrs)
