@@ -69,19 +69,21 @@ def test_judge_pairwise_and_agreement_tables(tmp_path: Path) -> None:
         _run(root, "run-b", "openai/b", ["red", "blue", "red"]),  # one wrong
         _run(root, "run-c", "openai/c", ["green", "red", "blue"]),
     ]  # all wrong
-    with VisionServer() as server:
-        assert main(["judge", *map(str, runs), "--judge", "openai/gpt-4o", "--api-base",
-                     server.api_base]) == 0  # fmt: skip
+    server = VisionServer().__enter__()
+    assert main(["judge", *map(str, runs), "--judge", "openai/gpt-4o", "--api-base",
+                 server.api_base]) == 0  # fmt: skip
     site = build_leaderboard(["run-a", "run-b", "run-c"], tmp_path / "site", root)
     md = (site / "leaderboard.md").read_text()
     judges = {r["model"]: r for r in _table(md, "Judges")}
     assert judges["openai/a"]["judge fidelity (1-10)"].startswith("9.000")
     assert judges["openai/c"]["judge fidelity (1-10)"].startswith("2.000")
-    assert judges["openai/a"]["captions shown"] == "5" and judges["openai/a"]["level"] == "shapes"
+    assert judges["openai/a"]["captions shown"].startswith("5 (seed ")
+    assert judges["openai/a"]["level"] == "shapes"
     ratings = [r["model"] for r in _table(md, "Pairwise")]
     assert ratings[0] == "openai/a" and ratings[-1] == "openai/c"  # best first
-    agreement = {(r["score"], r["against"]): r for r in _table(md, "How far the scores agree")}
-    fidelity = agreement[("verifier", "openai/gpt-4o fidelity")]
+    agreement = {(r["score"], r["against"].split(",")[0]): r
+                 for r in _table(md, "How far the scores agree")}  # fmt: skip
+    fidelity = agreement[("verifier", "fidelity by openai/gpt-4o")]
     # the verifier and the judge's fidelity see the same colours: the same order, the same
     # verdict on every drawing
     assert fidelity["Kendall tau of model ranks"].startswith("+1.00 (3 models)")
@@ -91,6 +93,22 @@ def test_judge_pairwise_and_agreement_tables(tmp_path: Path) -> None:
     assert draw["openai/b"]["verified %"].startswith("66.7")
     evidence = [json.loads(line) for line in (site / "evidence.jsonl").read_text().splitlines()]
     assert any(e["table"] == "judges" and e["lines"] for e in evidence)
+
+    # Finishing a run rewrites samples.jsonl and its lines move: judgements follow their
+    # samples by id, not by line number. Judging again in another order adds nothing.
+    lines = (root / "run-b" / "samples.jsonl").read_text().splitlines()
+    (root / "run-b" / "samples.jsonl").write_text("\n".join(reversed(lines)) + "\n")
+    asked = len(server.requests)
+    try:
+        assert main(["judge", *map(str, reversed(runs)), "--judge", "openai/gpt-4o",
+                     "--api-base", server.api_base]) == 0  # fmt: skip
+        assert len(server.requests) == asked
+    finally:
+        server.__exit__(None, None, None)
+    site = build_leaderboard(["run-a", "run-b", "run-c"], tmp_path / "site", root)
+    again = (site / "leaderboard.md").read_text()
+    assert {r["model"]: r for r in _table(again, "Judges")} == judges
+    assert _table(again, "Pairwise") == _table(md, "Pairwise")
 
 
 def test_kendall_tau() -> None:

@@ -22,7 +22,6 @@ from typing import Any
 
 from vad.judge.aggregate import (
     bradley_terry,
-    group,
     mean_fidelity,
     pairwise_outcomes,
     recognition_accuracy,
@@ -39,17 +38,43 @@ _MIN_MODELS_FOR_TAU = 3
 
 
 def load_judgements(samples: list[Sample], folders: dict[str, Path]) -> list[dict[str, Any]]:
-    """Every judgement of the runs whose samples (all of them, for pairwise) are shown."""
-    shown = {(run, line) for run, line, _ in samples}
-    out = []
+    """Every judgement of a shown sample (both, for pairwise), once.
+
+    A judgement names its samples by run and ``sample_id``: the line it gives is read
+    again from the samples shown (finishing a run rewrites samples.jsonl, and its lines
+    move). A judgement made twice (the same judge, settings and samples: ``vad judge A
+    B`` then ``vad judge B A``) counts once.
+    """
+    line_of = {(run, str(rec.get("sample_id"))): line for run, line, rec in samples}
+    out, seen = [], set()
     for folder in folders.values():
         for j in read_judgements(folder):
-            refs = j.get("samples") if j.get("kind") == "pairwise" else [j]
-            if not isinstance(refs, list) or not refs:
+            pairwise = j.get("kind") == "pairwise"
+            refs = j.get("samples") if pairwise else [j]
+            if not isinstance(refs, list) or not refs or not all(isinstance(r, dict) for r in refs):
                 continue
-            if all(isinstance(r, dict) and (r.get("run"), r.get("line")) in shown for r in refs):
+            lines = [line_of.get((str(r.get("run")), str(r.get("sample_id")))) for r in refs]
+            if any(line is None for line in lines):
+                continue  # a sample not shown (another run's copy of a request, or gone)
+            moved = [{**r, "line": line} for r, line in zip(refs, lines, strict=True)]
+            j = {**j, "samples": moved} if pairwise else {**j, "line": lines[0]}
+            once = (_settings(j), str(j.get("kind")),
+                    tuple(sorted((str(r["run"]), str(r["sample_id"])) for r in refs)))  # fmt: skip
+            if once not in seen:
+                seen.add(once)
                 out.append(j)
     return out
+
+
+def _settings(j: dict[str, Any]) -> str:
+    """What changes a judge's reply besides the drawing: judge, prompt, sampling, K."""
+    parts = [str(j.get("judge")), f"prompt {j.get('prompt_version')}",
+             f"T={j.get('temperature', '?')}", f"max {j.get('max_tokens', '?')}"]  # fmt: skip
+    if j.get("kind") == "recognition":
+        parts += [f"{len(j.get('options') or [])} captions", f"seed {j.get('seed', '?')}"]
+    if j.get("api_base"):
+        parts.append(str(j["api_base"]))
+    return ", ".join(parts)
 
 
 def judge_tables(ctx: ScoringContext, judgements: list[dict[str, Any]]) -> list[Table]:
@@ -68,14 +93,15 @@ def _sample_fields(j: dict[str, Any], records: dict[tuple[str, int], dict]) -> d
 
 
 def _judges(judgements: list[dict[str, Any]], records: dict) -> Table:
-    keys = ["judge", "judge prompt", "captions shown", "model", "prompt version", "temperature",
-            "max tokens", "task", "level", "language"]  # fmt: skip
+    keys = ["judge", "judge prompt", "judge sampling", "captions shown", "model",
+            "prompt version", "temperature", "max tokens", "task", "level", "language"]  # fmt: skip
     rows_by: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for j in judgements:
         if j.get("kind") not in ("recognition", "fidelity"):
             continue
         fields = {"judge": str(j.get("judge")), "judge prompt": str(j.get("prompt_version")),
-                  "captions shown": str(len(j.get("options") or [])) or "–",
+                  "judge sampling": _sampling(j),
+                  "captions shown": _shown(j),
                   "model": str(j.get("model")), "task": str(j.get("task")),
                   "level": str(j.get("level")), "language": str(j.get("language")),
                   **_sample_fields(j, records)}  # fmt: skip
@@ -94,11 +120,13 @@ def _judges(judgements: list[dict[str, Any]], records: dict) -> Table:
             shown_k[base].add(key[at])
     rows = []
     for base, members in sorted(merged.items()):
-        if len(shown_k[base]) > 1:  # accuracy among 5 and among 10 captions: two rows
-            for k in sorted(shown_k[base]):
-                part = [j for j in members if j.get("kind") == "fidelity"
-                        or str(len(j.get("options") or [])) == k]  # fmt: skip
+        if len(shown_k[base]) > 1:  # accuracy among 5 and among 10 captions: two rows,
+            for k in sorted(shown_k[base]):  # and the ratings a row of their own
+                part = [j for j in members if j.get("kind") == "recognition" and _shown(j) == k]
                 rows.append(_judge_row(keys, (*base[:at], k, *base[at:]), part))
+            fidelity = [j for j in members if j.get("kind") == "fidelity"]
+            if fidelity:
+                rows.append(_judge_row(keys, (*base[:at], "–", *base[at:]), fidelity))
         else:
             k = next(iter(shown_k[base]), "–")
             rows.append(_judge_row(keys, (*base[:at], k, *base[at:]), members))
@@ -108,6 +136,15 @@ def _judges(judgements: list[dict[str, Any]], records: dict) -> Table:
                  "the captions shown (the concept's and distractors of its level); "
                  "fidelity: a 1-10 rating against the rubric in prompts/judge.yaml. "
                  "Unparsable replies are left out (not scored).")  # fmt: skip
+
+
+def _shown(j: dict[str, Any]) -> str:
+    return f"{len(j.get('options') or [])} (seed {j.get('seed', '?')})"
+
+
+def _sampling(j: dict[str, Any]) -> str:
+    text = f"T={j.get('temperature', '?')}, max {j.get('max_tokens', '?')}"
+    return text + (f", {j['api_base']}" if j.get("api_base") else "")
 
 
 def _judge_row(keys: list[str], key: tuple[str, ...], members: list[dict[str, Any]]) -> Row:
@@ -128,18 +165,22 @@ def _judge_row(keys: list[str], key: tuple[str, ...], members: list[dict[str, An
 
 
 def _pairwise(judgements: list[dict[str, Any]], records: dict) -> Table:
-    keys = ["judge", "judge prompt", "model"]
-    pairwise = [j for j in judgements if j.get("kind") == "pairwise"]
+    keys = ["judge", "judge prompt", "judge sampling", "task", "level", "language", "model"]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for j in judgements:
+        if j.get("kind") == "pairwise":
+            groups[(str(j.get("judge")), str(j.get("prompt_version")), _sampling(j),
+                    str(j.get("task")), str(j.get("level")),
+                    str(j.get("language")))].append(j)  # fmt: skip
     rows = []
-    for (judge, version), members in sorted(group(pairwise, ("judge", "prompt_version")).items(),
-                                            key=lambda kv: str(kv[0])):  # fmt: skip
+    for key, members in sorted(groups.items()):
         ratings = bradley_terry(pairwise_outcomes(members))
         for model, estimate in sorted(ratings.items(), key=lambda kv: -kv[1].mean):
             mine = [j for j in members if model in {s.get("model") for s in j["samples"]}]
             lines = sorted({(str(s["run"]), int(s["line"])) for j in mine for s in j["samples"]
                             if s.get("model") == model})  # fmt: skip
             bad = unparsable(mine, "pairwise")
-            rows.append(Row({"judge": str(judge), "judge prompt": str(version), "model": model},
+            rows.append(Row(dict(zip(keys, (*key, model), strict=True)),
                             {"Bradley-Terry rating": estimate}, lines, len(mine),
                             len(mine) - bad, {"unparsable": bad} if bad else {}))  # fmt: skip
     return Table("pairwise", "Pairwise: which model's drawing a judge prefers", keys,
@@ -164,15 +205,16 @@ def _scores(ctx: ScoringContext, judgements: list[dict[str, Any]]) -> dict[str, 
         if not j.get("parsed") or j.get("kind") not in ("recognition", "fidelity"):
             continue
         ref = (str(j["run"]), int(j["line"]))
+        name = f"{j['kind']} by {_settings(j)}"
         if j["kind"] == "recognition":
-            out[f"{j['judge']} recognition"][ref] = 1.0 if j.get("correct") else 0.0
+            out[name][ref] = 1.0 if j.get("correct") else 0.0
         else:
-            out[f"{j['judge']} fidelity"][ref] = float(j["score"]) / 10
+            out[name][ref] = float(j["score"]) / 10
     return dict(out)
 
 
 def _passes(name: str, value: float) -> bool:
-    return value >= PASS_FIDELITY / 10 if name.endswith(" fidelity") else value >= 1.0
+    return value >= PASS_FIDELITY / 10 if name.startswith("fidelity by ") else value >= 1.0
 
 
 def kendall_tau(a: dict[str, float], b: dict[str, float]) -> float | None:
