@@ -750,3 +750,9 @@ def test_keep_if_keeps_only_drawings_whose_scores_pass_and_records_why_not(
         assert main(_args(server, tmp_path / "other", 4, "--keep-if", "beauty>=3")) != 0
     err = capsys.readouterr().err
     assert "unknown score 'beauty'" in err and "verified" in err and not server.requests
+    with FakeOpenAI() as server:  # nothing it could keep: refused before any request
+        args = _args(server, tmp_path / "objects", 4, "--keep-if", "verified")
+        args[args.index("shapes")] = "objects"
+        assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "checks drawings of shape concepts only" in err and not server.requests

@@ -123,6 +123,8 @@ class Generator:
         self.concepts = load_concepts(spec.levels, extra_files=spec.concept_files)
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
+        if spec.keep_if:
+            self._check_keep_if()
         self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
         if spec.strategy in NEEDS_SOURCE:
             self.items = vary_stream(self._source_programs(), spec.seed)
@@ -502,6 +504,22 @@ class Generator:
                 self._write({**record, "status": "rejected", "reason": why[:300]})
                 return
         self._judge(record, judged)
+
+    def _check_keep_if(self) -> None:
+        """--keep-if needs drawings the scores can judge: refuse a set none of whose
+        concepts the verifier checks (every drawing would be paid for and rejected), and
+        say how many cannot be checked (those are rejected)."""
+        can = sum(1 for c in self.concepts if sample_scorers(c))
+        what = ", ".join(self.spec.keep_if)
+        if self.spec.strategy not in ("vad",) or can == 0:
+            raise SpecError(
+                f"--keep-if {what}: the shapes verifier checks drawings of shape concepts "
+                f"only (strategy vad, --level shapes); {can} of {len(self.concepts)} concepts "
+                f"of this generation (strategy {self.spec.strategy}) can be checked")  # fmt: skip
+        if can < len(self.concepts):
+            self._say(f"--keep-if {what}: {len(self.concepts) - can} of {len(self.concepts)} "
+                      "concepts cannot be verified (not shape concepts): their drawings are "
+                      "rejected")  # fmt: skip
 
     def _scorers(self, item: Item) -> dict[str, pipeline.SampleScorer]:
         """The per-sample scorers of an item drawn from one concept (vad.scoring.samples)."""

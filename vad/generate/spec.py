@@ -213,6 +213,10 @@ class GenerateSpec(Settings):
             )
         if not self.keep_if:
             data.pop("keep_if")  # (likewise)
+        else:  # another verifier keeps other drawings: another set
+            from vad.scoring.verifier import VERSION
+
+            data["verifier"] = VERSION
         return data
 
     def settings_hash(self) -> str:
