@@ -34,6 +34,7 @@ class Case:
     mutant: Mutant
     rendered: bool = False
     verdict: Verdict | None = None
+    error: str = ""  # the verifier failed on it
 
     @property
     def right(self) -> bool:
@@ -110,7 +111,10 @@ def run_bench(
             result = pool.render(case.language, code, 224, 224, dest)
             case.rendered = result.ok
             if result.ok:
-                case.verdict = verify(dest, case.concept.attrs)
+                try:
+                    case.verdict = verify(dest, case.concept.attrs)
+                except Exception as exc:  # counted as wrong, named in the failures
+                    case.error = f"{type(exc).__name__}: {exc}"
                 dest.unlink()
 
         with ThreadPoolExecutor(workers) as executor:
@@ -151,9 +155,19 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+def meets(report: Report) -> bool:
+    """References verify at least 98% of the time, each other kind is right at least 95%."""
+    for kind in KINDS:
+        right, n = report.rate(kind)
+        if n and right / n < (0.98 if kind == "reference" else 0.95):
+            return False
+    return True
+
+
 def failures(report: Report, limit: int = 20) -> list[str]:
     """Lines naming drawings the verifier got wrong, with its reasons."""
-    out = []
+    out = [f"{c.language} {c.concept.id} [{c.mutant.kind}]: verifier error: {c.error}"
+           for c in report.cases if c.error]  # fmt: skip
     for case in report.cases:
         if case.rendered and not case.right and case.verdict is not None:
             out.append(f"{case.language} {case.concept.id} [{case.mutant.kind}]: failed "

@@ -126,7 +126,7 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _verifier(args: argparse.Namespace) -> int:
-    from vad.bench_verifier import failures, format_report, run_bench
+    from vad.bench_verifier import failures, format_report, meets, run_bench
     from vad.errors import SpecError
 
     if args.per_kind < 1:
@@ -138,6 +138,10 @@ def _verifier(args: argparse.Namespace) -> int:
     wrong = failures(report, args.show)
     if wrong:
         print(f"\nwrong (first {len(wrong)}):\n" + "\n".join(wrong), file=sys.stderr)
+    if not meets(report):
+        print("error: the verifier is below its bar (references 98%, every other kind 95%)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -150,7 +154,8 @@ def _add_verifier(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "or a nuisance (outlines only, a coloured background, parts turned), render them "
         "in the jail, verify each PNG, and print how often the verifier was right (a "
         "reference or nuisance verifies; a mutant fails exactly what was changed) and its "
-        "confusion table.",
+        "confusion table; exit 1 when references verify less than 98 percent of the time "
+        "or any other kind is right less than 95 percent.",
     )
     p.add_argument(
         "--per-kind",

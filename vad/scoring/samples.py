@@ -62,9 +62,9 @@ def verdict(record: dict[str, Any], folder: Path | None) -> dict[str, Any] | Non
     attrs = verifiable_attrs(record)
     if attrs is None or folder is None:
         return None
-    image = folder / str(record["image"])
-    if not image.is_file():
-        return None
+    image = (folder / str(record["image"])).resolve()
+    if not image.is_relative_to(folder.resolve()) or not image.is_file():
+        return None  # a record naming a file outside its run is read by nobody
     try:
         return verifier.verify(image, attrs).to_record()
     except Exception as exc:  # an image it cannot read: not verified, with the reason
