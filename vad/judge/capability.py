@@ -8,8 +8,10 @@ a judge is refused unless it is known to see:
 - a model at a user-given ``--api-base``: the server is asked. llama.cpp's ``GET
   /props`` says ``modalities.vision``; an entry of ``GET {api_base}/models`` may list
   its capabilities (Ollama: ``capabilities: [..., "vision"]``; others: input
-  modalities). A server that cannot tell falls back on litellm's map (below);
-- a model litellm's map knows: ``litellm.supports_vision``;
+  modalities). A server that cannot tell is *not* looked up in litellm's map by the
+  model's name: what a server serves under a name is not what the name means
+  elsewhere (``openai/gpt-4o`` at a text-only server), so it cannot be told;
+- a model without ``--api-base`` that litellm's map knows: ``litellm.supports_vision``;
 - otherwise it cannot be told, and the judge is refused unless the user asserts it
   sees (``--judge-sees-images``). The assertion settles only what cannot be told: a
   server or map that says "no vision" is believed.
@@ -40,10 +42,9 @@ def check_sees_images(model: ResolvedModel, asserted: bool = False) -> str:
             "choose a vision model (e.g. openai/gpt-4o), or a vision model's server with "
             "--api-base"
         )
-    verdict, how = None, ""
-    if model.api_base:
+    if model.api_base:  # the server's word, or none: never the map's on its name
         verdict, how = ask_server(model)
-    if verdict is None:
+    else:
         verdict, how = _litellm_says(model)
     if verdict is True:
         return how
@@ -54,10 +55,11 @@ def check_sees_images(model: ResolvedModel, asserted: bool = False) -> str:
         )
     if asserted:
         return f"asserted by {ASSERT_FLAG}"
-    where = f" at {model.api_base}" if model.api_base else ""
+    who = f"the server at {model.api_base} does not say" if model.api_base else (
+        "litellm's model map does not say")  # fmt: skip
     raise ModelConfigError(
-        f"judge {model.name}{where}: cannot tell whether it takes images (neither the server "
-        f"nor litellm's model map says); if it does, pass {ASSERT_FLAG}"
+        f"judge {model.name}: cannot tell whether it takes images ({who}); if it does, "
+        f"pass {ASSERT_FLAG}"
     )
 
 

@@ -98,9 +98,10 @@ def pair_key(record: dict[str, Any]) -> tuple[Any, ...]:
 
 def find_pairs(drawings: list[Drawing]) -> list[tuple[Drawing, Drawing]]:
     """Every pair of drawings of one :func:`pair_key` by two models, the models in name
-    order (of a model's several drawings of one key, across runs, the first is taken)."""
+    order (of a model's several drawings of one key, across runs, the one whose (run
+    name, sample id) sorts first: the same pairs whatever order the runs are named in)."""
     groups: dict[tuple[Any, ...], dict[str, Drawing]] = defaultdict(dict)
-    for drawing in drawings:
+    for drawing in sorted(drawings, key=lambda d: (d.run, d.sample_id)):
         groups[pair_key(drawing.record)].setdefault(drawing.model, drawing)
     pairs = []
     for by_model in groups.values():

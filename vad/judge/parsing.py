@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import re
 
-_ANSWER = re.compile(r"\b(?:answer|choice|option)\s*(?:is|:)?\s*[\(\[\"']?\s*([A-Za-z0-9]+)\b",
-                     re.IGNORECASE)  # fmt: skip
+# A letter followed by a lower-case word is read as a word, not as an answer: the
+# article in "A drawing of a blue square", the pronoun in "I would say C". Unless that
+# word is one only an option's letter goes with ("A or B", "C is the one").
+_LINK = r"(?:or|and|nor|vs|versus|is|was|seems|appears|matches|fits)\b"
+_NOT_A_WORD = rf"(?-i:(?!\s+(?!{_LINK})[a-z]))"
+_ANSWER = re.compile(r"\b(?:answer|choice|option)\s*(?:is|:)?\s*[\(\[\"']?\s*([A-Za-z0-9]+)\b"
+                     + _NOT_A_WORD, re.IGNORECASE)  # fmt: skip
 
 
 def parse_letter(text: str, letters: str) -> str | None:
@@ -15,7 +20,10 @@ def parse_letter(text: str, letters: str) -> str | None:
 
     Accepted: a lone letter ("B", "(B)", "B."), "Answer: B" / "the answer is B", or a
     reply in which exactly one of the letters stands alone as a word ("I pick C, the red
-    circle"); two different letters standing alone are unparsable."""
+    circle", "B) a red square"); two different letters standing alone are unparsable.
+    A capital letter followed by a lower-case word is that word's article or pronoun,
+    not an answer ("A red circle.", "I would say C": C), unless the word links options
+    ("A or B": unparsable)."""
     stripped = text.strip()
     lone = re.fullmatch(r"[\W_]*([A-Za-z])[\W_]*", stripped)
     if lone and lone.group(1).upper() in letters:
@@ -24,7 +32,7 @@ def parse_letter(text: str, letters: str) -> str | None:
     said &= set(letters)
     if len(said) == 1:
         return said.pop()
-    standing = set(re.findall(rf"(?<![\w'])([{letters}])(?![\w'])", stripped))
+    standing = set(re.findall(rf"(?<![\w'])([{letters}])(?![\w']){_NOT_A_WORD}", stripped))
     return standing.pop() if len(standing) == 1 else None
 
 

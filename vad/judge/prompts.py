@@ -42,6 +42,8 @@ def choose_options(
 ) -> tuple[list[str], int]:
     """``caption`` and up to ``k``-1 distractors from ``pool`` (other captions of its
     level), shuffled; returns the options and the index of ``caption`` among them.
+    A pool with no other caption raises ValueError: a one-option question is always
+    answered right (``vad judge`` skips such drawings, see :func:`offers_choice`).
 
     The RNG is seeded with ``seed`` and ``sample`` (a string naming the sample): the
     same sample gets the same options whatever else is judged with it."""
@@ -49,9 +51,16 @@ def choose_options(
         raise ValueError(f"recognition needs 2 to 26 options, not {k}")
     rng = random.Random(f"judge:{seed}:{sample}")
     others = sorted({c for c in pool if c != caption})
+    if not others:
+        raise ValueError(f"recognition of {caption!r}: no other caption to choose among")
     options = [caption, *rng.sample(others, min(k - 1, len(others)))]
     rng.shuffle(options)
     return options, options.index(caption)
+
+
+def offers_choice(caption: str, pool: list[str]) -> bool:
+    """Whether ``pool`` holds a caption other than ``caption`` (a question of 2+ options)."""
+    return any(c != caption for c in pool)
 
 
 def recognition(image: bytes, caption: str, pool: list[str], k: int, seed: int,

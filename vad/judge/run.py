@@ -4,8 +4,13 @@ For every judge, every rendered drawing of the runs is asked the recognition and
 fidelity question, and every pair of drawings of one concept, language and sample
 index by two models the pairwise question, in both orders (the order a judge sees two
 images in sways it: a pair whose two answers disagree is a tie). Each judgement is one
-line of ``judgements.jsonl`` in the drawing's run folder (a pair's: in the folder of
-the first run named).
+line of ``judgements.jsonl`` in the drawing's run folder (a pair's: in the folder of the
+run of its sample whose (run name, sample id) sorts first, so that ``vad judge A B`` and
+``vad judge B A`` write a pair to the same file, once). A drawing whose level offers no
+other caption gets no recognition question (one option is always right). Every line
+records the settings that change a reply (judge, prompt version, temperature,
+max_tokens, seed, choices, api_base) and names its sample(s) by ``sample_id``: line
+numbers change when a resumed run rewrites samples.jsonl.
 
 The same policies as the rest of vad:
 
@@ -17,7 +22,8 @@ The same policies as the rest of vad:
 - a ``kill -9`` loses at most the judgements in flight (their replies, if they came,
   are in the store); the next run cuts a torn last line off and goes on;
 - the run folders' writer locks are held while judging (one writer per folder);
-- ``--max-cost`` stops before a request could pass it (``budget``);
+- ``--max-cost`` stops before a request could pass it, and when a reply costs more
+  than its bound (``budget``); replies already in the store are still used;
 - a call that fails is no judgement (a re-run asks again); a reply that cannot be read
   is a judgement, recorded as unparsable.
 """
@@ -177,7 +183,7 @@ class Judging:
                     if judgements.repaired:
                         self.say(f"{judgements.path}: a torn last line was cut off (its "
                                  "judgement is made again)")  # fmt: skip
-                questions = self._questions(drawings, files, files[folders[0]])
+                questions = self._questions(drawings, files)
                 for judge in self.judges:
                     plan = concurrency(judge, s.connections)
                     opened = stack.enter_context(
@@ -196,8 +202,11 @@ class Judging:
                 if question.identity in question.out.done:
                     self.summary.already += 1
                     continue
-                if self.stop.is_set() or self.budget.hit:
+                if self.stop.is_set():
                     self.summary.skipped_budget += self.budget.hit
+                    continue
+                if self.budget.hit and not _stored(store, question):  # stored: free
+                    self.summary.skipped_budget += 1
                     continue
                 window.submit(self._judge, store, client, question,
                               cap=2 * self.settings.connections)  # fmt: skip
@@ -220,7 +229,11 @@ class Judging:
                 self.budget.settle(reserved, None)  # it may have been sent and billed
                 raise
             if not asked.cached:
-                self.budget.settle(reserved, asked.reply)
+                if self.budget.settle(reserved, asked.reply) and asked.reply is not None:
+                    self.say(f"stopping at the budget: a reply of {question.judge.name} cost "
+                             f"${asked.reply.cost_usd:.6f}, more than the ${reserved:.6f} a "
+                             "request was bounded at; the budget is not trusted further: no "
+                             "new request is sent (those in flight finish)")  # fmt: skip
                 self._paid(asked.reply)
             if asked.reply is None:
                 self.say(f"judge {question.judge.name}: {asked.error}")
@@ -246,22 +259,31 @@ class Judging:
                 self.summary.unpriced += 1
 
     def _questions(
-        self, drawings: list[Drawing], files: dict[Path, JudgementFile], first: JudgementFile
+        self, drawings: list[Drawing], files: dict[Path, JudgementFile]
     ) -> Callable[[ResolvedModel], Iterator[Question]]:
         """Each judge's questions, made as they are asked (images read one by one)."""
         kinds, pools = self.settings.kinds, caption_pools(drawings)
         pairs = find_pairs(drawings) if "pairwise" in kinds else []
+        asks = [  # recognition of each drawing: only where there are 2+ options
+            "recognition" in kinds and prompts.offers_choice(
+                str(d.record["caption"]), pools.get(str(d.record.get("level")), []))
+            for d in drawings
+        ]  # fmt: skip
+        if "recognition" in kinds and (skipped := asks.count(False)):
+            self.say(f"recognition: {skipped} drawing(s) skipped: their level offers no other "
+                     "caption to choose among (a one-option question is always right)")  # fmt: skip
 
         def questions(judge: ResolvedModel) -> Iterator[Question]:
-            for drawing in drawings:
-                if "recognition" in kinds or "fidelity" in kinds:
+            for drawing, recognition in zip(drawings, asks, strict=True):
+                if recognition or "fidelity" in kinds:
                     image = drawing.image.read_bytes()
-                if "recognition" in kinds:
+                if recognition:
                     yield self._recognition(judge, drawing, image, pools, files[drawing.folder])
                 if "fidelity" in kinds:
                     yield self._fidelity(judge, drawing, image, files[drawing.folder])
-            for a, b in pairs:
-                yield self._pairwise(judge, a, b, first)
+            for a, b in pairs:  # in the folder of the sample that sorts first (see above)
+                home = min((a, b), key=lambda d: (d.run, d.sample_id))
+                yield self._pairwise(judge, a, b, files[home.folder])
 
         return questions
 
@@ -278,6 +300,9 @@ class Judging:
             "concept_id": rec.get("concept_id"), "level": rec.get("level"),
             "caption": rec.get("caption"), "language": rec.get("language"),
             "sample_index": rec.get("sample_index"), "task": rec.get("task"),
+            "temperature": self.params.temperature, "max_tokens": self.params.max_tokens,
+            "seed": self.settings.seed, "choices": self.settings.choices,
+            "api_base": None if judge.is_local else judge.api_base,
         }  # fmt: skip
 
     def _recognition(self, judge: ResolvedModel, drawing: Drawing, image: bytes,
@@ -333,6 +358,11 @@ class Judging:
                     "parsed": winner is not None}  # fmt: skip
 
         return Question("pairwise", judge, out, requests, record, read)
+
+
+def _stored(store: ResponseStore, question: Question) -> bool:
+    """Whether every reply ``question`` needs is in the response store (it costs nothing)."""
+    return all(pipeline.stored_reply(store.get(r.key)) is not None for r in question.requests)
 
 
 def _usage(replies: list[Reply]) -> dict[str, Any]:
