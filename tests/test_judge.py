@@ -20,16 +20,16 @@ from vision_server import VisionServer, dominant_colour
 
 from vad.cli import main
 from vad.errors import ModelConfigError
-from vad.judge import aggregate
 from vad.judge.budget import MIN_IMAGE_TOKENS, JudgeBudget, image_tokens
 from vad.judge.capability import check_sees_images
-from vad.judge.files import NAME, JudgementFile, read_judgements
 from vad.judge.parsing import parse_choice, parse_letter, parse_score
 from vad.judge.prompts import choose_options, recognition
 from vad.models import SamplingParams, resolve_model
 from vad.models.client import ModelClient, RateLimiter
 from vad.pipeline import request_key
 from vad.prompts import Prompt, load_prompts
+from vad.scoring import judgements as aggregate
+from vad.scoring.judgement_file import NAME, JudgementFile, read_judgements
 
 RGB = {
     "red": (230, 20, 20),

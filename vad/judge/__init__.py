@@ -9,7 +9,10 @@ rendered. Modules, one job each:
 - ``parsing``: replies -> a letter, a score, a choice, or None (unparsable, never guessed);
 - ``capability``: whether a judge takes images, decided before any request;
 - ``pairs``: the samples a judge looks at, and the pairs of drawings to compare;
-- ``files``: ``<run>/judgements.jsonl``, read (a torn tail repaired) and appended;
-- ``run``: the judging itself (store, budget, lock, one line per judgement);
-- ``aggregate``: accuracy, mean fidelity, Bradley-Terry ratings, with intervals.
+- ``budget``: the most a request can cost, and --max-cost;
+- ``run``: the judging itself (store, budget, lock, one line per judgement).
+
+What the leaderboard reads lives below both, in vad.scoring: ``judgement_file``
+(``<run>/judgements.jsonl``, read with a torn tail repaired, and appended) and
+``judgements`` (accuracy, mean fidelity, Bradley-Terry ratings, with intervals).
 """

@@ -44,7 +44,6 @@ from vad.generate.budget import prices
 from vad.judge import prompts
 from vad.judge.budget import JudgeBudget
 from vad.judge.capability import check_sees_images
-from vad.judge.files import Identity, JudgementFile, identity
 from vad.judge.pairs import Drawing, caption_pools, find_drawings, find_pairs
 from vad.judge.parsing import parse_choice, parse_letter, parse_score
 from vad.models import Reply, ResolvedModel, SamplingParams, resolve_model
@@ -53,6 +52,7 @@ from vad.models.seam import concurrency, open_model
 from vad.prompts import Prompt
 from vad.rundir import RunFolder, now_iso
 from vad.runlife import Window, writing
+from vad.scoring.judgement_file import Identity, JudgementFile, identity
 from vad.store import ResponseStore
 
 Say = Callable[[str], None]

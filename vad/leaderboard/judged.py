@@ -20,16 +20,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from vad.judge.aggregate import (
+from vad.leaderboard.tables import Row, Table, prompt_version
+from vad.scoring.base import Sample, ScoringContext
+from vad.scoring.judgement_file import read_judgements
+from vad.scoring.judgements import (
     bradley_terry,
     mean_fidelity,
     pairwise_outcomes,
     recognition_accuracy,
     unparsable,
 )
-from vad.judge.files import read_judgements
-from vad.leaderboard.tables import Row, Table, prompt_version
-from vad.scoring.base import Sample, ScoringContext
 from vad.scoring.stats import Estimate, proportion
 from vad.scoring.verified import verdicts
 
