@@ -131,6 +131,8 @@ def _verifier(args: argparse.Namespace) -> int:
 
     if args.per_kind < 1:
         raise SpecError(f"command line: --per-kind = {args.per_kind}: give at least 1")
+    if args.workers < 1:
+        raise SpecError(f"command line: --workers = {args.workers}: give at least 1")
     langs = _split(args.lang) or None
     report = run_bench(args.per_kind, langs, args.seed, args.workers,
                        say=lambda line: print(line, file=sys.stderr))  # fmt: skip

@@ -245,3 +245,23 @@ def test_a_run_records_verdicts_and_the_leaderboard_shows_the_verified_rate(
     assert cells[" verified % "].strip().startswith("50.0")
     assert cells[" shape % "].strip().startswith("50.0")
     assert cells[" color % "].strip().startswith("100.0")
+
+
+def test_keep_if_conditions() -> None:
+    from vad.scoring.samples import keep, parse_condition
+
+    assert str(parse_condition("verified")) == "verified>=1"
+    assert str(parse_condition(" count >= 0.5 ")) == "count>=0.5"
+    assert str(parse_condition("verified<1")) == "verified<1"  # keeps the wrong ones
+    for bad, why in (("verified>=2", "can never pass"), ("verified>=0", "keeps everything"),
+                     ("beauty>3", "unknown score"), ("verified>=abc", "not a number"),
+                     ("verified>=inf", "finite")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            parse_condition(bad)
+    scores = {"verifier": {"version": "x", "verified": False, "reason": "expected a star",
+                           "checks": {"color": True, "shape": False}}}  # fmt: skip
+    conds = [parse_condition("color")]
+    assert keep(conds, scores) is None
+    assert keep([parse_condition("verified")], scores) == "verified>=1 failed (expected a star)"
+    assert keep([parse_condition("position")], scores).startswith("position>=1: no such score")
+    assert keep(conds, None).startswith("color>=1: no such score")

@@ -45,6 +45,8 @@ def _keep_if(check: FieldCheck, name: str, value: Any) -> tuple[str, ...]:
         raise check.bad(name, value, "must be conditions as SCORE>=X (e.g. verified)")
     out = []
     for item in items:
+        if not item.strip():
+            raise check.bad(name, value, "an empty condition: give SCORE>=X, e.g. verified")
         for part in (p.strip() for p in item.split(",")):
             if not part:
                 continue
@@ -158,10 +160,11 @@ class GenerateSpec(Settings):
         "budget goes on", gt=0, hashed=False, metavar="USD",
     )  # fmt: skip
     keep_if: tuple[str, ...] = setting(
-        (), "--keep-if", "keep only drawings whose per-sample scores pass: SCORE>=X, "
-        "repeatable (verified: every attribute of a shape concept right, as the shapes "
-        "verifier reads the drawing; or one attribute: color, count, shape, position, size, "
-        "arrangement, relation); the rest are recorded as rejected with the reason",
+        (), "--keep-if", "keep only drawings whose per-sample scores pass: SCORE OP X with OP "
+        "one of >= > <= < == (a score alone: SCORE>=1), repeatable (verified: every "
+        "attribute of a shape concept right, as the shapes verifier reads the drawing; or one "
+        "attribute: color, count, shape, position, size, arrangement, relation; each is 0 or "
+        "1); the rest are recorded as rejected with the reason",
         check=_keep_if, metavar="COND", split=False,
         schema={"anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
                           {"type": "string", "minLength": 1}]},

@@ -46,7 +46,7 @@ from vad.judge.budget import JudgeBudget
 from vad.judge.capability import check_sees_images
 from vad.judge.pairs import Drawing, caption_pools, find_drawings, find_pairs
 from vad.judge.parsing import parse_choice, parse_letter, parse_score
-from vad.models import Reply, ResolvedModel, SamplingParams, resolve_model
+from vad.models import Reply, ResolvedModel, SamplingParams, check_credentials, resolve_model
 from vad.models.client import RetryPolicy
 from vad.models.seam import concurrency, open_model
 from vad.prompts import Prompt
@@ -151,8 +151,10 @@ class Judging:
         settings.check()
         self.settings, self.say = settings, say
         self.params = SamplingParams(settings.temperature, settings.max_tokens, None)
-        self.judges = [resolve_model(name, settings.api_base) for name in settings.judges]
+        judges = [resolve_model(name, settings.api_base) for name in settings.judges]
+        self.judges = list({j.name: j for j in judges}.values())  # one judge named twice: once
         for judge in self.judges:  # before anything is read or asked
+            check_credentials(judge)
             how = check_sees_images(judge, settings.sees_images)
             say(f"judge {judge.name}: takes images ({how})")
         judge_prices = {}
@@ -309,8 +311,11 @@ class Judging:
                      pools: dict[str, list[str]], out: JudgementFile) -> Question:  # fmt: skip
         rec = drawing.record
         pool = pools.get(str(rec.get("level")), [])
+        # seeded by what was drawn, not by whom: every model's drawing of one concept (in
+        # one language, as sample i) gets the same question
+        question = f"{rec.get('concept_id')}:{rec.get('language')}:{rec.get('sample_index')}"
         choice = prompts.recognition(image, str(rec["caption"]), pool, self.settings.choices,
-                                     self.settings.seed, drawing.sample_id)  # fmt: skip
+                                     self.settings.seed, question)  # fmt: skip
         requests = [self._request(judge, choice.prompt)]
         record = {**self._base(judge, "recognition", requests, drawing), **drawing.ref(),
                   "options": list(choice.options), "answer": choice.answer}  # fmt: skip

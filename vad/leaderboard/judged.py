@@ -180,15 +180,33 @@ def _pairwise(judgements: list[dict[str, Any]], records: dict) -> Table:
             lines = sorted({(str(s["run"]), int(s["line"])) for j in mine for s in j["samples"]
                             if s.get("model") == model})  # fmt: skip
             bad = unparsable(mine, "pairwise")
+            record = _record(model, mine)
             rows.append(Row(dict(zip(keys, (*key, model), strict=True)),
-                            {"Bradley-Terry rating": estimate}, lines, len(mine),
-                            len(mine) - bad, {"unparsable": bad} if bad else {}))  # fmt: skip
+                            {"Bradley-Terry rating": estimate, "wins / ties / losses": record},
+                            lines, len(mine), len(mine) - bad,
+                            {"unparsable": bad} if bad else {}))  # fmt: skip
     return Table("pairwise", "Pairwise: which model's drawing a judge prefers", keys,
-                 ["Bradley-Terry rating"], rows,
+                 ["Bradley-Terry rating", "wins / ties / losses"], rows,
                  "Each pair of drawings (same concept, language and sample) asked in both "
                  "orders; answers that disagree are a tie (half a win each way). Ratings "
                  "are log-strengths with mean 0 (choix), intervals from a bootstrap over "
                  "the comparisons.")  # fmt: skip
+
+
+def _record(model: str, judgements: list[dict[str, Any]]) -> str:
+    """A model's wins, ties and losses in the parsed comparisons it took part in."""
+    wins = ties = losses = 0
+    for j in judgements:
+        if not j.get("parsed") or j.get("winner") not in ("a", "b", "tie"):
+            continue
+        side = "a" if j["samples"][0].get("model") == model else "b"
+        if j["winner"] == "tie":
+            ties += 1
+        elif j["winner"] == side:
+            wins += 1
+        else:
+            losses += 1
+    return f"{wins} / {ties} / {losses}"
 
 
 # ---------------------------------------------------------------- agreement
@@ -249,7 +267,8 @@ def _agreement(ctx: ScoringContext, judgements: list[dict[str, Any]], records: d
             if tau is not None:
                 tau_text = f"{tau:+.2f} ({len(by_model)} models)"
             elif len(by_model) < _MIN_MODELS_FOR_TAU:
-                tau_text = f"– ({len(by_model)} models; needs {_MIN_MODELS_FOR_TAU})"
+                n = len(by_model)
+                tau_text = f"– ({n} model{'' if n == 1 else 's'}; needs {_MIN_MODELS_FOR_TAU})"
             else:
                 tau_text = "– (one score gives every model the same)"
             values: dict[str, Estimate | str] = {

@@ -112,6 +112,11 @@ def parse_condition(text: str) -> Condition:
         raise ValueError(f"{text!r}: {value.strip()!r} is not a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{text!r}: the threshold must be a finite number")
+    passing = [v for v in (0.0, 1.0) if _OPS[op](v, number)]  # every score is 0 or 1
+    if not passing:
+        raise ValueError(f"{text!r} can never pass: {name} is 0 or 1 (e.g. {name}>=1)")
+    if len(passing) == 2:
+        raise ValueError(f"{text!r} keeps everything: {name} is 0 or 1 (e.g. {name}>=1)")
     return Condition(name, op, number)
 
 

@@ -525,10 +525,12 @@ def verify_parts(parts: list[Part], attrs: dict[str, Any]) -> Verdict:
         out.add("shape", not wrong, f"expected {shape}s, found {_shapes(group)}")
         arrangement = attrs["arrangement"]
         found = _arrangement(group)
-        ok = found is None or found == ("stack" if arrangement == "stacked" else "row")
-        out.add("arrangement", ok, f"expected {arrangement}, the parts form a {found}")
+        ok = found == ("stack" if arrangement == "stacked" else "row")
+        out.add("arrangement", ok, f"expected {arrangement}, the parts form a {found}"
+                if found else f"expected {arrangement}, one part is none")  # fmt: skip
         return Verdict(out.checks, out.reasons, parts, attrs)
-    out.add("shape", main.shape == shape, f"expected a {shape}, found a {main.shape}")
+    out.add("shape", main.shape == shape,
+            f"expected {_a(shape)} {shape}, found {_a(main.shape)} {main.shape}")  # fmt: skip
     if "position" in attrs:
         where = region(main)
         out.add("position", where == attrs["position"],
@@ -566,6 +568,10 @@ def _verify_pair(parts: list[Part], attrs: dict[str, Any], out: _Checks) -> Verd
         out.add("relation", found == attrs["relation"],
                 f"expected {color} {attrs['relation']} {other_color}, found {found}")  # fmt: skip
     return Verdict(out.checks, out.reasons, parts, attrs)
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _extra(parts: list[Part], mine: list[Part]) -> list[Part]:
