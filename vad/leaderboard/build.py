@@ -23,6 +23,7 @@ from vad.scoring.base import ScoringContext
 from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
+from vad.scoring.verifier import VERSION as VERIFIER_VERSION
 from vad.tasks import draws_images
 
 SITE_MARK = ".vad-leaderboard"  # in every site this writes: a folder it may replace
@@ -36,7 +37,9 @@ INTERVALS_NOTE = (
 SCORED_NOTE = (
     "Rates count scored samples only (the model answered: its drawing rendered or failed "
     "for a reason it caused); samples whose model call or host failed are not scored and "
-    "are counted apart."
+    "are counted apart. Verified rates: every verdict is of the shapes verifier "
+    f"{VERIFIER_VERSION} (a sample verified by another version is verified again); a drawing "
+    "that did not render is not verified."
 )
 
 

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-VERSION = "shapes-verifier/2"
+VERSION = "shapes-verifier/3"
 
 # The ten colour names of the shapes level and what drawing languages paint for them:
 # CSS/SVG and matplotlib names (and its tab: palette), Tk's (turtle), xcolor's (TikZ),
