@@ -91,6 +91,8 @@ def test_judge_pairwise_and_agreement_tables(tmp_path: Path) -> None:
     draw = {r["model"]: r for r in _table(md, "Draw")}
     assert draw["openai/a"]["verified %"].startswith("100.0")
     assert draw["openai/b"]["verified %"].startswith("66.7")
+    page = (site / "compare-svg.html").read_text()  # each drawing shows its verdict
+    assert page.count("&#10003; verified") == 3 + 2 and "&#10007; no green part" in page
     evidence = [json.loads(line) for line in (site / "evidence.jsonl").read_text().splitlines()]
     assert any(e["table"] == "judges" and e["lines"] for e in evidence)
 

@@ -23,6 +23,7 @@ from vad.scoring.base import ScoringContext
 from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
 from vad.scoring.stats import Estimate
+from vad.scoring.verified import verdicts
 from vad.scoring.verifier import VERSION as VERIFIER_VERSION
 from vad.tasks import draws_images
 
@@ -135,7 +136,8 @@ def _model_page(
                     parts.append("<td></td>")
                 elif src:
                     parts.append(f"<td><img src='{esc(src)}' width='112' "
-                                 f"height='112' alt='{esc(caption)}'></td>")  # fmt: skip
+                                 f"height='112' alt='{esc(caption)}'>"
+                                 f"{images.verdict_html(sample[0], sample[1])}</td>")  # fmt: skip
                 else:
                     parts.append(f"<td class='fail'>{esc(sample[2]['status'])}</td>")
             parts.append("</tr>")
@@ -254,6 +256,7 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
     models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}
     version, images = version_field(samples, run_versions), Images(site, folders)
+    images.verdicts = verdicts(ctx)
     sides = {lang: (file_name("compare", lang), html_text)
              for lang, html_text in compare_pages(samples, version, images, loaded.notes,
                                                   planned).items()}  # fmt: skip

@@ -71,13 +71,13 @@ def _cell(sample: Sample | None, images: Images, size: int = 112) -> str:
     """A grid cell: the image, the render status where there is none, '–' if not drawn."""
     if sample is None:
         return "<td class='na'>–</td>"
-    run, _, rec = sample
+    run, line, rec = sample
     src = images.src(run, rec)
     if src is None:
         return f"<td class='fail'>{esc(str(rec.get('status')))}</td>"
     alt = esc(str(rec.get("caption", "")))
     return (f"<td><img src='{esc(src)}' width='{size}' height='{size}' alt='{alt}' "
-            f"title='{alt}'></td>")  # fmt: skip
+            f"title='{alt}'>{images.verdict_html(run, line)}</td>")  # fmt: skip
 
 
 def _column_head(column: Column, span: int = 1) -> str:

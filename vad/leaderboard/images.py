@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,18 @@ class Images:
     def __init__(self, site: Path, folders: dict[str, Path]) -> None:
         self.site, self.folders = site, folders
         self._copied: dict[tuple[str, str], str | None] = {}
+        # (run, line) -> the shapes verifier's verdict on the drawing (the tables' own)
+        self.verdicts: dict[tuple[str, int], dict[str, Any] | None] = {}
+
+    def verdict_html(self, run: str, line: int) -> str:
+        """A line under a drawing: verified, or the first attribute that is not right."""
+        found = self.verdicts.get((run, line))
+        if not found:
+            return ""
+        if found.get("verified") is True:
+            return "<br><small class='ok' title='every attribute right'>&#10003; verified</small>"
+        reason = escape(str(found.get("reason") or "not verified"), quote=True)
+        return f"<br><small class='fail' title='{reason}'>&#10007; {reason}</small>"
 
     def src(self, run: str, rec: dict[str, Any]) -> str | None:
         """The site-relative path of a record's image, or None where it has none or its

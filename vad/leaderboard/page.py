@@ -20,6 +20,9 @@ td.fail{color:#a33;font-size:12px;width:112px;text-align:center}
 .warn{color:#a33;font-weight:bold}
 .strip img{margin:0 2px;border:1px solid #ddd;vertical-align:middle}
 table.compare th small{color:#666;font-weight:normal}
+small.ok{color:#275;font-size:11px}
+small.fail{color:#a33;font-size:11px;display:inline-block;max-width:112px;overflow:hidden;
+text-overflow:ellipsis;white-space:nowrap}
 """
 SORT = """
 document.querySelectorAll('table.scores').forEach(function(t){
