@@ -17,8 +17,10 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackServer
 
 PROPOSALS = (
     "- a red ball\n2. a blue car\n* a green tree\n- a red ball\n- The Red Ball.\n\n"
@@ -37,7 +39,7 @@ def drawing_for(text: str) -> str:
     )
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """Start with ``with FakeOpenAI() as server:``; ``server.api_base`` is the URL."""
 
     def __init__(
@@ -68,20 +70,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.failures_sent = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._serve(self._handler())
 
     def _answer(
         self, path: str, body: dict[str, Any], batched: bool = False

@@ -26,9 +26,10 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from loopback import LoopbackServer
 from PIL import Image
 
 PALETTE = {
@@ -58,7 +59,7 @@ def names(text: str, colour: str) -> bool:
     return re.search(rf"\b{colour}\b", text, re.IGNORECASE) is not None
 
 
-class VisionServer:
+class VisionServer(LoopbackServer):
     """``with VisionServer() as server:``; ``server.api_base`` is the URL."""
 
     def __init__(
@@ -77,21 +78,11 @@ class VisionServer:
         self.gets: list[str] = []
         self.seen: list[list[str]] = []  # the colours of each request's images
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> VisionServer:
-        self._thread.start()
-        return self
+        self._serve(self._handler())
 
     def __exit__(self, *exc: object) -> None:
         self.gate.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().__exit__(*exc)
 
     def answer(self, body: dict[str, Any]) -> str:
         """The reply to one chat request, from its text and what its images show."""
