@@ -200,9 +200,9 @@ def test_references_and_mutants_in_svg_verify_as_they_should() -> None:
 
 @pytest.mark.slow
 def test_references_and_mutants_in_every_language_verify_as_they_should() -> None:
-    report = run_bench(per_kind=2, seed=5, workers=2)
+    report = run_bench(per_kind=1, seed=5, workers=2)  # the README's table: --per-kind 10
     right, n = report.rate("reference")
-    assert n >= 8 * 6 and right / n >= 0.98
+    assert n == 4 * 6 and right / n >= 0.98
     for kind in KINDS:
         right, n = report.rate(kind)
         assert n and right / n >= 0.9, (kind, right, n)
