@@ -80,7 +80,7 @@ def _settings(j: dict[str, Any]) -> str:
 def judge_tables(ctx: ScoringContext, judgements: list[dict[str, Any]]) -> list[Table]:
     """The judges, pairwise and agreement tables (those that have rows)."""
     records = {(run, line): rec for run, line, rec in ctx.samples}
-    tables = [_judges(judgements, records), _pairwise(judgements, records),
+    tables = [_judges(judgements, records), _pairwise(judgements),
               _agreement(ctx, judgements, records)]  # fmt: skip
     return [t for t in tables if t.rows]
 
@@ -95,40 +95,32 @@ def _sample_fields(j: dict[str, Any], records: dict[tuple[str, int], dict]) -> d
 def _judges(judgements: list[dict[str, Any]], records: dict) -> Table:
     keys = ["judge", "judge prompt", "judge sampling", "captions shown", "model",
             "prompt version", "temperature", "max tokens", "task", "level", "language"]  # fmt: skip
-    rows_by: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    at = keys.index("captions shown")
+    base_keys = keys[:at] + keys[at + 1 :]
+    # one row per judge x drawing group: recognition and fidelity meet on the same
+    # drawings, whatever the number of captions shown
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for j in judgements:
         if j.get("kind") not in ("recognition", "fidelity"):
             continue
         fields = {"judge": str(j.get("judge")), "judge prompt": str(j.get("prompt_version")),
                   "judge sampling": _sampling(j),
-                  "captions shown": _shown(j),
                   "model": str(j.get("model")), "task": str(j.get("task")),
                   "level": str(j.get("level")), "language": str(j.get("language")),
                   **_sample_fields(j, records)}  # fmt: skip
-        if j.get("kind") == "fidelity":
-            fields["captions shown"] = "–"
-        rows_by[tuple(fields[k] for k in keys)].append(j)
-    # one row per judge x drawing group: recognition rows and fidelity rows meet on the
-    # same drawings, whatever the number of captions shown
-    merged: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    shown_k: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    at = keys.index("captions shown")
-    for key, members in rows_by.items():
-        base = key[:at] + key[at + 1 :]
-        merged[base] += members
-        if key[at] != "–":
-            shown_k[base].add(key[at])
+        groups[tuple(fields[k] for k in base_keys)].append(j)
     rows = []
-    for base, members in sorted(merged.items()):
-        if len(shown_k[base]) > 1:  # accuracy among 5 and among 10 captions: two rows,
-            for k in sorted(shown_k[base]):  # and the ratings a row of their own
+    for base, members in sorted(groups.items()):
+        shown = sorted({_shown(j) for j in members if j.get("kind") == "recognition"})
+        if len(shown) > 1:  # accuracy among 5 and among 10 captions: two rows,
+            for k in shown:  # and the ratings a row of their own
                 part = [j for j in members if j.get("kind") == "recognition" and _shown(j) == k]
                 rows.append(_judge_row(keys, (*base[:at], k, *base[at:]), part))
             fidelity = [j for j in members if j.get("kind") == "fidelity"]
             if fidelity:
                 rows.append(_judge_row(keys, (*base[:at], "–", *base[at:]), fidelity))
         else:
-            k = next(iter(shown_k[base]), "–")
+            k = shown[0] if shown else "–"
             rows.append(_judge_row(keys, (*base[:at], k, *base[at:]), members))
     return Table("judges", "Judges: vision models score the drawings", keys,
                  ["judge top-1 %", "judge fidelity (1-10)"], rows,
@@ -164,7 +156,7 @@ def _judge_row(keys: list[str], key: tuple[str, ...], members: list[dict[str, An
                len(members) - sum(missed.values()), missed)  # fmt: skip
 
 
-def _pairwise(judgements: list[dict[str, Any]], records: dict) -> Table:
+def _pairwise(judgements: list[dict[str, Any]]) -> Table:
     keys = ["judge", "judge prompt", "judge sampling", "task", "level", "language", "model"]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for j in judgements:
