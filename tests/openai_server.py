@@ -20,6 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from batch_protocol import OpenAIBatchProtocol
 from loopback import LoopbackServer
 
 PROPOSALS = (
@@ -39,7 +40,7 @@ def drawing_for(text: str) -> str:
     )
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(LoopbackServer, OpenAIBatchProtocol):
     """Start with ``with FakeOpenAI() as server:``; ``server.api_base`` is the URL."""
 
     def __init__(
@@ -58,12 +59,7 @@ class FakeOpenAI(LoopbackServer):
         self.trickle_cut = 0  # trickled replies the client hung up on
         self.gate = threading.Event()  # cleared: requests wait until it is set again
         self.gate.set()
-        # The files + batches protocol: uploaded files, batches, and how batches misbehave.
-        self.files: dict[str, bytes] = {}
-        self.batched: list[dict[str, Any]] = []  # requests answered inside batches
-        self.batches: dict[str, dict[str, Any]] = {}
-        self.batch_fail_every = 0  # every k-th line of a batch fails (0: none)
-        self.expire_first_batch = False  # the first batch expires half way
+        self._init_batches()  # the files + batches protocol (batch_protocol)
         self.answered = 0
         self.in_flight = 0  # requests being answered now (the delay included)
         self.peak = 0  # the most requests answered at once
@@ -72,11 +68,15 @@ class FakeOpenAI(LoopbackServer):
         self._lock = threading.Lock()
         self._serve(self._handler())
 
+    def _answer_line(self, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self._answer(url, body, batched=True)
+
     def _answer(
         self, path: str, body: dict[str, Any], batched: bool = False
     ) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            (self.batched if batched else self.requests).append({"path": path, **body})
+            if not batched:  # (a batch line is counted by the protocol)
+                self.requests.append({"path": path, **body})
             if self.failures_sent < self.fail_first:
                 self.failures_sent += 1
                 return self.fail_status, {"error": {"message": "slow down", "type": "rate"}}
@@ -126,90 +126,6 @@ class FakeOpenAI(LoopbackServer):
             "choices": [choice],
             "usage": usage,
         }
-
-    # -- files and batches ------------------------------------------------------------------
-    def _file(self, data: bytes) -> str:
-        with self._lock:
-            fid = f"file-{len(self.files) + 1}"
-            self.files[fid] = data
-        return fid
-
-    def _upload(self, raw: bytes, content_type: str) -> dict[str, Any]:
-        boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
-        content = b""
-        for part in raw.split(b"--" + boundary):
-            head, _, rest = part.partition(b"\r\n\r\n")
-            if b'name="file"' in head:
-                content = rest.rsplit(b"\r\n", 1)[0]
-        fid = self._file(content)
-        return {
-            "id": fid,
-            "object": "file",
-            "bytes": len(content),
-            "created_at": 0,
-            "filename": "requests.jsonl",
-            "purpose": "batch",
-            "status": "processed",
-        }
-
-    def _create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            bid = f"batch-{len(self.batches) + 1}"
-            self.batches[bid] = {
-                "id": bid,
-                "object": "batch",
-                "endpoint": body["endpoint"],
-                "input_file_id": body["input_file_id"],
-                "created_at": 0,
-                "completion_window": body["completion_window"],
-                "status": "in_progress",
-                "output_file_id": None,
-                "error_file_id": None,
-                "metadata": body.get("metadata"),
-                "polls": 0,
-            }
-        return dict(self.batches[bid])
-
-    def _batch_status(self, bid: str) -> dict[str, Any]:
-        """The first poll says in_progress; the second runs the batch and ends it."""
-        batch = self.batches[bid]
-        batch["polls"] += 1
-        if batch["status"] == "in_progress" and batch["polls"] >= 2:
-            lines = self.files[batch["input_file_id"]].decode().splitlines()
-            expire = self.expire_first_batch and bid == "batch-1"
-            out, errors = [], []
-            for i, line in enumerate(lines):
-                request = json.loads(line)
-                if expire and i >= len(lines) // 2:
-                    break  # the window closed before these lines were reached
-                if self.batch_fail_every and i % self.batch_fail_every == 0:
-                    errors.append(
-                        {
-                            "id": f"r{i}",
-                            "custom_id": request["custom_id"],
-                            "response": {"status_code": 500, "body": {}},
-                            "error": {"code": "server_error", "message": "boom"},
-                        }
-                    )
-                    continue
-                status, reply = self._answer(request["url"], request["body"], batched=True)
-                out.append(
-                    {
-                        "id": f"r{i}",
-                        "custom_id": request["custom_id"],
-                        "response": {"status_code": status, "body": reply},
-                        "error": None,
-                    }
-                )
-            batch["output_file_id"] = self._file(
-                "".join(json.dumps(x) + "\n" for x in out).encode()
-            )
-            if errors:
-                batch["error_file_id"] = self._file(
-                    "".join(json.dumps(x) + "\n" for x in errors).encode()
-                )
-            batch["status"] = "expired" if expire else "completed"
-        return {k: v for k, v in batch.items() if k != "polls"}
 
     # -- Anthropic Message Batches -----------------------------------------------------------
     def _create_message_batch(self, body: dict[str, Any], headers: Any) -> dict[str, Any]:
@@ -310,34 +226,28 @@ class FakeOpenAI(LoopbackServer):
                         self.wfile.write(data)
                     else:
                         self._send(200, server._message_batch(parts[-1], self.headers))
-                elif self.path.split("?")[0] == "/v1/batches":  # newest first, one page
-                    views = [{k: v for k, v in b.items() if k != "polls"}
-                             for b in reversed(list(server.batches.values()))]  # fmt: skip
-                    self._send(200, {"object": "list", "data": views, "has_more": False})
-                elif self.path.startswith("/v1/batches/"):
-                    self._send(200, server._batch_status(self.path.rsplit("/", 1)[1]))
-                elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):
-                    data = server.files[self.path.split("/")[3]]
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                elif (found := server.batch_get(self.path)) is not None:
+                    if isinstance(found[1], bytes):
+                        self.send_response(found[0])
+                        self.send_header("Content-Type", "application/octet-stream")
+                        self.send_header("Content-Length", str(len(found[1])))
+                        self.end_headers()
+                        self.wfile.write(found[1])
+                    else:
+                        self._send(*found)
                 else:
                     self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                if self.path == "/v1/files":
-                    self._send(200, server._upload(raw, self.headers.get("Content-Type", "")))
+                found = server.batch_post(self.path, raw, self.headers.get("Content-Type", ""))
+                if found is not None:
+                    self._send(*found)
                     return
                 body = json.loads(raw or b"{}")
                 if self.path == "/v1/messages/batches":
                     self._send(200, server._create_message_batch(body, self.headers))
-                    return
-                if self.path == "/v1/batches":
-                    self._send(200, server._create_batch(body))
                     return
                 self._send(*server._answer(self.path, body))
 

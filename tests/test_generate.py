@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from openai_server import FakeOpenAI
+from vision_server import VisionServer
 
 from vad.cli import main
 from vad.concepts import load_concepts
@@ -558,14 +559,14 @@ def test_every_paid_reply_is_in_the_ledger_recorded_or_not(tmp_path: Path) -> No
 
 
 def test_batch_tries_are_read_from_the_log_not_added_up(tmp_path: Path) -> None:
-    from vad.generate.batch import BatchClient
+    from vad.models.batch import BatchClient
     from vad.models.registry import resolve_model
 
     model = resolve_model("openai/fake", "http://127.0.0.1:9/v1")
     log = [{"event": "submitted", "model": model.name, "id": "b1", "keys": ["k"]},
            {"event": "collected", "model": model.name, "id": "b1"}]  # fmt: skip
     (tmp_path / "batches.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
-    client = BatchClient(model, tmp_path, None, None)  # type: ignore[arg-type]
+    client = BatchClient(model, tmp_path / "batches.jsonl", None, None)  # type: ignore[arg-type]
     for _ in range(3):  # once per chunk of a run
         assert client.outstanding() == []
     assert client.tries == {"k": 1}
@@ -655,7 +656,7 @@ def test_training_on_an_unfinished_generation_warns(
 def test_a_batch_submitted_just_before_a_kill_is_found_by_its_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vad.generate import batch
+    from vad.models import batch
 
     real = batch.OpenAIBatches.submit_lines
 
@@ -756,3 +757,97 @@ def test_keep_if_keeps_only_drawings_whose_scores_pass_and_records_why_not(
         assert main(args) != 0
     err = capsys.readouterr().err
     assert "checks drawings of shape concepts only" in err and not server.requests
+
+
+def _judged_args(server: FakeOpenAI, judge: VisionServer, out: Path, n: int,
+                 *extra: str) -> list[str]:  # fmt: skip
+    return [*_args(server, out, n, "--judge", "openai/gpt-4o", "--judge-api-base",
+                   judge.api_base), *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_keep_if_a_judges_fidelity_keeps_what_the_judge_rates(tmp_path: Path) -> None:
+    """The loopback model draws a circle in the caption's first colour (teal when it names
+    none); the loopback judge looks at each image and rates it 9 when the caption names
+    the colour it sees, else 2. So drawings of objects ("a cat": teal) are rejected with
+    the judge's reason, and shapes ("a red circle") kept, on any level."""
+    out = tmp_path / "set"
+    with FakeOpenAI() as server, VisionServer() as judge:
+        args = _judged_args(server, judge, out, 4, "--level", "objects", "--keep-if",  # + shapes
+                            "fidelity>=5", "--max-requests", "200")  # fmt: skip
+        assert main(args) == 0
+        asked = len(judge.requests)
+        assert asked and all("Score:" in json.dumps(r["messages"]) for r in judge.requests)
+        assert all(len(seen) == 1 for seen in judge.seen)  # one image per question
+        # a second run of the same command asks neither model anything
+        drawn = len(server.requests)
+        assert main(args) == 0
+        assert len(judge.requests) == asked and len(server.requests) == drawn
+    records = _check_set(out, 4)
+    scored = [r for r in records if r["status"] in ("ok", "rejected", "duplicate")]
+    assert 0 < len(scored) <= asked  # (a drawing that finished after --n was reached: not kept)
+    for r in scored:
+        fid = r["scores"]["fidelity"]
+        assert fid["judge"] == "openai/gpt-4o" and fid["prompt_version"] and fid["request_key"]
+    kept = [r for r in records if r["status"] == "ok"]
+    assert kept and all(r["scores"]["fidelity"]["score"] == 9 for r in kept)
+    rejected = [r for r in records if r["status"] == "rejected"]
+    assert rejected and all(r["scores"]["fidelity"]["score"] == 2 for r in rejected)
+    assert all(r["reason"].startswith("fidelity>=5 failed (the drawing is ") for r in rejected)
+    meta = pd.read_parquet(out / "metadata.parquet")
+    assert all(json.loads(x)["fidelity"]["score"] == 9 for x in meta["scores"])
+
+
+@pytest.mark.slow
+def test_keep_if_fidelity_is_refused_without_a_judge_that_sees(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with FakeOpenAI() as server, VisionServer(vision=False) as judge:
+        assert main(_args(server, tmp_path / "a", 2, "--keep-if", "fidelity>=7")) != 0
+        assert "give --judge MODEL" in capsys.readouterr().err
+        for cond, said in (("fidelity>=11", "can never pass"), ("fidelity>=1", "keeps everything"),
+                           ("fidelity<0.5", "can never pass")):  # fmt: skip
+            assert main(_args(server, tmp_path / "b", 2, "--keep-if", cond)) != 0
+            err = capsys.readouterr().err
+            assert said in err and "fidelity is 1 to 10" in err
+        args = _judged_args(server, judge, tmp_path / "c", 2, "--keep-if", "fidelity>=7")
+        assert main(args) != 0  # a text-only judge: refused before any request
+        assert "says it does not take images" in capsys.readouterr().err
+        assert not server.requests and not judge.requests
+
+
+@pytest.mark.slow
+def test_a_judge_reply_without_a_score_is_rejected_with_that_reason(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    with FakeOpenAI() as server, VisionServer(reply="What a lovely drawing.") as judge:
+        args = _judged_args(server, judge, out, 2, "--keep-if", "fidelity>=5",
+                            "--max-requests", "6")  # fmt: skip
+        assert main(args) == 1  # none kept, said in one line
+    records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    rendered = [r for r in records if r["status"] == "rejected"]
+    assert rendered and all(r["reason"] == "fidelity>=5: the judge's reply gave no score"
+                            for r in rendered)  # fmt: skip
+    assert all(r["scores"]["fidelity"]["parsed"] is False for r in rendered)
+
+
+@pytest.mark.slow
+def test_the_judges_calls_count_against_max_cost(tmp_path: Path) -> None:
+    """A drawing (gpt-4o-mini at the loopback server: $0.15/M in, $0.6/M out, 11 + 22
+    tokens a reply) costs far less than a judge's question (gpt-4o, an image bounded at
+    2,000 tokens): the budget stops the run at the judge, and never passes."""
+    out, budget = tmp_path / "set", 0.03
+    with FakeOpenAI() as server, VisionServer(usage=(1000, 10)) as judge:
+        args = ["generate", "--model", "openai/gpt-4o-mini", "--api-base", server.api_base,
+                "--out", str(out), "--n", "40", "--level", "shapes", "--no-progress",
+                "--max-connections", "1", "--judge", "openai/gpt-4o", "--judge-api-base",
+                judge.api_base, "--max-cost", str(budget)]  # fmt: skip
+        assert main(args) == 4  # stopped at the budget
+        asked = len(judge.requests)
+    ledger = _ledger(out)
+    judged = [e for e in ledger if e["usd"] == pytest.approx(1000 * 2.5e-6 + 10 * 1e-5)]
+    assert asked and len(judged) == asked  # every judge call is in the ledger
+    summary = json.loads((out / "generate.json").read_text())
+    assert 0 < summary["spent_usd"] <= budget
+    assert summary["spent_usd"] == pytest.approx(sum(e["usd"] for e in ledger), abs=1e-6)
+    records = read_samples(out / "samples.jsonl")
+    assert all("fidelity" in r["scores"] for r in records if r["status"] in ("ok", "duplicate"))

@@ -3,6 +3,7 @@ that decodes the PNGs it is sent and answers from the colours it sees."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -465,6 +466,113 @@ def test_kill_9_mid_run_then_resume_asks_nothing_twice(
     keys = [tuple(j["request_keys"]) for j in got]
     assert len(keys) == len(set(keys)) == 8 * 2 + 3
     assert (runs[0] / NAME).read_bytes().endswith(b"\n")
+
+
+# -- --batch: the provider's batch API ----------------------------------------------------------
+
+BATCH = ("--batch", "--batch-poll", "0.01")
+
+
+def test_batch_judges_through_the_batch_api_at_half_price(
+    runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with VisionServer() as server:
+        assert judge(server, *runs, extra=(*BATCH, "--batch-size", "7")) == 0
+        assert not server.requests  # nothing asked outside a batch
+        assert len(server.batched) == 22 and len(server.batches) == 4  # 7 + 7 + 7 + 1
+        # the server saw the images inside the batch lines, and answered from them
+        assert sorted(c for seen in server.seen for c in seen).count("red") >= 3
+        out = capsys.readouterr().out
+        assert "judged 19 (0 from store" in out and "calls 22 (22 in batches)" in out
+        got = lines(runs[0]) + lines(runs[1])
+        assert all(j["batch"] and not j["cached"] for j in got)
+        rec = {(j["model"], j["concept_id"]): j for j in got if j["kind"] == "recognition"}
+        assert rec[("openai/model-a", "c-red")]["correct"]
+        assert not rec[("openai/model-b", "c-red")]["correct"]
+        pairs = {j["concept_id"]: j for j in got if j["kind"] == "pairwise"}
+        assert pairs["c-red"]["winner"] == "a"  # both orders were asked in the batch
+        fid = next(j for j in got if j["kind"] == "fidelity")
+        # gpt-4o at half price: 100 prompt tokens at $2.5/M, 10 reply tokens at $10/M
+        assert fid["cost_usd"] == pytest.approx(0.5 * (100 * 2.5e-6 + 10 * 1e-5))
+        log = tmp_path / "cache" / "responses.sqlite.judge-batches.jsonl"
+        events = [json.loads(x)["event"] for x in log.read_text().splitlines()]
+        assert events.count("submitted") == events.count("collected") == 4
+        # a second run, batch or not, asks nothing
+        assert judge(server, *runs, extra=BATCH) == 0
+        assert judge(server, *runs) == 0
+        assert len(server.batched) == 22 and len(server.batches) == 4 and not server.requests
+
+
+def test_batch_lines_that_fail_are_not_judgements_and_a_rerun_asks_them_again(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with VisionServer() as server:
+        server.batch_fail_every = 5  # lines 0, 5, 10, ... of each batch fail
+        server.expire_first_batch = True  # and the first batch ends half way
+        assert judge(server, *runs, extra=(*BATCH, "--batch-size", "10")) == 3
+        err = capsys.readouterr().err
+        assert "not answered by the batch" in err and "boom" in err
+        made = len(lines(runs[0]) + lines(runs[1]))
+        assert 0 < made < 19
+        server.batch_fail_every, server.expire_first_batch = 0, False
+        assert judge(server, *runs, extra=BATCH) == 0
+        sent = [server.files[b["input_file_id"]].decode() for b in server.batches.values()]
+        keys = [json.loads(line)["custom_id"] for text in sent for line in text.splitlines()]
+        answered = [json.dumps(b["messages"], sort_keys=True) for b in server.batched]
+        assert len(answered) == len(set(answered)) == 22  # each request answered once
+        assert len(keys) > 22  # the failed and expired lines were sent again
+    got = lines(runs[0]) + lines(runs[1])
+    assert len(got) == 19 and len({tuple(j["request_keys"]) for j in got}) == 19
+
+
+def test_batch_under_max_cost_sends_what_it_covers(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with VisionServer(usage=(1000, 10)) as server:
+        extra = (*BATCH, "--max-cost", "0.02", "--kinds", "fidelity")
+        assert judge(server, *runs, extra=extra) == 4
+        first = len(server.batched)
+        assert 0 < first < 8
+        err = capsys.readouterr().err
+        spent = float(err.split("stopped at the budget: $")[1].split(" ")[0])
+        assert spent == pytest.approx(first * 0.5 * (1000 * 2.5e-6 + 10 * 1e-5)) and spent <= 0.02
+        assert judge(server, *runs, extra=(*BATCH, "--kinds", "fidelity")) == 0
+        assert len(server.batched) == 8 and not server.requests
+
+
+def test_anthropic_batches_carry_images_as_base64_blocks() -> None:
+    from vad.models.batch import anthropic_message
+
+    prompt = load_prompts("judge").render("fidelity", "chat", {"caption": "a red circle"})
+    messages = [anthropic_message(m) for m in prompt.with_images(png("red")).chat_messages()]
+    last = messages[-1]["content"]
+    assert last[0]["type"] == "text" and "a red circle" in last[0]["text"]
+    image = last[1]
+    assert image["type"] == "image" and image["source"]["media_type"] == "image/png"
+    assert dominant_colour(base64.b64decode(image["source"]["data"])) == "red"
+    assert all(isinstance(m["content"], str) for m in messages[:-1])  # text messages as they were
+
+
+@pytest.mark.slow  # a subprocess that imports litellm: about 20 s
+def test_a_killed_batch_run_collects_its_batch_instead_of_paying_twice(
+    runs: tuple[Path, Path],
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with VisionServer() as server:
+        cmd = [sys.executable, "-m", "vad", "judge", *map(str, runs), "--judge", JUDGE,
+               "--api-base", server.api_base, "--batch", "--batch-poll", "600"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not server.batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the batch id is logged before the first poll
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert len(server.batches) == 1 and not lines(runs[0])
+        assert judge(server, *runs, extra=BATCH) == 0
+        assert len(server.batches) == 1  # collected, not submitted again
+        assert len(server.batched) == 22 and not server.requests
+    assert len(lines(runs[0]) + lines(runs[1])) == 19
 
 
 def test_the_file_keeps_whole_lines_and_cuts_a_torn_tail(tmp_path: Path) -> None:

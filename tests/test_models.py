@@ -109,6 +109,22 @@ def test_missing_key_is_reported_before_any_work(monkeypatch: pytest.MonkeyPatch
     check_credentials(resolve_model("openai/x", api_base="http://127.0.0.1:9/v1"))
 
 
+def test_every_hosted_alias_is_a_model_litellms_map_prices_and_knows_sees() -> None:
+    """An alias litellm's bundled map does not know could not be priced under --max-cost
+    nor told to take images: each one resolves to a mapped model."""
+    from vad.generate.budget import prices
+    from vad.judge.capability import check_sees_images
+    from vad.models import ALIASES
+
+    hosted = [name for name, target in ALIASES.items() if not target.startswith("local/")]
+    assert len(hosted) >= 7
+    for alias in hosted:
+        model = resolve_model(alias)
+        price_in, price_out = prices(model)
+        assert price_in > 0 and price_out > 0, alias
+        assert "litellm" in check_sees_images(model), alias  # the map says it sees
+
+
 def test_base_model_refuses_chat_prompts(fake_openai: FakeOpenAI) -> None:
     model = resolve_model("gemma").with_api_base(fake_openai.api_base)
     with pytest.raises(ModelConfigError, match="does not support chat"):

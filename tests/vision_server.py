@@ -14,7 +14,9 @@ tell); ``GET /v1/models`` lists the model without capabilities. ``reply`` replac
 answer (an unparsable judge); ``usage`` sets the tokens each reply reports (so that
 litellm prices a model it knows, e.g. gpt-4o); ``delay`` slows every answer; ``hold_after``
 makes every request after the first N wait until ``gate`` is set. ``requests`` holds
-every chat request's body, ``answered`` the texts of replies it finished sending.
+every chat request's body, ``answered`` the texts of replies it finished sending. It
+also speaks the OpenAI files + batches protocol (``batch_protocol``): ``batched`` holds
+the requests answered inside batches.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from batch_protocol import OpenAIBatchProtocol
 from loopback import LoopbackServer
 from PIL import Image
 
@@ -59,7 +62,7 @@ def names(text: str, colour: str) -> bool:
     return re.search(rf"\b{colour}\b", text, re.IGNORECASE) is not None
 
 
-class VisionServer(LoopbackServer):
+class VisionServer(LoopbackServer, OpenAIBatchProtocol):
     """``with VisionServer() as server:``; ``server.api_base`` is the URL."""
 
     def __init__(
@@ -78,6 +81,7 @@ class VisionServer(LoopbackServer):
         self.gets: list[str] = []
         self.seen: list[list[str]] = []  # the colours of each request's images
         self._lock = threading.Lock()
+        self._init_batches()
         self._serve(self._handler())
 
     def __exit__(self, *exc: object) -> None:
@@ -112,6 +116,33 @@ class VisionServer(LoopbackServer):
             return "2" if good == [False, True] else "1"
         return "I do not know."
 
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The chat.completion object answering ``body``."""
+        text = self.answer(body)
+        prompt, completion = self.usage
+        return {
+            "id": "v-1",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "m"),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
+
+    def _answer_line(self, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        assert url == "/v1/chat/completions", url
+        return 200, self.completion(body)
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -135,11 +166,24 @@ class VisionServer(LoopbackServer):
                         self._json(404, {"error": {"message": "not found"}})
                     else:
                         self._json(200, {"modalities": {"vision": server.vision}})
+                elif (found := server.batch_get(self.path)) is not None:
+                    if isinstance(found[1], bytes):
+                        self.send_response(found[0])
+                        self.send_header("Content-Length", str(len(found[1])))
+                        self.end_headers()
+                        self.wfile.write(found[1])
+                    else:
+                        self._json(*found)
                 else:
                     self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                found = server.batch_post(self.path, raw, self.headers.get("Content-Type", ""))
+                if found is not None:
+                    self._json(*found)
+                    return
+                body = json.loads(raw)
                 with server._lock:
                     server.requests.append(body)
                     count = len(server.requests)
@@ -147,29 +191,7 @@ class VisionServer(LoopbackServer):
                     server.gate.wait(60)
                 if server.delay:
                     time.sleep(server.delay)
-                text = server.answer(body)
-                prompt, completion = server.usage
-                self._json(
-                    200,
-                    {
-                        "id": "v-1",
-                        "object": "chat.completion",
-                        "created": int(time.time()),
-                        "model": body.get("model", "m"),
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": text},
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": prompt,
-                            "completion_tokens": completion,
-                            "total_tokens": prompt + completion,
-                        },
-                    },
-                )
+                self._json(200, server.completion(body))
                 with server._lock:
                     server.answered.append(json.dumps(body["messages"], sort_keys=True))
 

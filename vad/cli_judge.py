@@ -84,6 +84,17 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help="requests in flight to each judge (default 4)",
     )
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the requests through the judge provider's batch API (OpenAI Batch API "
+        "or a server speaking it, Anthropic Message Batches: half price); batch ids are "
+        "logged beside the response store, so a killed run collects its batches",
+    )
+    p.add_argument("--batch-size", type=int, default=1000, metavar="N", help="requests per batch")
+    p.add_argument(
+        "--batch-poll", type=float, default=30.0, metavar="S", help="seconds between polls"
+    )
     p.add_argument("--cache", metavar="PATH", help="response store")
     p.add_argument("--runs-dir", metavar="DIR")
     p.add_argument(
@@ -122,6 +133,9 @@ def judge_cmd(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         connections=args.max_connections,
         wait=args.wait,
+        batch=args.batch,
+        batch_size=args.batch_size,
+        batch_poll=args.batch_poll,
         retry=RetryPolicy(**retry_from_flags(args.timeout, args.max_retries)),
     )
     judging = Judging(settings, say)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from vad.errors import ModelCallError
 from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import Reply, ResolvedModel, SamplingParams
+from vad.models.client import Stopped
 from vad.prompts import Prompt
 from vad.render import RenderResult, RenderStatus
 from vad.render.jail import JailUnavailable
@@ -178,6 +179,8 @@ def score(scorers: dict[str, SampleScorer], image: Path) -> dict[str, Any]:
     for name, scorer in scorers.items():
         try:
             out[name] = scorer(image)
+        except Stopped:
+            raise  # the run is stopping (a scorer that asks a model): not scored now
         except Exception as exc:  # one drawing a scorer cannot read is not a stopped run
             out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return out

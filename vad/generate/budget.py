@@ -49,16 +49,24 @@ class Budget:
         return self._bound(model, prompt, self.max_tokens)
 
     def _bound(self, model: str, prompt: Any, max_tokens: int) -> float:
+        """Every character of the prompt a token, each image its bound, and ``max_tokens``
+        of reply, at the model's prices."""
+        from vad.judge.budget import image_tokens  # (a judge's images: --judge)
+
         price_in, price_out = self.prices[model]
-        return len(json.dumps(prompt.payload())) * price_in + max_tokens * price_out
+        tokens = len(json.dumps(prompt.payload())) + sum(map(image_tokens, prompt.images))
+        return tokens * price_in + max_tokens * price_out
 
     def reserve(
-        self, model: str, prompt: Any, key: str, store: ResponseStore | None = None
-    ) -> float | None:
+        self, model: str, prompt: Any, key: str, store: ResponseStore | None = None,
+        max_tokens: int | None = None,
+    ) -> float | None:  # fmt: skip
         """Set aside the most a request can cost; None when the budget cannot cover it."""
         if self.max_cost is None:
             return 0.0
-        worst = self.worst(model, prompt, key, store)
+        if store is not None and store.get(key) is not None:
+            return 0.0  # a reply in the store: free, whatever has been spent
+        worst = self._bound(model, prompt, max_tokens or self.max_tokens)
         if worst == 0:
             return 0.0  # a reply in the store: free, whatever has been spent
         with self._lock:

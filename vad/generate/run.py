@@ -55,6 +55,9 @@ from vad.generate.strategies import (
     vary_stream,
 )
 from vad.generate.tally import Tally
+from vad.judge.capability import check_sees_images
+from vad.judge.scorer import FIDELITY, fidelity_scorer
+from vad.judge.scorer import PARAMS as JUDGE_PARAMS
 from vad.languages import get_language
 from vad.models import ModelClient, ResolvedModel, SamplingParams, check_credentials
 from vad.models.client import RetryPolicy, Stopped
@@ -65,7 +68,7 @@ from vad.prompts import load_prompts
 from vad.render import RenderPool, RenderStatus
 from vad.rundir import LOCK, RunFolder, now_iso, read_samples, write_json_atomic
 from vad.runlife import Session, Window, concurrency_fields, writing
-from vad.scoring.samples import keep, parse_condition, sample_scorers
+from vad.scoring.samples import keep, needs_judge, needs_verifier, parse_condition, sample_scorers
 from vad.store import ResponseStore, cache_key
 from vad.terminal import say
 
@@ -118,11 +121,21 @@ class Generator:
             get_language(lang)
             for _, style in self.models:
                 self.prompts.render(lang, style, {"caption": "x", "width": 1, "height": 1})
+        self.judge: ResolvedModel | None = None  # --judge: rates every rendered drawing
+        self.judge_client: Any = None
+        if spec.judge:
+            self.judge = resolve_model(spec.judge, spec.judge_api_base)
+            check_credentials(self.judge)
+            how = check_sees_images(self.judge, spec.judge_sees_images)
+            say(None, f"judge {self.judge.name}: takes images ({how})")
         costs = {m.name: prices(m) for m, _ in self.models} if max_cost is not None else {}
+        if self.judge is not None and max_cost is not None:
+            costs[self.judge.name] = prices(self.judge)
         self.budget = Budget(max_cost, costs, self.ledger, spec.max_tokens)
         self.concepts = load_concepts(spec.levels, extra_files=spec.concept_files)
         if not self.concepts:
             raise SpecError("the generation selects no concepts: check --level")
+        self.keep_if = [parse_condition(c) for c in spec.keep_if]
         if spec.keep_if:
             self._check_keep_if()
         self.items = stream(spec.strategy, self.concepts, spec.seed)  # fails early if unknown
@@ -147,7 +160,6 @@ class Generator:
         self.stop = threading.Event()
         self.closing = False  # set when the stream ends: drawings that finish later are dropped
         self.tally = Tally()
-        self.keep_if = [parse_condition(c) for c in spec.keep_if]
         self._concepts_by_id: dict[str, Concept] | None = None
         self.keeper = Keeper(self.folder.path, spec.size, spec.min_std, spec.max_dominant,
                              spec.dedupe_distance)  # fmt: skip
@@ -338,12 +350,12 @@ class Generator:
         if not self.batch_size:
             yield from units
             return
-        from vad.generate.batch import BatchRequest, batch_client
+        from vad.models.batch import BatchRequest, batch_client
 
         clients = {
             m.name: batch_client(
                 m,
-                self.folder.path,
+                self.folder.path / "batches.jsonl",
                 store,
                 known_prices(m),
                 self.batch_poll,
@@ -386,6 +398,11 @@ class Generator:
                                                     log, self.spec.engine_threads))  # fmt: skip
             clients[model.name] = self.session.opened(opened).client
             self._halts.append(opened.halt)
+        if self.judge is not None:  # asked as each drawing renders, batch or not
+            plan = concurrency(self.judge, self.spec.max_connections)
+            opened = stack.enter_context(open_model(self.judge, plan, RetryPolicy(**retry),
+                                                    self.stop, self._say))  # fmt: skip
+            self.judge_client = opened.client
         return clients
 
     # -- one unit ------------------------------------------------------------------------
@@ -447,7 +464,7 @@ class Generator:
             drawing = pipeline.draw(store, client_or_none, request, lang, self.pool.render,
                                     (spec.width, spec.height), work,
                                     RequestMeter(self.budget, reserved, self.stop, self._say),
-                                    self._scorers(item))  # fmt: skip
+                                    self._scorers(item, store))  # fmt: skip
         except Stopped:
             return  # the run is stopping: not asked now (a later run asks it)
         except BaseException:
@@ -496,6 +513,12 @@ class Generator:
         if isinstance(judged, str):
             self._write({**record, "status": "blank", "reason": judged})
             return
+        failed = ((drawing.scores or {}).get(FIDELITY) or {}).get("failed")
+        if failed:  # the judge's call failed: not scored (a later run asks it again)
+            assert self.judge is not None
+            self._write({**record, "status": "model_error",
+                         "error": f"judge {self.judge.name}: {failed}"})  # fmt: skip
+            return
         if drawing.scores:
             record["scores"] = drawing.scores
         if self.keep_if:
@@ -506,11 +529,17 @@ class Generator:
         self._judge(record, judged)
 
     def _check_keep_if(self) -> None:
-        """--keep-if needs drawings the scores can judge: refuse a set none of whose
-        concepts the verifier checks (every drawing would be paid for and rejected), and
-        say how many cannot be checked (those are rejected)."""
-        can = sum(1 for c in self.concepts if sample_scorers(c))
+        """--keep-if needs drawings the scores can judge: a judge's rating needs --judge;
+        the verifier's scores are refused for a set none of whose concepts the verifier
+        checks (every drawing would be paid for and rejected), and it says how many
+        cannot be checked (those are rejected)."""
         what = ", ".join(self.spec.keep_if)
+        if needs_judge(self.keep_if) and self.judge is None:
+            raise SpecError(f"--keep-if {what}: fidelity is a vision judge's rating: give "
+                            "--judge MODEL (a model that takes images)")  # fmt: skip
+        if not needs_verifier(self.keep_if):
+            return
+        can = sum(1 for c in self.concepts if sample_scorers(c))
         if self.spec.strategy not in ("vad",) or can == 0:
             raise SpecError(
                 f"--keep-if {what}: the shapes verifier checks drawings of shape concepts "
@@ -521,15 +550,37 @@ class Generator:
                       "concepts cannot be verified (not shape concepts): their drawings are "
                       "rejected")  # fmt: skip
 
-    def _scorers(self, item: Item) -> dict[str, pipeline.SampleScorer]:
-        """The per-sample scorers of an item drawn from one concept (vad.scoring.samples)."""
-        if len(item.sources) != 1:
-            return {}
-        by_id = self._concepts_by_id
-        if by_id is None or len(by_id) != len(self.concepts):
-            by_id = self._concepts_by_id = {c.id: c for c in self.concepts}
-        concept = by_id.get(item.sources[0])
-        return sample_scorers(concept) if concept is not None else {}
+    def _scorers(self, item: Item, store: ResponseStore) -> dict[str, pipeline.SampleScorer]:
+        """The per-sample scorers of an item: the verifier's, of an item drawn from one
+        shape concept (vad.scoring.samples), and the --judge's rating."""
+        scorers: dict[str, pipeline.SampleScorer] = {}
+        if len(item.sources) == 1:
+            by_id = self._concepts_by_id
+            if by_id is None or len(by_id) != len(self.concepts):
+                by_id = self._concepts_by_id = {c.id: c for c in self.concepts}
+            concept = by_id.get(item.sources[0])
+            if concept is not None:
+                scorers.update(sample_scorers(concept))
+        if self.judge is not None:
+            scorers[FIDELITY] = fidelity_scorer(self.judge, self.judge_client, store,
+                                                item.caption,
+                                                lambda r: self._metered(store, r))  # fmt: skip
+        return scorers
+
+    @contextlib.contextmanager
+    def _metered(self, store: ResponseStore, request: Request) -> Iterator[RequestMeter]:
+        """The meter of a judge's request; when the budget cannot cover it, the run stops
+        (the drawing is not recorded: a later run with a larger budget scores it)."""
+        reserved = self.budget.reserve(request.model.name, request.prompt, request.key,
+                                       store, JUDGE_PARAMS.max_tokens)  # fmt: skip
+        if reserved is None:
+            self.budget.hit = True
+            self.stop.set()
+            raise Stopped("the budget cannot cover the judge's request")
+        try:
+            yield RequestMeter(self.budget, reserved, self.stop, self._say)
+        finally:
+            self.budget.release(reserved)
 
     def _judge(self, record: dict[str, Any], judged: Judged) -> None:
         """Near-duplicate check and keeping, under one lock: the order decides."""

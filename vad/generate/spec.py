@@ -164,10 +164,24 @@ class GenerateSpec(Settings):
         "one of >= > <= < == (a score alone: SCORE>=1), repeatable (verified: every "
         "attribute of a shape concept right, as the shapes verifier reads the drawing; or one "
         "attribute: color, count, shape, position, size, arrangement, relation; each is 0 or "
-        "1); the rest are recorded as rejected with the reason",
+        "1; fidelity: the --judge's 1-10 rating, any level); the rest are recorded as "
+        "rejected with the reason",
         check=_keep_if, metavar="COND", split=False,
         schema={"anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
                           {"type": "string", "minLength": 1}]},
+    )  # fmt: skip
+    judge: str | None = setting(
+        None, "--judge", "a vision model (provider/model) that rates every rendered drawing "
+        "1-10 against its caption (vad judge's fidelity question), kept in the sample's "
+        "scores; keep by it with --keep-if fidelity>=X", metavar="MODEL",
+    )  # fmt: skip
+    judge_api_base: str | None = setting(
+        None, "--judge-api-base", "OpenAI-compatible endpoint of the judge (llama.cpp, vLLM, "
+        "...)", metavar="URL", check=_url, schema={"type": "string", "pattern": "^https?://"},
+    )  # fmt: skip
+    judge_sees_images: bool = setting(
+        False, "--judge-sees-images", "assert the judge takes images where neither its "
+        "server nor litellm's model map can tell", hashed=False,
     )  # fmt: skip
     batch: bool = setting(
         False, "--batch", "send the requests through the OpenAI Batch API (half price): "
@@ -214,6 +228,13 @@ class GenerateSpec(Settings):
             data["proposals_sha256"] = (
                 sha256_file(self.proposals) if Path(self.proposals).is_file() else None
             )
+        if self.judge is None:  # (likewise)
+            data.pop("judge")
+            data.pop("judge_api_base")
+        else:  # another rubric rates otherwise
+            from vad.judge.prompts import version
+
+            data["judge_prompt_version"] = version()
         if not self.keep_if:
             data.pop("keep_if")  # (likewise)
         else:  # another verifier keeps other drawings: another set

@@ -84,6 +84,17 @@ class JudgeBudget:
             self.reserved += worst
         return worst
 
+    def release(self, reserved: float) -> None:
+        """Give back a reservation (a batch's: its answered lines are paid one by one)."""
+        with self._lock:
+            self.reserved -= reserved
+
+    def pay(self, cost: float | None) -> None:
+        """A batch line's reply: what it cost is spent (None, a price unknown, happens
+        only without a budget: --max-cost needs known prices)."""
+        with self._lock:
+            self.spent += cost or 0.0
+
     def settle(self, reserved: float, reply: Reply | None) -> bool:
         """A request ended: its reservation goes back, and what it cost is spent (a
         failed one may still be billed: its bound). True when this reply is the first to

@@ -26,11 +26,19 @@ The same policies as the rest of vad:
   than its bound (``budget``); replies already in the store are still used;
 - a call that fails is no judgement (a re-run asks again); a reply that cannot be read
   is a judgement, recorded as unparsable.
+
+With ``batch`` the requests go through the judge provider's batch API (half price;
+``vad.models.batch``) in chunks of ``batch_size``: each chunk's replies land in the
+store, then its judgements are written from the store. The batch log lies beside the
+response store (``<store>.judge-batches.jsonl``), so any later ``vad judge`` on that
+store collects a batch a killed one submitted instead of paying for it again; a lock
+beside it lets one process at a time submit and collect.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +85,9 @@ class JudgeSettings:
     connections: int = 4
     wait: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    batch: bool = False  # --batch: through the provider's batch API
+    batch_size: int = 1000  # requests per batch
+    batch_poll: float = 30.0  # seconds between polls
 
     def check(self) -> None:
         """Every value in range, or one line naming the flag."""
@@ -94,6 +105,11 @@ class JudgeSettings:
             raise SpecError(f"command line: --max-tokens {self.max_tokens}: must be 1 to 4096")
         if self.max_cost is not None and not self.max_cost >= 0:
             raise SpecError(f"command line: --max-cost {self.max_cost:g}: must be >= 0")
+        if not 1 <= self.batch_size <= 50_000:
+            raise SpecError(f"command line: --batch-size {self.batch_size}: must be 1 to 50000")
+        if not 0 < self.batch_poll <= 3600:
+            raise SpecError(f"command line: --batch-poll {self.batch_poll:g}: must be more "
+                            "than 0 and at most 3600 seconds")  # fmt: skip
         if not 1 <= self.connections <= 256:
             raise SpecError(f"command line: --max-connections {self.connections}: must be "
                             "1 to 256")  # fmt: skip
@@ -105,7 +121,8 @@ class Summary:
 
     judged: int = 0  # judgements written now
     from_store: int = 0  # of those, every reply from the response store
-    calls: int = 0  # model calls made
+    calls: int = 0  # model calls made (batch lines answered included)
+    batched: int = 0  # of those, lines answered by a batch
     already: int = 0  # judgements found in judgements.jsonl, not made again
     failed: int = 0  # judgements whose call failed (a re-run asks again)
     unparsable: int = 0  # judgements written whose reply could not be read
@@ -120,8 +137,9 @@ class Summary:
         cost = f"${self.cost_usd:.6g}"
         if self.unpriced:
             cost = f"at least {cost} ({self.unpriced} calls of unknown price)"
+        via = f" ({self.batched} in batches)" if self.batched else ""
         return (f"judged {self.judged} ({self.from_store} from store, {self.unparsable} "
-                f"unparsable), calls {self.calls}, cost {cost}; already judged "
+                f"unparsable), calls {self.calls}{via}, cost {cost}; already judged "
                 f"{self.already}, failed {self.failed}")  # fmt: skip
 
 
@@ -164,6 +182,8 @@ class Judging:
         self.summary = Summary()
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._batched: set[str] = set()  # request keys a batch of this invocation answered
+        self._batch_failed: dict[str, str] = {}  # request key -> why its batch line failed
 
     def run(self) -> Summary:
         s = self.settings
@@ -175,7 +195,8 @@ class Judging:
                            "tasks that draw, with an image, are judged)")  # fmt: skip
         folders = list(dict.fromkeys(d.folder for d in drawings))
         files = {folder: JudgementFile(folder) for folder in folders}
-        store = ResponseStore(Path(s.cache) if s.cache else cache_dir() / "responses.sqlite")
+        store_path = Path(s.cache) if s.cache else cache_dir() / "responses.sqlite"
+        store = ResponseStore(store_path)
         try:
             with contextlib.ExitStack() as stack:
                 for folder, judgements in files.items():
@@ -187,6 +208,9 @@ class Judging:
                                  "judgement is made again)")  # fmt: skip
                 questions = self._questions(drawings, files)
                 for judge in self.judges:
+                    if s.batch:
+                        self._batches(store, store_path, judge, questions(judge))
+                        continue
                     plan = concurrency(judge, s.connections)
                     opened = stack.enter_context(
                         open_model(judge, plan, s.retry, self.stop, self.say)
@@ -214,13 +238,68 @@ class Judging:
                               cap=2 * self.settings.connections)  # fmt: skip
             window.join()
 
+    def _batches(self, store: ResponseStore, store_path: Path, judge: ResolvedModel,
+                 questions: Iterator[Question]) -> None:  # fmt: skip
+        """Ask through the batch API, a chunk at a time: the chunk's requests not in the
+        store go in one batch (under --max-cost, as many as it covers at full price),
+        then its judgements are written from the store."""
+        from vad.generate.budget import known_prices
+        from vad.models.batch import batch_client
+
+        log = store_path.with_name(store_path.name + ".judge-batches.jsonl")
+        with _locked(log.with_name(log.name + ".lock"), self.say):
+            client = batch_client(judge, log, store, known_prices(judge),
+                                  self.settings.batch_poll, self.say,
+                                  paid=self._batch_paid)  # fmt: skip
+            todo = (q for q in questions if q.identity not in q.out.done)
+            for chunk in _chunks(todo, self.settings.batch_size):
+                requests, reserved = self._batch_requests(store, chunk)
+                if requests:
+                    client.run(requests)
+                    self._batch_failed.update(client.failures)
+                # what the lines answered cost is spent (_batch_paid); a line that failed
+                # is not billed
+                self.budget.release(sum(reserved.values()))
+                self._ask_all(store, None, iter(chunk))
+
+    def _batch_requests(
+        self, store: ResponseStore, chunk: list[Question]
+    ) -> tuple[list[Any], dict[str, float]]:
+        """The chunk's requests that are not in the store, each once, and what each has
+        set aside of the budget (those it cannot cover are left out: not judged now)."""
+        from vad.models.batch import BatchRequest
+
+        requests, reserved = [], {}
+        for question in chunk:
+            for r in question.requests:
+                if r.key in reserved or pipeline.stored_reply(store.get(r.key)) is not None:
+                    continue
+                bound = self.budget.reserve(r.model.name, r.prompt)
+                if bound is None:
+                    return requests, reserved
+                reserved[r.key] = bound
+                requests.append(BatchRequest(r.key, r.prompt, r.params))
+        return requests, reserved
+
+    def _batch_paid(self, key: str, usd: float | None, batch_id: str) -> None:
+        """A batch line was answered (before its reply is stored)."""
+        self.budget.pay(usd)
+        with self._lock:
+            self._batched.add(key)
+            self.summary.calls += 1
+            self.summary.batched += 1
+            if usd is not None:
+                self.summary.cost_usd += usd
+            else:
+                self.summary.unpriced += 1
+
     def _judge(self, store: ResponseStore, client: Any, question: Question) -> None:
         """Ask a question's requests (the store first), then write its judgement."""
         replies: list[pipeline.Asked] = []
         for request in question.requests:
             cached = pipeline.stored_reply(store.get(request.key)) is not None
-            reserved = 0.0 if cached else self.budget.reserve(request.model.name,
-                                                              request.prompt)  # fmt: skip
+            reserved = 0.0 if cached or client is None else self.budget.reserve(
+                request.model.name, request.prompt)  # fmt: skip
             if reserved is None:  # the budget cannot cover it: no judgement
                 with self._lock:
                     self.summary.skipped_budget += 1
@@ -230,7 +309,7 @@ class Judging:
             except BaseException:
                 self.budget.settle(reserved, None)  # it may have been sent and billed
                 raise
-            if not asked.cached:
+            if not asked.cached and client is not None:
                 if self.budget.settle(reserved, asked.reply) and asked.reply is not None:
                     self.say(f"stopping at the budget: a reply of {question.judge.name} cost "
                              f"${asked.reply.cost_usd:.6f}, more than the ${reserved:.6f} a "
@@ -238,14 +317,22 @@ class Judging:
                              "new request is sent (those in flight finish)")  # fmt: skip
                 self._paid(asked.reply)
             if asked.reply is None:
-                self.say(f"judge {question.judge.name}: {asked.error}")
+                why = asked.error
+                if client is None:  # a batch did not answer it
+                    failed = self._batch_failed.get(request.key)
+                    why = (f"a batch line failed: {failed}" if failed else "not answered "
+                           "by the batch (it ended before reaching it)")  # fmt: skip
+                    why += "; a later run asks again"
+                self.say(f"judge {question.judge.name}: {why}")
                 with self._lock:
                     self.summary.failed += 1
                 return
             replies.append(asked)
         record = {**question.record, **question.read([a.reply.text for a in replies if a.reply])}
         record.update(_usage([a.reply for a in replies if a.reply is not None]))
-        record.update(cached=all(a.cached for a in replies), created_at=now_iso())
+        batched = any(a.key in self._batched for a in replies)
+        record.update(cached=all(a.cached for a in replies) and not batched, batch=batched,
+                      created_at=now_iso())  # fmt: skip
         question.out.append(record)
         with self._lock:
             self.summary.judged += 1
@@ -363,6 +450,37 @@ class Judging:
                     "parsed": winner is not None}  # fmt: skip
 
         return Question("pairwise", judge, out, requests, record, read)
+
+
+def _chunks(questions: Iterator[Question], size: int) -> Iterator[list[Question]]:
+    """The questions in chunks of at most ``size`` requests (a pair's two go together:
+    a chunk holds at least one question)."""
+    chunk: list[Question] = []
+    count = 0
+    for question in questions:
+        if chunk and count + len(question.requests) > size:
+            yield chunk
+            chunk, count = [], 0
+        chunk.append(question)
+        count += len(question.requests)
+    if chunk:
+        yield chunk
+
+
+@contextlib.contextmanager
+def _locked(path: Path, say: Say) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (waiting, with a line, when another holds it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another vad judge's batches ({path})")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _stored(store: ResponseStore, question: Question) -> bool:

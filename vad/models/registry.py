@@ -8,17 +8,19 @@ from pathlib import Path
 
 from vad.errors import ModelConfigError
 
-# Short names users may type; the value is the canonical provider/model name.
+# Short names users may type; the value is the canonical provider/model name. Each hosted
+# one is a model litellm's bundled map prices (a test holds it to that): an alias whose
+# model the map does not know could not be priced under --max-cost, nor told to see.
 ALIASES: dict[str, str] = {
     "qwen-coder": "local/qwen2.5-coder-0.5b",
     "gemma": "local/gemma-3-270m",
     "gpt-4o": "openai/gpt-4o",
     "gpt-4o-mini": "openai/gpt-4o-mini",
     "gpt-4.1": "openai/gpt-4.1",
-    "claude-sonnet": "anthropic/claude-3-5-sonnet-latest",
-    "claude-haiku": "anthropic/claude-3-5-haiku-latest",
-    "gemini-flash": "gemini/gemini-2.0-flash",
-    "gemini-pro": "gemini/gemini-1.5-pro",
+    "claude-sonnet": "anthropic/claude-sonnet-4-5",
+    "claude-haiku": "anthropic/claude-haiku-4-5",
+    "gemini-flash": "gemini/gemini-2.5-flash",
+    "gemini-pro": "gemini/gemini-2.5-pro",
 }
 
 # Providers that speak the OpenAI wire format at a user-given api_base.

@@ -5,7 +5,8 @@ concept's drawings; each returns a JSON record kept in the sample's ``scores``. 
 the shapes verifier, for concepts whose ``attrs`` it can check. :func:`verdict` reads a
 record's verifier verdict back, computing it again from the image when the record has
 none or one of another verifier version, so every table counts one verifier's verdicts.
-:func:`keep` decides ``vad generate --keep-if`` from the same scores.
+:func:`keep` decides ``vad generate --keep-if`` from the same scores (and from a vision
+judge's fidelity rating, the scorer ``vad generate --judge`` adds: vad.judge.scorer).
 """
 
 from __future__ import annotations
@@ -75,10 +76,18 @@ def verdict(record: dict[str, Any], folder: Path | None) -> dict[str, Any] | Non
 # ---------------------------------------------------------------- keeping by score
 
 # What a drawing's per-sample scores give as numbers: the verifier's verdict (1 or 0) and
-# each of its attributes (present only where the concept has the attribute).
-KEEP_SCORES = ("verified", *verifier.ATTRIBUTES)
+# each of its attributes (present only where the concept has the attribute), and a vision
+# judge's fidelity rating (1 to 10; ``vad generate --judge``).
+FIDELITY = "fidelity"
+KEEP_SCORES = ("verified", *verifier.ATTRIBUTES, FIDELITY)
+_VALUES = {FIDELITY: tuple(float(v) for v in range(1, 11))}  # the rest: 0 or 1
 _OPS = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__,
         "==": float.__eq__}  # fmt: skip
+
+
+def _source(score: str) -> str:
+    """The per-sample scorer whose record gives ``score``."""
+    return FIDELITY if score == FIDELITY else VERIFIER
 
 
 @dataclass(frozen=True)
@@ -112,35 +121,52 @@ def parse_condition(text: str) -> Condition:
         raise ValueError(f"{text!r}: {value.strip()!r} is not a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{text!r}: the threshold must be a finite number")
-    passing = [v for v in (0.0, 1.0) if _OPS[op](v, number)]  # every score is 0 or 1
+    values = _VALUES.get(name, (0.0, 1.0))
+    passing = [v for v in values if _OPS[op](v, number)]
+    span = f"{name} is {values[0]:g} to {values[-1]:g}" if len(values) > 2 else f"{name} is 0 or 1"
+    example = f"{name}>={values[-1] if len(values) == 2 else 7:g}"
     if not passing:
-        raise ValueError(f"{text!r} can never pass: {name} is 0 or 1 (e.g. {name}>=1)")
-    if len(passing) == 2:
-        raise ValueError(f"{text!r} keeps everything: {name} is 0 or 1 (e.g. {name}>=1)")
+        raise ValueError(f"{text!r} can never pass: {span} (e.g. {example})")
+    if len(passing) == len(values):
+        raise ValueError(f"{text!r} keeps everything: {span} (e.g. {example})")
     return Condition(name, op, number)
 
 
 def score_values(scores: dict[str, Any] | None) -> dict[str, float]:
     """The numbers a drawing's per-sample scores give, by :data:`KEEP_SCORES` name."""
+    values: dict[str, float] = {}
     found = (scores or {}).get(VERIFIER)
-    if not isinstance(found, dict) or "checks" not in found:
-        return {}
-    values = {"verified": 1.0 if found.get("verified") is True else 0.0}
-    for attribute, ok in (found.get("checks") or {}).items():
-        values[attribute] = 1.0 if ok is True else 0.0
+    if isinstance(found, dict) and "checks" in found:
+        values["verified"] = 1.0 if found.get("verified") is True else 0.0
+        for attribute, ok in (found.get("checks") or {}).items():
+            values[attribute] = 1.0 if ok is True else 0.0
+    judged = (scores or {}).get(FIDELITY)
+    if isinstance(judged, dict) and isinstance(judged.get("score"), int | float):
+        values[FIDELITY] = float(judged["score"])
     return values
 
 
 def keep(conditions: list[Condition], scores: dict[str, Any] | None) -> str | None:
     """None when the drawing passes every condition, else why not (a score it lacks
-    fails: a concept the verifier cannot check is not verified)."""
+    fails: a concept the verifier cannot check is not verified; a judge's reply without
+    a score is not a rating)."""
     values = score_values(scores)
     for cond in conditions:
+        found = (scores or {}).get(_source(cond.score)) or {}
         if cond.score not in values:
-            found = (scores or {}).get(VERIFIER) or {}
-            why = found.get("error") or "no such score for this drawing"
+            why = found.get("error") or ("the judge's reply gave no score"
+                                         if found.get("parsed") is False
+                                         else "no such score for this drawing")  # fmt: skip
             return f"{cond}: {why}"
         if not _OPS[cond.op](values[cond.score], cond.value):
-            reason = ((scores or {}).get(VERIFIER) or {}).get("reason") or ""
+            reason = found.get("reason") or ""
             return f"{cond} failed" + (f" ({reason})" if reason else "")
     return None
+
+
+def needs_verifier(conditions: list[Condition]) -> bool:
+    return any(_source(c.score) == VERIFIER for c in conditions)
+
+
+def needs_judge(conditions: list[Condition]) -> bool:
+    return any(_source(c.score) == FIDELITY for c in conditions)

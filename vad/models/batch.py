@@ -1,8 +1,9 @@
 """Requests through the providers' batch APIs (half price): the OpenAI Batch API (JSONL
 upload, submit, poll, download) and Anthropic Message Batches (submit, poll, results).
 
-A batch's id and the request keys it carries are appended to ``batches.jsonl`` in the
-generation folder before anything waits on it, so a killed run picks its batches up
+A batch's id and the request keys it carries are appended to a log (``batches.jsonl`` in
+a generation folder; for ``vad judge``, one beside the response store) before anything
+waits on it, so a killed run picks its batches up
 again instead of paying twice. The intent (a token and the keys) is logged before the
 submission, and an OpenAI batch carries the token in its metadata: a run killed between
 the provider's answer and the log finds that batch by its token. (Anthropic's batches
@@ -48,12 +49,12 @@ class BatchError(VadError):
 
 
 class BatchClient:
-    """One model's batches; state in ``<folder>/batches.jsonl``. Subclasses speak an API."""
+    """One model's batches; state in the JSONL file ``log``. Subclasses speak an API."""
 
     def __init__(
         self,
         model: ResolvedModel,
-        folder: Path,
+        log: Path,
         store: ResponseStore,
         prices: tuple[float, float] | None,
         poll_s: float = 30.0,
@@ -62,7 +63,7 @@ class BatchClient:
     ) -> None:
         self.model, self.store, self.prices = model, store, prices
         self.paid = paid or (lambda key, usd, ref: None)  # (request key, cost, batch id)
-        self.path, self.poll_s, self.say = folder / "batches.jsonl", poll_s, say
+        self.path, self.poll_s, self.say = log, poll_s, say
         self.tries: dict[str, int] = {}
         self.failures: dict[str, str] = {}  # request key -> why its line failed
 
@@ -268,7 +269,7 @@ class OpenAIBatches(BatchClient):
         if r.prompt.stop:
             body["stop"] = r.prompt.stop
         if r.prompt.style == "chat":
-            body["messages"] = r.prompt.messages
+            body["messages"] = r.prompt.chat_messages()  # images as data URLs
             url = "/v1/chat/completions"
         else:
             body["prompt"] = r.prompt.prompt
@@ -316,11 +317,12 @@ class AnthropicBatches(BatchClient):
         for r in requests:
             if r.prompt.style != "chat":
                 raise ModelConfigError("Anthropic batches take chat prompts only")
-            system = [m["content"] for m in r.prompt.messages or [] if m["role"] == "system"]
+            messages = [anthropic_message(m) for m in r.prompt.chat_messages()]
+            system = [m["content"] for m in messages if m["role"] == "system"]
             params: dict[str, Any] = {
                 "model": self.model.model_id, "max_tokens": r.params.max_tokens,
                 "temperature": r.params.temperature,
-                "messages": [m for m in r.prompt.messages or [] if m["role"] != "system"],
+                "messages": [m for m in messages if m["role"] != "system"],
             }  # fmt: skip
             if system:
                 params["system"] = "\n\n".join(system)
@@ -370,6 +372,24 @@ class AnthropicBatches(BatchClient):
             out.append((key, Reply(clean_text(text), message.get("stop_reason"), *tokens,
                                    self._cost(*tokens), 0.0, 1), ""))  # fmt: skip
         return out
+
+
+def anthropic_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of :meth:`Prompt.chat_messages` in Anthropic's form: an image part (an
+    OpenAI data URL) becomes a base64 ``image`` block."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    blocks = []
+    for part in content:
+        if part.get("type") == "image_url":
+            head, _, data = str(part["image_url"]["url"]).partition(",")
+            media = head.removeprefix("data:").removesuffix(";base64")
+            source = {"type": "base64", "media_type": media, "data": data}
+            blocks.append({"type": "image", "source": source})
+        else:
+            blocks.append(part)
+    return {**message, "content": blocks}
 
 
 def batch_client(model: ResolvedModel, *args: Any, **kwargs: Any) -> BatchClient:
