@@ -779,10 +779,6 @@ def test_keep_if_a_judges_fidelity_keeps_what_the_judge_rates(tmp_path: Path) ->
         asked = len(judge.requests)
         assert asked and all("Score:" in json.dumps(r["messages"]) for r in judge.requests)
         assert all(len(seen) == 1 for seen in judge.seen)  # one image per question
-        # a second run of the same command asks neither model anything
-        drawn = len(server.requests)
-        assert main(args) == 0
-        assert len(judge.requests) == asked and len(server.requests) == drawn
     records = _check_set(out, 4)
     scored = [r for r in records if r["status"] in ("ok", "rejected", "duplicate")]
     assert 0 < len(scored) <= asked  # (a drawing that finished after --n was reached: not kept)
@@ -796,6 +792,38 @@ def test_keep_if_a_judges_fidelity_keeps_what_the_judge_rates(tmp_path: Path) ->
     assert all(r["reason"].startswith("fidelity>=5 failed (the drawing is ") for r in rejected)
     meta = pd.read_parquet(out / "metadata.parquet")
     assert all(json.loads(x)["fidelity"]["score"] == 9 for x in meta["scores"])
+
+
+@pytest.mark.slow
+def test_a_failed_judge_call_is_not_a_score_and_the_next_run_asks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A judge that answers 500 leaves each drawing unscored (model_error, not rejected),
+    and the run stops once the judge's server failed 5 times in a row; the next run, with
+    the judge up, draws from the response store and asks the judge only."""
+    out = tmp_path / "set"
+    with FakeOpenAI() as server, VisionServer() as judge:
+        judge.fail_status = 500
+        args = _judged_args(server, judge, out, 3, "--keep-if", "fidelity>=5",
+                            "--max-connections", "1", "--max-requests", "60",
+                            "--max-retries", "0")  # fmt: skip
+        assert main(args) != 0
+        assert "answered HTTP 500 (judge down), 5 calls in a row" in capsys.readouterr().err
+        records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+        # (a drawing rendering as the run stops may end as a crash: not scored either)
+        failed = [r for r in records if r["status"] == "model_error"]
+        assert failed and {r["status"] for r in records} <= {"model_error", "crash"}
+        assert all(r["error"].startswith("judge openai/gpt-4o: ") for r in failed)
+        drawn, failed_calls = len(server.requests), len(judge.requests)
+        judge.fail_status = None
+        assert main(args) == 0
+        assert len(judge.requests) - failed_calls >= len(failed)  # each asked again
+        # the drawings made before came from the store: nothing was drawn twice
+        sent = [json.dumps(r, sort_keys=True) for r in server.requests]
+        assert len(set(sent)) == len(sent) >= drawn
+    records = _check_set(out, 3)
+    assert not [r for r in records if r["status"] == "model_error"]
+    assert all("fidelity" in r["scores"] for r in records if r["status"] != "blank")
 
 
 @pytest.mark.slow

@@ -499,6 +499,7 @@ def test_batch_judges_through_the_batch_api_at_half_price(
         assert events.count("submitted") == events.count("collected") == 4
         # a second run, batch or not, asks nothing
         assert judge(server, *runs, extra=BATCH) == 0
+        assert "already judged 19" in capsys.readouterr().out
         assert judge(server, *runs) == 0
         assert len(server.batched) == 22 and len(server.batches) == 4 and not server.requests
 
@@ -540,6 +541,28 @@ def test_batch_under_max_cost_sends_what_it_covers(
         assert len(server.batched) == 8 and not server.requests
 
 
+def test_a_batch_line_that_costs_more_than_its_bound_stops_new_batches(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1,000,000 prompt tokens a reply: $1.25 a line at half price, far past its bound
+    with VisionServer(usage=(1_000_000, 10)) as server:
+        extra = (*BATCH, "--batch-size", "2", "--max-cost", "100", "--kinds", "fidelity")
+        assert judge(server, *runs, extra=extra) == 4
+        assert len(server.batched) == 2 and len(server.batches) == 1  # no second batch
+    err = capsys.readouterr().err
+    assert "a batch line cost $1.25" in err and "no new batch is sent" in err
+    assert len(lines(runs[0]) + lines(runs[1])) == 2  # the replies that came are judgements
+
+
+def test_a_judge_without_a_batch_api_is_refused_before_any_request(
+    runs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    assert main(["judge", str(runs[0]), "--judge", "gemini/gemini-2.5-flash", "--batch"]) != 0
+    assert "--batch speaks the OpenAI Batch API" in capsys.readouterr().err
+    assert not lines(runs[0])
+
+
 def test_anthropic_batches_carry_images_as_base64_blocks() -> None:
     from vad.models.batch import anthropic_message
 
@@ -569,7 +592,9 @@ def test_a_killed_batch_run_collects_its_batch_instead_of_paying_twice(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert len(server.batches) == 1 and not lines(runs[0])
-        assert judge(server, *runs, extra=BATCH) == 0
+        # the earlier run paid for its batch: this one's budget (too small for one more
+        # request) is not charged for collecting it
+        assert judge(server, *runs, extra=(*BATCH, "--max-cost", "0.0001")) == 0
         assert len(server.batches) == 1  # collected, not submitted again
         assert len(server.batched) == 22 and not server.requests
     assert len(lines(runs[0]) + lines(runs[1])) == 19

@@ -13,7 +13,8 @@ judge's three questions from what it sees:
 tell); ``GET /v1/models`` lists the model without capabilities. ``reply`` replaces every
 answer (an unparsable judge); ``usage`` sets the tokens each reply reports (so that
 litellm prices a model it knows, e.g. gpt-4o); ``delay`` slows every answer; ``hold_after``
-makes every request after the first N wait until ``gate`` is set. ``requests`` holds
+makes every request after the first N wait until ``gate`` is set; ``fail_status`` makes
+every chat request answer that HTTP status. ``requests`` holds
 every chat request's body, ``answered`` the texts of replies it finished sending. It
 also speaks the OpenAI files + batches protocol (``batch_protocol``): ``batched`` holds
 the requests answered inside batches.
@@ -75,6 +76,7 @@ class VisionServer(LoopbackServer, OpenAIBatchProtocol):
     ) -> None:
         self.vision, self.reply, self.usage, self.delay = vision, reply, usage, delay
         self.hold_after = hold_after
+        self.fail_status: int | None = None  # set: every chat request answers this status
         self.gate = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.answered: list[str] = []  # the request texts answered, in order
@@ -191,6 +193,9 @@ class VisionServer(LoopbackServer, OpenAIBatchProtocol):
                     server.gate.wait(60)
                 if server.delay:
                     time.sleep(server.delay)
+                if server.fail_status is not None:
+                    self._json(server.fail_status, {"error": {"message": "judge down"}})
+                    return
                 self._json(200, server.completion(body))
                 with server._lock:
                     server.answered.append(json.dumps(body["messages"], sort_keys=True))

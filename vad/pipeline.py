@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from vad.errors import ModelCallError
+from vad.errors import ModelCallError, VadError
 from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import Reply, ResolvedModel, SamplingParams
 from vad.models.client import Stopped
@@ -179,8 +179,8 @@ def score(scorers: dict[str, SampleScorer], image: Path) -> dict[str, Any]:
     for name, scorer in scorers.items():
         try:
             out[name] = scorer(image)
-        except Stopped:
-            raise  # the run is stopping (a scorer that asks a model): not scored now
+        except (Stopped, VadError):
+            raise  # the run is stopping, or a scorer's model is refused: not scored now
         except Exception as exc:  # one drawing a scorer cannot read is not a stopped run
             out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return out

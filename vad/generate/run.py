@@ -214,6 +214,14 @@ class Generator:
                     f"{_differences(manifest.get('settings'), settings)}; give the same "
                     "settings to resume it, or choose another --out"
                 )
+            made = [m.get("name") for m in manifest.get("models") or [] if isinstance(m, dict)]
+            now = [m.name for m, _ in self.models]
+            if made and made != now:  # an alias that now names another model
+                raise SpecError(
+                    f"{self.folder.path} was made by {', '.join(map(str, made))}; --model now "
+                    f"names {', '.join(now)} (an alias now names another model): its "
+                    "images would mix two models; choose another --out"
+                )
             return manifest
         if any(p.name != LOCK for p in self.folder.path.iterdir()):
             raise SpecError(

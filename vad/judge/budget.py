@@ -89,11 +89,17 @@ class JudgeBudget:
         with self._lock:
             self.reserved -= reserved
 
-    def pay(self, cost: float | None) -> None:
-        """A batch line's reply: what it cost is spent (None, a price unknown, happens
-        only without a budget: --max-cost needs known prices)."""
+    def pay(self, cost: float | None, bound: float) -> bool:
+        """A batch line's reply, sent under ``bound``: what it cost is spent (None, a
+        price unknown, happens only without a budget: --max-cost needs known prices).
+        True when it is the first reply to cost more than its bound (``overran``: no new
+        request is sent; the reservation itself is given back by ``release``)."""
         with self._lock:
             self.spent += cost or 0.0
+            if bound and (cost or 0.0) > bound and not self.overran:
+                self.overran = self.hit = True
+                return True
+        return False
 
     def settle(self, reserved: float, reply: Reply | None) -> bool:
         """A request ended: its reservation goes back, and what it cost is spent (a

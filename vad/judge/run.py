@@ -123,6 +123,7 @@ class Summary:
     from_store: int = 0  # of those, every reply from the response store
     calls: int = 0  # model calls made (batch lines answered included)
     batched: int = 0  # of those, lines answered by a batch
+    earlier: int = 0  # lines of an earlier (killed) invocation's batches, collected now
     already: int = 0  # judgements found in judgements.jsonl, not made again
     failed: int = 0  # judgements whose call failed (a re-run asks again)
     unparsable: int = 0  # judgements written whose reply could not be read
@@ -138,6 +139,8 @@ class Summary:
         if self.unpriced:
             cost = f"at least {cost} ({self.unpriced} calls of unknown price)"
         via = f" ({self.batched} in batches)" if self.batched else ""
+        if self.earlier:
+            via += f", {self.earlier} replies of an earlier run's batches collected"
         return (f"judged {self.judged} ({self.from_store} from store, {self.unparsable} "
                 f"unparsable), calls {self.calls}{via}, cost {cost}; already judged "
                 f"{self.already}, failed {self.failed}")  # fmt: skip
@@ -184,6 +187,13 @@ class Judging:
         self._lock = threading.Lock()
         self._batched: set[str] = set()  # request keys a batch of this invocation answered
         self._batch_failed: dict[str, str] = {}  # request key -> why its batch line failed
+        self._reserved: dict[str, float] = {}  # request key -> its bound, while in a batch
+        self._earlier = False  # collecting batches an earlier invocation submitted
+        if settings.batch:  # a judge whose provider has no batch API: before any request
+            from vad.models.batch import check_batch_api
+
+            for judge in self.judges:
+                check_batch_api(judge)
 
     def run(self) -> Summary:
         s = self.settings
@@ -222,7 +232,11 @@ class Judging:
         self.summary.stopped_at_budget = self.budget.hit
         return self.summary
 
-    def _ask_all(self, store: ResponseStore, client: Any, questions: Iterator[Question]) -> None:
+    def _ask_all(self, store: ResponseStore, client: Any, questions: Iterator[Question],
+                 sent: set[str] | None = None) -> None:  # fmt: skip
+        """Judge ``questions`` (those already judged counted, not asked); ``sent``: the
+        request keys a batch was just asked (a question of those is judged, or failed,
+        whatever the budget says now)."""
         with Window(self.settings.connections, self.stop, 10.0, self.say, "judgements") as window:
             for question in questions:
                 if question.identity in question.out.done:
@@ -231,8 +245,10 @@ class Judging:
                 if self.stop.is_set():
                     self.summary.skipped_budget += self.budget.hit
                     continue
-                if self.budget.hit and not _stored(store, question):  # stored: free
-                    self.summary.skipped_budget += 1
+                batched = sent is not None and all(r.key in sent or _stored(store, r.key)
+                                                   for r in question.requests)  # fmt: skip
+                if self.budget.hit and not batched and not _stored(store, question):
+                    self.summary.skipped_budget += 1  # (a stored reply is free)
                     continue
                 window.submit(self._judge, store, client, question,
                               cap=2 * self.settings.connections)  # fmt: skip
@@ -241,8 +257,10 @@ class Judging:
     def _batches(self, store: ResponseStore, store_path: Path, judge: ResolvedModel,
                  questions: Iterator[Question]) -> None:  # fmt: skip
         """Ask through the batch API, a chunk at a time: the chunk's requests not in the
-        store go in one batch (under --max-cost, as many as it covers at full price),
-        then its judgements are written from the store."""
+        store go in one batch (under --max-cost, the questions it covers at full price,
+        each whole), then its judgements are written from the store. Batches an earlier
+        (killed) invocation submitted are collected first: their replies land in the
+        store, paid by that invocation, not counted against this one's budget."""
         from vad.generate.budget import known_prices
         from vad.models.batch import batch_client
 
@@ -251,39 +269,65 @@ class Judging:
             client = batch_client(judge, log, store, known_prices(judge),
                                   self.settings.batch_poll, self.say,
                                   paid=self._batch_paid)  # fmt: skip
-            todo = (q for q in questions if q.identity not in q.out.done)
-            for chunk in _chunks(todo, self.settings.batch_size):
-                requests, reserved = self._batch_requests(store, chunk)
+            self._earlier = True
+            for batch_id in client.outstanding():
+                client.collect(batch_id)
+            self._earlier = False
+            for chunk in _chunks(self._not_done(questions), self.settings.batch_size):
+                if self.budget.overran:
+                    self.summary.skipped_budget += sum(not _stored(store, q) for q in chunk)
+                    self._ask_all(store, None, iter([q for q in chunk if _stored(store, q)]))
+                    continue
+                requests = self._batch_requests(store, chunk)
                 if requests:
                     client.run(requests)
                     self._batch_failed.update(client.failures)
-                # what the lines answered cost is spent (_batch_paid); a line that failed
-                # is not billed
-                self.budget.release(sum(reserved.values()))
-                self._ask_all(store, None, iter(chunk))
+                # the lines answered were paid one by one (_batch_paid); a line that
+                # failed is not billed
+                self.budget.release(sum(self._reserved.pop(r.key, 0.0) for r in requests))
+                self._ask_all(store, None, iter(chunk), {r.key for r in requests})
 
-    def _batch_requests(
-        self, store: ResponseStore, chunk: list[Question]
-    ) -> tuple[list[Any], dict[str, float]]:
-        """The chunk's requests that are not in the store, each once, and what each has
-        set aside of the budget (those it cannot cover are left out: not judged now)."""
+    def _not_done(self, questions: Iterator[Question]) -> Iterator[Question]:
+        for question in questions:
+            if question.identity in question.out.done:
+                self.summary.already += 1
+            else:
+                yield question
+
+    def _batch_requests(self, store: ResponseStore, chunk: list[Question]) -> list[Any]:
+        """The chunk's requests that are not in the store, each once, each with its bound
+        set aside in ``_reserved``: a question's requests all, or none (a pair is not
+        half asked); the questions the budget cannot cover are left out (not judged now)."""
         from vad.models.batch import BatchRequest
 
-        requests, reserved = [], {}
+        requests: list[BatchRequest] = []
         for question in chunk:
-            for r in question.requests:
-                if r.key in reserved or pipeline.stored_reply(store.get(r.key)) is not None:
-                    continue
+            todo = {r.key: r for r in question.requests if r.key not in self._reserved
+                    and pipeline.stored_reply(store.get(r.key)) is None}  # fmt: skip
+            bounds: dict[str, float] = {}
+            for key, r in todo.items():
                 bound = self.budget.reserve(r.model.name, r.prompt)
                 if bound is None:
-                    return requests, reserved
-                reserved[r.key] = bound
-                requests.append(BatchRequest(r.key, r.prompt, r.params))
-        return requests, reserved
+                    self.budget.release(sum(bounds.values()))
+                    return requests
+                bounds[key] = bound
+            self._reserved.update(bounds)
+            requests += [BatchRequest(r.key, r.prompt, r.params) for r in todo.values()]
+        return requests
 
     def _batch_paid(self, key: str, usd: float | None, batch_id: str) -> None:
-        """A batch line was answered (before its reply is stored)."""
-        self.budget.pay(usd)
+        """A batch line was answered (before its reply is stored). A line of an earlier
+        invocation's batch was that one's spending; one of this invocation's is paid
+        here, and one that cost more than its bound stops the budget (``overran``)."""
+        if self._earlier:
+            with self._lock:
+                self.summary.earlier += 1
+            return
+        bound = self._reserved.get(key, 0.0)
+        if self.budget.pay(usd, bound) and usd is not None:
+            self.say(f"stopping at the budget: a batch line cost ${usd:.6f}, more than the "
+                     f"${bound:.6f} a request was bounded at; the budget is not trusted "
+                     "further: no new batch is sent")  # fmt: skip
         with self._lock:
             self._batched.add(key)
             self.summary.calls += 1
@@ -483,9 +527,11 @@ def _locked(path: Path, say: Say) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _stored(store: ResponseStore, question: Question) -> bool:
-    """Whether every reply ``question`` needs is in the response store (it costs nothing)."""
-    return all(pipeline.stored_reply(store.get(r.key)) is not None for r in question.requests)
+def _stored(store: ResponseStore, question: Question | str) -> bool:
+    """Whether every reply ``question`` needs (or the reply of one request key) is in the
+    response store (it costs nothing)."""
+    keys = [question] if isinstance(question, str) else [r.key for r in question.requests]
+    return all(pipeline.stored_reply(store.get(key)) is not None for key in keys)
 
 
 def _usage(replies: list[Reply]) -> dict[str, Any]:

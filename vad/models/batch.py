@@ -185,6 +185,8 @@ class BatchClient:
             if reply is None:
                 failed += 1
                 self.failures[key] = why[:300]
+            elif self.store.get(key) is not None:
+                ok += 1  # collected before (a run killed while collecting): paid then
             else:
                 ok += 1
                 self.paid(key, reply.cost_usd, batch_id)  # before the store: never unpaid
@@ -392,13 +394,18 @@ def anthropic_message(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
+def check_batch_api(model: ResolvedModel) -> None:
+    """Raise (one line) when the model's provider has no batch API vad speaks."""
+    if model.provider not in ("anthropic", "openai") and not model.api_base:
+        raise ModelConfigError(
+            f"--batch speaks the OpenAI Batch API and Anthropic Message Batches: {model.name} "
+            "is neither (nor an OpenAI-compatible --api-base); run it without --batch"
+        )
+
+
 def batch_client(model: ResolvedModel, *args: Any, **kwargs: Any) -> BatchClient:
     """The batch API of the model's provider."""
+    check_batch_api(model)
     if model.provider == "anthropic":
         return AnthropicBatches(model, *args, **kwargs)
-    if model.provider == "openai" or model.api_base:
-        return OpenAIBatches(model, *args, **kwargs)
-    raise ModelConfigError(
-        f"--batch speaks the OpenAI Batch API and Anthropic Message Batches: {model.name} is "
-        "neither (nor an OpenAI-compatible --api-base)"
-    )
+    return OpenAIBatches(model, *args, **kwargs)
