@@ -176,3 +176,26 @@ def test_a_reply_dearer_than_its_reservation_stops_the_run(tmp_path: Path) -> No
     meter.unpaid("k3", meter.begin("k3"))  # may have been billed: counted at its bound
     assert budget.ledger.total == pytest.approx(0.035)
     assert SpendLedger(tmp_path).open() == pytest.approx(0.035)
+
+
+def test_a_request_stopped_before_it_was_sent_costs_nothing(tmp_path: Path) -> None:
+    """The model client raises Unsent when the run stops before a request leaves (the
+    stop seen before sending, or while it waited for a slot): pipeline.ask settles its
+    in-flight entry at nothing, so a stopped run's waiting requests never drain the
+    budget (a resumed run reads the same ledger)."""
+    from vad import pipeline
+    from vad.models import SamplingParams, resolve_model
+    from vad.models.client import ModelClient, RateLimiter, Stopped, Unsent
+
+    budget, stop = _budget(tmp_path, 1.0), threading.Event()
+    model = resolve_model("openai/x", "http://127.0.0.1:9/v1")
+    stop.set()
+    client = ModelClient(model, RateLimiter(1, stop=stop), stop=stop)
+    prompt = Prompt("t", "1", "chat", messages=[{"role": "user", "content": "hi"}])
+    request = pipeline.Request(model, prompt, SamplingParams(), 0)
+    store = ResponseStore(tmp_path / "store.sqlite")
+    with pytest.raises(Unsent):
+        pipeline.ask(store, client, request, RequestMeter(budget, 0.25, stop, print))
+    assert budget.ledger.total == 0 and SpendLedger(tmp_path).open() == 0
+    assert issubclass(Unsent, Stopped)  # callers that stop on Stopped stop on it too
+    store.close()

@@ -859,7 +859,9 @@ def test_a_judge_reply_without_a_score_is_rejected_with_that_reason(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_the_judges_calls_count_against_max_cost(tmp_path: Path) -> None:
+def test_the_judges_calls_count_against_max_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """A drawing (gpt-4o-mini at the loopback server: $0.15/M in, $0.6/M out, 11 + 22
     tokens a reply) costs far less than a judge's question (gpt-4o, an image bounded at
     2,000 tokens): the budget stops the run at the judge, and never passes."""
@@ -874,6 +876,7 @@ def test_the_judges_calls_count_against_max_cost(tmp_path: Path) -> None:
     ledger = _ledger(out)
     judged = [e for e in ledger if e["usd"] == pytest.approx(1000 * 2.5e-6 + 10 * 1e-5)]
     assert asked and len(judged) == asked  # every judge call is in the ledger
+    assert f"judge: {asked} drawings rated, cost ${asked * 0.0026:.4f}" in capsys.readouterr().out
     summary = json.loads((out / "generate.json").read_text())
     assert 0 < summary["spent_usd"] <= budget
     assert summary["spent_usd"] == pytest.approx(sum(e["usd"] for e in ledger), abs=1e-6)

@@ -188,6 +188,17 @@ def test_a_text_only_judge_is_refused_before_any_request(
         assert len(server.requests) == 8
 
 
+def test_a_judge_server_that_is_down_is_named_as_down(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
+    for extra in ((), ("--judge-sees-images",)):  # the assertion does not hide it
+        assert main(["judge", str(runs[0]), "--judge", JUDGE, "--api-base", dead, *extra]) != 0
+        err = capsys.readouterr().err
+        assert f"nothing answers at {dead}" in err and "the URL is right" in err
+        assert "--judge-sees-images" not in err
+
+
 def test_capability_rules() -> None:
     with pytest.raises(ModelConfigError, match="embedded models are text-only"):
         check_sees_images(resolve_model("local/qwen2.5-coder-0.5b"))

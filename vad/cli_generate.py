@@ -178,6 +178,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{_price(summary, 'cost $' + format(summary['cost_usd'], '.4f'))}",
         "strategy  language  kept/requested",
     ]
+    if summary.get("judged"):
+        lines.insert(3, f"judge: {summary['judged']} drawings rated, cost "
+                        f"${summary['judge_cost_usd']:.4f} (${summary['spent_usd']:.4f} "
+                        "spent in all)")  # fmt: skip
     for row in summary["per_strategy_language"]:
         lines.append(f"{row['strategy']:<9} {row['language']:<9} {row['kept']}/{row['requested']}")
     return "\n".join(lines)

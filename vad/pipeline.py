@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from vad.errors import ModelCallError, VadError
 from vad.extract import Extraction, extract_chat, extract_completion
 from vad.models import Reply, ResolvedModel, SamplingParams
-from vad.models.client import Stopped
+from vad.models.client import Stopped, Unsent
 from vad.prompts import Prompt
 from vad.render import RenderResult, RenderStatus
 from vad.render.jail import JailUnavailable
@@ -83,11 +83,12 @@ class Client(Protocol):
 class Meter(Protocol):
     """What a caller that pays for requests hears of each call (``vad generate``'s
     ledger): ``begin`` before a request may be sent, then exactly one of ``paid`` (a
-    reply came) or ``unpaid`` (it failed or was stopped: it may still be billed)."""
+    reply came) or ``unpaid`` (it failed or was stopped: it may still be billed; with
+    ``sent`` False it was stopped before it was ever sent: nothing to pay)."""
 
     def begin(self, key: str) -> str: ...
     def paid(self, key: str, reply: Reply, attempt: str) -> None: ...
-    def unpaid(self, key: str, attempt: str) -> None: ...
+    def unpaid(self, key: str, attempt: str, sent: bool = True) -> None: ...
 
 
 @dataclass
@@ -132,6 +133,10 @@ def ask(
         if meter is not None:
             meter.unpaid(key, attempt)
         return Asked(None, False, key, str(exc))
+    except Unsent:
+        if meter is not None:
+            meter.unpaid(key, attempt, sent=False)
+        raise
     except BaseException:
         if meter is not None:
             meter.unpaid(key, attempt)

@@ -265,3 +265,26 @@ def test_keep_if_conditions() -> None:
     assert keep([parse_condition("verified")], scores) == "verified>=1 failed (expected a star)"
     assert keep([parse_condition("position")], scores).startswith("position>=1: no such score")
     assert keep(conds, None).startswith("color>=1: no such score")
+
+
+def test_keep_if_a_judges_fidelity() -> None:
+    from vad.scoring.samples import keep, needs_judge, needs_verifier, parse_condition
+
+    for good in ("fidelity>=10", "fidelity==7", "fidelity>7.5", "fidelity<=3", "fidelity>=7"):
+        parse_condition(good)
+    for bad, why in (("fidelity>10", "can never pass"), ("fidelity==7.5", "can never pass"),
+                     ("fidelity<1", "can never pass"), ("fidelity", "keeps everything"),
+                     ("fidelity>=1", "keeps everything"), ("fidelity=>7", "write >=, not =>"),
+                     ("verified=<0", "write <=, not =<")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            parse_condition(bad)
+    seven = [parse_condition("fidelity>=7")]
+    assert needs_judge(seven) and not needs_verifier(seven)
+    rated = {"fidelity": {"judge": "j", "score": 8, "reason": "fine", "parsed": True}}
+    assert keep(seven, rated) is None
+    low = {"fidelity": {"judge": "j", "score": 3, "reason": "a blue circle", "parsed": True}}
+    assert keep(seven, low) == "fidelity>=7 failed (a blue circle)"
+    mute = {"fidelity": {"judge": "j", "score": None, "reason": None, "parsed": False}}
+    assert keep(seven, mute) == "fidelity>=7: the judge's reply gave no score"
+    both = [*seven, parse_condition("verified")]
+    assert keep(both, rated).startswith("verified>=1: no such score")  # (no verdict)

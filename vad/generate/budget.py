@@ -115,7 +115,7 @@ class SetupMeter:
     def paid(self, key: str, reply: Any, attempt: str) -> None:
         self.budget.ledger.add(key, reply.cost_usd, "propose")
 
-    def unpaid(self, key: str, attempt: str) -> None:
+    def unpaid(self, key: str, attempt: str, sent: bool = True) -> None:
         pass  # the run stops: propose's requests are asked again by the next
 
 
@@ -145,7 +145,10 @@ class RequestMeter:
                 f"${self.reserved:.6f} a request can cost; the budget is not trusted further"
             )
 
-    def unpaid(self, key: str, attempt: str) -> None:
+    def unpaid(self, key: str, attempt: str, sent: bool = True) -> None:
+        if not sent:  # stopped before it left: the in-flight entry is settled at nothing
+            self.ledger.add(key, 0.0, "unsent", settles=attempt)
+            return
         self.ledger.add(key, self.reserved, "bound", settles=attempt)  # it may be billed
 
 

@@ -173,7 +173,8 @@ class GenerateSpec(Settings):
     judge: str | None = setting(
         None, "--judge", "a vision model (provider/model) that rates every rendered drawing "
         "1-10 against its caption (vad judge's fidelity question), kept in the sample's "
-        "scores; keep by it with --keep-if fidelity>=X", metavar="MODEL",
+        "scores; keep by it with --keep-if fidelity>=X (asked live as each drawing renders, "
+        "also with --batch)", metavar="MODEL",
     )  # fmt: skip
     judge_api_base: str | None = setting(
         None, "--judge-api-base", "OpenAI-compatible endpoint of the judge (llama.cpp, vLLM, "

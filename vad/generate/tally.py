@@ -29,6 +29,8 @@ class Tally:
     cost: float = 0.0  # of every reply, cached or not
     recorded: float = 0.0  # what the records say this set paid (the ledger says more)
     unpriced: int = 0  # replies whose price the price map does not know
+    judged: int = 0  # drawings a --judge rated
+    judge_cost: float = 0.0  # of the judge's replies asked for them (not from the store)
 
     def add(self, record: dict[str, Any]) -> None:
         group = (str(record.get("strategy")), str(record.get("language")))
@@ -41,6 +43,10 @@ class Tally:
             self.unpriced += 1
         if not record.get("cached"):
             self.recorded += cost
+        rating = (record.get("scores") or {}).get("fidelity")
+        if isinstance(rating, dict) and "score" in rating:
+            self.judged += 1
+            self.judge_cost += float(rating.get("cost_usd") or 0.0)
         if record["status"] == "ok":
             self.kept.append(record)
             self.kept_by[group] += 1
@@ -79,6 +85,8 @@ class Tally:
             "completion_tokens": self.tokens,
             "cost_usd": round(self.cost, 6),
             "unpriced_replies": self.unpriced,
+            "judged": self.judged,
+            "judge_cost_usd": round(self.judge_cost, 6),
             "spent_usd": round(spent, 6),
             "max_cost_usd": max_cost,
             "stopped_at_budget": budget_hit,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from vad.errors import ModelConfigError
@@ -29,6 +30,7 @@ from vad.models import ResolvedModel
 from vad.models.registry import api_key_for
 
 ASSERT_FLAG = "--judge-sees-images"
+UNREACHABLE = "unreachable: "  # ask_server's "how" when nothing answered
 PROBE_TIMEOUT = 5.0
 
 
@@ -44,6 +46,12 @@ def check_sees_images(model: ResolvedModel, asserted: bool = False) -> str:
         )
     if model.api_base:  # the server's word, or none: never the map's on its name
         verdict, how = ask_server(model)
+        if how.startswith(UNREACHABLE):
+            raise ModelConfigError(
+                f"judge {model.name}: nothing answers at {model.api_base} "
+                f"({how.removeprefix(UNREACHABLE)}): check that the server runs and that the "
+                "URL is right"
+            )
     else:
         verdict, how = _litellm_says(model)
     if verdict is True:
@@ -65,7 +73,8 @@ def check_sees_images(model: ResolvedModel, asserted: bool = False) -> str:
 
 def ask_server(model: ResolvedModel) -> tuple[bool | None, str]:
     """What the server at ``model.api_base`` says of images: True, False, or None (it
-    does not say), with where it said it."""
+    does not say), with where it said it (:data:`UNREACHABLE` and why, when nothing
+    answered at all)."""
     base = str(model.api_base).rstrip("/")
     root = base.removesuffix("/v1")
     props = _get_json(f"{root}/props", model)
@@ -74,6 +83,8 @@ def ask_server(model: ResolvedModel) -> tuple[bool | None, str]:
         if isinstance(vision, bool):
             return vision, f"the server's {root}/props"
     listing = _get_json(f"{base}/models", model)
+    if isinstance(props, Unreachable) and isinstance(listing, Unreachable):
+        return None, UNREACHABLE + listing.why
     entries = listing.get("data") if isinstance(listing, dict) else None
     names = {model.model_id, model.served_name}
     for entry in entries if isinstance(entries, list) else []:
@@ -97,8 +108,16 @@ def _entry_vision(entry: dict[str, Any]) -> bool | None:
     return None
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """No HTTP answer at all (refused, no route, timed out): why."""
+
+    why: str
+
+
 def _get_json(url: str, model: ResolvedModel) -> Any:
-    """``GET url`` as JSON, or None on any failure (a server that cannot tell)."""
+    """``GET url`` as JSON; None when the server answered but not with JSON (it cannot
+    tell); :class:`Unreachable` when nothing answered."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     key = api_key_for(model)
     if key and key != "no-key":
@@ -106,7 +125,13 @@ def _get_json(url: str, model: ResolvedModel) -> Any:
     try:
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:
             return json.loads(response.read(1_000_000))
-    except (OSError, ValueError, urllib.error.URLError):
+    except urllib.error.HTTPError:
+        return None  # it answered: a status, not a say
+    except urllib.error.URLError as exc:
+        return Unreachable(str(exc.reason)[:200])
+    except TimeoutError:
+        return Unreachable(f"no answer in {PROBE_TIMEOUT:g} s")
+    except (OSError, ValueError):
         return None
 
 

@@ -55,7 +55,7 @@ from vad.judge.capability import check_sees_images
 from vad.judge.pairs import Drawing, caption_pools, find_drawings, find_pairs
 from vad.judge.parsing import parse_choice, parse_letter, parse_score
 from vad.models import Reply, ResolvedModel, SamplingParams, check_credentials, resolve_model
-from vad.models.client import RetryPolicy
+from vad.models.client import RetryPolicy, Stopped, Unsent
 from vad.models.seam import concurrency, open_model
 from vad.prompts import Prompt
 from vad.rundir import RunFolder, now_iso
@@ -350,8 +350,14 @@ class Judging:
                 return
             try:
                 asked = pipeline.ask(store, client, request)
-            except BaseException:
+            except Unsent:  # the run is stopping: no judgement now (a later run asks it)
+                self.budget.release(reserved)
+                return
+            except Stopped:
                 self.budget.settle(reserved, None)  # it may have been sent and billed
+                return
+            except BaseException:
+                self.budget.settle(reserved, None)
                 raise
             if not asked.cached and client is not None:
                 if self.budget.settle(reserved, asked.reply) and asked.reply is not None:

@@ -68,6 +68,10 @@ class Stopped(Exception):
     """The run is stopping (Ctrl-C): no new request is sent and no retry is made."""
 
 
+class Unsent(Stopped):
+    """Stopped before the request was ever sent: nothing can have been billed."""
+
+
 class RateLimiter:
     """At most ``max_connections`` requests in flight and ``rpm`` starts per minute."""
 
@@ -268,15 +272,17 @@ class ModelClient:
         openai = kwargs["model"].startswith(("openai/", "text-completion-openai/"))
         api = "the OpenAI API's" if openai else "the API's"
         attempt = 0
+        sent = False
         while True:
             attempt += 1
             if self.stop.is_set():
-                raise Stopped
+                raise Stopped if sent else Unsent
             try:
                 with self.limiter:
                     if self.stop.is_set():  # set while this request waited for a slot
                         raise Stopped
                     started = time.monotonic()  # latency of the request, not of the queue
+                    sent = True
                     with self._lock:
                         self.calls += 1
                     with deadline(self.retry.timeout):
@@ -286,6 +292,8 @@ class ModelClient:
                             resp = litellm.text_completion(prompt=prompt.prompt, **kwargs)
                 reply = self._reply(resp, time.monotonic() - started, attempt)
             except Stopped:
+                if not sent:
+                    raise Unsent from None
                 raise
             except litellm.AuthenticationError as exc:
                 raise ModelConfigError(

@@ -105,6 +105,10 @@ class Condition:
 def parse_condition(text: str) -> Condition:
     """A --keep-if condition, or ValueError naming what is allowed."""
     raw = text.strip()
+    for wrong, right in (("=>", ">="), ("=<", "<=")):
+        if wrong in raw:
+            raise ValueError(f"{text!r}: write {right}, not {wrong} (e.g. "
+                             f"{raw.replace(wrong, right)})")  # fmt: skip
     for op in sorted(_OPS, key=len, reverse=True):
         if op in raw:
             name, _, value = raw.partition(op)
