@@ -127,7 +127,7 @@ def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for add in (_add_draw, _add_run, _add_listings, _add_leaderboard):
         add(sub)
 
-    from vad import cli_bench, cli_engine, cli_generate, cli_judge, cli_train
+    from vad import cli_arena, cli_bench, cli_engine, cli_generate, cli_judge, cli_train
 
     command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     cli_generate.add_parsers(sub, full=argv is None or command == "generate")
@@ -135,6 +135,7 @@ def _build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     cli_engine.add_parsers(sub)
     cli_bench.add_parsers(sub)
     cli_judge.add_parsers(sub)
+    cli_arena.add_parsers(sub)
     return parser
 
 
@@ -286,7 +287,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
         warn(clip)
     out = args.out or runs_dir(args.runs_dir) / "leaderboard"
 
-    site = build_leaderboard(args.runs, out, args.runs_dir, clip=clip, warn=warn)
+    site = build_leaderboard(args.runs, out, args.runs_dir, clip=clip, warn=warn,
+                             votes=args.votes)  # fmt: skip
     print(f"leaderboard: {site.resolve() / 'index.html'}")
     names = [f"{t.name}.csv" for t in task_classes() if t.table] + ["leaderboard.md"]
     print("tables:", ", ".join(str(site / n) for n in names))
@@ -314,6 +316,13 @@ def _add_leaderboard(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="open_clip pretrained tag, e.g. laion2b_s34b_b79k with ViT-B-32 (about 605 MB): "
         "fetched once with a network, then read from open_clip's cache; only a tag named "
         "here or in $VAD_CLIP_PRETRAINED is ever fetched",
+    )
+    board.add_argument(
+        "--votes",
+        action="append",
+        metavar="FILE",
+        help="people's votes (`vad arena --export-votes FILE`), repeatable: their "
+        "Bradley-Terry ratings go beside the judges', with their rank agreement",
     )
     board.set_defaults(func=_leaderboard)
 

@@ -16,9 +16,13 @@ from vad.fsutil import check_out, staged_folder
 from vad.leaderboard.compare import compare_pages, file_name, strip
 from vad.leaderboard.images import Images
 from vad.leaderboard.judged import judge_tables, load_judgements
-from vad.leaderboard.page import esc, page, table_html, visible
+from vad.leaderboard.page import table_view
+from vad.leaderboard.publish import write_dataset
+from vad.leaderboard.render import render, visible
 from vad.leaderboard.runs import Loaded, distinct, load_runs, setting_fields
+from vad.leaderboard.sample_pages import code_css, write_sample_data
 from vad.leaderboard.tables import Field, Row, Sample, Table, is_percent, tables, version_field
+from vad.leaderboard.votes import load_votes
 from vad.scoring.base import ScoringContext
 from vad.scoring.clip import ClipScorer, unavailable
 from vad.scoring.fidelity import fidelity
@@ -107,7 +111,6 @@ def _model_page(
 ) -> str:
     """Image grids: concept x sample per language and prompt version, and concept x round
     for corrections."""
-    parts = [f"<h1>{esc(model)}</h1><p><a href='index.html'>← leaderboard</a></p>"]
     grids: dict[tuple[str, str, str], dict[str, dict[str, Sample]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -117,32 +120,14 @@ def _model_page(
         column = f"s{rec['sample_index']}" + (f" r{rec['round']}" if "round" in rec else "")
         grid = (rec["task"], rec["language"], version((run, line, rec)))
         grids[grid][rec["caption"]][column] = (run, line, rec)
-    if not grids:
-        parts.append("<p class='note'>No drawing of this model was written.</p>")
+    views = []
     for (task, lang, prompts), rows in sorted(grids.items()):
         columns = sorted({c for cells in rows.values() for c in cells})
-        parts.append(
-            f"<h2>{esc(task)}: {esc(lang)} <small>(prompt version {esc(prompts)})"
-            "</small></h2><table class='grid'><tr><th>concept</th>"
-            + "".join(f"<th>{esc(c)}</th>" for c in columns)
-            + "</tr>"
-        )
-        for caption, cells in sorted(rows.items()):
-            parts.append(f"<tr><th>{esc(caption)}</th>")
-            for col in columns:
-                sample = cells.get(col)
-                src = sample and images.src(sample[0], sample[2])
-                if sample is None:
-                    parts.append("<td></td>")
-                elif src:
-                    parts.append(f"<td><img src='{esc(src)}' width='112' "
-                                 f"height='112' alt='{esc(caption)}'>"
-                                 f"{images.verdict_html(sample[0], sample[1])}</td>")  # fmt: skip
-                else:
-                    parts.append(f"<td class='fail'>{esc(sample[2]['status'])}</td>")
-            parts.append("</tr>")
-        parts.append("</table>")
-    return page(f"vad — {model}", "\n".join(parts), warnings=warnings)
+        views.append({"task": task, "language": lang, "version": prompts, "columns": columns,
+                      "rows": [(caption, [images.drawing(*cells[c]) if c in cells else None
+                                          for c in columns])
+                               for caption, cells in sorted(rows.items())]})  # fmt: skip
+    return render("model.html", title=f"vad — {model}", model=model, grids=views, warnings=warnings)
 
 
 def _identity(settings: list[tuple[str, Field, bool]], version: Field,
@@ -181,6 +166,7 @@ def build_leaderboard(
     root: str | Path | None = None,
     clip: ClipScorer | str | None = None,
     warn: Callable[[str], None] | None = None,
+    votes: list[str | Path] | None = None,
 ) -> Path:
     """Write index.html, one page per model, one side-by-side page per language,
     <table>.csv, leaderboard.md and evidence.jsonl.
@@ -188,17 +174,22 @@ def build_leaderboard(
     The site is written into a new folder beside ``out`` and renamed into place once
     whole: until then an earlier site there stays as it was, and a build that fails
     leaves nothing behind. ``clip`` is a scorer (see vad.scoring.clip.clip_scorer), or
-    the reason there is none; None: no CLIP was asked for.
+    the reason there is none; None: no CLIP was asked for. ``votes``: files of people's
+    votes (``vad arena --export-votes``), rated beside the judges (vad.leaderboard.votes).
+    The site also holds the board as a dataset (``dataset/``: Parquet and a card,
+    vad.leaderboard.publish) and a page for every sample (vad.leaderboard.sample_pages).
     """
     site = Path(out)
     _check_out(site)
     loaded = load(runs, runs_dir(root))
     check_out(site, [run.folder for run in loaded.runs.values()], "a run the site reads")
+    people, said = load_votes(list(votes or []), loaded.samples)
+    loaded.warnings += said
     if warn is not None:
         for line in loaded.warnings:
             warn(line)
     with staged_folder(site) as work:
-        _write_site(work, loaded, clip)
+        _write_site(work, loaded, clip, people)
         files = sorted(str(p.relative_to(work)) for p in work.rglob("*") if not p.is_dir())
         mark = "a site written by `vad leaderboard`; its files:\n" + "".join(
             f"{name}\n" for name in files
@@ -236,7 +227,9 @@ def _check_out(site: Path) -> None:
 _SITE_ENTRY = re.compile(r"^(?:[\w.-]+\.(?:html|csv)|leaderboard\.md|evidence\.jsonl|images)$")
 
 
-def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> None:
+def _write_site(
+    site: Path, loaded: Loaded, clip: ClipScorer | str | None, people: list[dict[str, Any]]
+) -> None:
     samples, planned = loaded.samples, loaded.planned
     clip = unavailable("no CLIP weights given") if clip is None else clip
     folders = {name: run.folder for name, run in loaded.runs.items()}
@@ -252,7 +245,8 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
     ctx = ScoringContext(samples, scores, folders=folders)
     boards = tables(ctx, run_versions, note, planned, setting_fields(loaded.runs),
                     loaded.unfinished())  # fmt: skip
-    boards += judge_tables(ctx, load_judgements(samples, folders))
+    judgements = load_judgements(samples, folders) + people
+    boards += judge_tables(ctx, judgements)
     models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
     model_pages = {m: file_name("model", m) for m in models}
     version, images = version_field(samples, run_versions), Images(site, folders)
@@ -260,50 +254,37 @@ def _write_site(site: Path, loaded: Loaded, clip: ClipScorer | str | None) -> No
     sides = {lang: (file_name("compare", lang), html_text)
              for lang, html_text in compare_pages(samples, version, images, loaded.notes,
                                                   planned).items()}  # fmt: skip
-    body = [
-        "<h1>vad leaderboard</h1>",
-        f"<p>{len(samples)} samples from {len(manifests)} runs. Values are means with "
-        f"[low, high] intervals: {esc(INTERVALS_NOTE)} Click a header to sort. "
-        f"{esc(SCORED_NOTE)}</p>",
-    ]
     warnings = loaded.warnings
-
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
         for table in boards:
-            body.append(table_html(table, model_pages))
             _write_csv(table, site / f"{table.name}.csv")
             for row in table.rows:
                 ev.write(json.dumps({"table": table.name, **row.key, "lines": _compact(row),
                                      "asked": row.asked, "unfinished": row.unfinished})
                          + "\n")  # fmt: skip
-    body += [_sides_html({lang: name for lang, (name, _) in sides.items()}),
-             _models_html(model_pages, samples, images), _provenance_html(manifests)]  # fmt: skip
-    (site / "index.html").write_text(page("vad leaderboard", "\n".join(body), warnings=warnings),
-                                     encoding="utf-8")  # fmt: skip
+    index = render(
+        "index.html", title="vad leaderboard", warnings=warnings, n_samples=len(samples),
+        intervals_note=INTERVALS_NOTE, scored_note=SCORED_NOTE,
+        tables=[table_view(t, model_pages) for t in boards],
+        sides=[(lang, name) for lang, (name, _) in sides.items()],
+        models=[{"name": m, "page": name, "strip": strip(m, samples, images)}
+                for m, name in model_pages.items()],
+        manifests=[_provenance(m) for m in manifests],
+    )  # fmt: skip
+    (site / "index.html").write_text(index, encoding="utf-8")
     for model, name in model_pages.items():
         feeding = {r for r, _, rec in [*samples, *planned] if rec.get("model") == model}
         html_text = _model_page(model, samples, images, version, loaded.notes(feeding))
         (site / name).write_text(html_text, encoding="utf-8")
     for name, html_text in sides.values():
         (site / name).write_text(html_text, encoding="utf-8")
+    write_sample_data(site, samples, images, judgements, model_pages)
+    write_dataset(site / "dataset", samples, folders, scores, manifests)
+    (site / "sample.html").write_text(
+        render("sample.html", title="vad — sample", code_css=code_css(), warnings=warnings),
+        encoding="utf-8",
+    )
     (site / "leaderboard.md").write_text(_markdown(boards, manifests, warnings), encoding="utf-8")
-
-
-def _sides_html(pages: dict[str, str]) -> str:
-    """Links to the side-by-side page of each language."""
-    links = "".join(f"<li><a href='{esc(name)}'>{esc(lang)}</a></li>"
-                    for lang, name in pages.items())  # fmt: skip
-    return ("<h2 id='side-by-side'>Side by side</h2><p class='note'>Per language, every "
-            "model's drawing of each concept, and its rounds of correction.</p>"
-            f"<ul>{links}</ul>")  # fmt: skip
-
-
-def _models_html(model_pages: dict[str, str], samples: list[Sample], images: Images) -> str:
-    """Links to the model pages, each with a strip of the model's drawings."""
-    items = "".join(f"<li><a href='{esc(name)}'>{esc(model)}</a> "
-                    f"{strip(model, samples, images)}</li>"
-                    for model, name in model_pages.items())  # fmt: skip
-    return f"<h2>Models</h2><ul class='models'>{items}</ul>"
 
 
 def _compact(row: Row) -> dict[str, list[int]]:
@@ -319,16 +300,9 @@ def _model_names(manifest: dict[str, Any]) -> str:
         models, list) else ""  # fmt: skip
 
 
-def _provenance_html(manifests: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f"<tr><td>{esc(m['run'])}</td>"
-        f"<td>{esc(_model_names(m))}</td>"
-        f"<td>{esc(json.dumps(m.get('prompt_versions')))}</td>"
-        f"<td>{esc(json.dumps(m.get('renderer_versions')))}</td>"
-        f"<td>{esc(str((m.get('git') or {}).get('commit')))}</td>"
-        f"<td>{esc(str(m.get('shown_status')))}</td></tr>"
-        for m in manifests
-    )
-    return ("<h2>Provenance</h2><table class='prov'><tr><th>run</th><th>models</th>"
-            "<th>prompt versions</th><th>renderer versions</th><th>commit</th><th>status</th>"
-            f"</tr>{rows}</table>")  # fmt: skip
+def _provenance(m: dict[str, Any]) -> dict[str, str]:
+    return {"run": m["run"], "models": _model_names(m),
+            "prompts": json.dumps(m.get("prompt_versions")),
+            "renderers": json.dumps(m.get("renderer_versions")),
+            "commit": str((m.get("git") or {}).get("commit")),
+            "status": str(m.get("shown_status"))}  # fmt: skip

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from itertools import zip_longest
+from typing import Any
 
 from vad.leaderboard.images import Images
-from vad.leaderboard.page import esc, page
+from vad.leaderboard.render import render
 from vad.leaderboard.tables import Field, Sample
 from vad.tasks.base import draws_images, task_class, task_names
 
@@ -28,28 +29,6 @@ Column = tuple[str, str]  # model, prompt version
 Concept = tuple[str, str]  # level, caption
 Chains = dict[tuple[int, str], dict[int, Sample]]  # (sample index, run) -> round -> sample
 STRIP = 6  # thumbnails per model on the index
-
-FILTER = """
-(function(){
-  var select=document.getElementById('level-filter');
-  function show(level){
-    document.querySelectorAll('tr[data-level]').forEach(function(tr){
-      tr.hidden=level!==''&&tr.dataset.level!==level;});
-  }
-  function fromHash(){
-    var m=/^#level=(.*)$/.exec(location.hash);
-    var level=m?decodeURIComponent(m[1]):'';
-    select.value=level;
-    if(select.value!==level){select.value='';level='';}
-    show(level);
-  }
-  select.addEventListener('change',function(){
-    location.hash=select.value?'level='+encodeURIComponent(select.value):'';
-    show(select.value);});
-  window.addEventListener('hashchange',fromHash);
-  fromHash();
-})();
-"""
 
 
 def file_name(prefix: str, name: str) -> str:
@@ -67,31 +46,16 @@ def _pick(samples: list[Sample] | None) -> Sample | None:
     return _first(samples) if samples else None
 
 
-def _cell(sample: Sample | None, images: Images, size: int = 112) -> str:
-    """A grid cell: the image, the render status where there is none, '–' if not drawn."""
-    if sample is None:
-        return "<td class='na'>–</td>"
-    run, line, rec = sample
-    src = images.src(run, rec)
-    if src is None:
-        return f"<td class='fail'>{esc(str(rec.get('status')))}</td>"
-    alt = esc(str(rec.get("caption", "")))
-    return (f"<td><img src='{esc(src)}' width='{size}' height='{size}' alt='{alt}' "
-            f"title='{alt}'>{images.verdict_html(run, line)}</td>")  # fmt: skip
+def _cell(sample: Sample | None, images: Images) -> dict[str, Any] | None:
+    """A grid cell: the drawing (or its render status), None where none was drawn."""
+    return None if sample is None else images.drawing(*sample)
 
 
-def _column_head(column: Column, span: int = 1) -> str:
-    model, version = (esc(x) for x in column)
-    return (f"<th class='model' colspan='{span}' data-model='{model}' data-version='{version}'>"
-            f"{model}<br><small>prompt version {version}</small></th>")  # fmt: skip
+def _column(column: Column, span: int = 1) -> dict[str, Any]:
+    return {"model": column[0], "version": column[1], "span": span}
 
 
-def _concept_cells(concept: Concept) -> str:
-    level, caption = (esc(x) for x in concept)
-    return f"<tr data-level='{level}'><td>{level}</td><th>{caption}</th>"
-
-
-def _draw_grid(samples: list[Sample], version: Field, images: Images, task: str) -> str:
+def _draw_grid(samples: list[Sample], version: Field, images: Images, task: str) -> dict[str, Any]:
     """Concept rows x (model, prompt version) columns, the first sample in each cell."""
     cells: dict[tuple[Concept, Column], list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -99,19 +63,15 @@ def _draw_grid(samples: list[Sample], version: Field, images: Images, task: str)
         concept = (str(rec.get("level")), str(rec.get("caption")))
         cells[(concept, (str(rec.get("model")), version(sample)))].append(sample)
     columns = sorted({column for _, column in cells})
-    concepts = sorted({concept for concept, _ in cells})
-    head = "<tr><th>level</th><th>concept</th>" + "".join(map(_column_head, columns)) + "</tr>"
-    rows = [
-        _concept_cells(concept)
-        + "".join(_cell(_pick(cells.get((concept, c))), images) for c in columns)
-        + "</tr>"
-        for concept in concepts
-    ]
-    table_id = f"compare-{esc(task)}"
-    return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
+    rows = [{"level": level, "caption": caption,
+             "cells": [_cell(_pick(cells.get(((level, caption), c))), images) for c in columns]}
+            for level, caption in sorted({concept for concept, _ in cells})]  # fmt: skip
+    return {"task": task, "rounds": False, "columns": [_column(c) for c in columns], "rows": rows}
 
 
-def _rounds_grid(samples: list[Sample], version: Field, images: Images, task: str) -> str:
+def _rounds_grid(
+    samples: list[Sample], version: Field, images: Images, task: str
+) -> dict[str, Any]:
     """Concept rows x (model, prompt version) x round columns: the first sample's chain."""
     chains: dict[tuple[Concept, Column], Chains] = defaultdict(lambda: defaultdict(dict))
     rounds: dict[Column, int] = defaultdict(int)  # rounds shown per column
@@ -122,27 +82,16 @@ def _rounds_grid(samples: list[Sample], version: Field, images: Images, task: st
         chains[(concept, column)][(int(rec.get("sample_index", 0)), run)][rnd] = sample
         rounds[column] = max(rounds[column], rnd + 1)
     columns = sorted(rounds)
-    heads = "".join(_column_head(c, rounds[c]) for c in columns)
-    numbers = "".join(f"<th>r{r}</th>" for c in columns for r in range(rounds[c]))
-    head = (f"<tr><th rowspan='2'>level</th><th rowspan='2'>concept</th>{heads}</tr>"
-            f"<tr>{numbers}</tr>")  # fmt: skip
     rows = []
-    for concept in sorted({concept for concept, _ in chains}):
-        row = [_concept_cells(concept)]
+    for level, caption in sorted({concept for concept, _ in chains}):
+        cells = []
         for c in columns:
-            by_start = chains.get((concept, c), {})
+            by_start = chains.get(((level, caption), c), {})
             chain = by_start[min(by_start)] if by_start else {}
-            row += [_cell(chain.get(r), images) for r in range(rounds[c])]
-        rows.append("".join(row) + "</tr>")
-    table_id = f"compare-{esc(task)}"
-    return f"<table class='grid compare' id='{table_id}'>{head}{''.join(rows)}</table>"
-
-
-def _filter(levels: list[str]) -> str:
-    options = "".join(f"<option value='{esc(v)}'>{esc(v)}</option>"
-                      for v in levels)  # fmt: skip
-    return ("<p><label>level <select id='level-filter'><option value=''>all levels</option>"
-            f"{options}</select></label></p>")  # fmt: skip
+            cells += [_cell(chain.get(r), images) for r in range(rounds[c])]
+        rows.append({"level": level, "caption": caption, "cells": cells})
+    return {"task": task, "rounds": True, "rows": rows,
+            "columns": [_column(c, rounds[c]) for c in columns]}  # fmt: skip
 
 
 def compare_page(
@@ -156,25 +105,15 @@ def compare_page(
     by_task: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_task[str(sample[2].get("task"))].append(sample)
-    levels = sorted({str(s[2].get("level")) for s in samples})
-    lang = esc(language)
-    parts = [
-        f"<h1>Side by side: {lang}</h1><p><a href='index.html'>← leaderboard</a></p>",
-        "<p class='note'>Each cell is the first sample (lowest sample index) of its model "
-        "and concept; a failed render shows its status. Every sample is on the model's "
-        "page.</p>",
-        _filter(levels),
-    ]
+    grids = []
     for task in task_names():
         items = by_task.get(task)
-        if not items:
-            continue
-        name = esc(task)
-        if _in_rounds(task):  # a column per round of each model
-            parts += [f"<h2>{name}: rounds</h2>", _rounds_grid(items, version, images, task)]
-        else:
-            parts += [f"<h2>{name}</h2>", _draw_grid(items, version, images, task)]
-    return page(f"vad — side by side: {language}", "\n".join(parts), FILTER, warnings)
+        if items:
+            grid = _rounds_grid if _in_rounds(task) else _draw_grid  # a column per round
+            grids.append(grid(items, version, images, task))
+    levels = sorted({str(s[2].get("level")) for s in samples})
+    return render("compare.html", title=f"vad — side by side: {language}", language=language,
+                  levels=levels, grids=grids, warnings=warnings or [])  # fmt: skip
 
 
 def compare_pages(
@@ -201,9 +140,9 @@ def compare_pages(
             for lang in sorted(feeding)}  # fmt: skip
 
 
-def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) -> str:
-    """Up to ``size`` thumbnails of a model's rendered drawings, one per concept, taken
-    from each level in turn."""
+def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) -> list[Any]:
+    """Up to ``size`` of a model's rendered drawings, one per concept, taken from each
+    level in turn."""
     firsts: dict[Concept, list[Sample]] = defaultdict(list)
     for sample in samples:
         rec = sample[2]
@@ -216,11 +155,10 @@ def strip(model: str, samples: list[Sample], images: Images, size: int = STRIP) 
         by_level[level].append(_first(items))
     turns = [s for turn in zip_longest(*by_level.values()) for s in turn if s is not None]
     thumbs = []
-    for run, _, rec in turns:
+    for sample in turns:
         if len(thumbs) == size:
             break
-        if (src := images.src(run, rec)) is not None:
-            alt = esc(str(rec.get("caption")))
-            thumbs.append(f"<img src='{esc(src)}' width='56' height='56' "
-                          f"alt='{alt}' title='{alt}'>")  # fmt: skip
-    return f"<span class='strip'>{''.join(thumbs)}</span>"
+        drawn = images.drawing(*sample)
+        if drawn["src"] is not None:
+            thumbs.append(drawn)
+    return thumbs

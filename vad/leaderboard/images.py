@@ -1,12 +1,13 @@
-"""Run images copied into the site: once each, never through a symlink or out of a run."""
+"""Run images copied into the site: once each, never through a symlink or out of a run;
+and a drawing as the templates show it (its image, its sample page, its verdict)."""
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from vad.fsutil import read_regular
+from vad.leaderboard.render import sample_href, site_path
 
 
 class Images:
@@ -18,15 +19,12 @@ class Images:
         # (run, line) -> the shapes verifier's verdict on the drawing (the tables' own)
         self.verdicts: dict[tuple[str, int], dict[str, Any] | None] = {}
 
-    def verdict_html(self, run: str, line: int) -> str:
-        """A line under a drawing: verified, or the first attribute that is not right."""
-        found = self.verdicts.get((run, line))
-        if not found:
-            return ""
-        if found.get("verified") is True:
-            return "<br><small class='ok' title='every attribute right'>&#10003; verified</small>"
-        reason = escape(str(found.get("reason") or "not verified"), quote=True)
-        return f"<br><small class='fail' title='{reason}'>&#10007; {reason}</small>"
+    def drawing(self, run: str, line: int, rec: dict[str, Any]) -> dict[str, Any]:
+        """A sample as a cell of a grid (macros.html ``drawing``)."""
+        src = self.src(run, rec)
+        return {"href": sample_href(run, line), "src": site_path(src) if src else None,
+                "caption": str(rec.get("caption", "")), "status": str(rec.get("status")),
+                "verdict": self.verdicts.get((run, line))}  # fmt: skip
 
     def src(self, run: str, rec: dict[str, Any]) -> str | None:
         """The site-relative path of a record's image, or None where it has none or its

@@ -211,6 +211,16 @@ def _scores(ctx: ScoringContext, judgements: list[dict[str, Any]]) -> dict[str, 
         out["verifier"][ref] = 1.0 if verdict and verdict.get("verified") is True else 0.0
     for ref, clip in (ctx.clip_scores or {}).items():
         out["CLIP top-1"][ref] = float(clip["top1"])
+    shares: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for j in judgements:  # a drawing's share of the comparisons it won (a tie: half)
+        if j.get("kind") == "pairwise" and j.get("parsed") and j.get("winner") in WIN:
+            for side, ref in zip("ab", j["samples"], strict=False):
+                won = 0.5 if j["winner"] == "tie" else float(j["winner"] == side)
+                shares[f"pairwise by {_settings(j)}"][(str(ref["run"]), int(ref["line"]))].append(
+                    won
+                )
+    for name, by_ref in shares.items():
+        out[name] = {ref: sum(v) / len(v) for ref, v in by_ref.items()}
     for j in judgements:
         if not j.get("parsed") or j.get("kind") not in ("recognition", "fidelity"):
             continue
@@ -221,6 +231,9 @@ def _scores(ctx: ScoringContext, judgements: list[dict[str, Any]]) -> dict[str, 
         else:
             out[name][ref] = float(j["score"]) / 10
     return dict(out)
+
+
+WIN = ("a", "b", "tie")
 
 
 def _passes(name: str, value: float) -> bool:
@@ -267,7 +280,7 @@ def _agreement(ctx: ScoringContext, judgements: list[dict[str, Any]], records: d
                 "Kendall tau of model ranks": tau_text,
                 "same verdict per drawing %": "–",
             }  # fmt: skip
-            if first == "verifier":
+            if first == "verifier" and not second.startswith("pairwise by "):
                 a, b = scores[first], scores[second]
                 agree = [float(_passes(first, a[r]) == _passes(second, b[r])) for r in common]
                 values["same verdict per drawing %"] = proportion(agree)
@@ -276,6 +289,7 @@ def _agreement(ctx: ScoringContext, judgements: list[dict[str, Any]], records: d
     return Table("agreement", "How far the scores agree", keys,
                  ["Kendall tau of model ranks", "same verdict per drawing %"], rows,
                  "Over the drawings both scores saw: tau between the models' mean scores "
-                 "(+1: the same order); against the shapes verifier, the share of drawings "
+                 "(+1: the same order; for pairwise votes, a drawing's share of the "
+                 "comparisons it won); against the shapes verifier, the share of drawings "
                  f"where both pass or both fail (a judge passes a drawing it recognises or "
                  f"rates {PASS_FIDELITY} or more; CLIP one it ranks first).")  # fmt: skip

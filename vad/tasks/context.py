@@ -112,6 +112,7 @@ class JobContext:
             "template": prompt.template_id, "prompt_version": prompt.version,
             "temperature": params.temperature, "max_tokens": params.max_tokens,
             "seed": params.seed, "request_key": asked.key, "created_at": created_at,
+            "prompt": prompt.payload(),  # as sent (an image as its sha256)
             **asked.fields(),
         }  # fmt: skip
         return Asked(asked.reply, asked.cached, record, asked.error)
