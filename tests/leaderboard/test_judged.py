@@ -7,11 +7,13 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageDraw
 from vision_server import VisionServer
 
 from vad.cli import main
 from vad.concepts.shapes import generate_shapes
+from vad.errors import VadError
 from vad.leaderboard.build import build_leaderboard
 from vad.leaderboard.judged import kendall_tau
 
@@ -118,3 +120,54 @@ def test_kendall_tau() -> None:
     assert kendall_tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == -1.0
     assert kendall_tau({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # too few models
     assert kendall_tau({"a": 1, "b": 1, "c": 1}, {"a": 1, "b": 2, "c": 3}) is None  # no spread
+
+
+def test_peoples_votes_are_rated_beside_the_judges(tmp_path: Path) -> None:
+    """Votes exported by `vad arena` become the pairwise ratings of "people", set
+    against every automatic score; a vote of a drawing not on the board, a line that is
+    no vote and a "both bad" are left out of the ratings and said."""
+    root = tmp_path / "runs"
+    _run(root, "run-a", "openai/a", ["red", "blue", "green"])  # all right
+    _run(root, "run-b", "openai/b", ["red", "blue", "red"])  # one wrong
+    _run(root, "run-c", "openai/c", ["green", "red", "blue"])  # all wrong
+    order = ["a", "b", "c"]  # people prefer a to b to c, on every concept
+    votes = []
+    for concept in CONCEPTS:
+        for i, first in enumerate(order):
+            for second in order[i + 1 :]:
+                left, right = (first, second) if len(votes) % 2 else (second, first)
+                votes.append({
+                    "left_run": f"run-{left}", "right_run": f"run-{right}",
+                    "left_sample_id": f"draw:openai/{left}:svg:{concept}:0",
+                    "right_sample_id": f"draw:openai/{right}:svg:{concept}:0",
+                    "left_model": f"openai/{left}", "right_model": f"openai/{right}",
+                    "choice": "left" if left == first else "right", "voter": "v1",
+                    "created_at": "2026-12-08T00:00:00Z", "concept_id": concept,
+                    "language": "svg"})  # fmt: skip
+    votes.append({**votes[0], "choice": "bad"})
+    votes.append({**votes[0], "left_sample_id": "draw:openai/z:svg:gone:0"})
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(v) + "\n" for v in votes) + "not a vote\n")
+    said: list[str] = []
+    site = build_leaderboard(["run-a", "run-b", "run-c"], tmp_path / "site", root,
+                             warn=said.append, votes=[path])  # fmt: skip
+    assert any("1 vote(s) name drawings not on this board" in w for w in said)
+    assert any("1 line(s) are not votes" in w for w in said)
+    assert any("1 vote(s) found both drawings bad" in w for w in said)
+    md = (site / "leaderboard.md").read_text()
+    people = [r for r in _table(md, "Pairwise") if r["judge"] == "people (vad arena)"]
+    assert [r["model"] for r in people] == ["openai/a", "openai/b", "openai/c"]
+    assert people[0]["wins / ties / losses"] == "6 / 0 / 0"
+    agreement = {(r["score"], r["against"]): r for r in _table(md, "How far the scores agree")}
+    row = next(v for (a, b), v in agreement.items()
+               if a == "verifier" and b.startswith("pairwise by people (vad arena)"))  # fmt: skip
+    assert row["Kendall tau of model ranks"].startswith("+1.00 (3 models)")
+    assert row["same verdict per drawing %"] == "–"  # a share of wins is no verdict
+    # the board as a dataset: one row per sample, beside the site
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(site / "dataset" / "data")
+    assert table.num_rows == 9 and "image" in table.column_names
+    assert (site / "dataset" / "README.md").read_text().startswith("---\n")
+    with pytest.raises(VadError, match="cannot read it"):
+        build_leaderboard(["run-a"], tmp_path / "other", root, votes=[tmp_path / "none"])

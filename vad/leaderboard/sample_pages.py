@@ -21,7 +21,7 @@ from typing import Any
 from markupsafe import Markup
 
 from vad.leaderboard.images import Images
-from vad.leaderboard.render import sample_href, site_path
+from vad.leaderboard.render import sample_href, site_path, visible
 from vad.leaderboard.tables import Sample
 from vad.tasks.correct import feedback
 
@@ -122,7 +122,9 @@ def sample_record(
     sent: str | None,
     model_page: str | None,
 ) -> dict[str, Any]:
-    """What the sample page shows of one sample."""
+    """What the sample page shows of one sample (every control character in its text
+    written as its escape, as on every page)."""
+    rec = _visible(rec)
     code = rec.get("code")
     language = str(rec.get("language"))
     scores = rec.get("scores") if isinstance(rec.get("scores"), dict) else {}
@@ -137,10 +139,10 @@ def sample_record(
         "reason": rec.get("reason") or rec.get("error") or (rec.get("render") or {}).get("reason"),
         "code_html": highlight(code, language) if isinstance(code, str) else None,
         "verdict": verdict,
-        "judgements": judged,
+        "judgements": _visible(judged),
         "other": {k: v for k, v in scores.items() if k != "verifier"},
         "chain": chain,
-        "feedback": sent,
+        "feedback": _visible(sent),
         "record": {k: v for k, v in rec.items() if k not in SHOWN},
     }  # fmt: skip
 
@@ -185,6 +187,16 @@ def write_sample_data(
         (data / dirs[run] / f"c{k:05d}.js").write_text(text, encoding="ascii")
     index = {run: {"dir": dirs[run], "chunk": CHUNK} for run in runs}
     (data / "runs.js").write_text(f"window.VAD_RUNS = {_js(index)};\n", encoding="ascii")
+
+
+def _visible(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {visible(k) if isinstance(k, str) else k: _visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    return value
 
 
 def _js(value: Any) -> str:
