@@ -81,6 +81,7 @@ def root(tmp_path: Path) -> Path:
 
 def arena(root: Path, tmp_path: Path, base_url: str = "http://testserver",
           **kwargs: Any) -> TestClient:  # fmt: skip
+    kwargs = {"seed": 0, **kwargs}
     return TestClient(make_app(["run-a", "run-b"], root, tmp_path / "votes.sqlite", **kwargs),
                       base_url=base_url)  # fmt: skip
 
@@ -191,6 +192,17 @@ def test_votes_only_on_pairs_shown_once_each_with_the_header(root: Path, tmp_pat
     assert client.post("/api/vote", json={**vote, "choice": "meh"},
                        headers=HEADERS).status_code == 400  # fmt: skip
     assert client.post("/api/vote", content=b"{", headers=HEADERS).status_code == 400
+    deep = b"[" * 4000 + b"]" * 4000  # nested past the parser's depth: a 400, not a 500
+    assert client.post("/api/vote", content=deep, headers=HEADERS).status_code == 413
+    assert client.post("/api/vote", content=b"[" * 2000, headers=HEADERS).status_code == 400
+    big = b'{"token": "' + b"x" * 10_000_000 + b'"}'  # refused by its declared length
+    assert client.post("/api/vote", content=big, headers=HEADERS).status_code == 413
+
+    def chunks() -> Any:  # no declared length: cut off as it streams
+        for _ in range(1000):
+            yield b" " * 10_000
+
+    assert client.post("/api/vote", content=chunks(), headers=HEADERS).status_code == 413
     other = arena(root, tmp_path)  # another voter cannot vote on this voter's pair
     assert other.post("/api/vote", json=vote, headers=HEADERS).status_code == 404
     assert client.post("/api/vote", json=vote, headers=HEADERS).status_code == 200
@@ -209,6 +221,9 @@ def test_the_token_is_needed_everywhere_when_set(root: Path, tmp_path: Path) -> 
     assert client.get("/?token=wrong").status_code == 401
     first = client.get("/ratings?token=s3cret-lab-token", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/ratings"
+    away = client.get("http://testserver//evil.example/x?token=s3cret-lab-token",
+                      follow_redirects=False)  # fmt: skip
+    assert away.headers["location"] == "/evil.example/x"  # a path here, never another host
     assert "s3cret" not in first.headers["location"]
     page = client.get("/")  # the cookie now
     assert page.status_code == 200
@@ -269,7 +284,7 @@ def test_images_of_shown_pairs_only(root: Path, tmp_path: Path) -> None:
 def test_captions_and_model_names_are_only_text(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     make_run(root, "hostile", ["x/<img src=x onerror=alert(2)>", "x/model-b"], HOSTILE)
-    client = TestClient(make_app(["hostile"], root, tmp_path / "votes.sqlite"))
+    client = TestClient(make_app(["hostile"], root, tmp_path / "votes.sqlite", seed=0))
     pages = []
     for _ in range(2):
         page = client.get("/")
@@ -330,7 +345,7 @@ def test_votes_export_to_jsonl_and_round_trip(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = root / DB_NAME  # the default: beside the runs
-    client = TestClient(make_app(["run-a", "run-b"], root, db))
+    client = TestClient(make_app(["run-a", "run-b"], root, db, seed=0))
     for choice in ("left", "right", "tie", "bad"):
         token = client.post("/api/pair", headers=HEADERS).json()["pair"]["token"]
         client.post("/api/vote", json={"token": token, "choice": choice}, headers=HEADERS)

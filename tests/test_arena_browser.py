@@ -118,7 +118,7 @@ def test_votes_by_mouse_and_keyboard_in_chromium(
     make_run(root, "run-a", list(MODELS[:2]), CAPTIONS)
     make_run(root, "run-b", [MODELS[2]], CAPTIONS)
     db = tmp_path / "votes.sqlite"
-    app = make_app(["run-a", "run-b"], root, db, hosts=LOOPBACK_HOSTS)
+    app = make_app(["run-a", "run-b"], root, db, seed=0, hosts=LOOPBACK_HOSTS)
     assert app.state.arena.pool.size == PAIRS == len(INPUTS)
 
     with serve(app) as url, chromium() as browser:

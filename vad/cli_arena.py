@@ -51,7 +51,13 @@ def add_parsers(sub: Any) -> None:
         metavar="FILE",
         help="write every vote as one JSON line to FILE and exit (serves nothing)",
     )
-    p.add_argument("--seed", type=int, default=0, help="of the pairs' order (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="make the pairs' order and sides repeatable (for tests: anyone with the runs "
+        "could then tell the sides apart); default: the system's randomness",
+    )
     p.add_argument("--runs-dir", metavar="DIR")
     p.set_defaults(func=arena_cmd)
 

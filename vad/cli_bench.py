@@ -1,4 +1,4 @@
-"""`vad bench render|train|generate|programs|verifier`: benchmarks, each with its own options.
+"""`vad bench render|train|generate|programs|verifier|site`: benchmarks, each with its own options.
 
 Each parser is defined beside its handler (``set_defaults(func=...)``).
 """
@@ -172,15 +172,49 @@ def _add_verifier(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=_verifier)
 
 
+def _site(args: argparse.Namespace) -> int:
+    from vad.bench_site import bench_site, format_site
+    from vad.errors import SpecError
+
+    parts = _split([args.sizes])
+    if not parts or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise SpecError(f"command line: --sizes = {args.sizes!r}: give sample counts of at "
+                        "least 1, comma-separated (e.g. 1000,10000,100000)")  # fmt: skip
+    keep = Path(args.keep) if args.keep else None
+    rows = bench_site([int(p) for p in parts], keep,
+                      say=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    print(format_site(rows))
+    return 0
+
+
+def _add_site(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser(
+        "site",
+        help="build time and size of the leaderboard site at 1k, 10k and 100k samples",
+        description="Make synthetic finished draw runs of each size (2 runs of 2 models, "
+        "real-looking records and small PNGs), build the leaderboard site from them in a "
+        "fresh process, and print its build seconds (and per phase), size, files, the size "
+        "of its sample data, images and dataset, and the build's peak RSS.",
+    )
+    p.add_argument(
+        "--sizes",
+        default="1000,10000,100000",
+        help="samples per site, comma-separated (default 1000,10000,100000)",
+    )
+    p.add_argument("--keep", help="keep each size's runs and site under DIR/n<size> "
+                   "(default: a scratch folder, removed)", metavar="DIR")  # fmt: skip
+    p.set_defaults(func=_site)
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser(
         "bench",
         help="benchmarks (render: sandboxed vs raw; train: images/s per stage; "
         "generate: drawings/hour of the embedded engine per slot count; programs: real "
         "programs against their own toolchains; verifier: the shapes verifier on "
-        "references and mutants)",
+        "references and mutants; site: the leaderboard site's build time and size)",
         description="Benchmarks; `vad bench WHAT --help` lists each one's options.",
     )
     verbs = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
-    for add in (_add_render, _add_programs, _add_train, _add_generate, _add_verifier):
+    for add in (_add_render, _add_programs, _add_train, _add_generate, _add_verifier, _add_site):
         add(verbs)

@@ -101,9 +101,11 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
 # The type of every field a reader uses (None is allowed for each).
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     **dict.fromkeys(("task", "model", "language", "level", "concept_id", "caption", "image",
-                     "code", "error", "source_model", "mode"), str),
+                     "code", "error", "source_model", "mode", "request_key", "prompt_version",
+                     "template", "raw_reply", "reason", "style"), str),
     **dict.fromkeys(("round", "sample_index", "prompt_tokens", "completion_tokens"), int),
-    "cost_usd": (int, float), "render": dict, "options": list,
+    "cost_usd": (int, float), "latency_s": (int, float), "render": dict, "options": list,
+    "scores": dict, "prompt": dict, "extraction": dict,
 }  # fmt: skip
 
 

@@ -293,3 +293,44 @@ def test_the_site_never_copies_through_a_symlink(tmp_path: Path) -> None:
     assert len(copied) == 1  # the other, real image
     assert all(b"host secret" not in p.read_bytes() for p in site.rglob("*") if p.is_file())
     assert not [p for p in site.rglob("*") if p.is_symlink()]
+
+
+def test_odd_records_neither_break_the_build_nor_reach_the_site(tmp_path: Path) -> None:
+    """Model pages that would meet in one file are told apart, a long model name gets a
+    short page name, a record whose image is not a raster image copies nothing into the
+    site, a run named like a path stays out of the site's paths, and a record whose
+    fields have the wrong types is quarantined, not a crash."""
+    from PIL import Image
+
+    root = tmp_path / "runs"
+    folder = root / "odd"
+    (folder / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(folder / "images" / "a.png")
+    (folder / "images" / "evil.svg").write_text("<svg onload='alert(1)'/>")
+    (folder / "manifest.json").write_text(json.dumps({"status": "finished", "spec": {},
+                                                     "api_base": "http://u:SECRET@x"}))  # fmt: skip
+
+    def rec(i: int, model: str, **extra: object) -> dict:
+        return {"sample_id": f"draw:{model}:svg:c{i}:0", "task": "draw", "model": model,
+                "concept_id": f"c{i}", "level": "objects", "caption": f"thing {i}",
+                "language": "svg", "sample_index": 0, "status": "ok", "prompt_version": "1",
+                "request_key": f"k{i}", "image": "images/a.png", **extra}  # fmt: skip
+
+    records = [rec(0, "gpt-4"), rec(1, "gpt_4", image="images/evil.svg"),
+               rec(2, "m" * 300), rec(3, "gpt-4", sample_index=None, request_key="k3"),
+               rec(4, "gpt-4", image="manifest.json"),
+               rec(5, "gpt-4", request_key=["not", "a", "key"])]  # fmt: skip
+    (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    site = build_leaderboard(["odd"], tmp_path / "site", root)
+    pages = {p.name for p in site.glob("model-*.html")}
+    assert len(pages) == 3 and max(map(len, pages)) < 100
+    assert "gpt-4" in (site / "index.html").read_text()
+    copied = [p for p in (site / "images").rglob("*") if p.is_file()]
+    assert copied and all(p.read_bytes().startswith(b"\x89PNG") for p in copied)
+    assert all(p.relative_to(site / "images").parts[0] == "r0" for p in copied)
+    assert not list(site.rglob("*.svg")) and "SECRET" not in "".join(
+        p.read_text(errors="replace") for p in site.rglob("*") if p.suffix in (".js", ".html")
+    )
+    shown = "".join(p.read_text() for p in (site / "data").rglob("c*.js"))
+    assert "draw:gpt-4:svg:c3:0" in shown  # a null sample index is only shown
+    assert "draw:gpt-4:svg:c5:0" not in shown  # a key that is a list: not a record

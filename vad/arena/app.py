@@ -86,10 +86,13 @@ def _image_type(data: bytes) -> str | None:
 class Arena:
     """The state behind the routes: the pairs, the store, the random source."""
 
-    def __init__(self, pool: Pool, store: VoteStore, seed: int) -> None:
+    def __init__(self, pool: Pool, store: VoteStore, seed: int | None) -> None:
         self.pool, self.store = pool, store
-        self.rng = random.Random(seed)
-        self.seed = seed
+        # Pairs and sides are drawn from the system's randomness unless a seed is given
+        # (tests): a seeded order anyone with the runs could replay, and so know which
+        # model drew which side before voting.
+        self.rng = random.SystemRandom() if seed is None else random.Random(seed)
+        self.seed = seed or 0
         self.issue_lock = threading.Lock()  # one pick at a time: the rng, and no pair twice
         self.ratings_lock = threading.Lock()
         self._ratings: tuple[int, list[dict[str, Any]]] | None = None
@@ -158,7 +161,8 @@ class Guard(BaseHTTPMiddleware):
                 set_token = True
                 if request.method == "GET":  # keep the token out of the address bar
                     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                    url = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+                    path = "/" + request.url.path.lstrip("/")  # never //host: no open redirect
+                    url = path + (f"?{urlencode(rest)}" if rest else "")
                     response: Response = RedirectResponse(url, 303)
                     self._cookie(response, TOKEN_COOKIE, self.token)
                     return self._headers(response, "")
@@ -208,7 +212,7 @@ def make_app(
     root: str | Path,
     db_path: str | Path,
     token: str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     *,
     hosts: Sequence[str] | None = None,
 ) -> Starlette:
@@ -244,12 +248,20 @@ def make_app(
         return JSONResponse({"pair": pair, "done": False})
 
     async def vote(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:  # refused before it is read whole: a huge body never fills memory
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            declared = MAX_BODY + 1
+        if declared > MAX_BODY:
             return JSONResponse({"error": "request too large"}, 413)
+        body = b""
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY:
+                return JSONResponse({"error": "request too large"}, 413)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return JSONResponse({"error": "the body must be JSON"}, 400)
         if not isinstance(data, dict) or not all(
             isinstance(data.get(k), str) for k in ("token", "choice")

@@ -13,7 +13,7 @@ from typing import Any
 from vad._paths import runs_dir
 from vad.errors import VadError
 from vad.fsutil import check_out, staged_folder
-from vad.leaderboard.compare import compare_pages, file_name, strip
+from vad.leaderboard.compare import compare_pages, file_names, strip
 from vad.leaderboard.images import Images
 from vad.leaderboard.judged import judge_tables, load_judgements
 from vad.leaderboard.page import table_view
@@ -248,12 +248,12 @@ def _write_site(
     judgements = load_judgements(samples, folders) + people
     boards += judge_tables(ctx, judgements)
     models = sorted({str(rec["model"]) for _, _, rec in [*samples, *planned] if rec.get("model")})
-    model_pages = {m: file_name("model", m) for m in models}
+    model_pages = file_names("model", models)
     version, images = version_field(samples, run_versions), Images(site, folders)
     images.verdicts = verdicts(ctx)
-    sides = {lang: (file_name("compare", lang), html_text)
-             for lang, html_text in compare_pages(samples, version, images, loaded.notes,
-                                                  planned).items()}  # fmt: skip
+    compared = compare_pages(samples, version, images, loaded.notes, planned)
+    side_names = file_names("compare", compared)
+    sides = {lang: (side_names[lang], html_text) for lang, html_text in compared.items()}
     warnings = loaded.warnings
     with (site / "evidence.jsonl").open("w", encoding="utf-8") as ev:
         for table in boards:

@@ -8,8 +8,9 @@ model. Each cell is the first sample (lowest sample index) of its model and conc
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from itertools import zip_longest
 from typing import Any
 
@@ -32,14 +33,29 @@ STRIP = 6  # thumbnails per model on the index
 
 
 def file_name(prefix: str, name: str) -> str:
-    """``<prefix>-<name>.html`` with every character of ``name`` but letters and digits
-    as '_'."""
-    return f"{prefix}-{''.join(c if c.isalnum() else '_' for c in name)}.html"
+    """``<prefix>-<name>.html`` with every character of ``name`` but ASCII letters and
+    digits as '_' (a long name cut, with a hash of the whole)."""
+    safe = "".join(c if c.isascii() and c.isalnum() else "_" for c in name)
+    if len(safe) > 80:
+        safe = f"{safe[:60]}-{hashlib.sha256(name.encode('utf-8', 'replace')).hexdigest()[:12]}"
+    return f"{prefix}-{safe}.html"
+
+
+def file_names(prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """:func:`file_name` of each name, names that meet in one file told apart by a hash
+    (``gpt-4`` and ``gpt_4`` are two pages)."""
+    out = {name: file_name(prefix, name) for name in names}
+    meet = Counter(out.values())
+    for name, page in out.items():
+        if meet[page] > 1:
+            digest = hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:8]
+            out[name] = f"{page.removesuffix('.html')}-{digest}.html"
+    return out
 
 
 def _first(samples: list[Sample]) -> Sample:
     """The sample of lowest sample index (then run, then line)."""
-    return min(samples, key=lambda s: (int(s[2].get("sample_index", 0)), s[0], s[1]))
+    return min(samples, key=lambda s: (int(s[2].get("sample_index") or 0), s[0], s[1]))
 
 
 def _pick(samples: list[Sample] | None) -> Sample | None:
@@ -78,8 +94,8 @@ def _rounds_grid(
     for sample in samples:
         run, _, rec = sample
         concept = (str(rec.get("level")), str(rec.get("caption")))
-        column, rnd = (str(rec.get("model")), version(sample)), int(rec.get("round", 0))
-        chains[(concept, column)][(int(rec.get("sample_index", 0)), run)][rnd] = sample
+        column, rnd = (str(rec.get("model")), version(sample)), int(rec.get("round") or 0)
+        chains[(concept, column)][(int(rec.get("sample_index") or 0), run)][rnd] = sample
         rounds[column] = max(rounds[column], rnd + 1)
     columns = sorted(rounds)
     rows = []

@@ -9,12 +9,17 @@ from typing import Any
 from vad.fsutil import read_regular
 from vad.leaderboard.render import sample_href, site_path
 
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
 
 class Images:
     """The site's copies of run images, made on first use."""
 
     def __init__(self, site: Path, folders: dict[str, Path]) -> None:
         self.site, self.folders = site, folders
+        # a run's copies go under images/r<N>/ (N: its place among the runs): a run's
+        # name (which may be '..') never becomes a path in the site
+        self.dirs = {run: f"r{i}" for i, run in enumerate(sorted(folders))}
         self._copied: dict[tuple[str, str], str | None] = {}
         # (run, line) -> the shapes verifier's verdict on the drawing (the tables' own)
         self.verdicts: dict[tuple[str, int], dict[str, Any] | None] = {}
@@ -40,7 +45,10 @@ class Images:
         data = read_regular(self.folders[run], image)
         if not data:
             return None
-        rel = Path("images") / run / image
+        webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+        if not (data.startswith(IMAGE_MAGIC) or webp):
+            return None  # not a raster image (an SVG, a page, a manifest): never copied
+        rel = Path("images") / self.dirs[run] / image
         dest = self.site / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)

@@ -86,10 +86,15 @@ def _answer(j: dict[str, Any], run: str, line: int) -> tuple[str, str]:
 def _judgements(judgements: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
     by_sample: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for j in judgements:
-        refs = j.get("samples") if j.get("kind") == "pairwise" else [{**j, "run": j.get("run")}]
-        for ref in refs or []:
-            where = (str(ref.get("run")), int(ref.get("line") or 0))
-            answer, reason = _answer(j, *where)
+        refs = j.get("samples") if j.get("kind") == "pairwise" else [j]
+        for ref in refs if isinstance(refs, list) else []:
+            if not isinstance(ref, dict) or not isinstance(ref.get("line"), int):
+                continue
+            where = (str(ref.get("run")), ref["line"])
+            try:
+                answer, reason = _answer(j, *where)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+                answer, reason = "a judgement whose fields cannot be read", ""
             by_sample[where].append({"judge": j.get("judge"), "kind": j.get("kind"),
                                      "answer": answer, "reason": reason})  # fmt: skip
     return by_sample
@@ -158,7 +163,7 @@ def write_sample_data(
     data = site / "data"
     data.mkdir()
     runs = sorted({run for run, _, _ in samples})
-    dirs = {run: f"r{i}" for i, run in enumerate(runs)}
+    dirs = images.dirs  # the same r<N> as the run's images
     judged = _judgements(judgements)
     chains = _chains(samples)
     by_line = {(run, line): rec for run, line, rec in samples}

@@ -13,7 +13,7 @@ that keeps changing its mind pulls two models together instead of being ignored.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -100,13 +100,16 @@ def bradley_terry(
         return {}
     index = {m: i for i, m in enumerate(models)}
     n = len(models)
-    # each comparison's contribution to the win matrix, flattened: (comparisons, n*n)
-    parts = np.zeros((len(outcomes), n * n))
-    for row, (a, b, share) in enumerate(outcomes):
-        i, j = index[a], index[b]
+    # Alike comparisons (the same two models, the same outcome) are one cell, weighed by
+    # their count: resampling comparisons with replacement is resampling cells in
+    # proportion, in memory that grows with the cells, not with the votes.
+    cells = Counter((index[a], index[b], float(share)) for a, b, share in outcomes)
+    parts = np.zeros((len(cells), n * n))  # each cell's win matrix, flattened
+    for row, (i, j, share) in enumerate(cells):
         parts[row, i * n + j] += share
         parts[row, j * n + i] += 1.0 - share
-    point = _fit(parts.sum(axis=0).reshape(n, n), alpha)
+    weights = np.array(list(cells.values()), dtype=float)
+    point = _fit((weights @ parts).reshape(n, n), alpha)
     counts = {m: 0 for m in models}
     for a, b, _ in outcomes:
         counts[a] += 1
@@ -114,8 +117,7 @@ def bradley_terry(
     if n == 1:
         return {models[0]: Estimate(0.0, 0.0, 0.0, counts[models[0]])}
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(outcomes), np.full(len(outcomes), 1 / len(outcomes)),
-                            size=resamples)  # fmt: skip
+    draws = rng.multinomial(len(outcomes), weights / weights.sum(), size=resamples)
     mats = (draws @ parts).reshape(resamples, n, n)
     boot = np.array([_fit(mat, alpha, point) for mat in mats])
     tail = (1 - confidence) / 2

@@ -61,7 +61,7 @@
       });
       box.appendChild(ul);
     }
-    (s.judgements || []).forEach(function(j){
+    (Array.isArray(s.judgements) ? s.judgements : []).forEach(function(j){
       var p = el('p');
       p.appendChild(el('strong', j.judge + ' · ' + j.kind + ': '));
       p.appendChild(el('span', j.answer));
@@ -75,16 +75,17 @@
   }
   function showPrompt(box, prompt){
     box.textContent = '';
-    if (!prompt) { box.appendChild(el('p', 'not recorded (a run made before vad recorded prompts)', 'note')); return; }
-    if (prompt.messages) {
+    if (!prompt || typeof prompt !== 'object') { box.appendChild(el('p', 'not recorded (a run made before vad recorded prompts)', 'note')); return; }
+    if (Array.isArray(prompt.messages)) {
       prompt.messages.forEach(function(m){
-        box.appendChild(el('h3', m.role));
+        m = m && typeof m === 'object' ? m : {content: m};
+        box.appendChild(el('h3', String(m.role)));
         box.appendChild(el('pre', typeof m.content === 'string' ? m.content : JSON.stringify(m.content)));
       });
     } else {
-      box.appendChild(el('pre', prompt.prompt));
+      box.appendChild(el('pre', typeof prompt.prompt === 'string' ? prompt.prompt : JSON.stringify(prompt)));
     }
-    if (prompt.images) box.appendChild(el('p', 'images (sha256): ' + prompt.images.join(', '), 'note'));
+    if (Array.isArray(prompt.images)) box.appendChild(el('p', 'images (sha256): ' + prompt.images.join(', '), 'note'));
   }
   function image(img, none, s){
     if (s.src) { img.src = s.src; img.alt = s.caption || ''; img.hidden = false; none.hidden = true; }
@@ -94,7 +95,7 @@
     var box = document.getElementById('chain');
     box.textContent = '';
     document.getElementById('chain-box').hidden = !(s.chain && s.chain.length > 1);
-    (s.chain || []).forEach(function(line){
+    (Array.isArray(s.chain) ? s.chain : []).forEach(function(line){
       var col = el('div');
       box.appendChild(col);
       need(run, line, function(r){
