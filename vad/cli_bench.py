@@ -192,7 +192,7 @@ def _add_site(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "site",
         help="build time and size of the leaderboard site at 1k, 10k and 100k samples",
         description="Make synthetic finished draw runs of each size (2 runs of 2 models, "
-        "real-looking records and small PNGs), build the leaderboard site from them in a "
+        "real-looking records and 224x224 PNGs), build the leaderboard site from them in a "
         "fresh process, and print its build seconds (and per phase), size, files, the size "
         "of its sample data, images and dataset, and the build's peak RSS.",
     )

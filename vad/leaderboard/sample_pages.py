@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,10 @@ from vad.leaderboard.tables import Sample
 from vad.tasks.correct import feedback
 
 CHUNK = 500  # samples per data file
-SHOWN = ("raw_reply", "code", "prompt")  # fields shown in their own sections
 LEXERS = {"svg": "xml", "matplotlib": "python", "turtle": "python", "tikz": "tex",
           "p5": "javascript", "processing": "java"}  # fmt: skip
 MAX_HIGHLIGHT = 200_000  # characters: longer code is shown plain
+_WHITESPACE = re.compile(r'<span class="w">(\s*)</span>')
 
 
 @functools.cache
@@ -58,7 +59,8 @@ def highlight(code: str, language: str) -> str | None:
 
     if len(code) > MAX_HIGHLIGHT:
         return None
-    return pygmentize(code, _lexer(language), _formatter())
+    # whitespace needs no colour: its spans (most of them) go, its text stays
+    return _WHITESPACE.sub(r"\1", pygmentize(code, _lexer(language), _formatter()))
 
 
 def _answer(j: dict[str, Any], run: str, line: int) -> tuple[str, str]:
@@ -131,16 +133,17 @@ def sample_record(
     written as its escape, as on every page)."""
     rec = _visible(rec)
     code = rec.get("code")
+    top = (
+        "sample_id", "task", "concept_id", "level", "caption", "model", "language",
+        "sample_index", "round", "prompt_version", "template", "temperature", "max_tokens",
+        "seed", "status", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
+        "cached", "created_at", "raw_reply", "code", "prompt", "render", "extraction",
+    )  # fmt: skip
     language = str(rec.get("language"))
     scores = rec.get("scores") if isinstance(rec.get("scores"), dict) else {}
     return {
         "line": line, "src": site_path(src) if src else None, "model_page": model_page,
-        **{k: rec.get(k) for k in (
-            "sample_id", "task", "concept_id", "level", "caption", "model", "language",
-            "sample_index", "round", "prompt_version", "template", "temperature",
-            "max_tokens", "seed", "status", "prompt_tokens", "completion_tokens", "cost_usd",
-            "latency_s", "cached", "created_at", "raw_reply", "code", "prompt", "render",
-            "extraction")},
+        **{k: rec.get(k) for k in top},
         "reason": rec.get("reason") or rec.get("error") or (rec.get("render") or {}).get("reason"),
         "code_html": highlight(code, language) if isinstance(code, str) else None,
         "verdict": verdict,
@@ -148,7 +151,8 @@ def sample_record(
         "other": {k: v for k, v in scores.items() if k != "verifier"},
         "chain": chain,
         "feedback": _visible(sent),
-        "record": {k: v for k, v in rec.items() if k not in SHOWN},
+        # the rest of the record as written (what is shown above is not repeated)
+        "record": {k: v for k, v in rec.items() if k not in top and k != "scores"},
     }  # fmt: skip
 
 
