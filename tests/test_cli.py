@@ -261,7 +261,9 @@ def test_leaderboard_gets_its_clip_scorer_as_an_argument(
 
     seen: dict[str, Any] = {}
 
-    def build(runs: list[str], out: Path, root: str | None, clip: Any, warn: Any) -> Path:
+    def build(
+        runs: list[str], out: Path, root: str | None, clip: Any, warn: Any, votes: Any = None
+    ) -> Path:
         seen["clip"] = clip
         return Path(out)
 

@@ -698,6 +698,35 @@ def test_bradley_terry_recovers_the_ranking() -> None:
     assert ratings["m0"].n == 3 * 80
 
 
+def _slow_bradley_terry(outcomes: list[tuple[str, str, float]]) -> dict[str, float]:
+    """The maximum-likelihood log-strengths by Hunter's MM iteration, written plainly
+    (a tie half a win each way), mean 0: the reference the fast fit is held to."""
+    models = sorted({m for a, b, _ in outcomes for m in (a, b)})
+    wins = dict.fromkeys(models, 0.0)
+    games: dict[tuple[str, str], int] = {}
+    for a, b, share in outcomes:
+        wins[a] += share
+        wins[b] += 1 - share
+        for pair in ((a, b), (b, a)):
+            games[pair] = games.get(pair, 0) + 1
+    strength = dict.fromkeys(models, 1.0)
+    for _ in range(5000):
+        strength = {i: wins[i] / sum(n / (strength[i] + strength[j])
+                                     for (x, j), n in games.items() if x == i)
+                    for i in models}  # fmt: skip
+    logs = {m: float(np.log(v)) for m, v in strength.items()}
+    mean = sum(logs.values()) / len(logs)
+    return {m: v - mean for m, v in logs.items()}
+
+
+def test_bradley_terry_matches_a_slow_reference() -> None:
+    outcomes = simulate(np.array([-0.8, 0.1, 0.9]), 60, np.random.default_rng(3), tie=0.15)
+    fast = aggregate.bradley_terry(outcomes, alpha=1e-6, resamples=20)
+    slow = _slow_bradley_terry(outcomes)
+    for model, value in slow.items():
+        assert fast[model].mean == pytest.approx(value, abs=1e-3)
+
+
 @pytest.mark.slow
 def test_bradley_terry_intervals_cover_the_truth() -> None:
     truth = np.array([-1.0, -0.3, 0.2, 1.1])

@@ -278,7 +278,8 @@ def make_app(
     def image(request: Request) -> Response:
         drawing = arena.drawing(request.path_params["token"], request.path_params["side"],
                                 request.state.voter)  # fmt: skip
-        data = read_regular(drawing.folder, drawing.image) if drawing is not None else None
+        data = (read_regular(drawing.folder, str(drawing.record["image"]))
+                if drawing is not None else None)  # fmt: skip
         kind = _image_type(data) if data else None
         if data is None or kind is None:
             return PlainTextResponse("404: no such drawing\n", 404)

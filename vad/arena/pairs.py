@@ -25,31 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from vad.fsutil import contained
+from vad.judge.pairs import Drawing  # one rendered drawing, as vad judge reads them
 
 TRIES = 64  # random draws before looking through every block for a pair not yet shown
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """One rendered drawing: its run, its line in samples.jsonl, its record."""
-
-    run: str
-    folder: Path
-    line: int
-    record: dict[str, Any]
-
-    @property
-    def model(self) -> str:
-        return str(self.record["model"])
-
-    @property
-    def sample_id(self) -> str:
-        return str(self.record["sample_id"])
-
-    @property
-    def image(self) -> str:
-        """Its image, relative to its run folder."""
-        return str(self.record["image"])
 
 
 def pair_key(a: Drawing, b: Drawing) -> str:
