@@ -81,6 +81,19 @@ def read_regular(
         os.close(fd)
 
 
+_RASTER = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+           (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))  # fmt: skip
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of a raster image by its first bytes; None for anything else (an
+    SVG, which can carry script, a page, a manifest): what the site copies and the
+    arena serves."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _RASTER if data.startswith(magic)), None)
+
+
 def sha256_file(path: str | Path) -> str:
     """The sha256 of a file, read in blocks."""
     digest = hashlib.sha256()

@@ -52,7 +52,7 @@ from starlette.routing import Route
 
 from vad.arena.pairs import Drawing, Pool, find_drawings, pair_key
 from vad.arena.votes import BAD_NOTE, CHOICES, VoteRefused, VoteStore, ratings
-from vad.fsutil import read_regular
+from vad.fsutil import image_type, read_regular
 
 VOTER_COOKIE = "vad_arena_voter"
 TOKEN_COOKIE = "vad_arena_token"
@@ -61,8 +61,6 @@ VOTER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 MAX_BODY = 4096
 POLL_SECONDS = 3
 YEAR = 365 * 24 * 3600
-IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-               (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))  # fmt: skip
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -73,14 +71,6 @@ def _templates() -> Environment:
     )
     env.globals.update(choices=CHOICES, poll_seconds=POLL_SECONDS, bad_note=BAD_NOTE)
     return env
-
-
-def _image_type(data: bytes) -> str | None:
-    """The type of a raster image by its first bytes (an SVG, which could carry script,
-    or anything else is not served)."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in IMAGE_TYPES if data.startswith(magic)), None)
 
 
 class Arena:
@@ -280,7 +270,7 @@ def make_app(
                                 request.state.voter)  # fmt: skip
         data = (read_regular(drawing.folder, str(drawing.record["image"]))
                 if drawing is not None else None)  # fmt: skip
-        kind = _image_type(data) if data else None
+        kind = image_type(data) if data else None
         if data is None or kind is None:
             return PlainTextResponse("404: no such drawing\n", 404)
         return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=3600"})

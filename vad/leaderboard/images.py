@@ -6,10 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vad.fsutil import read_regular
+from vad.fsutil import image_type, read_regular
 from vad.leaderboard.render import sample_href, site_path
-
-IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
 class Images:
@@ -43,10 +41,7 @@ class Images:
 
     def _copy(self, run: str, image: str) -> str | None:
         data = read_regular(self.folders[run], image)
-        if not data:
-            return None
-        webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
-        if not (data.startswith(IMAGE_MAGIC) or webp):
+        if not data or image_type(data) is None:
             return None  # not a raster image (an SVG, a page, a manifest): never copied
         rel = Path("images") / self.dirs[run] / image
         dest = self.site / rel

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from vad.leaderboard.render import visible as visible  # (as it always was importable)
 from vad.leaderboard.tables import Table, is_percent
 from vad.scoring.stats import Estimate
 
